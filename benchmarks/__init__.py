@@ -1,0 +1,1 @@
+"""Benchmarks: dataset registry, real loaders, the offline suite, and metrics."""
