@@ -1,0 +1,125 @@
+"""One cell of the matrix as a typed, resolved configuration (Appendix C.3 recipe + evaluation settings).
+
+A run is a pure function of its `RunConfig`; `config_hash()` keys the results cache, so every field that can change
+a result is hashed, while locations and bookkeeping (data root, plugins to import) are not.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+PAPER_LR_GRID = (1e-3, 8e-4, 4e-4)
+
+# Fields of RunConfig that locate inputs or load code but do not change what a run computes.
+_UNHASHED = ("data_root", "plugins")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation recipe, Appendix C.3 (defaults are the paper's)."""
+
+    epochs: int | None = None  # None: the benchmark's own epoch count
+    max_steps: int | None = None  # cap on optimiser steps (CPU profiles)
+    batch_size: int = 128  # effective batch, reached by gradient accumulation
+    micro_batch_size: int = 16  # largest per-device batch of one forward pass
+    weight_decay: float = 0.1
+    adam_eps: float = 1e-4
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    warmup_frac: float = 0.2
+    min_lr_ratio: float = 1e-4  # alpha_min = alpha_max * 1e-4
+    label_smoothing: float = 2e-3
+    max_target_tokens: int = 64  # answer tokens kept (EOS included)
+    augment: bool = True
+    train_size: int | None = None  # cap on training items (None: the whole split)
+    image_size: int | None = None  # encoder input resolution override (None: the encoder's own)
+    checkpoint_every: int = 200  # optimiser steps between full-state checkpoints
+    log_every: int = 10
+    feature_batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Generation and scoring settings (beam 3, 50 new tokens in the official code)."""
+
+    num_beams: int = 3
+    max_new_tokens: int = 50
+    batch_size: int = 32
+    splits: tuple[str, ...] = ("val", "test")  # those the benchmark lacks are skipped
+    size: int | None = None  # cap on evaluated items per split
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A method x dataset x seed x lr cell with its backbones, profile and fully resolved settings."""
+
+    method: str
+    dataset: str
+    seed: int
+    lr: float
+    grad_clip: float
+    llm: str
+    encoder: str
+    profile: str
+    method_config: dict[str, Any] = field(default_factory=dict)  # dataclasses.asdict(preset)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    data_root: str | None = None
+    plugins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            problems.append(f"lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            problems.append(f"grad_clip must be a positive number, got {self.grad_clip}")
+        if self.seed < 0:
+            problems.append(f"seed must be >= 0, got {self.seed}")
+        if self.train.batch_size < 1 or self.train.micro_batch_size < 1:
+            problems.append("batch sizes must be >= 1")
+        if self.eval.num_beams < 1 or self.eval.max_new_tokens < 1:
+            problems.append("num_beams and max_new_tokens must be >= 1")
+        if problems:
+            raise ValueError("invalid run config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        d = dict(d)
+        train = TrainSettings(**_tuples(d.pop("train", {}), TrainSettings))
+        ev = EvalSettings(**_tuples(d.pop("eval", {}), EvalSettings))
+        d["plugins"] = tuple(d.get("plugins", ()))
+        return cls(train=train, eval=ev, **d)
+
+    def hashed_dict(self) -> dict[str, Any]:
+        d = self.to_dict()
+        for k in _UNHASHED:
+            d.pop(k, None)
+        return d
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.hashed_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.method}__{self.dataset}__s{self.seed}__lr{self.lr:g}__{self.config_hash()[:10]}"
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def _tuples(d: dict[str, Any], cls: type) -> dict[str, Any]:
+    """JSON turns tuples into lists; restore them for the tuple-typed fields of `cls`."""
+    names = {f.name for f in dataclasses.fields(cls) if "tuple" in str(f.type)}
+    return {k: tuple(v) if k in names and isinstance(v, list) else v for k, v in d.items()}
