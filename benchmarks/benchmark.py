@@ -1,0 +1,84 @@
+"""`Benchmark`: a spec plus the source of its items; loads splits, post-processes generations and scores them."""
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Protocol
+
+from benchmarks.spec import SPLIT_ROLES, BenchmarkSpec, Item
+
+
+class Source(Protocol):
+    """Produces a split's items (real files or the offline generator)."""
+
+    def load(self, spec: BenchmarkSpec, role: str, data_root: str | Path | None, size: int | None,
+             seed: int, subset_seed: int | None) -> list[Item]: ...
+
+    def availability(self, spec: BenchmarkSpec, data_root: str | Path | None) -> str | None: ...
+
+
+_ECHOED_PREFIX = re.compile(r"^\s*(answer|a)\s*:\s*", re.IGNORECASE)
+
+
+class Benchmark:
+    """One registered benchmark: `load`, `postprocess`, `evaluate` (metrics on the paper's x100 scale)."""
+
+    def __init__(self, spec: BenchmarkSpec, source: Source):
+        self.spec = spec
+        self.source = source
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def __repr__(self) -> str:
+        return f"Benchmark({self.spec.id!r}, {self.spec.task}, {self.spec.modality})"
+
+    def load(self, split: str = "train", data_root: str | Path | None = None, size: int | None = None,
+             seed: int = 0, subset_seed: int | None = None) -> list[Item]:
+        """Items of split role `split` (train|val|test).
+
+        seed: generation seed of the offline suite (keep it fixed across training seeds); real datasets ignore it.
+        size: cap on the number of items (offline suite: how many to generate; default `spec.default_sizes`).
+        subset_seed: seed of the low-data subset (default `spec.subset.seed`), independent of the training seed.
+        """
+        if split not in SPLIT_ROLES:
+            raise ValueError(f"{self.id}: unknown split {split!r}; expected one of {', '.join(SPLIT_ROLES)}")
+        if size is not None and size < 1:
+            raise ValueError(f"{self.id}: size must be a positive item count, got {size}")
+        self.spec.splits.name(split)
+        return self.source.load(self.spec, split, data_root, size, seed, subset_seed)
+
+    def availability(self, data_root: str | Path | None = None) -> str | None:
+        """None when the data can be loaded, else the reason (the DatasetNotFound message)."""
+        return self.source.availability(self.spec, data_root)
+
+    def postprocess(self, text: str) -> str:
+        """Task post-processing of a generation: first non-empty line; VQA drops an echoed 'Answer:'."""
+        line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        if self.spec.task == "vqa":
+            line = _ECHOED_PREFIX.sub("", line)
+        return line
+
+    def evaluate(self, predictions: dict[str, str], items: list[Item]) -> dict[str, float]:
+        """Score already post-processed predictions (item id -> text) against the items' targets."""
+        ids = [it.id for it in items]
+        missing = [i for i in ids if i not in predictions]
+        if missing:
+            raise ValueError(f"{self.id}: {len(missing)} of {len(ids)} items have no prediction "
+                             f"(first: {missing[:5]}); predict every item before evaluating")
+        extra = set(predictions) - set(ids)
+        if extra:
+            warnings.warn(f"{self.id}: {len(extra)} predictions match no item and are ignored "
+                          f"(first: {sorted(extra)[:5]})", stacklevel=2)
+        if self.spec.task == "caption":
+            from benchmarks.metrics.caption import score_captions
+
+            scores = score_captions({i: predictions[i] for i in ids}, {it.id: it.targets for it in items})
+            if self.spec.primary_metric not in scores:
+                scores[self.spec.primary_metric] = float("nan")  # skipped metric: the scorer has warned why
+            return scores
+        from benchmarks.metrics.vqa import vqa_accuracy
+
+        return {"VQA_acc": vqa_accuracy({i: predictions[i] for i in ids}, {it.id: it.targets for it in items})}

@@ -1,0 +1,93 @@
+"""Benchmark declarations: `BenchmarkSpec` (Table 2 + Appendix C.3 facts), `Item`, and `DatasetNotFound`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+MODALITIES = ("image", "audio", "video")
+TASKS = ("caption", "vqa")
+PRIMARY_METRICS = ("CIDEr", "VQA_acc", "SPIDEr")
+GROUPS = ("paper", "offline", "external")
+SPLIT_ROLES = ("train", "val", "test")
+
+
+class DatasetNotFound(FileNotFoundError):
+    """A benchmark's files are missing; the message names the dataset, the expected layout and where to get it."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Dataset split name used for each role; `test` is None when the dataset publishes no test answers."""
+
+    train: str
+    val: str
+    test: str | None
+
+    def name(self, role: str) -> str:
+        if role not in SPLIT_ROLES:
+            raise ValueError(f"unknown split {role!r}; expected one of {', '.join(SPLIT_ROLES)}")
+        value = getattr(self, role)
+        if value is None:
+            raise ValueError(f"this benchmark has no {role} split (its test annotations are not public); use 'val'")
+        return value
+
+
+@dataclass(frozen=True)
+class SubsetSpec:
+    """A low-data setting (Sec. 4.1, '1% of the training data'): a fraction of the train split, drawn with its own seed."""
+
+    fraction: float
+    seed: int = 0
+    pool_size: int | None = None  # offline suite only: size of the generated train pool the fraction is taken from
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """What the runner and the reports need to know about one benchmark (Table 2, Sec. 4.1, Appendix C.3)."""
+
+    id: str
+    title: str
+    group: str  # paper | offline | external
+    paper_column: str | None  # paper dataset id whose Table 4 column this benchmark fills or mirrors
+    modality: str
+    task: str
+    default_llm: str
+    default_encoder: str
+    epochs: int
+    prompt: str  # format string; VQA prompts take {question}
+    primary_metric: str
+    splits: Splits
+    eval_split: str = "val"  # the split role Table 4 reports
+    data_key: str | None = None  # paper datasets: folder name under the data root / DEPALM_DATA_<KEY> env variable
+    layout: str = ""  # expected files under the data folder (shown in DatasetNotFound)
+    source: str = ""  # where to get the data
+    default_sizes: dict[str, int] = field(default_factory=dict)  # offline suite: items per split role
+    subset: SubsetSpec | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # loader options (e.g. n_frames, sample_rate)
+
+    def __post_init__(self) -> None:
+        checks = [("modality", self.modality, MODALITIES), ("task", self.task, TASKS),
+                  ("primary_metric", self.primary_metric, PRIMARY_METRICS), ("group", self.group, GROUPS)]
+        for name, value, allowed in checks:
+            if value not in allowed:
+                raise ValueError(f"BenchmarkSpec {self.id}: {name}={value!r} not in {allowed}")
+        if self.eval_split not in SPLIT_ROLES:
+            raise ValueError(f"BenchmarkSpec {self.id}: eval_split={self.eval_split!r} not in {SPLIT_ROLES}")
+
+    def format_prompt(self, question: str | None = None) -> str:
+        return self.prompt.format(question=question) if "{question}" in self.prompt else self.prompt
+
+
+@dataclass(frozen=True, eq=True)
+class Item:
+    """One evaluation/training unit: an input, a prompt and all its targets (refs for captions, 10 answers for VQA).
+
+    Training draws one target per epoch (C.3, duplicate inputs); `load_input()` returns the raw input:
+    PIL.Image (image), (float32 waveform, sample_rate) (audio) or list[PIL.Image] frames (video).
+    """
+
+    id: str
+    input_key: str
+    load_input: Callable[[], Any] = field(compare=False, repr=False)
+    prompt: str
+    targets: list[str]

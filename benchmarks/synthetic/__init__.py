@@ -1,0 +1,1 @@
+"""Offline suite: procedurally generated mirrors of the ten Table 4 columns (images, sounds, videos), no downloads."""

@@ -1,0 +1,62 @@
+"""Item makers of the offline image benchmarks (captioning, VQA, text reading, knowledge VQA)."""
+from __future__ import annotations
+
+import random
+
+from benchmarks.spec import BenchmarkSpec, Item
+from benchmarks.synthetic.knowledge import render_knowledge_scene, sample_question
+from benchmarks.synthetic.scenes import render_scene, sample_scene
+from benchmarks.synthetic.shape_tasks import scene_captions, scene_questions
+from benchmarks.synthetic.source import item_id
+from benchmarks.synthetic.text_scenes import render_text_scene, sample_text_scene, text_captions, text_questions
+
+
+def _key(spec: BenchmarkSpec, seed: int, role: str, index: int) -> str:
+    return f"{spec.options['namespace']}/s{seed}/{role}/{index:05d}"
+
+
+def shape_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
+    key = _key(spec, seed, role, index)
+    rng = random.Random(key)
+    scene = sample_scene(rng)
+    size = spec.options["image_size"]
+    return Item(item_id(role, index), key, lambda: render_scene(scene, size, key), spec.format_prompt(),
+                scene_captions(rng, scene))
+
+
+def text_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
+    key = _key(spec, seed, role, index)
+    rng = random.Random(key)
+    scene = sample_text_scene(rng)
+    size = spec.options["image_size"]
+    return Item(item_id(role, index), key, lambda: render_text_scene(scene, size, key), spec.format_prompt(),
+                text_captions(rng, scene))
+
+
+def _vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int, sample, ask, render) -> Item:
+    """Question `index` asks about image index // q_per_image (several questions share an image, as in VQAv2)."""
+    per_image = spec.options["questions_per_image"]
+    key = _key(spec, seed, role, index // per_image)
+    rng = random.Random(key)
+    scene = sample(rng)
+    questions = ask(rng, scene, per_image)
+    question, answers = questions[index % per_image % len(questions)]
+    size = spec.options["image_size"]
+    return Item(item_id(role, index), key, lambda: render(scene, size, key), spec.format_prompt(question), answers)
+
+
+def shape_vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
+    return _vqa_item(spec, role, seed, index, sample_scene, scene_questions, render_scene)
+
+
+def text_vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
+    return _vqa_item(spec, role, seed, index, sample_text_scene, text_questions, render_text_scene)
+
+
+def knowledge_vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
+    """One question per image: the drawn subject varies in size, position and background."""
+    key = _key(spec, seed, role, index)
+    scene, question, answers = sample_question(random.Random(key), spec.options["family"], role)
+    size = spec.options["image_size"]
+    return Item(item_id(role, index), key, lambda: render_knowledge_scene(scene, size), spec.format_prompt(question),
+                answers)

@@ -1,0 +1,225 @@
+"""Knowledge VQA (mirrors of OK-VQA and A-OKVQA): the image shows a simply drawn flag or everyday object; the
+question asks a fact the picture does not show (capital, language, season, use...) and the LLM must supply.
+
+Each (subject, question kind) pair is assigned to train or to evaluation, never both, so evaluation asks facts
+about subjects seen in training only under other questions: identifying the subject is learnt from the image,
+the fact itself has to come from the language model's knowledge.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from dataclasses import dataclass
+
+from benchmarks.synthetic.language import human_answers
+from benchmarks.synthetic.scenes import BACKGROUNDS, COLORS, draw_shape
+
+_C = {**COLORS, "gold": (250, 200, 0), "light blue": (120, 180, 230), "brown": (120, 75, 35), "gray": (140, 140, 140)}
+
+# country: (flag drawing, capital, language, continent)
+# drawing: ("v"|"h", colors) stripes, optionally weighted; ("disc", field, disc); ("cross", field, cross);
+# ("star", field, star color, centred?)
+FLAGS = {
+    "france": (("v", ["blue", "white", "red"]), "paris", "french", "europe"),
+    "italy": (("v", ["green", "white", "red"]), "rome", "italian", "europe"),
+    "ireland": (("v", ["green", "white", "orange"]), "dublin", "english", "europe"),
+    "belgium": (("v", ["black", "yellow", "red"]), "brussels", "dutch", "europe"),
+    "romania": (("v", ["blue", "yellow", "red"]), "bucharest", "romanian", "europe"),
+    "nigeria": (("v", ["green", "white", "green"]), "abuja", "english", "africa"),
+    "peru": (("v", ["red", "white", "red"]), "lima", "spanish", "south america"),
+    "germany": (("h", ["black", "red", "gold"]), "berlin", "german", "europe"),
+    "russia": (("h", ["white", "blue", "red"]), "moscow", "russian", "europe"),
+    "netherlands": (("h", ["red", "white", "blue"]), "amsterdam", "dutch", "europe"),
+    "austria": (("h", ["red", "white", "red"]), "vienna", "german", "europe"),
+    "poland": (("h", ["white", "red"]), "warsaw", "polish", "europe"),
+    "ukraine": (("h", ["blue", "yellow"]), "kyiv", "ukrainian", "europe"),
+    "hungary": (("h", ["red", "white", "green"]), "budapest", "hungarian", "europe"),
+    "argentina": (("h", ["light blue", "white", "light blue"]), "buenos aires", "spanish", "south america"),
+    "spain": (("h", ["red", "yellow", "yellow", "red"]), "madrid", "spanish", "europe"),
+    "japan": (("disc", "white", "red"), "tokyo", "japanese", "asia"),
+    "bangladesh": (("disc", "green", "red"), "dhaka", "bengali", "asia"),
+    "sweden": (("cross", "blue", "yellow"), "stockholm", "swedish", "europe"),
+    "denmark": (("cross", "red", "white"), "copenhagen", "danish", "europe"),
+    "finland": (("cross", "white", "blue"), "helsinki", "finnish", "europe"),
+    "china": (("star", "red", "yellow", False), "beijing", "chinese", "asia"),
+    "vietnam": (("star", "red", "yellow", True), "hanoi", "vietnamese", "asia"),
+}
+FLAG_QUESTIONS = {
+    "country": ("which country does this flag belong to?", None),
+    "capital": ("what is the capital of the country with this flag?", 1),
+    "language": ("what language is spoken in the country of this flag?", 2),
+    "continent": ("on which continent is the country with this flag?", 3),
+}
+# object: (drawing parts, {question kind: (question, answer, variants)})
+OBJECTS = {
+    "snowman": ("snowman", {"season": ("in which season would you see this?", "winter", ["in winter"]),
+                            "made": ("what is this made of?", "snow", ["ice"]),
+                            "temperature": ("is it hot or cold when you see this?", "cold", ["freezing"])}),
+    "sun": ("sun", {"time": ("at what time of day do you see this in the sky?", "day", ["daytime", "noon"]),
+                    "temperature": ("does this make the weather hot or cold?", "hot", ["warm"]),
+                    "made": ("what is this star mostly made of?", "hydrogen", ["gas"])}),
+    "moon": ("moon", {"time": ("at what time of day do you see this in the sky?", "night", ["nighttime"]),
+                      "orbit": ("which planet does this orbit?", "earth", ["the earth"]),
+                      "landing": ("which country first landed people on this?", "usa", ["america", "united states"])}),
+    "umbrella": ("umbrella", {"use": ("what is this used for?", "rain", ["keeping dry", "staying dry"]),
+                              "weather": ("in what weather would you open this?", "rainy", ["rain"])}),
+    "apple": ("apple", {"grow": ("where does this fruit grow?", "tree", ["trees", "on trees"]),
+                        "category": ("is this a fruit or a vegetable?", "fruit", []),
+                        "use": ("what dessert is often made from this?", "pie", ["apple pie"])}),
+    "banana": ("banana", {"animal": ("which animal is famous for eating this?", "monkey", ["monkeys"]),
+                          "category": ("is this a fruit or a vegetable?", "fruit", []),
+                          "grow": ("in what kind of climate does this grow?", "tropical", ["hot"])}),
+    "fish": ("fish", {"live": ("where does this animal live?", "water", ["sea", "ocean"]),
+                      "breathe": ("what does this animal use to breathe?", "gills", []),
+                      "use": ("what do people use to catch this?", "net", ["fishing rod", "rod"])}),
+    "tree": ("tree", {"made": ("what material do we get from this?", "wood", ["lumber"]),
+                      "grow": ("what gas does this take in from the air?", "carbon dioxide", ["co2"]),
+                      "season": ("in which season does this lose its leaves?", "autumn", ["fall"])}),
+    "house": ("house", {"use": ("what do people do in this?", "live", ["living", "sleep"]),
+                        "made": ("what is this usually made of?", "bricks", ["brick", "wood"])}),
+    "car": ("car", {"use": ("what is this used for?", "driving", ["transportation", "travel"]),
+                    "made": ("what fuel does this often use?", "gas", ["gasoline", "petrol"]),
+                    "grow": ("how many wheels does this have?", "4", ["four"])}),
+    "clock": ("clock", {"use": ("what is this used for?", "telling time", ["time"]),
+                        "made": ("how many hours are shown on its face?", "12", ["twelve"])}),
+    "heart": ("heart", {"use": ("what feeling does this symbol stand for?", "love", []),
+                        "time": ("on which holiday do people send this?", "valentines day", ["valentine's day"])}),
+}
+
+
+def split_of(subject: str, kind: str, recognition: bool) -> str:
+    """'train' or 'eval' for a (subject, question kind) pair; recognition questions always train."""
+    if recognition:
+        return "train"
+    h = int(hashlib.sha256(f"{subject}/{kind}".encode()).hexdigest(), 16)
+    return "eval" if h % 3 == 0 else "train"
+
+
+@dataclass(frozen=True)
+class KnowledgeScene:
+    subject: str  # a country (flag) or an object
+    background: str
+    scale: float
+    dx: float
+    dy: float
+
+
+def sample_question(rng: random.Random, family: str, role: str) -> tuple[KnowledgeScene, str, list[str]]:
+    """A (scene, question, 10 answers) of `family` ('flags' or 'objects') for split role train|val|test."""
+    want = "train" if role == "train" else "eval"
+    if family == "flags":
+        pairs = [(c, k) for c in FLAGS for k in FLAG_QUESTIONS if split_of(c, k, k == "country") == want]
+    else:
+        pairs = [(o, k) for o in OBJECTS for k in ["what", *OBJECTS[o][1]] if split_of(o, k, k == "what") == want]
+    subject, kind = rng.choice(pairs)
+    scene = KnowledgeScene(subject, rng.choice(["white", "gray", "light blue"]), rng.uniform(0.75, 1.0),
+                           rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08))
+    if family == "flags":
+        question, field = FLAG_QUESTIONS[kind]
+        answer = subject if field is None else FLAGS[subject][field]
+        variants = {"usa": ["america"], "kyiv": ["kiev"], "chinese": ["mandarin"]}.get(answer, [])
+        distractors = sorted({FLAGS[c][field] if field else c for c in FLAGS} - {answer})
+        return scene, question, human_answers(rng, answer, variants, distractors)
+    if kind == "what":
+        return scene, "what is shown in this picture?", human_answers(rng, subject, [f"a {subject}"], list(OBJECTS))
+    question, answer, variants = OBJECTS[subject][1][kind]
+    return scene, question, human_answers(rng, answer, variants, [])
+
+
+def _draw_flag(draw, spec, box) -> None:
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    kind = spec[0]
+    if kind in ("v", "h"):
+        colors = spec[1]
+        n = len(colors)
+        for i, c in enumerate(colors):
+            if kind == "v":
+                draw.rectangle([x0 + w * i / n, y0, x0 + w * (i + 1) / n, y1], fill=_C[c])
+            else:
+                draw.rectangle([x0, y0 + h * i / n, x1, y0 + h * (i + 1) / n], fill=_C[c])
+    elif kind == "disc":
+        draw.rectangle(box, fill=_C[spec[1]])
+        r = h * 0.3
+        draw.ellipse([x0 + w * 0.45 - r, y0 + h / 2 - r, x0 + w * 0.45 + r, y0 + h / 2 + r], fill=_C[spec[2]])
+    elif kind == "cross":
+        draw.rectangle(box, fill=_C[spec[1]])
+        t = h * 0.18
+        draw.rectangle([x0 + w * 0.3, y0, x0 + w * 0.3 + t, y1], fill=_C[spec[2]])
+        draw.rectangle([x0, y0 + h / 2 - t / 2, x1, y0 + h / 2 + t / 2], fill=_C[spec[2]])
+    elif kind == "star":
+        draw.rectangle(box, fill=_C[spec[1]])
+        cx, cy, r = (x0 + w / 2, y0 + h / 2, h * 0.3) if spec[3] else (x0 + w * 0.2, y0 + h * 0.3, h * 0.17)
+        draw_shape(draw, "star", _C[spec[2]], cx, cy, r)
+
+
+def _draw_object(draw, name: str, cx: float, cy: float, r: float, bg: tuple[int, int, int]) -> None:
+    c = _C
+    if name == "snowman":
+        draw.ellipse([cx - r * .6, cy, cx + r * .6, cy + r * 1.1], fill=c["white"], outline=c["black"])
+        draw.ellipse([cx - r * .4, cy - r * .75, cx + r * .4, cy + r * .05], fill=c["white"], outline=c["black"])
+        draw.polygon([(cx, cy - r * .4), (cx + r * .35, cy - r * .33), (cx, cy - r * .28)], fill=c["orange"])
+    elif name == "sun":
+        for k in range(12):
+            a = k * math.pi / 6
+            draw_shape(draw, "triangle", c["orange"], cx + r * .8 * math.cos(a), cy + r * .8 * math.sin(a), r * .18)
+        draw.ellipse([cx - r * .6, cy - r * .6, cx + r * .6, cy + r * .6], fill=c["yellow"])
+    elif name == "moon":
+        draw.ellipse([cx - r * .7, cy - r * .7, cx + r * .7, cy + r * .7], fill=c["yellow"])
+        draw.ellipse([cx - r * .35, cy - r * .85, cx + r * .95, cy + r * .55], fill=bg)
+    elif name == "umbrella":
+        draw.pieslice([cx - r, cy - r * .8, cx + r, cy + r * .8], 180, 360, fill=c["purple"])
+        draw.line([cx, cy, cx, cy + r * .9], fill=c["black"], width=3)
+        draw.arc([cx - r * .3, cy + r * .7, cx, cy + r], 0, 180, fill=c["black"], width=3)
+    elif name == "apple":
+        draw.ellipse([cx - r * .6, cy - r * .5, cx + r * .6, cy + r * .6], fill=c["red"])
+        draw.line([cx, cy - r * .5, cx + r * .1, cy - r * .85], fill=c["brown"], width=3)
+        draw.ellipse([cx + r * .1, cy - r * .85, cx + r * .4, cy - r * .65], fill=c["green"])
+    elif name == "banana":
+        draw.chord([cx - r, cy - r * 1.2, cx + r, cy + r * .6], 20, 160, fill=c["yellow"])
+        draw.chord([cx - r * .8, cy - r * 1.1, cx + r * .8, cy + r * .2], 20, 160, fill=bg)
+    elif name == "fish":
+        draw.ellipse([cx - r * .7, cy - r * .35, cx + r * .4, cy + r * .35], fill=c["orange"])
+        draw.polygon([(cx + r * .3, cy), (cx + r * .8, cy - r * .35), (cx + r * .8, cy + r * .35)], fill=c["orange"])
+        draw.ellipse([cx - r * .5, cy - r * .12, cx - r * .38, cy], fill=c["black"])
+    elif name == "tree":
+        draw.rectangle([cx - r * .12, cy + r * .2, cx + r * .12, cy + r], fill=c["brown"])
+        draw.ellipse([cx - r * .7, cy - r, cx + r * .7, cy + r * .4], fill=c["green"])
+    elif name == "house":
+        draw.rectangle([cx - r * .6, cy - r * .1, cx + r * .6, cy + r * .8], fill=c["orange"])
+        draw.polygon([(cx - r * .8, cy - r * .1), (cx, cy - r * .8), (cx + r * .8, cy - r * .1)], fill=c["red"])
+        draw.rectangle([cx - r * .12, cy + r * .35, cx + r * .12, cy + r * .8], fill=c["brown"])
+    elif name == "car":
+        draw.rectangle([cx - r * .9, cy - r * .1, cx + r * .9, cy + r * .35], fill=c["blue"])
+        draw.rectangle([cx - r * .5, cy - r * .45, cx + r * .4, cy - r * .1], fill=c["blue"])
+        for x in (cx - r * .5, cx + r * .5):
+            draw.ellipse([x - r * .2, cy + r * .2, x + r * .2, cy + r * .6], fill=c["black"])
+    elif name == "clock":
+        draw.ellipse([cx - r * .8, cy - r * .8, cx + r * .8, cy + r * .8], fill=c["white"], outline=c["black"],
+                     width=3)
+        draw.line([cx, cy, cx, cy - r * .6], fill=c["black"], width=3)
+        draw.line([cx, cy, cx + r * .4, cy], fill=c["black"], width=3)
+    elif name == "heart":
+        draw.ellipse([cx - r * .7, cy - r * .6, cx, cy + r * .1], fill=c["red"])
+        draw.ellipse([cx, cy - r * .6, cx + r * .7, cy + r * .1], fill=c["red"])
+        draw.polygon([(cx - r * .68, cy - r * .1), (cx + r * .68, cy - r * .1), (cx, cy + r * .75)], fill=c["red"])
+    else:
+        raise ValueError(f"no drawing for object {name!r}")
+
+
+def render_knowledge_scene(scene: KnowledgeScene, size: int):
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (size, size), BACKGROUNDS[scene.background])
+    draw = ImageDraw.Draw(img)
+    cx, cy = size * (0.5 + scene.dx), size * (0.5 + scene.dy)
+    if scene.subject in FLAGS:
+        w, h = size * 0.8 * scene.scale, size * 0.53 * scene.scale
+        draw.line([cx - w / 2, cy - h / 2, cx - w / 2, min(size, cy + h)], fill=(90, 60, 30), width=3)
+        box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+        _draw_flag(draw, FLAGS[scene.subject][0], box)
+        draw.rectangle(box, outline=(60, 60, 60))
+    else:
+        _draw_object(draw, scene.subject, cx, cy, size * 0.4 * scene.scale, BACKGROUNDS[scene.background])
+    return img
