@@ -1,0 +1,135 @@
+"""Typed configuration of a connector method: the four blocks of Figure 1 (Section 3.2, Appendix B-C).
+
+A `MethodConfig` is declarative and JSON-able (`dataclasses.asdict`): the runner hashes it into the run config.
+Mapping and injection blocks are pluggable, so their configs carry the registered block name plus the block's own
+options; each block validates them against its typed `Options` dataclass when the preset is registered or built.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What the perceptual encoder provides: width, patch grid ((N,) audio, (H, W) image, (T, H, W) video),
+    whether a CLS token comes first, and how many levels (layers) the encoder has."""
+
+    d_feats: int
+    grid: tuple[int, ...]
+    has_cls: bool
+    n_levels: int
+
+    def __post_init__(self) -> None:
+        if self.d_feats <= 0 or self.n_levels <= 0:
+            raise ValueError(f"FeatureSpec: d_feats and n_levels must be positive, got {self.d_feats}, {self.n_levels}")
+        if not 1 <= len(self.grid) <= 3 or any(g <= 0 for g in self.grid):
+            raise ValueError(f"FeatureSpec: grid must be (N,), (H, W) or (T, H, W) with positive sizes, got {self.grid}")
+        object.__setattr__(self, "grid", tuple(int(g) for g in self.grid))
+
+    @property
+    def n_patches(self) -> int:
+        return math.prod(self.grid)
+
+    @property
+    def n_tokens(self) -> int:
+        """T: tokens per level in the features tensor (CLS first when present)."""
+        return self.n_patches + int(self.has_cls)
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Tokens after extraction, as a mapping block sees them: width, patch grid (() when only CLS is kept) and CLS."""
+
+    d: int
+    grid: tuple[int, ...]
+    has_cls: bool
+
+    @property
+    def n_patches(self) -> int:
+        return math.prod(self.grid) if self.grid else 0
+
+    @property
+    def n_tokens(self) -> int:
+        return self.n_patches + int(self.has_cls)
+
+
+@dataclass(frozen=True)
+class LLMDims:
+    """What a connector needs to know of the LLM: input-embedding width, hidden width, depth, embedding scale."""
+
+    d_input: int
+    d_hidden: int
+    n_layers: int
+    embed_scale: float = 1.0
+
+
+@dataclass
+class ExtractionConfig:
+    """Feature extraction (B.1): the last `n_levels` encoder levels (n_fl); all tokens or the CLS token only."""
+
+    n_levels: int = 1
+    tokens: str = "all"  # "all" | "cls"
+
+    def __post_init__(self) -> None:
+        if self.n_levels < 1:
+            raise ValueError(f"extraction.n_levels must be >= 1, got {self.n_levels}")
+        if self.tokens not in ("all", "cls"):
+            raise ValueError(f"extraction.tokens must be 'all' or 'cls', got {self.tokens!r}")
+
+
+@dataclass
+class BlockConfig:
+    """A registered block (`methods.registry.register_block`) by name, with its options."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tuning mechanisms (B.4): `n_prompt` prompt-tuning tokens (n_pt); bias tuning of the encoder (Table S6)."""
+
+    n_prompt: int = 0
+    encoder_bias: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n_prompt < 0:
+            raise ValueError(f"finetune.n_prompt must be >= 0, got {self.n_prompt}")
+
+
+@dataclass
+class MethodConfig:
+    """One connector method: extraction -> mapping -> injection, plus fine-tuning (Figure 1, Table 1)."""
+
+    id: str
+    display_name: str
+    extraction: ExtractionConfig
+    mapping: BlockConfig
+    injection: BlockConfig
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MethodConfig:
+        """Inverse of `dataclasses.asdict` (e.g. to rebuild a method from a stored run config)."""
+        return cls(
+            id=d["id"],
+            display_name=d["display_name"],
+            extraction=ExtractionConfig(**d["extraction"]),
+            mapping=BlockConfig(**copy.deepcopy(d["mapping"])),
+            injection=BlockConfig(**copy.deepcopy(d["injection"])),
+            finetune=FinetuneConfig(**d.get("finetune", {})),
+        )
+
+    def with_options(self, *, mapping: dict[str, Any] | None = None, injection: dict[str, Any] | None = None,
+                     **fields: Any) -> MethodConfig:
+        """A copy with some block options and/or top-level fields replaced (e.g. a smaller d_embed for a sweep)."""
+        new = copy.deepcopy(self)
+        if mapping:
+            new.mapping.options.update(mapping)
+        if injection:
+            new.injection.options.update(injection)
+        return dataclasses.replace(new, **fields)

@@ -1,0 +1,61 @@
+"""Linear projection and 2-layer MLP mappings (Section 3.2 "Linear projection"; MLP_2 of Figure 3)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from methods.config import TokenLayout
+from methods.mapping.base import MappingBlock
+from methods.registry import register_block
+
+
+@register_block("mapping", "linear")
+class LinearMapping(MappingBlock):
+    """One linear layer d_feats -> d_LLM applied to every token independently (LiMBeR, eP-ALM; C.1)."""
+
+    @dataclass
+    class Options:
+        pass
+
+    def __init__(self, options: Options, layout: TokenLayout, d_target: int):
+        super().__init__(options, layout, d_target)
+        self.proj = nn.Linear(layout.d, d_target)
+
+    def map_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+    def n_out_tokens(self) -> int:
+        return self.layout.n_tokens
+
+    @classmethod
+    def describe(cls, options: Options) -> str:
+        return "Linear projection"
+
+
+@register_block("mapping", "mlp")
+class MLPMapping(MappingBlock):
+    """Two-layer projection with a `hidden`-wide GELU bottleneck: the parameter sweep of Figure 3 (LiMBeR, eP-ALM)."""
+
+    @dataclass
+    class Options:
+        hidden: int = 1024
+
+        def __post_init__(self) -> None:
+            if self.hidden < 1:
+                raise ValueError(f"hidden must be >= 1, got {self.hidden}")
+
+    def __init__(self, options: Options, layout: TokenLayout, d_target: int):
+        super().__init__(options, layout, d_target)
+        self.mlp = nn.Sequential(nn.Linear(layout.d, options.hidden), nn.GELU(), nn.Linear(options.hidden, d_target))
+
+    def map_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x)
+
+    def n_out_tokens(self) -> int:
+        return self.layout.n_tokens
+
+    @classmethod
+    def describe(cls, options: Options) -> str:
+        return f"MLP (2 layers, hidden {options.hidden})"

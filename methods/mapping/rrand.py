@@ -1,0 +1,70 @@
+"""R-rand, Section 3.2 and Appendix C.2 (DePALM^{R-rand,L0}): a random subset of the patch tokens during training.
+
+Training: keep the CLS token and floor(f * n_tk) uniformly drawn patch tokens (in grid order), with f = f_max with
+probability 1/10, else f ~ N(f_mean, f_std) clipped to [f_min, f_max]; one f per batch so sequences stay aligned,
+one subset per sample. Evaluation: f = f_max. Then linear d_feats -> d_LLM, RMSNorm, linear d_LLM -> d_LLM.
+The draws use torch's global generator, so the run seed fixes them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from methods.config import TokenLayout
+from methods.mapping.base import MappingBlock
+from methods.modules import rms_norm
+from methods.registry import register_block
+
+
+@register_block("mapping", "rrand")
+class RandomTokenSubset(MappingBlock):
+    @dataclass
+    class Options:
+        f_min: float = 1 / 16
+        f_max: float = 1 / 2
+        f_mean: float = 1 / 4
+        f_std: float = 0.2
+        p_max: float = 0.1
+
+        def __post_init__(self) -> None:
+            if not 0 < self.f_min <= self.f_max <= 1:
+                raise ValueError(f"need 0 < f_min <= f_max <= 1, got {self.f_min}, {self.f_max}")
+
+    def __init__(self, options: Options, layout: TokenLayout, d_target: int):
+        super().__init__(options, layout, d_target)
+        if not layout.grid:
+            raise ValueError("R-rand needs patch tokens; it cannot follow CLS-only extraction")
+        self.proj_in = nn.Linear(layout.d, d_target)
+        self.norm = rms_norm(d_target)
+        self.proj_out = nn.Linear(d_target, d_target)
+
+    def fraction(self) -> float:
+        o = self.options
+        if not self.training or torch.rand(()).item() < o.p_max:
+            return o.f_max
+        return min(max(o.f_mean + o.f_std * torch.randn(()).item(), o.f_min), o.f_max)
+
+    def n_kept(self, f: float) -> int:
+        return max(1, math.floor(f * self.layout.n_patches))
+
+    def map_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        n_cls = int(self.layout.has_cls)
+        patches = x[:, n_cls:]
+        k = self.n_kept(self.fraction())
+        if k < patches.shape[1]:
+            scores = torch.rand(patches.shape[:2], device=x.device)
+            idx = scores.topk(k, dim=1).indices.sort(dim=1).values
+            patches = patches.gather(1, idx.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
+        x = torch.cat([x[:, :n_cls], patches], dim=1)
+        return self.proj_out(self.norm(self.proj_in(x)))
+
+    def n_out_tokens(self) -> int:
+        return int(self.layout.has_cls) + self.n_kept(self.options.f_max)
+
+    @classmethod
+    def describe(cls, options: Options) -> str:
+        return (f"Random token subset (train f in [{options.f_min:g}, {options.f_max:g}], eval f={options.f_max:g}) "
+                f"+ linear + RMSNorm + linear")

@@ -1,0 +1,111 @@
+"""Explicit registries of blocks (mapping, injection) and of method presets; the plugin entry points.
+
+A plugin module (loaded with `run_matrix.py --plugin MODULE`) adds a block with `@register_block("mapping", name)`
+on an `nn.Module` subclass, and/or a method with `@register_preset` on a function returning a `MethodConfig`.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any, Callable, TypeVar
+
+from methods.config import BlockConfig, MethodConfig
+
+BLOCK_KINDS = ("mapping", "injection")
+
+_BLOCKS: dict[str, dict[str, type]] = {kind: {} for kind in BLOCK_KINDS}
+_PRESETS: dict[str, MethodConfig] = {}
+
+T = TypeVar("T", bound=type)
+
+
+class UnknownMethodError(KeyError):
+    """A method id that no preset registers."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0])
+
+
+def register_block(kind: str, name: str) -> Callable[[T], T]:
+    """Class decorator: register a block under (kind, name). The class must define an `Options` dataclass (its
+    config, filled from `BlockConfig.options`) and a `describe(options) -> str` classmethod (Table 1 wording)."""
+    if kind not in BLOCK_KINDS:
+        raise ValueError(f"register_block: kind must be one of {BLOCK_KINDS}, got {kind!r}")
+
+    def decorator(cls: T) -> T:
+        options = getattr(cls, "Options", None)
+        if options is None or not dataclasses.is_dataclass(options):
+            raise TypeError(f"register_block({kind!r}, {name!r}): {cls.__name__} needs an `Options` dataclass")
+        if not callable(getattr(cls, "describe", None)):
+            raise TypeError(f"register_block({kind!r}, {name!r}): {cls.__name__} needs a `describe(options)` classmethod")
+        existing = _BLOCKS[kind].get(name)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise ValueError(f"register_block: {kind} block {name!r} is already registered by {existing.__module__}."
+                             f"{existing.__qualname__}; pick another name")
+        _BLOCKS[kind][name] = cls
+        return cls
+
+    return decorator
+
+
+def get_block(kind: str, name: str) -> type:
+    if kind not in BLOCK_KINDS:
+        raise ValueError(f"unknown block kind {kind!r}; kinds: {', '.join(BLOCK_KINDS)}")
+    try:
+        return _BLOCKS[kind][name]
+    except KeyError:
+        raise ValueError(f"unknown {kind} block {name!r}; registered: {', '.join(sorted(_BLOCKS[kind]))} "
+                         f"(a plugin block must be imported first: --plugin MODULE)") from None
+
+
+def list_blocks(kind: str) -> list[str]:
+    return list(_BLOCKS[kind])
+
+
+def block_options(kind: str, block: BlockConfig) -> Any:
+    """The typed options of a block config; unknown or ill-typed options raise a ValueError naming them."""
+    cls = get_block(kind, block.name)
+    fields = {f.name for f in dataclasses.fields(cls.Options)}
+    unknown = sorted(set(block.options) - fields)
+    if unknown:
+        raise ValueError(f"{kind} block {block.name!r}: unknown option(s) {unknown}; valid: {sorted(fields)}")
+    try:
+        return cls.Options(**block.options)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{kind} block {block.name!r}: bad options {block.options}: {e}") from e
+
+
+def validate_preset(cfg: MethodConfig) -> None:
+    if not isinstance(cfg, MethodConfig):
+        raise TypeError(f"a preset must be a MethodConfig, got {type(cfg).__name__}")
+    if not cfg.id or cfg.id != cfg.id.strip() or "," in cfg.id or " " in cfg.id:
+        raise ValueError(f"method id {cfg.id!r}: must be non-empty, without spaces or commas")
+    block_options("mapping", cfg.mapping)
+    block_options("injection", cfg.injection)
+
+
+def register_preset(arg: MethodConfig | Callable[[], MethodConfig]) -> Any:
+    """Register a method. Use as a decorator on a zero-argument function returning a `MethodConfig`, or call it with a
+    `MethodConfig`. Re-registering an identical config is a no-op (a module imported twice); a different config
+    under an existing id is an error."""
+    cfg = arg() if callable(arg) and not isinstance(arg, MethodConfig) else arg
+    validate_preset(cfg)
+    existing = _PRESETS.get(cfg.id)
+    if existing is not None and dataclasses.asdict(existing) != dataclasses.asdict(cfg):
+        raise ValueError(f"method id {cfg.id!r} is already registered with a different config; pick another id")
+    _PRESETS[cfg.id] = copy.deepcopy(cfg)
+    return arg
+
+
+def get_preset(method_id: str) -> MethodConfig:
+    """A fresh copy of the registered preset (callers may modify it freely)."""
+    try:
+        return copy.deepcopy(_PRESETS[method_id])
+    except KeyError:
+        raise UnknownMethodError(f"unknown method {method_id!r}; known: {', '.join(_PRESETS)} "
+                                 f"(a plugin method must be imported first: --plugin MODULE)") from None
+
+
+def list_presets() -> list[str]:
+    """Method ids in registration order (the paper's 11 first, then plugins)."""
+    return list(_PRESETS)
