@@ -1,0 +1,165 @@
+"""Display names and column layout of the paper's tables (Tables 3, 4, S2–S5), torch-free.
+
+Reports read column order, titles and metric layout from here instead of importing `benchmarks` (which may pull
+torch), keyed by dataset id, including the offline mirrors `syn-*` (CONTRACTS.md). Ids stay ids in parquet and CSV;
+the names below only appear in rendered Markdown / LaTeX.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MethodDisplay:
+    """How a method id is printed: Markdown / plain text and LaTeX."""
+
+    md: str
+    tex: str
+
+
+@dataclass(frozen=True)
+class DatasetDisplay:
+    """One benchmark column of Table 4 and its block in Tables S2–S4 (Sec. 4.1, Table 2, Appendix D).
+
+    `paper_splits`: split roles the paper reports for the primary metric, the first one in Table 4 (test for COCO,
+    AudioCaps and MSRVTT; val for TextCaps and the VQA sets, as in the official code's `test_on`).
+    `s_metrics`: the metrics Tables S2–S4 list for the dataset. `s_table`: which supplementary table holds it.
+    """
+
+    id: str
+    title: str
+    paper_column: str
+    primary_metric: str
+    modality: str
+    paper_splits: tuple[str, ...]
+    s_metrics: tuple[str, ...]
+    s_table: str
+
+
+_METHODS: dict[str, MethodDisplay] = {
+    "limber-1": MethodDisplay("LiMBeR⁽¹⁾", r"LiMBeR\textsuperscript{(1)}"),
+    "limber-all": MethodDisplay("LiMBeR⁽ᵃˡˡ⁾", r"LiMBeR\textsuperscript{(all)}"),
+    "mapl": MethodDisplay("MAPL", "MAPL"),
+    "epalm": MethodDisplay("eP-ALM", "eP-ALM"),
+    "depalm": MethodDisplay("DePALM", "DePALM"),
+    "depalm-qp-inner": MethodDisplay("DePALM^{QP,inner}", r"DePALM\textsuperscript{QP,inner}"),
+    "depalm-r-avgpool": MethodDisplay("DePALM^{R-avgpool,L0}", r"DePALM\textsuperscript{R-avgpool,L0}"),
+    "depalm-r-linear": MethodDisplay("DePALM^{R-linear,L0}", r"DePALM\textsuperscript{R-linear,L0}"),
+    "depalm-r-qpmapper": MethodDisplay("DePALM^{R-QPMapper,L0}", r"DePALM\textsuperscript{R-QPMapper,L0}"),
+    "depalm-r-rand": MethodDisplay("DePALM^{R-rand,L0}", r"DePALM\textsuperscript{R-rand,L0}"),
+    "depalm-c-attn": MethodDisplay("DePALM^{c-attn}", r"DePALM\textsuperscript{c-attn}"),
+    # methods the paper cites (Tables 3 and 6)
+    "flamingo": MethodDisplay("Flamingo", "Flamingo"),
+    "blip-2": MethodDisplay("BLIP-2", "BLIP-2"),
+    "unival": MethodDisplay("UnIVAL", "UnIVAL"),
+    "next-gpt": MethodDisplay("NExT-GPT", "NExT-GPT"),
+    "idefics-80b-instruct": MethodDisplay("IDEFICS 80B Instruct", "IDEFICS 80B Instruct"),
+    "qwen-vl-7b": MethodDisplay("Qwen-VL (7B)", "Qwen-VL (7B)"),
+    "vl-adapter": MethodDisplay("VL-Adapter", "VL-Adapter"),
+}
+METHOD_ORDER: tuple[str, ...] = tuple(_METHODS)[:11]  # the 11 canonical methods, in Table 4's row order
+BIAS_FT_SUFFIX = "+bias-ft"  # Table S6: a method with bias tuning of the perceptual encoder
+
+
+def method_display(method_id: str) -> MethodDisplay:
+    """Display names of a method id; unknown ids (plugins) print as themselves."""
+    if method_id.endswith(BIAS_FT_SUFFIX):
+        base = method_display(method_id[: -len(BIAS_FT_SUFFIX)])
+        return MethodDisplay(f"{base.md} + bias-FT", f"{base.tex} + bias-FT")
+    return _METHODS.get(method_id, MethodDisplay(method_id, latex_escape(method_id)))
+
+
+def _paper(id_, title, metric, modality, splits, s_metrics, s_table):
+    return DatasetDisplay(id_, title, id_, metric, modality, splits, s_metrics, s_table)
+
+
+_CAPTION_S2 = ("BLEU_4", "CIDEr")
+_PAPER_DATASETS = (
+    _paper("coco", "COCO", "CIDEr", "image", ("test",), _CAPTION_S2, "tableS2"),
+    _paper("coco-1pct", "COCO (1%)", "CIDEr", "image", ("test",), _CAPTION_S2, "tableS2"),
+    _paper("textcaps", "TextCaps", "CIDEr", "image", ("val",), _CAPTION_S2, "tableS2"),
+    _paper("vqav2", "VQAv2", "VQA_acc", "image", ("val", "test"), ("VQA_acc",), "tableS2"),
+    _paper("vqav2-1pct", "VQAv2 (1%)", "VQA_acc", "image", ("val", "test"), ("VQA_acc",), "tableS2"),
+    _paper("textvqa", "TextVQA", "VQA_acc", "image", ("val",), ("VQA_acc",), "tableS2"),
+    _paper("okvqa", "OKVQA", "VQA_acc", "image", ("val",), ("VQA_acc",), "tableS2"),
+    _paper("aokvqa", "AOKVQA", "VQA_acc", "image", ("val",), ("VQA_acc",), "tableS2"),
+    _paper("audiocaps", "AudioCaps", "SPIDEr", "audio", ("test",),
+           ("BLEU_1", "BLEU_2", "METEOR", "CIDEr", "SPICE", "SPIDEr"), "tableS3"),
+    _paper("msrvtt", "MSRVTT", "CIDEr", "video", ("test",), ("BLEU_4", "METEOR", "CIDEr"), "tableS4"),
+)
+OFFLINE_PREFIX = "syn-"
+
+
+def _offline(d: DatasetDisplay) -> DatasetDisplay:
+    """The offline mirror of a paper dataset: same column, metrics and table; title marks it as synthetic."""
+    return DatasetDisplay(OFFLINE_PREFIX + d.id, f"{d.title} [offline]", d.id, d.primary_metric, d.modality,
+                          d.paper_splits, d.s_metrics, d.s_table)
+
+
+DATASETS: dict[str, DatasetDisplay] = {d.id: d for d in _PAPER_DATASETS}
+DATASETS.update({OFFLINE_PREFIX + d.id: _offline(d) for d in _PAPER_DATASETS})
+PAPER_DATASET_ORDER: tuple[str, ...] = tuple(d.id for d in _PAPER_DATASETS)
+
+METRIC_LABELS = {"BLEU_1": "B@1", "BLEU_2": "B@2", "BLEU_3": "B@3", "BLEU_4": "B@4", "VQA_acc": "Acc",
+                 "ROUGE_L": "ROUGE-L"}
+PRIMARY_METRIC_PREFERENCE = ("VQA_acc", "SPIDEr", "CIDEr")  # for datasets this module does not know (plugins)
+SPLIT_LABELS = {"val": "Val", "test": "Test", "train": "Train"}
+
+
+def dataset_sort_key(dataset_id: str) -> tuple:
+    """Paper column order (Table 4); within a column the paper dataset before its mirror; unknown ids last, sorted."""
+    d = DATASETS.get(dataset_id)
+    if d is None:
+        return (1, 0, 0, dataset_id)
+    return (0, PAPER_DATASET_ORDER.index(d.paper_column), dataset_id != d.paper_column, dataset_id)
+
+
+def method_sort_key(method_id: str) -> tuple:
+    """Table 4's row order; bias-tuned variants after their base; unknown methods (plugins) last, sorted."""
+    base = method_id.removesuffix(BIAS_FT_SUFFIX)
+    if base in METHOD_ORDER:
+        return (0, METHOD_ORDER.index(base), method_id != base, method_id)
+    return (1, 0, False, method_id)
+
+
+def dataset_title(dataset_id: str, fmt: str = "md") -> str:
+    d = DATASETS.get(dataset_id)
+    if d is None:
+        return dataset_id if fmt == "md" else latex_escape(dataset_id)
+    return d.title if fmt == "md" else latex_escape(d.title)
+
+
+def metric_label(metric: str, fmt: str = "md") -> str:
+    label = METRIC_LABELS.get(metric, metric)
+    return label if fmt == "md" else latex_escape(label)
+
+
+def format_duration(seconds: float) -> str:
+    """Training time as the paper prints it ('1h19'); shorter runs as '12m05s' or '45s'."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def parse_duration(text: str) -> float:
+    """Inverse of `format_duration` for the paper's 'XhYY' notation; returns seconds."""
+    hours, sep, minutes = text.partition("h")
+    if not sep or not hours.isdigit() or not minutes.isdigit():
+        raise ValueError(f"train time {text!r}: expected the paper's notation like '1h19'")
+    return 3600.0 * int(hours) + 60.0 * int(minutes)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  # symbols the reports print (status marks, arrows, footnote marks)
+                  "♦": r"\ensuremath{\diamondsuit}", "✗": r"\ensuremath{\times}", "•": r"\ensuremath{\bullet}",
+                  "↑": r"\ensuremath{\uparrow}", "↓": r"\ensuremath{\downarrow}", "±": r"\ensuremath{\pm}",
+                  "×": r"\ensuremath{\times}", "†": r"\dag{}", "‡": r"\ddag{}", "§": r"\S{}", "¶": r"\P{}",
+                  "—": "---", "–": "--", "·": r"\ensuremath{\cdot}", "≥": r"\ensuremath{\geq}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))

@@ -1,0 +1,30 @@
+"""Regenerate results/paper/*.parquet from the transcription in harness/paper_numbers.py (one file per table).
+
+Usage: python scripts/build_paper_results.py [--out results/paper]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.paper_numbers import paper_rows_by_table
+from harness.results import write_result
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def build(out_dir: Path) -> list[Path]:
+    """Write one parquet per paper table; returns the paths written."""
+    return [write_result(rows, out_dir, f"paper-{table}") for table, rows in paper_rows_by_table().items()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "paper", help="output directory")
+    for path in build(p.parse_args(argv).out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
