@@ -85,7 +85,7 @@ def python_ptb_tokenize(text: str) -> str:
     text = text.replace("\n", " ").lower()
     text = re.sub(r"([a-z])n't\b", r"\1 n't", text)
     text = re.sub(r"'(s|re|ve|ll|d|m)\b", r" '\1", text)
-    tokens = re.findall(r"n't|'[a-z]+|\.\.\.|--|[a-z0-9]+(?:[.,][0-9]+)*|[^\sa-z0-9]", text)
+    tokens = re.findall(r"n't|'[a-z]+|\.\.\.|--|[a-z0-9]+(?:-[a-z0-9]+)*(?:[.,][0-9]+)*|[^\sa-z0-9]", text)
     return " ".join(t for t in tokens if t not in _PTB_PUNCTUATION)
 
 

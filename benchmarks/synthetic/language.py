@@ -28,16 +28,11 @@ def pick_refs(rng: random.Random, candidates: list[str], k: int = 5) -> list[str
 
 def human_answers(rng: random.Random, canonical: str, variants: list[str] = (), distractors: list[str] = (),
                   n: int = 10) -> list[str]:
-    """n annotator answers: mostly the canonical answer, some equivalent variants, rarely a wrong one (VQAv2-like)."""
-    answers = []
-    for _ in range(n):
-        r = rng.random()
-        if variants and r < 0.25:
-            answers.append(rng.choice(list(variants)))
-        elif distractors and r > 0.95:
-            answers.append(rng.choice(list(distractors)))
-        else:
-            answers.append(canonical)
-    if canonical not in answers:
-        answers[0] = canonical
+    """n annotator answers (VQAv2-like): a clear majority for the canonical answer, 0-3 equivalent variants
+    (synonyms, number words, casing) and sometimes one wrong answer, in random order."""
+    n_var = rng.choice([0, 1, 1, 2, 2, 3]) if variants else 0
+    n_wrong = 1 if distractors and rng.random() < 0.15 else 0
+    answers = ([canonical] * (n - n_var - n_wrong) + [rng.choice(list(variants)) for _ in range(n_var)]
+               + [rng.choice(list(distractors)) for _ in range(n_wrong)])
+    rng.shuffle(answers)
     return answers

@@ -1,0 +1,206 @@
+"""Offline suite: registry contents, determinism per seed, grounding of captions/answers, subsets, evaluate."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import benchmarks
+from benchmarks import get_benchmark, list_benchmarks
+from benchmarks.synthetic.scenes import BACKGROUNDS, COLORS
+
+OFFLINE = ["syn-coco", "syn-coco-1pct", "syn-textcaps", "syn-vqav2", "syn-vqav2-1pct", "syn-textvqa", "syn-okvqa",
+           "syn-aokvqa", "syn-audiocaps", "syn-msrvtt"]
+PAPER_ORDER = ["coco", "coco-1pct", "textcaps", "vqav2", "vqav2-1pct", "textvqa", "okvqa", "aokvqa", "audiocaps",
+               "msrvtt"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEPALM_CACHE", str(tmp_path / "cache"))
+
+
+def _raw_bytes(raw) -> bytes:
+    if isinstance(raw, tuple):
+        return raw[0].tobytes() + str(raw[1]).encode()
+    if isinstance(raw, list):
+        return b"".join(f.tobytes() for f in raw)
+    return raw.tobytes()
+
+
+def _fingerprint(items, n_inputs=5):
+    return ([(it.id, it.input_key, it.prompt, tuple(it.targets)) for it in items],
+            [_raw_bytes(it.load_input()) for it in items[:n_inputs]])
+
+
+def test_registry_mirrors_table4_columns_in_order():
+    assert list_benchmarks("offline") == OFFLINE
+    assert [get_benchmark(b).spec.paper_column for b in OFFLINE] == PAPER_ORDER
+    assert list_benchmarks("external") == ["easy-vqa"]
+    assert benchmarks.select_benchmarks("offline") == OFFLINE + ["easy-vqa"]
+    with pytest.raises(benchmarks.UnknownBenchmark, match="syn-coco"):
+        get_benchmark("syn-nope")
+
+
+def test_epochs_follow_appendix_c3():
+    epochs = {b: get_benchmark(b).spec.epochs for b in OFFLINE}
+    assert epochs == {"syn-coco": 8, "syn-coco-1pct": 30, "syn-textcaps": 20, "syn-vqav2": 8, "syn-vqav2-1pct": 30,
+                      "syn-textvqa": 20, "syn-okvqa": 20, "syn-aokvqa": 20, "syn-audiocaps": 12, "syn-msrvtt": 8}
+
+
+def test_import_is_torch_free():
+    code = "import sys, benchmarks; benchmarks.get_benchmark('syn-coco').spec; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("bench_id", OFFLINE)
+def test_deterministic_per_seed_and_differs_across_seeds(bench_id):
+    bench = get_benchmark(bench_id)
+    a = _fingerprint(bench.load("train", seed=0))
+    b = _fingerprint(bench.load("train", seed=0))
+    c = _fingerprint(bench.load("train", seed=1))
+    assert a == b
+    assert a[0] != c[0] and a[1] != c[1]
+
+
+@pytest.mark.parametrize("bench_id", OFFLINE + ["easy-vqa"])
+def test_items_well_formed_at_default_size(bench_id):
+    bench = get_benchmark(bench_id)
+    spec = bench.spec
+    for split in ("train", "val", "test"):
+        items = bench.load(split)
+        assert len({it.id for it in items}) == len(items)
+        if spec.subset is None:
+            assert len(items) == spec.default_sizes[split]
+        for it in items[:20]:
+            assert it.targets and all(isinstance(t, str) and t for t in it.targets)
+            if spec.task == "vqa":
+                assert len(it.targets) >= 10 and it.prompt.startswith("Question: ") and it.prompt.endswith("Answer:")
+            else:
+                assert len(set(it.targets)) >= 3 and it.prompt == spec.prompt
+    raw = bench.load("val", size=2)[0].load_input()
+    if spec.modality == "image":
+        assert raw.mode == "RGB" and 64 <= raw.size[0] <= 224
+    elif spec.modality == "audio":
+        wave, sr = raw
+        assert wave.dtype == np.float32 and sr == 16000 and np.abs(wave).max() <= 1.0 and wave.std() > 0.01
+    else:
+        assert len(raw) == spec.options["n_frames"] and raw[0] is not raw[-1]
+        assert raw[0].tobytes() != raw[-1].tobytes()
+
+
+def test_sizes_are_configurable():
+    assert len(get_benchmark("syn-coco").load("train", size=7)) == 7
+    assert len(get_benchmark("syn-vqav2").load("val", size=10)) == 10
+    with pytest.raises(ValueError, match="positive"):
+        get_benchmark("syn-coco").load("train", size=0)
+    with pytest.raises(ValueError, match="unknown split"):
+        get_benchmark("syn-coco").load("dev")
+
+
+def test_train_and_eval_splits_differ():
+    bench = get_benchmark("syn-coco")
+    train = {it.input_key for it in bench.load("train")}
+    val = {it.input_key for it in bench.load("val")}
+    assert not train & val
+
+
+def test_low_data_subset_is_one_percent_of_pool_with_own_seed(tmp_path):
+    full, low = get_benchmark("syn-coco"), get_benchmark("syn-coco-1pct")
+    sub = low.load("train")
+    assert len(sub) == round(low.spec.subset.pool_size * low.spec.subset.fraction) == 64
+    assert [it.id for it in sub] == [it.id for it in low.load("train")]
+    other = low.load("train", subset_seed=1)
+    assert [it.id for it in other] != [it.id for it in sub]
+    # the pool is the full benchmark's generator: a subset item equals the full item of the same index
+    index = int(sub[-1].id.split("-")[1])
+    assert full.load("train", size=index + 1)[-1].targets == sub[-1].targets
+    # evaluation splits are shared with the full benchmark
+    assert [it.targets for it in low.load("val")] == [it.targets for it in full.load("val")]
+    files = sorted((tmp_path / "cache" / "subsets").glob("syn-coco-1pct*"))
+    assert [f.name for f in files] == ["syn-coco-1pct_gen0_seed0_n64.json", "syn-coco-1pct_gen0_seed1_n64.json"]
+    record = json.loads(files[0].read_text())
+    assert record["subset_seed"] == 0 and record["size"] == 64 and record["pool_size"] == 6400
+    assert record["ids"] == [it.id for it in sub]
+
+
+def _colors_in(img) -> set[tuple[int, int, int]]:
+    return {c for _, c in img.getcolors(maxcolors=1 << 16)}
+
+
+def test_shape_captions_are_grounded_in_pixels():
+    for it in get_benchmark("syn-coco").load("val", size=40):
+        present = _colors_in(it.load_input())
+        for ref in it.targets:
+            for name, rgb in {**COLORS, "violet": COLORS["purple"]}.items():
+                if f" {name} " in f" {ref} " and f"{name} background" not in ref:
+                    assert rgb in present, (ref, name)
+        words = " ".join(it.targets)
+        bg = [b for b in BACKGROUNDS if f"{b} background" in words or (b == "gray" and "grey background" in words)]
+        assert all(BACKGROUNDS[b] in present for b in bg)
+
+
+def test_vqa_answers_have_a_clear_majority_and_human_variants():
+    from benchmarks.metrics.vqa import normalize_answer
+
+    items = get_benchmark("syn-vqav2").load("train", size=150)
+    for it in items:
+        majority = max(set(it.targets), key=it.targets.count)
+        assert it.targets.count(majority) >= 6
+        if "how many" in it.prompt:
+            assert normalize_answer(majority).isdigit()
+    assert any(len(set(it.targets)) > 1 for it in items)
+    counts = [it for it in items if "how many" in it.prompt]
+    assert any(any(not t.isdigit() for t in it.targets) for it in counts)  # number words appear
+
+
+def test_text_benchmarks_mention_the_written_word():
+    from benchmarks.synthetic.text_scenes import WORDS
+
+    for it in get_benchmark("syn-textcaps").load("val", size=20):
+        words = [w for w in WORDS if all(f" {w}" in f" {ref}" for ref in it.targets)]
+        assert words, it.targets
+    reading = [it for it in get_benchmark("syn-textvqa").load("val") if "written" in it.prompt or "say" in it.prompt]
+    assert reading and all(max(set(it.targets), key=it.targets.count) in WORDS for it in reading)
+
+
+def test_knowledge_questions_held_out_from_training():
+    import random
+
+    from benchmarks.synthetic.knowledge import sample_question
+
+    for family in ("flags", "objects"):
+        pairs = {role: {(scene.subject, q) for scene, q, _ in
+                        (sample_question(random.Random(f"{role}{i}"), family, role) for i in range(400))}
+                 for role in ("train", "val")}
+        assert pairs["val"] and not pairs["val"] & pairs["train"]
+        # every evaluated subject is seen in training, under other questions
+        assert {s for s, _ in pairs["val"]} <= {s for s, _ in pairs["train"]}
+
+
+def test_evaluate_rewards_grounded_predictions():
+    bench = get_benchmark("syn-vqav2")
+    items = bench.load("val", size=30)
+    perfect = {it.id: max(set(it.targets), key=it.targets.count) for it in items}
+    assert bench.evaluate(perfect, items)["VQA_acc"] > 90
+    blind = {it.id: "yes" for it in items}
+    assert bench.evaluate(blind, items)["VQA_acc"] < 50
+    with pytest.raises(ValueError, match="no prediction"):
+        bench.evaluate({}, items)
+
+
+@pytest.mark.slow
+def test_caption_evaluate_prefers_matching_captions():
+    bench = get_benchmark("syn-coco")
+    items = bench.load("val", size=20)
+    good = {it.id: it.targets[0] for it in items}
+    shifted = {it.id: items[(i + 1) % len(items)].targets[0] for i, it in enumerate(items)}
+    g, s = bench.evaluate(good, items), bench.evaluate(shifted, items)
+    assert "CIDEr" in g and "BLEU_4" in g and g["CIDEr"] > s["CIDEr"] + 50
+
+
+def test_postprocess():
+    assert get_benchmark("syn-vqav2").postprocess("\n Answer: two\nQuestion: next") == "two"
+    assert get_benchmark("syn-coco").postprocess("a red circle on the left\nA picture of") == "a red circle on the left"
