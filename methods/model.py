@@ -8,13 +8,11 @@ the padding of its batch, in training (text right-padded) or generation (prompt 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers.modeling_outputs import CausalLMOutput
-
 import methods.mapping  # noqa: F401  (registers the mapping blocks)
 from methods.config import FeatureSpec, LLMDims, MethodConfig
 from methods.extraction import extract, extracted_layout
@@ -22,6 +20,9 @@ from methods.finetune import PromptTuning
 from methods.injection import InjectableLayer, LayerAction
 from methods.llm_adapter import LLMAdapter
 from methods.registry import block_options, get_block, validate_preset
+
+if TYPE_CHECKING:  # transformers is imported lazily: --describe-methods must stay fast
+    from transformers.modeling_outputs import CausalLMOutput
 
 
 class Connector(nn.Module):
@@ -142,6 +143,8 @@ class PerceptualLM(nn.Module):
                 labels: torch.Tensor | None = None, label_smoothing: float = 0.0) -> CausalLMOutput:
         """Teacher-forced pass over the text (prompt + answer + EOS, right-padded). `logits` cover the text positions;
         `loss` is the mean (label-smoothed) cross-entropy over tokens whose label is not -100."""
+        from transformers.modeling_outputs import CausalLMOutput
+
         embeds, mask, actions = self._prepare(features, input_ids, attention_mask)
         position_ids = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
         with self._acting(actions):

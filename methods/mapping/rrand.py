@@ -2,7 +2,8 @@
 
 Training: keep the CLS token and floor(f * n_tk) uniformly drawn patch tokens (in grid order), with f = f_max with
 probability 1/10, else f ~ N(f_mean, f_std) clipped to [f_min, f_max]; one f per batch so sequences stay aligned,
-one subset per sample. Evaluation: f = f_max. Then linear d_feats -> d_LLM, RMSNorm, linear d_LLM -> d_LLM.
+one subset per sample. Evaluation: f = f_max (C.2; Section 3.2 says "we keep all tokens" instead: set
+`eval_fraction=1.0` for that reading), taking evenly spaced patch tokens so evaluation is deterministic. Then linear d_feats -> d_LLM, RMSNorm, linear d_LLM -> d_LLM.
 The draws use torch's global generator, so the run seed fixes them.
 """
 from __future__ import annotations
@@ -28,10 +29,13 @@ class RandomTokenSubset(MappingBlock):
         f_mean: float = 1 / 4
         f_std: float = 0.2
         p_max: float = 0.1
+        eval_fraction: float | None = None  # None: f_max
 
         def __post_init__(self) -> None:
             if not 0 < self.f_min <= self.f_max <= 1:
                 raise ValueError(f"need 0 < f_min <= f_max <= 1, got {self.f_min}, {self.f_max}")
+            if self.eval_fraction is not None and not 0 < self.eval_fraction <= 1:
+                raise ValueError(f"eval_fraction must be in (0, 1], got {self.eval_fraction}")
 
     def __init__(self, options: Options, layout: TokenLayout, d_target: int):
         super().__init__(options, layout, d_target)
@@ -42,10 +46,14 @@ class RandomTokenSubset(MappingBlock):
         self.proj_out = nn.Linear(d_target, d_target)
 
     def fraction(self) -> float:
+        """Training draw of f (C.2)."""
         o = self.options
-        if not self.training or torch.rand(()).item() < o.p_max:
+        if torch.rand(()).item() < o.p_max:
             return o.f_max
         return min(max(o.f_mean + o.f_std * torch.randn(()).item(), o.f_min), o.f_max)
+
+    def eval_fraction(self) -> float:
+        return self.options.eval_fraction if self.options.eval_fraction is not None else self.options.f_max
 
     def n_kept(self, f: float) -> int:
         return max(1, math.floor(f * self.layout.n_patches))
@@ -53,18 +61,22 @@ class RandomTokenSubset(MappingBlock):
     def map_tokens(self, x: torch.Tensor) -> torch.Tensor:
         n_cls = int(self.layout.has_cls)
         patches = x[:, n_cls:]
-        k = self.n_kept(self.fraction())
-        if k < patches.shape[1]:
-            scores = torch.rand(patches.shape[:2], device=x.device)
-            idx = scores.topk(k, dim=1).indices.sort(dim=1).values
+        n = patches.shape[1]
+        k = self.n_kept(self.fraction() if self.training else self.eval_fraction())
+        if k < n:
+            if self.training:
+                idx = torch.rand(patches.shape[:2], device=x.device).topk(k, dim=1).indices.sort(dim=1).values
+            else:
+                idx = ((torch.arange(k, device=x.device) * n) // k).expand(patches.shape[0], -1)
             patches = patches.gather(1, idx.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))
         x = torch.cat([x[:, :n_cls], patches], dim=1)
         return self.proj_out(self.norm(self.proj_in(x)))
 
     def n_out_tokens(self) -> int:
-        return int(self.layout.has_cls) + self.n_kept(self.options.f_max)
+        return int(self.layout.has_cls) + self.n_kept(self.eval_fraction())
 
     @classmethod
     def describe(cls, options: Options) -> str:
-        return (f"Random token subset (train f in [{options.f_min:g}, {options.f_max:g}], eval f={options.f_max:g}) "
+        f_eval = options.eval_fraction if options.eval_fraction is not None else options.f_max
+        return (f"Random token subset (train f in [{options.f_min:g}, {options.f_max:g}], eval f={f_eval:g}) "
                 f"+ linear + RMSNorm + linear")
