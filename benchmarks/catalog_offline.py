@@ -54,7 +54,7 @@ OFFLINE = [
     (_spec("syn-aokvqa", "Everyday-object commonsense VQA (A-OKVQA mirror)", "aokvqa", "vqa", 20, VQA_PROMPT,
            VQA_SIZES, _image("objects", family="objects")), image_items.knowledge_vqa_item),
     (_spec("syn-audiocaps", "Synthesized sound captioning (AudioCaps mirror)", "audiocaps", "caption", 12,
-           "A sound of", CAPTION_SIZES, {"namespace": "sounds", "sample_rate": 16000, "seconds": 4.0},
+           "An audio of", CAPTION_SIZES, {"namespace": "sounds", "sample_rate": 16000, "seconds": 4.0},
            modality="audio", encoder="whisper-tiny-embedded"), audio.audio_caption_item),
     (_spec("syn-msrvtt", "Moving-shapes video captioning (MSRVTT mirror)", "msrvtt", "caption", 8, "A video of",
            CAPTION_SIZES, {"namespace": "movers", "image_size": 128, "n_frames": 8}, modality="video",

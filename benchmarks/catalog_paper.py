@@ -1,0 +1,93 @@
+"""The paper's ten Table 4 columns over its eight datasets (Table 2 backbones, Appendix C.3 epochs, Sec. 4.1 splits).
+
+`eval_split` is the split whose score fills Table 4: Karpathy test for COCO, the val split for the VQA sets and
+TextCaps (their test answers are not public), test for AudioCaps and MSRVTT. AudioCaps' audio encoder is MAViL
+in the paper; its registry stand-in is `ast` (see harness/backbones).
+"""
+from __future__ import annotations
+
+from benchmarks.benchmark import Benchmark
+from benchmarks.real import audiocaps, coco, msrvtt, textcaps, vqa_formats
+from benchmarks.real.source import FileSource
+from benchmarks.registry import register_benchmark
+from benchmarks.spec import BenchmarkSpec, Splits, SubsetSpec
+
+CAPTION_PROMPT = "A picture of"
+VQA_PROMPT = "Question: {question} Answer:"
+ONE_PERCENT = SubsetSpec(fraction=0.01, seed=0)
+
+COCO_LAYOUT = """coco/dataset_coco.json            (Karpathy split: images[].filepath/filename/split/sentences)
+coco/train2014/COCO_train2014_<id:012d>.jpg
+coco/val2014/COCO_val2014_<id:012d>.jpg"""
+COCO_SOURCE = ("images: https://cocodataset.org/#download (2014 train/val); Karpathy split json: "
+               "https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip")
+VQAV2_LAYOUT = """vqav2/v2_OpenEnded_mscoco_{train2014,val2014}_questions.json
+vqav2/v2_mscoco_{train2014,val2014}_annotations.json
+vqav2/dataset_coco.json            (Karpathy split: assigns each image to train/val/test)
+vqav2/train2014/COCO_train2014_<id:012d>.jpg, vqav2/val2014/COCO_val2014_<id:012d>.jpg  (symlinks to coco/ work)"""
+VQAV2_SOURCE = "https://visualqa.org/download.html (v2 questions + annotations) and " + COCO_SOURCE
+
+
+def _spec(id_, title, column, modality, task, llm, encoder, epochs, prompt, metric, splits, eval_split, key,
+          layout, source, subset=None, **options) -> BenchmarkSpec:
+    return BenchmarkSpec(id=id_, title=title, group="paper", paper_column=column, modality=modality, task=task,
+                         default_llm=llm, default_encoder=encoder, epochs=epochs, prompt=prompt,
+                         primary_metric=metric, splits=splits, eval_split=eval_split, data_key=key, layout=layout,
+                         source=source, subset=subset, options=options)
+
+
+KARPATHY = Splits("train", "val", "test")
+PAPER = [
+    (_spec("coco", "COCO captioning (Karpathy split)", "coco", "image", "caption", "llama-7b", "eva-clip-l", 8,
+           CAPTION_PROMPT, "CIDEr", KARPATHY, "test", "coco", COCO_LAYOUT, COCO_SOURCE),
+     FileSource(coco.read_coco, lambda split: [coco.KARPATHY_JSON])),
+    (_spec("coco-1pct", "COCO captioning, 1% of the training data", "coco-1pct", "image", "caption", "llama-7b",
+           "eva-clip-l", 30, CAPTION_PROMPT, "CIDEr", KARPATHY, "test", "coco", COCO_LAYOUT, COCO_SOURCE,
+           subset=ONE_PERCENT),
+     FileSource(coco.read_coco, lambda split: [coco.KARPATHY_JSON])),
+    (_spec("textcaps", "TextCaps captioning", "textcaps", "image", "caption", "llama-7b", "clip-vit-l14", 20,
+           CAPTION_PROMPT, "CIDEr", Splits("train", "val", None), "val", "textcaps",
+           "textcaps/TextCaps_0.1_{train,val}.json\ntextcaps/train_images/<image_id>.jpg  (train and val images)",
+           "https://textvqa.org/textcaps/dataset/ (annotations; images: TextVQA train_val_images.zip)"),
+     FileSource(textcaps.read_textcaps, textcaps.textcaps_required)),
+    (_spec("vqav2", "VQAv2 (Karpathy-split images)", "vqav2", "image", "vqa", "opt-6.7b", "clip-vit-l14", 8,
+           VQA_PROMPT, "VQA_acc", KARPATHY, "val", "vqav2", VQAV2_LAYOUT, VQAV2_SOURCE),
+     FileSource(vqa_formats.read_vqav2_karpathy, vqa_formats.vqav2_required)),
+    (_spec("vqav2-1pct", "VQAv2, 1% of the training data", "vqav2-1pct", "image", "vqa", "opt-6.7b", "clip-vit-l14",
+           30, VQA_PROMPT, "VQA_acc", KARPATHY, "val", "vqav2", VQAV2_LAYOUT, VQAV2_SOURCE, subset=ONE_PERCENT),
+     FileSource(vqa_formats.read_vqav2_karpathy, vqa_formats.vqav2_required)),
+    (_spec("textvqa", "TextVQA 0.5.1", "textvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20, VQA_PROMPT,
+           "VQA_acc", Splits("train", "val", None), "val", "textvqa",
+           "textvqa/TextVQA_0.5.1_{train,val}.json\ntextvqa/train_images/<image_id>.jpg  (train and val images)",
+           "https://textvqa.org/dataset/"),
+     FileSource(vqa_formats.read_textvqa, vqa_formats.textvqa_required)),
+    (_spec("okvqa", "OK-VQA", "okvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20, VQA_PROMPT, "VQA_acc",
+           Splits("train2014", "val2014", None), "val", "okvqa",
+           "okvqa/OpenEnded_mscoco_{train2014,val2014}_questions.json\n"
+           "okvqa/mscoco_{train2014,val2014}_annotations.json\n"
+           "okvqa/train2014/COCO_train2014_<id:012d>.jpg, okvqa/val2014/COCO_val2014_<id:012d>.jpg",
+           "https://okvqa.allenai.org/download.html (+ COCO 2014 images)"),
+     FileSource(vqa_formats.read_okvqa, vqa_formats.okvqa_required)),
+    (_spec("aokvqa", "A-OKVQA (direct answer)", "aokvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20,
+           VQA_PROMPT, "VQA_acc", Splits("train", "val", None), "val", "aokvqa",
+           "aokvqa/aokvqa_v1p0_{train,val}.json\naokvqa/train2017/<image_id:012d>.jpg, aokvqa/val2017/<id:012d>.jpg",
+           "https://allenai.org/project/a-okvqa (+ COCO 2017 images: https://cocodataset.org/#download)"),
+     FileSource(vqa_formats.read_aokvqa, vqa_formats.aokvqa_required)),
+    (_spec("audiocaps", "AudioCaps", "audiocaps", "audio", "caption", "opt-6.7b", "ast", 12, "An audio of",
+           "SPIDEr", Splits("train", "val", "test"), "test", "audiocaps",
+           "audiocaps/{train,val,test}.csv   (audiocap_id,youtube_id,start_time,caption)\n"
+           "audiocaps/audio/{train,val,test}/<youtube_id>.wav  (10 s clips cut at start_time; .flac needs soundfile)",
+           "https://github.com/cdjkim/audiocaps (csv; clips from YouTube, e.g. with audiocaps-download)"),
+     FileSource(audiocaps.read_audiocaps, audiocaps.audiocaps_required)),
+    (_spec("msrvtt", "MSR-VTT captioning", "msrvtt", "video", "caption", "llama-7b", "timesformer", 8,
+           "A video of", "CIDEr", Splits("train", "validate", "test"), "test", "msrvtt",
+           "msrvtt/train_val_videodatainfo.json, msrvtt/test_videodatainfo.json\n"
+           "msrvtt/videos/<video_id>.mp4  (needs PyAV)  or  msrvtt/frames/<video_id>/*.jpg",
+           "https://www.microsoft.com/en-us/research/publication/msr-vtt/ (MSRVTT 2016 release)", n_frames=8),
+     FileSource(msrvtt.read_msrvtt, msrvtt.msrvtt_required)),
+]
+
+
+def register_paper() -> None:
+    for spec, source in PAPER:
+        register_benchmark(Benchmark(spec, source))
