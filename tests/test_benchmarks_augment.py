@@ -1,0 +1,64 @@
+"""Appendix C.3 augmentations: crop/flip ranges, RandAugment ops, spectrogram masks, switchable, deterministic."""
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.augment import (AugmentConfig, augment_input, augment_preprocessed, augment_spectrogram, crop_box,
+                                torchvision_ops)
+
+
+def _img(w=64, h=48):
+    arr = np.arange(w * h * 3, dtype=np.uint8).reshape(h, w, 3)
+    return Image.fromarray(arr)
+
+
+def test_crop_box_respects_scale_and_ratio():
+    cfg = AugmentConfig()
+    rng = random.Random(0)
+    for _ in range(200):
+        left, top, right, bottom = crop_box(rng, 200, 150, cfg)
+        w, h = right - left, bottom - top
+        assert 0 <= left and 0 <= top and right <= 200 and bottom <= 150
+        assert 0.5 * 0.95 <= w * h / (200 * 150) <= 1.0
+        assert 3 / 4 * 0.95 <= w / h <= 4 / 3 * 1.05
+
+
+def test_image_augmentation_deterministic_per_rng_and_switchable():
+    img = _img()
+    a = augment_input(img, "image", random.Random(1))
+    b = augment_input(img, "image", random.Random(1))
+    c = augment_input(img, "image", random.Random(2))
+    assert a.size == img.size and a.tobytes() == b.tobytes() and a.tobytes() != c.tobytes()
+    assert augment_input(img, "image", random.Random(1), AugmentConfig(enabled=False)) is img
+    assert augment_input(img, "image", random.Random(1), AugmentConfig(output_size=32)).size == (32, 32)
+
+
+def test_video_frames_share_one_crop_flip_and_ops():
+    frame = _img()
+    frames = augment_input([frame, frame.copy(), frame.copy()], "video", random.Random(3))
+    assert len(frames) == 3 and frames[0].tobytes() == frames[1].tobytes() == frames[2].tobytes()
+    assert frames[0].tobytes() != frame.tobytes()
+
+
+def test_torchvision_magnitudes():
+    ops = dict(torchvision_ops(random.Random(0), AugmentConfig(num_ops=400), (331, 331)))
+    assert abs(ops["Rotate"]) == pytest.approx(9.0) and abs(ops["TranslateX"]) == pytest.approx(45.0)
+    assert ops["Posterize"] == 7 and ops["Solarize"] == pytest.approx(178.5)
+
+
+def test_spectrogram_masks_bounded_and_input_untouched():
+    spec = np.ones((80, 500), dtype=np.float32)
+    for seed in range(50):
+        out = augment_spectrogram(spec, random.Random(seed))
+        masked_rows = np.where((out == 0).all(axis=1))[0]
+        masked_cols = np.where((out == 0).all(axis=0))[0]
+        assert len(masked_rows) <= 24 and len(masked_cols) <= 96
+    assert (spec == 1).all()
+    assert augment_preprocessed(spec, "audio", random.Random(0), AugmentConfig(enabled=False)) is spec
+    assert augment_preprocessed(spec, "image", random.Random(0)) is spec
+    wave = (np.zeros(10, np.float32), 16000)
+    assert augment_input(wave, "audio", random.Random(0)) is wave
+    with pytest.raises(ValueError, match="unknown modality"):
+        augment_input(_img(), "smell", random.Random(0))
