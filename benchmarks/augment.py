@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FILL = (128, 128, 128)
@@ -197,3 +197,31 @@ def augment_preprocessed(x: Any, modality: str, rng: random.Random, cfg: Augment
     if not cfg.enabled or modality != "audio":
         return x
     return augment_spectrogram(x, rng, cfg)
+
+
+@dataclass
+class Augmenter:
+    """Per-modality augmentation with its own random stream: `raw` on raw inputs, `tensor` on a preprocessed batch."""
+
+    modality: str
+    config: AugmentConfig = AugmentConfig()
+    rng: random.Random = field(default_factory=random.Random)
+
+    def raw(self, raw: Any) -> Any:
+        return augment_input(raw, self.modality, self.rng, self.config)
+
+    def tensor(self, batch: Any) -> Any:
+        """Independent masks per sample of a [B, n_mels, T] audio batch; other modalities unchanged."""
+        if not self.config.enabled or self.modality != "audio":
+            return batch
+        out = batch.clone() if hasattr(batch, "clone") else batch.copy()
+        for i in range(out.shape[0]):
+            out[i] = augment_spectrogram(out[i], self.rng, self.config)
+        return out
+
+
+def get_augmenter(modality: str, config: AugmentConfig = AugmentConfig(), seed: int | None = None) -> Augmenter:
+    """An Augmenter; without `seed` its stream is drawn from Python's `random`, so a seeded run is reproducible."""
+    if modality not in ("image", "audio", "video"):
+        raise ValueError(f"unknown modality {modality!r}; expected image, audio or video")
+    return Augmenter(modality, config, random.Random(random.getrandbits(64) if seed is None else seed))

@@ -62,3 +62,24 @@ def test_spectrogram_masks_bounded_and_input_untouched():
     assert augment_input(wave, "audio", random.Random(0)) is wave
     with pytest.raises(ValueError, match="unknown modality"):
         augment_input(_img(), "smell", random.Random(0))
+
+
+def test_get_augmenter_matches_runner_protocol():
+    from benchmarks.augment import get_augmenter
+
+    audio = get_augmenter("audio", seed=0)
+    batch = np.ones((3, 80, 200), dtype=np.float32)
+    out = audio.tensor(batch)
+    assert out.shape == batch.shape and (batch == 1).all() and (out == 0).any()
+    assert not np.array_equal(out[0] == 0, out[1] == 0)  # masks drawn per sample
+    img = _img()
+    a, b = get_augmenter("image", seed=5), get_augmenter("image", seed=5)
+    assert a.raw(img).tobytes() == b.raw(img).tobytes() and a.tensor(batch) is batch
+    random.seed(11)
+    c = get_augmenter("image").raw(img)
+    random.seed(11)
+    assert get_augmenter("image").raw(img).tobytes() == c.tobytes()
+    off = get_augmenter("audio", AugmentConfig(enabled=False))
+    assert off.tensor(batch) is batch and off.raw(img) is img
+    with pytest.raises(ValueError, match="unknown modality"):
+        get_augmenter("text")
