@@ -15,22 +15,21 @@ def _key(spec: BenchmarkSpec, seed: int, role: str, index: int) -> str:
     return f"{spec.options['namespace']}/s{seed}/{role}/{index:05d}"
 
 
-def shape_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
+def _caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int, sample, describe, render) -> Item:
     key = _key(spec, seed, role, index)
     rng = random.Random(key)
-    scene = sample_scene(rng)
+    scene = sample(rng)
     size = spec.options["image_size"]
-    return Item(item_id(role, index), key, lambda: render_scene(scene, size, key), spec.format_prompt(),
-                scene_captions(rng, scene))
+    return Item(item_id(role, index), key, lambda: render(scene, size, key), spec.format_prompt(),
+                describe(rng, scene))
+
+
+def shape_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
+    return _caption_item(spec, role, seed, index, sample_scene, scene_captions, render_scene)
 
 
 def text_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
-    key = _key(spec, seed, role, index)
-    rng = random.Random(key)
-    scene = sample_text_scene(rng)
-    size = spec.options["image_size"]
-    return Item(item_id(role, index), key, lambda: render_text_scene(scene, size, key), spec.format_prompt(),
-                text_captions(rng, scene))
+    return _caption_item(spec, role, seed, index, sample_text_scene, text_captions, render_text_scene)
 
 
 def _vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int, sample, ask, render) -> Item:
