@@ -17,8 +17,8 @@ import pandas as pd
 
 from harness import ranking
 from harness.cli import UsageError
-from harness.display import (DATASETS, SPLIT_LABELS, dataset_title, format_duration, latex_escape, method_display,
-                             metric_label)
+from harness.display import (DATASETS, SPLIT_LABELS, dataset_sort_key, dataset_title, format_duration, latex_escape,
+                             method_display, metric_label)
 from harness.paper_numbers import PAPER_LABEL, paper_rows_by_table
 from harness.results import AGGREGATE_DATASET, read_results
 from harness.selection import STATUS_SEVERITY, CellStats, Section, make_section, run_sections
@@ -29,6 +29,8 @@ NOTE_MARKS = ("•", "†", "‡", "§", "¶", "#")
 PLACE_NAMES = {1: "first", 2: "second", 3: "third"}
 TABLE3_METHODS = ("limber-all", "mapl", "epalm")
 TABLE3_COLUMNS = ("coco", "coco-1pct", "vqav2", "vqav2-1pct", "okvqa")
+_CSV_HEAD = ("method", "origin", "note")
+_CSV_TAIL = ("train_time", "rank", "rank_pos", "score", "score_pos", "section")
 S_TABLES = {
     "tableS2": "Table S2: image benchmarks, mean ± std over seeds, with extra metrics",
     "tableS3": "Table S3: audio captioning (AudioCaps), mean ± std over seeds, with extra metrics",
@@ -227,8 +229,7 @@ def _status_legend(stats: dict, section: Section) -> list[Text]:
     if section.source == "paper":
         return lines
     for (method, dataset), s in flagged.items():
-        cell = section.rows[(section.rows.method == method) & (section.rows.dataset == dataset)]
-        errors = [e for e in cell.error if e]
+        errors = [e for e in section.cell_rows(method, dataset).error if e]
         detail = f"; first error: {errors[0].splitlines()[0][:160]}" if errors else ""
         d = method_display(method)
         lines.append(Rich(f"{d.md} on {dataset_title(dataset)}: {s.n_bad} of {s.n_runs} run(s) {s.status}"
@@ -265,9 +266,10 @@ def _hparam_notes(section: Section) -> tuple[list[Text], list[Grid]]:
     ch = section.choices
     if ch.empty:
         return [], []
-    splits = ", ".join(f"{dataset_title(d)}: {SPLIT_LABELS.get(s, s)}" for d, s in section.report_split.items())
+    splits = ", ".join(f"{dataset_title(d)}: {SPLIT_LABELS.get(section.report_split[d], section.report_split[d])}"
+                       for d in section.datasets)
     notes: list[Text] = [f"Each cell reports the test split where the section has one, else val ({splits})."]
-    settings = set(zip(ch.lr.map(_lr), ch.grad_clip.map(_num)))
+    settings = set(zip(ch.lr.map(_lr), ch.grad_clip.map(lambda x: "—" if pd.isna(x) else f"{x:g}")))
     if len(settings) == 1 and (ch.n_candidates == 1).all():
         lr, clip = settings.pop()
         return notes + [f"Hyper-parameters: lr {lr}, grad clip {clip} in every cell (no grid)."], []
@@ -361,6 +363,10 @@ def table4_block(section: Section, printed: pd.DataFrame) -> tuple[Block, pd.Dat
               " best (ties share a place).")
     notes: list[Text] = [ranking.RULES, hl]
     notes += _printed_comparison(agg, printed)
+    substitutes = [f"{dataset_title(d)}: {section.primary[d]} (the paper's {DATASETS[d].primary_metric} is not in "
+                   f"the results)" for d in datasets if d in DATASETS and section.primary[d] != DATASETS[d].primary_metric]
+    if substitutes:
+        notes.append("Substitute column metrics: " + "; ".join(substitutes) + ".")
     if show_train:
         where = dataset_title(timed[0]) if len(timed) == 1 else "the columns shown"
         notes.append(f"Train time: mean training wall-clock time per run on {where}.")
@@ -448,66 +454,60 @@ def _table3_datasets(section: Section) -> dict[str, str]:
 
 
 def table3_block(section: Section | None, published: pd.DataFrame) -> tuple[Block, pd.DataFrame]:
+    """Published baseline numbers (quoted in the paper's Table 3) above a section's reimplementation of them."""
     mapping = _table3_datasets(section) if section else {}
     note_marks = _note_marks([n for n in published.note if n])
-    grid_rows, records, values = [], [], {}
+    entries, records = [], []  # entries: (label, [[(value, mark)] per column], is_reimplementation)
     for method in TABLE3_METHODS:
         pub = published[published.method == method]
         if pub.empty:
             continue
-        cells = []
+        cells = [[(float(r.value), note_marks.get(r.note, "")) for r in pub[pub.dataset == col].itertuples()]
+                 for col in TABLE3_COLUMNS]
+        citation, d = pub.citation.iloc[0], method_display(method)
+        entries.append((Rich(f"{d.md} {citation} (published)", f"{d.tex} {latex_escape(citation)} (published)"),
+                        cells, False))
+        records += [{"method": method, "origin": f"published {citation}", "note": r.note, r.dataset: r.value}
+                    for r in pub.itertuples()]
+    for method in (m for m in TABLE3_METHODS if section is not None and m in section.methods):
+        cells, rec = [], {"method": method, "origin": "reimplementation", "note": ""}
         for col in TABLE3_COLUMNS:
-            hits = pub[pub.dataset == col]
-            cells.append([(float(r.value), note_marks.get(r.note, "") if r.note else "") for r in hits.itertuples()])
-        citation = pub.citation.iloc[0]
-        d = method_display(method)
-        grid_rows.append((Rich(f"{d.md} {citation} (published)", f"{d.tex} {latex_escape(citation)} (published)"),
-                          cells, False))
-        for r in pub.itertuples():
-            records.append({"method": method, "origin": f"published {citation}", "note": r.note, r.dataset: r.value})
-    if section is not None:
-        first = True
-        for method in TABLE3_METHODS:
-            if method not in section.methods:
-                continue
-            cells, rec = [], {"method": method, "origin": "reimplementation", "note": ""}
-            for col in TABLE3_COLUMNS:
-                d = mapping.get(col)
-                s = section.cell(method, d, section.primary[d], section.report_split[d]) if d else None
-                cells.append([] if s is None or math.isnan(s.mean) else [(s.mean, _status_mark(s.status))])
-                rec[col] = s.mean if s else math.nan
-            disp = method_display(method)
-            grid_rows.append((Rich(f"{disp.md} (reimpl.)", f"{disp.tex} (reimpl.)"), cells, first))
-            records.append(rec)
-            first = False
-    for j in range(len(TABLE3_COLUMNS)):
-        column = [v for _, cells, _ in grid_rows for v, _ in cells[j]]
-        values[j] = max(column) if column else math.nan
+            d = mapping.get(col)
+            s = section.cell(method, d, section.primary[d], section.report_split[d]) if d else None
+            cells.append([] if s is None or math.isnan(s.mean) else [(s.mean, _status_mark(s.status))])
+            rec[col] = s.mean if s else math.nan
+        disp = method_display(method)
+        entries.append((Rich(f"{disp.md} (reimpl.)", f"{disp.tex} (reimpl.)"), cells, True))
+        records.append(rec)
+    # the paper bolds the best of all rows; runs on other backbones / data are only compared among themselves
+    all_compared = section is None or section.source == "paper"
+    best = [max((v for _, cells, ours in entries if ours or all_compared for v, _ in cells[j]), default=math.nan)
+            for j in range(len(TABLE3_COLUMNS))]
     rows = []
-    for label, cells, rule in grid_rows:
-        out = []
-        for j, vals in enumerate(cells):
-            if not vals:
-                out.append(Cell("—"))
-                continue
-            best = any(v == values[j] for v, _ in vals)
-            text = " / ".join(f"{v:.1f}{m}" for v, m in vals)
-            out.append(Cell(text, 1 if best and len(vals) == 1 else None))
-        rows.append((label, out, rule))
+    for i, (label, cells, ours) in enumerate(entries):
+        bold = ours or all_compared
+        out = [Cell(" / ".join(f"{v:.1f}{m}" for v, m in vals) if vals else "—",
+                    1 if bold and len(vals) == 1 and vals[0][0] == best[j] else None)
+               for j, vals in enumerate(cells)]
+        rows.append((label, out, ours and not entries[i - 1][2]))
     columns = []
     for col in TABLE3_COLUMNS:
+        split = DATASETS[col].paper_splits[0]
+        head = (dataset_title(col), f"{metric_label(DATASETS[col].primary_metric)} {SPLIT_LABELS[split]} ↑")
         shown = mapping.get(col, col)
-        split = section.report_split.get(shown, DATASETS[col].paper_splits[0]) if section else \
-            DATASETS[col].paper_splits[0]
-        columns.append((dataset_title(shown),
-                        f"{metric_label(DATASETS[col].primary_metric)} {SPLIT_LABELS.get(split, split)} ↑"))
+        if section is not None and section.source != "paper" and shown in section.report_split:
+            head += (f"runs: {dataset_title(shown)}, {SPLIT_LABELS.get(section.report_split[shown], '')}",)
+        columns.append(head)
     title = f"Published vs reimplemented: {section.title}" if section else "Published baseline numbers"
-    notes: list[Text] = ["Best value per column in bold.", *_note_legend(note_marks)]
+    if section is None or section.source == "paper":
+        notes: list[Text] = ["Best value per column in bold."]
+    else:
+        notes = ["Best reimplementation value per column in bold. Reimplementation numbers come from the runs of this "
+                 "section, with their own backbones and data (offline mirrors where the header says so): they are "
+                 "not directly comparable with the published numbers."]
+    notes += _note_legend(note_marks)
     if section is None:
         notes.append("No reimplementation results in the given directories.")
-    elif section.source != "paper":
-        notes.append("Reimplementation numbers come from the runs above, with their own backbones and data (offline "
-                     "mirrors where the column says so): they are not directly comparable with published numbers.")
     intro = [f"Published numbers as quoted by {PAPER_LABEL}, Table 3."] + (_section_intro(section) if section else [])
     block = Block(section.key if section else "published", title, intro, [Grid(title, "Method", columns, rows)], notes)
     csv = pd.DataFrame(records, columns=["method", "origin", "note", *TABLE3_COLUMNS])
@@ -528,7 +528,12 @@ def _paper_section(paper: pd.DataFrame, table_ref: str, title: str) -> Section |
 def _document(name: str, title: str, parts: list[tuple[Block, pd.DataFrame]], empty_note: str) -> Document:
     if not parts:
         return Document(name, title, [Block("empty", "No results", [empty_note])], pd.DataFrame({"method": []}))
-    return Document(name, title, [b for b, _ in parts], pd.concat([c for _, c in parts], ignore_index=True))
+    csv = pd.concat([c for _, c in parts], ignore_index=True)
+    head = [c for c in _CSV_HEAD if c in csv.columns]
+    tail = [c for c in _CSV_TAIL if c in csv.columns]
+    # dataset columns ("coco" or "coco:CIDEr:test") in paper order; a stable sort keeps each dataset's metric order
+    middle = sorted((c for c in csv.columns if c not in head + tail), key=lambda c: dataset_sort_key(c.split(":")[0]))
+    return Document(name, title, [b for b, _ in parts], csv[head + middle + tail])
 
 
 def build_documents(df: pd.DataFrame) -> list[Document]:

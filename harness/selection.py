@@ -36,11 +36,21 @@ class Section:
     report_split: dict[str, str]  # dataset -> split role reported
     backbones: dict[str, tuple[str, str]]  # dataset -> (llm, encoder)
     choices: pd.DataFrame = field(default_factory=pd.DataFrame)  # method, dataset, lr, grad_clip, n_candidates, ...
+    _metric_rows: dict = field(init=False, repr=False)
+    _run_status: dict = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._metric_rows = dict(iter(self.rows.groupby(["method", "dataset", "metric", "split"], sort=False)))
+        self._run_status = {}
+        for (method, dataset, *_), status in _run_status(self.rows).items():
+            self._run_status.setdefault((method, dataset), []).append(status)
 
     def cell(self, method: str, dataset: str, metric: str, split: str) -> "CellStats":
-        rows = self.rows
-        sel = rows[(rows.method == method) & (rows.dataset == dataset) & (rows.metric == metric) & (rows.split == split)]
-        return CellStats.of(sel, self.rows[(rows.method == method) & (rows.dataset == dataset)])
+        rows = self._metric_rows.get((method, dataset, metric, split), self.rows.iloc[0:0])
+        return CellStats.of(rows, self._run_status.get((method, dataset), []))
+
+    def cell_rows(self, method: str, dataset: str) -> pd.DataFrame:
+        return self.rows[(self.rows.method == method) & (self.rows.dataset == dataset)]
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,11 @@ class CellStats:
     notes: tuple[str, ...]
 
     @classmethod
-    def of(cls, metric_rows: pd.DataFrame, cell_rows: pd.DataFrame) -> "CellStats":
+    def of(cls, metric_rows: pd.DataFrame, runs: list[str]) -> "CellStats":
+        """metric_rows: one metric on one split of a cell; runs: worst status of each run of the cell."""
         ok = metric_rows[(metric_rows.status == "ok") & metric_rows.value.notna()]
-        runs = _runs(cell_rows)
-        n_bad = int((runs != "ok").sum())
-        status = max(runs, key=STATUS_SEVERITY.__getitem__) if len(runs) else "ok"
+        n_bad = sum(status != "ok" for status in runs)
+        status = max(runs, key=STATUS_SEVERITY.__getitem__, default="ok")
         if len(ok) == 1 and int(ok.n_seeds.iloc[0]) > 1:  # a published mean: its std comes with it
             mean, std = float(ok.value.iloc[0]), float(ok["std"].iloc[0])
         elif len(ok):
@@ -72,18 +82,20 @@ class CellStats:
         return cls(mean, std, len(ok), len(runs), n_bad, status, notes)
 
 
-def _runs(rows: pd.DataFrame) -> pd.Series:
-    """Worst status per run (run_id x seed x dataset: paper rows share one run_id per table)."""
+def _run_status(rows: pd.DataFrame) -> pd.Series:
+    """Worst status per run, indexed by (method, dataset, run_id, seed); paper rows share one run_id per table."""
     if rows.empty:
         return pd.Series(dtype=object)
-    keys = [rows.run_id, rows.seed.astype("string").fillna(""), rows.dataset, rows.method]
-    return rows.groupby(keys, dropna=False).status.agg(lambda s: max(s, key=STATUS_SEVERITY.__getitem__))
+    keys = [rows.method, rows.dataset, rows.run_id, rows.seed.astype("string").fillna("")]
+    worst = rows.status.map(STATUS_SEVERITY).groupby(keys).max()
+    return worst.map({v: k for k, v in STATUS_SEVERITY.items()})
 
 
 def primary_metric(dataset: str, metrics: set[str]) -> str:
-    """The dataset's headline metric (Table 4 column); for datasets unknown here, the first of VQA_acc/SPIDEr/CIDEr
-    present, else the alphabetically first metric."""
-    if dataset in DATASETS:
+    """The dataset's headline metric (Table 4 column) when the results have it; otherwise (datasets unknown here, or
+    e.g. SPIDEr skipped offline for lack of SPICE) the first of VQA_acc/SPIDEr/CIDEr present, else the
+    alphabetically first metric. Column headers name the metric, so a substitute is visible."""
+    if dataset in DATASETS and (DATASETS[dataset].primary_metric in metrics or not metrics):
         return DATASETS[dataset].primary_metric
     for m in PRIMARY_METRIC_PREFERENCE:
         if m in metrics:
