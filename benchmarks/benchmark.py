@@ -61,8 +61,12 @@ class Benchmark:
             line = _ECHOED_PREFIX.sub("", line)
         return line
 
-    def evaluate(self, predictions: dict[str, str], items: list[Item]) -> dict[str, float]:
-        """Score already post-processed predictions (item id -> text) against the items' targets."""
+    def evaluate(self, predictions: dict[str, str], items: list[Item],
+                 metrics: tuple[str, ...] | None = None) -> dict[str, float]:
+        """Score already post-processed predictions (item id -> text) against the items' targets.
+
+        metrics: caption metrics to compute (default all; METEOR costs ~20 s of Java start-up per call).
+        """
         ids = [it.id for it in items]
         missing = [i for i in ids if i not in predictions]
         if missing:
@@ -73,9 +77,12 @@ class Benchmark:
             warnings.warn(f"{self.id}: {len(extra)} predictions match no item and are ignored "
                           f"(first: {sorted(extra)[:5]})", stacklevel=2)
         if self.spec.task == "caption":
-            from benchmarks.metrics.caption import score_captions
+            from benchmarks.metrics.caption import CAPTION_METRICS, score_captions
 
-            scores = score_captions({i: predictions[i] for i in ids}, {it.id: it.targets for it in items})
+            wanted = tuple(metrics) if metrics else CAPTION_METRICS
+            if self.spec.primary_metric not in wanted:
+                wanted += (self.spec.primary_metric,)
+            scores = score_captions({i: predictions[i] for i in ids}, {it.id: it.targets for it in items}, wanted)
             if self.spec.primary_metric not in scores:
                 scores[self.spec.primary_metric] = float("nan")  # skipped metric: the scorer has warned why
             return scores

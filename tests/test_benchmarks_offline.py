@@ -1,4 +1,5 @@
 """Offline suite: registry contents, determinism per seed, grounding of captions/answers, subsets, evaluate."""
+import dataclasses
 import json
 import subprocess
 import sys
@@ -189,6 +190,27 @@ def test_evaluate_rewards_grounded_predictions():
     assert bench.evaluate(blind, items)["VQA_acc"] < 50
     with pytest.raises(ValueError, match="no prediction"):
         bench.evaluate({}, items)
+
+
+def test_caption_evaluate_metric_choice_keeps_primary():
+    bench = get_benchmark("syn-coco")
+    items = bench.load("val", size=6)
+    scores = bench.evaluate({it.id: "a red circle" for it in items}, items, metrics=("BLEU_4",))
+    assert set(scores) == {"BLEU_4", "CIDEr"}
+
+
+def test_skipped_primary_metric_is_nan_not_zero(monkeypatch):
+    import math
+
+    from benchmarks.metrics import caption
+
+    monkeypatch.setattr(caption, "_pycocoevalcap_dir", lambda: caption.Path("/nonexistent"))
+    spec = get_benchmark("syn-coco").spec
+    bench = benchmarks.Benchmark(dataclasses.replace(spec, primary_metric="SPIDEr"), get_benchmark("syn-coco").source)
+    items = bench.load("val", size=4)
+    with pytest.warns(UserWarning, match="SPICE/SPIDEr skipped"):
+        scores = bench.evaluate({it.id: it.targets[0] for it in items}, items, metrics=("CIDEr", "SPIDEr"))
+    assert math.isnan(scores["SPIDEr"]) and scores["CIDEr"] > 0
 
 
 @pytest.mark.slow
