@@ -5,10 +5,7 @@ import csv
 import dataclasses
 import json
 import math
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import torch
@@ -24,7 +21,6 @@ from methods.mapping import MappingBlock
 from methods.mapping.resampler import BlockResampler, group_blocks
 from methods.mapping.rrand import RandomTokenSubset
 
-REPO = Path(__file__).resolve().parent.parent
 PAPER_IDS = ["limber-1", "limber-all", "mapl", "epalm", "depalm", "depalm-qp-inner", "depalm-r-avgpool",
              "depalm-r-linear", "depalm-r-qpmapper", "depalm-r-rand", "depalm-c-attn"]
 # Table 1, LLaMA-7B + CLIP-L (d=1024, 16x16 patches + CLS)
@@ -32,6 +28,15 @@ LLAMA7B = LLMDims(d_input=4096, d_hidden=4096, n_layers=32)
 CLIP_L = FeatureSpec(d_feats=1024, grid=(16, 16), has_cls=True, n_levels=24)
 TABLE1_PARAMS = {"depalm": 17.9e6, "depalm-qp-inner": 18.1e6, "depalm-r-rand": 21e6, "depalm-r-linear": 88e6,
                  "depalm-r-qpmapper": 18e6, "depalm-r-avgpool": 21e6}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: thread hand-offs cost more than they save (and the CI machine is shared)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def meta_connector(method_id: str, spec: FeatureSpec = CLIP_L, dims: LLMDims = LLAMA7B):
@@ -241,8 +246,9 @@ def test_describe_methods_reports_methods_that_do_not_fit(tmp_path, capsys):
     assert "epalm" in capsys.readouterr().err
 
 
-def test_describe_methods_cli(tmp_path):
-    out = subprocess.run([sys.executable, "run_matrix.py", "--describe-methods", "--out", str(tmp_path),
-                          "--plugin", "methods.contrib.qpmapper8"], cwd=REPO, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+def test_describe_methods_cli(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["--describe-methods", "--out", str(tmp_path), "--plugin", "methods.contrib.qpmapper8"]) == 0
+    assert str(tmp_path / "table1.md") in capsys.readouterr().out
     assert "DePALM^{QP8}" in (tmp_path / "table1.md").read_text()

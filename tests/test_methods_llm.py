@@ -1,0 +1,265 @@
+"""PerceptualLM on tiny random HF LLMs (OPT, Llama, GPT-2, Gemma-3; built in-process, no download): every preset's
+shapes and gradients, injection placement, padding invariance, cached generation with beams."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig,
+                          LlamaForCausalLM, OPTConfig, OPTForCausalLM)
+
+from methods import FeatureSpec, build_model, get_preset, list_presets
+from methods.finetune import enable_bias_tuning
+from methods.injection import InjectableLayer
+
+VOCAB, D, LAYERS, EOS = 64, 32, 16, 2
+SPEC = FeatureSpec(d_feats=24, grid=(4, 4), has_cls=True, n_levels=6)
+PAPER_IDS = list_presets()[:11]
+MODES = ["depalm", "depalm-qp-inner", "depalm-c-attn"]  # first-layer, inner-layer, cross-attention injection
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: thread hand-offs cost more than they save (and the CI machine is shared)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny_llm(arch: str) -> nn.Module:
+    torch.manual_seed(0)
+    common = dict(vocab_size=VOCAB, pad_token_id=0, bos_token_id=1, eos_token_id=EOS)
+    if arch == "llama":
+        cfg = LlamaConfig(hidden_size=D, intermediate_size=64, num_hidden_layers=LAYERS, num_attention_heads=4,
+                          num_key_value_heads=2, max_position_embeddings=128, **common)
+        return LlamaForCausalLM(cfg).eval()
+    if arch == "opt":
+        cfg = OPTConfig(hidden_size=D, ffn_dim=64, num_hidden_layers=LAYERS, num_attention_heads=4,
+                        max_position_embeddings=128, word_embed_proj_dim=D, **common)
+        return OPTForCausalLM(cfg).eval()
+    if arch == "gpt2":
+        cfg = GPT2Config(n_embd=D, n_layer=LAYERS, n_head=4, n_positions=128, **common)
+        return GPT2LMHeadModel(cfg).eval()
+    cfg = Gemma3TextConfig(hidden_size=D, intermediate_size=64, num_hidden_layers=LAYERS, num_attention_heads=4,
+                           num_key_value_heads=2, head_dim=8, max_position_embeddings=128, sliding_window=64, **common)
+    return Gemma3ForCausalLM(cfg).eval()
+
+
+def small(method_id: str):
+    """The preset with latent widths cut to 32 (structure unchanged) so tests stay fast."""
+    cfg = get_preset(method_id)
+    if "d_embed" in cfg.mapping.options:
+        cfg.mapping.options["d_embed"] = 32
+    if "d_embed" in cfg.injection.options:
+        cfg.injection.options["d_embed"] = 32
+    return cfg
+
+
+def build(method_id: str, arch: str = "llama"):
+    torch.manual_seed(1)
+    return build_model(small(method_id), SPEC, tiny_llm(arch)).eval()
+
+
+def batch(b: int = 2, s: int = 6, pad_left: bool = False, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    feats = torch.randn(b, SPEC.n_levels, SPEC.n_tokens, SPEC.d_feats, generator=g)
+    ids = torch.randint(3, VOCAB, (b, s), generator=g)
+    mask = torch.ones(b, s, dtype=torch.long)
+    mask[0, : s // 2] = 0  # sample 0 is shorter
+    if not pad_left:
+        mask = mask.flip(1)
+    return feats, ids.masked_fill(mask == 0, 0), mask
+
+
+def layer_input_lengths(model) -> tuple[dict[int, int], list]:
+    """Sequence length entering each original decoder layer (hooks on the layers inside any wrappers)."""
+    lengths: dict[int, int] = {}
+    handles = []
+    for i, layer in enumerate(model.adapter.layers):
+        inner = layer.layer if isinstance(layer, InjectableLayer) else layer
+        handles.append(inner.register_forward_pre_hook(
+            lambda m, args, kwargs, i=i: lengths.__setitem__(i, (args[0] if args else kwargs["hidden_states"]).shape[1]),
+            with_kwargs=True))
+    return lengths, handles
+
+
+@pytest.mark.parametrize("arch,method_id", [("llama", m) for m in PAPER_IDS]
+                         + [(a, m) for a in ("opt", "gpt2") for m in ("limber-all", "epalm", *MODES)])
+def test_forward_shapes_injected_tokens_and_gradients(arch, method_id):
+    model = build(method_id, arch)
+    feats, ids, mask = batch()
+    lengths, _ = layer_input_lengths(model)
+    out = model(feats, ids, mask, labels=ids.masked_fill(mask == 0, -100), label_smoothing=0.002)
+    assert out.logits.shape == (2, ids.shape[1], VOCAB)
+    assert torch.isfinite(out.loss)
+    assert max(lengths.values()) - ids.shape[1] == model.n_injected_tokens
+    out.loss.backward()
+    trainable = model.trainable_parameters()
+    assert trainable and all(p.grad is not None for p in trainable)
+    assert all(not p.requires_grad and p.grad is None for p in model.llm.parameters())
+    assert {id(p) for p in model.parameters() if p.requires_grad} == {id(p) for p in trainable}
+
+
+@pytest.mark.parametrize("arch", ["llama", "opt", "gpt2"])
+def test_inner_injection_lands_on_b2_layers_and_is_dropped(arch):
+    model = build("epalm", arch)  # 6 CLS levels into 12 layers, last one left out: layers 3..14, 2 per level
+    plan = {3 + r: r // 2 for r in range(12)}
+    assert model.connector.injection.layer_plan() == plan
+    feats, ids, mask = batch()
+    lengths, _ = layer_input_lengths(model)
+    first_tokens: dict[int, torch.Tensor] = {}
+    outputs: dict[int, int] = {}
+    for i in plan:
+        wrapper = model.injected_layers[i]
+        wrapper.layer.register_forward_pre_hook(
+            lambda m, args, kwargs, i=i: first_tokens.__setitem__(i, (args[0] if args else kwargs["hidden_states"])[:, 0]),
+            with_kwargs=True)
+        wrapper.register_forward_hook(lambda m, args, out, i=i: outputs.__setitem__(i, out.shape[1]))
+    model(feats, ids, mask)
+    s = ids.shape[1]
+    assert lengths == {i: s + 1 if i in plan else s for i in range(LAYERS)}
+    assert all(n == s for n in outputs.values())
+    mapped = model.connector(feats)  # [B, 6, 1, d]
+    for i, level in plan.items():
+        assert torch.allclose(first_tokens[i], mapped[:, level, 0], atol=1e-6)
+    assert set(model.injected_layers) == set(plan)
+
+
+@pytest.mark.parametrize("arch", ["llama", "opt", "gpt2"])
+def test_cross_attention_starts_as_the_frozen_llm(arch):
+    model = build("depalm-c-attn", arch)
+    feats, ids, mask = batch()
+    with torch.no_grad():
+        valid = mask.bool()  # padded positions get other position ids in the plain call
+        frozen = model.llm(input_ids=ids, attention_mask=mask).logits[valid]
+        assert torch.equal(model(feats, ids, mask).logits[valid], frozen)
+        model.connector.injection.gates.fill_(0.5)
+        assert not torch.allclose(model(feats, ids, mask).logits[valid], frozen, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch,method_id", [(a, m) for a in ("llama", "opt", "gpt2") for m in MODES]
+                         + [("llama", "depalm-r-rand"), ("gemma3", "depalm"), ("gemma3", "depalm-qp-inner")])
+def test_logits_same_alone_and_in_padded_batch(arch, method_id):
+    model = build(method_id, arch)
+    feats, ids, mask = batch()
+    n = int(mask[0].sum())
+    with torch.no_grad():
+        together = model(feats, ids, mask).logits[0, :n]
+        alone = model(feats[:1], ids[:1, :n], mask[:1, :n]).logits[0]
+    assert torch.allclose(together, alone, atol=1e-5)
+
+
+def greedy_reference(model, feats, ids, mask, steps):
+    """Greedy decoding by full forward passes (no cache), EOS banned as `min_new_tokens` does."""
+    new = []
+    for _ in range(steps):
+        logits = model(feats, ids, mask).logits[:, -1]
+        logits[:, EOS] = -math.inf
+        nxt = logits.argmax(-1, keepdim=True)
+        new.append(nxt)
+        ids = torch.cat([ids, nxt], dim=1)
+        mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
+    return torch.cat(new, dim=1)
+
+
+@pytest.mark.parametrize("arch,method_id", [(a, m) for a in ("llama", "opt", "gpt2") for m in MODES]
+                         + [("gemma3", "depalm-qp-inner")])
+def test_cached_generation_matches_uncached_greedy(arch, method_id):
+    model = build(method_id, arch)
+    feats, ids, mask = batch(pad_left=True)
+    with torch.no_grad():
+        expected = greedy_reference(model, feats, ids, mask, steps=4)
+    got = model.generate(feats, ids, mask, max_new_tokens=4, min_new_tokens=4, num_beams=1)
+    assert torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("method_id", MODES)
+def test_beam_search_batched_equals_alone(method_id):
+    model = build(method_id, "llama")
+    feats, ids, mask = batch(b=3, pad_left=True)
+    n = int(mask[0].sum())
+    together = model.generate(feats, ids, mask, max_new_tokens=5, num_beams=3)
+    alone = model.generate(feats[:1], ids[:1, -n:], mask[:1, -n:], max_new_tokens=5, num_beams=3)
+    assert together.shape[0] == 3 and together.shape[1] <= 5
+    assert torch.equal(together[0, : alone.shape[1]], alone[0])
+
+
+def test_trainable_state_dict_round_trip():
+    model, other = build("depalm-qp-inner"), build("depalm-qp-inner")
+    nn.init.normal_(model.connector.mapping.proj_out.weight)
+    sd = model.trainable_state_dict()
+    assert sd and all(k.split(".")[0] in {"mapping", "injection", "prompt"} for k in sd)
+    other.load_trainable_state_dict(sd)
+    feats, ids, mask = batch()
+    with torch.no_grad():
+        assert torch.equal(model(feats, ids, mask).logits, other(feats, ids, mask).logits)
+
+
+def test_train_mode_keeps_the_llm_in_eval():
+    model = build("depalm").train()
+    assert model.connector.training and not model.llm.training
+
+
+def test_bias_tuning_trains_only_encoder_biases():
+    encoder = nn.Sequential(nn.Linear(8, SPEC.d_feats), nn.GELU(), nn.Linear(SPEC.d_feats, SPEC.d_feats))
+    biases = enable_bias_tuning(encoder)
+    assert [p.shape for p in biases] == [(SPEC.d_feats,), (SPEC.d_feats,)]
+    model = build("depalm")
+    _, ids, mask = batch()
+    feats = encoder(torch.randn(2, 1, SPEC.n_tokens, 8))
+    model(feats, ids, mask, labels=ids).loss.backward()
+    assert all(p.grad is not None for p in biases)
+    assert encoder[0].weight.grad is None and not encoder[0].weight.requires_grad
+    with pytest.raises(ValueError, match="no bias"):
+        enable_bias_tuning(nn.Linear(2, 2, bias=False))
+
+
+def test_half_precision_llm():
+    torch.manual_seed(1)
+    model = build_model(small("depalm-qp-inner"), SPEC, tiny_llm("llama").to(torch.bfloat16)).eval()
+    feats, ids, mask = batch()
+    out = model(feats.half(), ids, mask, labels=ids)
+    assert out.logits.dtype == torch.bfloat16 and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert all(p.dtype == torch.float32 and p.grad is not None for p in model.trainable_parameters())
+
+
+def test_gemma3_soft_tokens_use_its_embedding_scale():
+    model = build("depalm", "gemma3")
+    assert model.adapter.dims.embed_scale == pytest.approx(math.sqrt(D))
+    feats, ids, mask = batch()
+    first_layer = []
+    model.adapter.layers[0].register_forward_pre_hook(
+        lambda m, args, kwargs: first_layer.append(args[0] if args else kwargs["hidden_states"]), with_kwargs=True)
+    with torch.no_grad():
+        model(feats, ids, mask)
+        prompt = model.connector.prompt.tokens[0] * math.sqrt(D)
+    assert torch.allclose(first_layer[0][0, 32], prompt.to(first_layer[0].dtype), atol=1e-5)
+
+
+def test_bad_inputs_fail_clearly():
+    model = build("depalm")
+    feats, ids, mask = batch()
+    with pytest.raises(ValueError, match="batch mismatch"):
+        model(feats[:1], ids, mask)
+    with pytest.raises(ValueError, match="features must be"):
+        model(feats[..., :5], ids, mask)
+    with pytest.raises(ValueError, match="KV cache"):
+        model.generate(feats, ids, mask, use_cache=False)
+    with pytest.raises(ValueError, match="at least 14 layers"):
+        build_model(small("epalm"), SPEC, LlamaForCausalLM(LlamaConfig(
+            vocab_size=VOCAB, hidden_size=D, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4)))
+
+
+def test_rebuilding_on_the_same_llm_rewraps_cleanly():
+    llm = tiny_llm("llama")
+    build_model(small("epalm"), SPEC, llm)
+    model = build_model(small("depalm-qp-inner"), SPEC, llm).eval()
+    assert all(not isinstance(layer.layer, InjectableLayer) for layer in model.injected_layers.values())
+    feats, ids, mask = batch()
+    lengths, _ = layer_input_lengths(model)
+    model(feats, ids, mask)
+    assert max(lengths.values()) - ids.shape[1] == model.n_injected_tokens
