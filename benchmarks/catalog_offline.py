@@ -18,6 +18,8 @@ SPLITS = Splits("train", "val", "test")
 CAPTION_SIZES = {"train": 256, "val": 64, "test": 64}
 VQA_SIZES = {"train": 384, "val": 96, "test": 96}  # 3 questions per image: 128 / 32 / 32 images
 SUBSET = SubsetSpec(fraction=0.01, seed=0, pool_size=6400)  # 1% of a 6,400-item pool = 64 training items
+LOW_CAPTION_SIZES = {**CAPTION_SIZES, "train": 64}
+LOW_VQA_SIZES = {**VQA_SIZES, "train": 64}
 
 
 def _image(namespace: str, **extra) -> dict:
@@ -40,13 +42,13 @@ OFFLINE = [
     (_spec("syn-coco", "Shapes captioning (COCO mirror)", "coco", "caption", 8, CAPTION_PROMPT, CAPTION_SIZES,
            _SHAPE_CAPS), image_items.shape_caption_item),
     (_spec("syn-coco-1pct", "Shapes captioning, 1% of the data (COCO 1% mirror)", "coco-1pct", "caption", 30,
-           CAPTION_PROMPT, CAPTION_SIZES, _SHAPE_CAPS, subset=SUBSET), image_items.shape_caption_item),
+           CAPTION_PROMPT, LOW_CAPTION_SIZES, _SHAPE_CAPS, subset=SUBSET), image_items.shape_caption_item),
     (_spec("syn-textcaps", "Sign captioning with written words (TextCaps mirror)", "textcaps", "caption", 20,
            CAPTION_PROMPT, CAPTION_SIZES, _image("signs-cap")), image_items.text_caption_item),
     (_spec("syn-vqav2", "Shapes VQA (VQAv2 mirror)", "vqav2", "vqa", 8, VQA_PROMPT, VQA_SIZES, _SHAPE_VQA),
      image_items.shape_vqa_item),
     (_spec("syn-vqav2-1pct", "Shapes VQA, 1% of the data (VQAv2 1% mirror)", "vqav2-1pct", "vqa", 30, VQA_PROMPT,
-           VQA_SIZES, _SHAPE_VQA, subset=SUBSET), image_items.shape_vqa_item),
+           LOW_VQA_SIZES, _SHAPE_VQA, subset=SUBSET), image_items.shape_vqa_item),
     (_spec("syn-textvqa", "Reading signs VQA (TextVQA mirror)", "textvqa", "vqa", 20, VQA_PROMPT, VQA_SIZES,
            _image("signs-vqa", questions_per_image=3)), image_items.text_vqa_item),
     (_spec("syn-okvqa", "Flag knowledge VQA (OK-VQA mirror)", "okvqa", "vqa", 20, VQA_PROMPT, VQA_SIZES,

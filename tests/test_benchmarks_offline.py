@@ -73,8 +73,7 @@ def test_items_well_formed_at_default_size(bench_id):
     for split in ("train", "val", "test"):
         items = bench.load(split)
         assert len({it.id for it in items}) == len(items)
-        if spec.subset is None:
-            assert len(items) == spec.default_sizes[split]
+        assert len(items) == spec.default_sizes[split]
         for it in items[:20]:
             assert it.targets and all(isinstance(t, str) and t for t in it.targets)
             if spec.task == "vqa":
@@ -111,7 +110,7 @@ def test_train_and_eval_splits_differ():
 def test_low_data_subset_is_one_percent_of_pool_with_own_seed(tmp_path):
     full, low = get_benchmark("syn-coco"), get_benchmark("syn-coco-1pct")
     sub = low.load("train")
-    assert len(sub) == round(low.spec.subset.pool_size * low.spec.subset.fraction) == 64
+    assert len(sub) == round(low.spec.subset.pool_size * low.spec.subset.fraction) == low.spec.default_sizes["train"]
     assert [it.id for it in sub] == [it.id for it in low.load("train")]
     other = low.load("train", subset_seed=1)
     assert [it.id for it in other] != [it.id for it in sub]
