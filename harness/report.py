@@ -2,17 +2,15 @@
 
 `render_reports(results_dirs, out_dir)` reads every results file under the given directories and writes, for each
 table, `<name>.md`, `<name>.tex` and `<name>.csv`. Results are split into sections (harness/selection.py) so that a
-table never mixes sources, profiles or backbones without a header saying so. Layout lives in
-reports/templates/table.{md,tex}.j2; this module builds the table contents.
+table never mixes sources, profiles or backbones without a header saying so. This module decides what the tables
+say; harness/render.py and reports/templates/table.{md,tex}.j2 lay them out.
 """
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 
 from harness import ranking
@@ -20,13 +18,12 @@ from harness.cli import UsageError
 from harness.display import (DATASETS, SPLIT_LABELS, dataset_sort_key, dataset_title, format_duration, latex_escape,
                              method_display, metric_label)
 from harness.paper_numbers import PAPER_LABEL, paper_rows_by_table
+from harness.render import PLACE_NAMES, Block, Cell, Document, Grid, Rich, Text, escape, highlight, write_document
 from harness.results import AGGREGATE_DATASET, read_results
 from harness.selection import STATUS_SEVERITY, CellStats, Section, make_section, run_sections
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "reports" / "templates"
 STATUS_MARKS = {"unstable": "♦", "failed": "✗", "cancelled": "✗"}
 NOTE_MARKS = ("•", "†", "‡", "§", "¶", "#")
-PLACE_NAMES = {1: "first", 2: "second", 3: "third"}
 TABLE3_METHODS = ("limber-all", "mapl", "epalm")
 TABLE3_COLUMNS = ("coco", "coco-1pct", "vqav2", "vqav2-1pct", "okvqa")
 _CSV_HEAD = ("method", "origin", "note")
@@ -43,83 +40,27 @@ class NoResultsError(UsageError):
     """The results directories hold no readable results."""
 
 
-@dataclass(frozen=True)
-class Rich:
-    """Text with a Markdown and a LaTeX form (display names, highlights); plain strings are escaped instead."""
-
-    md: str
-    tex: str
-
-
-Text = str | Rich
-
-
-@dataclass
-class Cell:
-    text: str
-    place: int | None = None  # 1, 2, 3: highlighted as first / second / third best
-    marks: str = ""
-
-
-@dataclass
-class Grid:
-    caption: str
-    stub: str
-    columns: list[tuple[str, ...]]  # header lines of each column, top to bottom
-    rows: list[tuple[Text, list[Cell], bool]]  # (label, cells, horizontal rule before the row)
-
-
-@dataclass
-class Block:
-    key: str
-    title: str
-    intro: list[Text] = field(default_factory=list)
-    grids: list[Grid] = field(default_factory=list)
-    notes: list[Text] = field(default_factory=list)
-
-
-@dataclass
-class Document:
-    name: str
-    title: str
-    blocks: list[Block]
-    csv: pd.DataFrame
-    extra_csv: dict[str, pd.DataFrame] = field(default_factory=dict)
-
-
 # ---------------------------------------------------------------------------------------------------- formatting
-
-def _esc(text: Text, fmt: str) -> str:
-    if isinstance(text, Rich):
-        return text.md if fmt == "md" else text.tex
-    return text.replace("|", r"\|") if fmt == "md" else latex_escape(text)
-
-
-def _highlight(text: str, place: int | None, fmt: str) -> str:
-    if place not in PLACE_NAMES:
-        return text
-    if fmt == "md":
-        return {1: "**{}**", 2: "<u>{}</u>", 3: "*{}*"}[place].format(text)
-    return {1: r"\textbf{{{}}}", 2: r"\underline{{{}}}", 3: r"\textit{{{}}}"}[place].format(text)
-
-
-def _cell(cell: Cell, fmt: str) -> str:
-    return _highlight(_esc(cell.text, fmt), cell.place, fmt) + _esc(cell.marks, fmt)
-
 
 def _method(method_id: str) -> Rich:
     d = method_display(method_id)
     return Rich(d.md, d.tex)
 
 
+
+
 def _num(x: float, digits: int = 2) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.{digits}f}"
+
+
 
 
 def _mean_std(s: CellStats) -> str:
     if math.isnan(s.mean):
         return "—"
     return _num(s.mean) if math.isnan(s.std) else f"{s.mean:.2f}±{s.std:.2f}"
+
+
 
 
 def _lr(x: float) -> str:
@@ -129,67 +70,6 @@ def _lr(x: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
-def _md_grid(grid: Grid) -> dict:
-    return {"caption": _esc(grid.caption, "md"),
-            "head": [grid.stub] + ["<br>".join(_esc(x, "md") for x in col if x) for col in grid.columns],
-            "align": ["---"] + ["---:"] * len(grid.columns),
-            "rows": [[_esc(label, "md")] + [_cell(c, "md") for c in cells] for label, cells, _ in grid.rows]}
-
-
-def _tex_head(grid: Grid) -> list[str]:
-    """Header lines; the top lines group equal neighbouring labels under one \\multicolumn with a \\cmidrule."""
-    depth = max((len(c) for c in grid.columns), default=1)
-    cols = [("",) * (depth - len(c)) + tuple(c) for c in grid.columns]
-    lines = []
-    for level in range(depth):
-        parts, rules, i = [latex_escape(grid.stub) if level == depth - 1 else ""], [], 0
-        while i < len(cols):
-            j = i
-            while level < depth - 1 and j + 1 < len(cols) and cols[i][level] and \
-                    cols[j + 1][:level + 1] == cols[i][:level + 1]:
-                j += 1
-            text = latex_escape(cols[i][level])
-            parts.append(text if j == i else rf"\multicolumn{{{j - i + 1}}}{{c}}{{{text}}}")
-            if j > i:
-                rules.append(rf"\cmidrule(lr){{{i + 2}-{j + 2}}}")
-            i = j + 1
-        lines.append(" & ".join(parts) + r" \\" + (" " + " ".join(rules) if rules else ""))
-    return lines
-
-
-def _tex_grid(grid: Grid, label: str) -> dict:
-    return {"caption": latex_escape(grid.caption), "label": label, "colspec": "l" + "r" * len(grid.columns),
-            "head": _tex_head(grid),
-            "rows": [{"cells": [_esc(lbl, "tex")] + [_cell(c, "tex") for c in cells], "rule": rule}
-                     for lbl, cells, rule in grid.rows]}
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-
-
-def _tex_environment() -> jinja2.Environment:
-    """LaTeX-friendly delimiters, so braces in the template stay LaTeX."""
-    env = _environment()
-    env.block_start_string, env.block_end_string = "<%", "%>"
-    env.variable_start_string, env.variable_end_string = "<<", ">>"
-    env.comment_start_string, env.comment_end_string = "<#", "#>"
-    return env
-
-
-def render_markdown(doc: Document) -> str:
-    blocks = [{"title": _esc(b.title, "md"), "intro": [_esc(x, "md") for x in b.intro],
-               "grids": [_md_grid(g) for g in b.grids], "notes": [_esc(x, "md") for x in b.notes]}
-              for b in doc.blocks]
-    return _environment().get_template("table.md.j2").render(title=doc.title, blocks=blocks)
-
-
-def render_latex(doc: Document) -> str:
-    blocks = [{"title": latex_escape(b.title), "intro": [_esc(x, "tex") for x in b.intro],
-               "grids": [_tex_grid(g, f"tab:{doc.name}-{b.key}-{i}") for i, g in enumerate(b.grids)],
-               "notes": [_esc(x, "tex") for x in b.notes]} for b in doc.blocks]
-    return _tex_environment().get_template("table.tex.j2").render(title=latex_escape(doc.title), blocks=blocks)
 
 
 # ------------------------------------------------------------------------------------------------ shared pieces
@@ -233,7 +113,7 @@ def _status_legend(stats: dict, section: Section) -> list[Text]:
         detail = f"; first error: {errors[0].splitlines()[0][:160]}" if errors else ""
         d = method_display(method)
         lines.append(Rich(f"{d.md} on {dataset_title(dataset)}: {s.n_bad} of {s.n_runs} run(s) {s.status}"
-                          f"{_esc(detail, 'md')}",
+                          f"{escape(detail, 'md')}",
                           f"{d.tex} on {dataset_title(dataset, 'tex')}: {s.n_bad} of {s.n_runs} run(s) {s.status}"
                           f"{latex_escape(detail)}"))
     return lines
@@ -357,9 +237,9 @@ def table4_block(section: Section, printed: pd.DataFrame) -> tuple[Block, pd.Dat
         cells.append(Cell(f"{a['rank']:.1f} ({int(a.rank_pos)})", int(a.rank_pos)))
         cells.append(Cell(f"{a.score:.1f} ({int(a.score_pos)})", int(a.score_pos), _status_mark(worst)))
         rows.append((_method(m), cells, False))
-    hl = Rich("Highlights per column: " + ", ".join(_highlight(PLACE_NAMES[p], p, "md") for p in (1, 2, 3)) +
+    hl = Rich("Highlights per column: " + ", ".join(highlight(PLACE_NAMES[p], p, "md") for p in (1, 2, 3)) +
               " best (ties share a place).",
-              "Highlights per column: " + ", ".join(_highlight(PLACE_NAMES[p], p, "tex") for p in (1, 2, 3)) +
+              "Highlights per column: " + ", ".join(highlight(PLACE_NAMES[p], p, "tex") for p in (1, 2, 3)) +
               " best (ties share a place).")
     notes: list[Text] = [ranking.RULES, hl]
     notes += _printed_comparison(agg, printed)
@@ -570,17 +450,6 @@ def build_documents(df: pd.DataFrame) -> list[Document]:
     docs.append(_document("table3", "Table 3: our reimplementation of the baselines vs originally published numbers",
                           parts, ""))
     return docs
-
-
-def write_document(doc: Document, out_dir: Path) -> list[Path]:
-    paths = [out_dir / f"{doc.name}.md", out_dir / f"{doc.name}.tex", out_dir / f"{doc.name}.csv"]
-    paths[0].write_text(render_markdown(doc), encoding="utf-8")
-    paths[1].write_text(render_latex(doc), encoding="utf-8")
-    doc.csv.to_csv(paths[2], index=False)
-    for name, frame in doc.extra_csv.items():
-        paths.append(out_dir / f"{name}.csv")
-        frame.to_csv(paths[-1], index=False)
-    return paths
 
 
 def render_reports(results_dirs: list[Path], out_dir: Path) -> list[Path]:

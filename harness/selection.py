@@ -59,7 +59,6 @@ class CellStats:
 
     mean: float
     std: float
-    n_ok: int
     n_runs: int
     n_bad: int
     status: str
@@ -71,7 +70,7 @@ class CellStats:
         ok = metric_rows[(metric_rows.status == "ok") & metric_rows.value.notna()]
         n_bad = sum(status != "ok" for status in runs)
         status = max(runs, key=STATUS_SEVERITY.__getitem__, default="ok")
-        if len(ok) == 1 and int(ok.n_seeds.iloc[0]) > 1:  # a published mean: its std comes with it
+        if len(ok) == 1 and pd.notna(ok.n_seeds.iloc[0]) and ok.n_seeds.iloc[0] > 1:  # a published mean and its std
             mean, std = float(ok.value.iloc[0]), float(ok["std"].iloc[0])
         elif len(ok):
             mean = float(ok.value.mean())
@@ -79,7 +78,7 @@ class CellStats:
         else:
             mean, std = math.nan, math.nan
         notes = tuple(dict.fromkeys(n for n in metric_rows.note if n))
-        return cls(mean, std, len(ok), len(runs), n_bad, status, notes)
+        return cls(mean, std, len(runs), n_bad, status, notes)
 
 
 def _run_status(rows: pd.DataFrame) -> pd.Series:

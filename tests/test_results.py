@@ -128,7 +128,7 @@ def test_empty_directory_gives_an_empty_typed_frame(tmp_path):
 
 
 def test_results_store_imports_no_torch():
-    code = ("import sys, harness.results, harness.report, harness.display, harness.paper_numbers; "
+    code = ("import sys, harness.results, harness.report, harness.render, harness.selection, harness.ranking; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
