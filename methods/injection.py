@@ -286,8 +286,7 @@ class GatedCrossAttention(InjectionBlock):
     model starts as the frozen LLM."""
 
     @dataclass
-    class Options:
-        n_llm: int = 12
+    class Options(InnerOptions):
         n_left: int = 3
         d_embed: int = 1024
         n_heads: int = 8

@@ -13,20 +13,12 @@ from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2L
 from methods import FeatureSpec, build_model, get_preset, list_presets
 from methods.finetune import enable_bias_tuning
 from methods.injection import InjectableLayer
+from test_methods import one_thread  # noqa: F401  (autouse fixture)
 
 VOCAB, D, LAYERS, EOS = 64, 32, 16, 2
 SPEC = FeatureSpec(d_feats=24, grid=(4, 4), has_cls=True, n_levels=6)
 PAPER_IDS = list_presets()[:11]
 MODES = ["depalm", "depalm-qp-inner", "depalm-c-attn"]  # first-layer, inner-layer, cross-attention injection
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: thread hand-offs cost more than they save (and the CI machine is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def tiny_llm(arch: str) -> nn.Module:
