@@ -75,11 +75,17 @@ class PerceptualLM(nn.Module):
         self.injected_layers: dict[int, InjectableLayer] = {}
         for i in plan:
             layer = adapter.layers[i]
-            if isinstance(layer, InjectableLayer):  # the LLM object was wrapped by an earlier build
+            if isinstance(layer, InjectableLayer):  # wrapped by another model built on the same LLM object
                 layer = layer.layer
-            wrapper = InjectableLayer(layer, i)
-            adapter.layers[i] = wrapper
-            self.injected_layers[i] = wrapper
+            self.injected_layers[i] = InjectableLayer(layer, i)
+        self._install()
+
+    def _install(self) -> None:
+        """Put this model's wrappers into the LLM's layer list. Several models may share one LLM object (a runner
+        caching backbones): each re-installs its own wrappers when it runs; others' idle wrappers pass through."""
+        for i, wrapper in self.injected_layers.items():
+            if self.adapter.layers[i] is not wrapper:
+                self.adapter.layers[i] = wrapper
 
     @property
     def n_injected_tokens(self) -> int:
@@ -131,6 +137,7 @@ class PerceptualLM(nn.Module):
 
     @contextlib.contextmanager
     def _acting(self, actions: dict[int, LayerAction]) -> Iterator[None]:
+        self._install()
         for i, action in actions.items():
             self.injected_layers[i].action = action
         try:

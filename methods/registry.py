@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 from methods.config import BlockConfig, MethodConfig
 
 BLOCK_KINDS = ("mapping", "injection")
+BIAS_FT_SUFFIX = "+bias-ft"  # Table S6: any method + bias tuning of the perceptual encoder, e.g. "depalm+bias-ft"
 
 _BLOCKS: dict[str, dict[str, type]] = {kind: {} for kind in BLOCK_KINDS}
 _PRESETS: dict[str, MethodConfig] = {}
@@ -78,8 +79,9 @@ def block_options(kind: str, block: BlockConfig) -> Any:
 def validate_preset(cfg: MethodConfig) -> None:
     if not isinstance(cfg, MethodConfig):
         raise TypeError(f"a preset must be a MethodConfig, got {type(cfg).__name__}")
-    if not cfg.id or cfg.id != cfg.id.strip() or "," in cfg.id or " " in cfg.id:
-        raise ValueError(f"method id {cfg.id!r}: must be non-empty, without spaces or commas")
+    if not cfg.id or "," in cfg.id or " " in cfg.id or cfg.id.endswith(BIAS_FT_SUFFIX):
+        raise ValueError(f"method id {cfg.id!r}: must be non-empty, without spaces or commas, and not end with "
+                         f"{BIAS_FT_SUFFIX!r} (that variant exists for every method)")
     block_options("mapping", cfg.mapping)
     block_options("injection", cfg.injection)
 
@@ -98,12 +100,17 @@ def register_preset(arg: MethodConfig | Callable[[], MethodConfig]) -> Any:
 
 
 def get_preset(method_id: str) -> MethodConfig:
-    """A fresh copy of the registered preset (callers may modify it freely)."""
-    try:
-        return copy.deepcopy(_PRESETS[method_id])
-    except KeyError:
-        raise UnknownMethodError(f"unknown method {method_id!r}; known: {', '.join(_PRESETS)} "
-                                 f"(a plugin method must be imported first: --plugin MODULE)") from None
+    """A fresh copy of the registered preset (callers may modify it freely). `<id>+bias-ft` is the registered method
+    `<id>` with bias tuning of the encoder (Table S6); such variants are not listed by `list_presets`."""
+    base_id = method_id.removesuffix(BIAS_FT_SUFFIX)
+    if base_id not in _PRESETS:
+        raise UnknownMethodError(f"unknown method {method_id!r}; known: {', '.join(_PRESETS)}, each also as "
+                                 f"<id>{BIAS_FT_SUFFIX} (a plugin method must be imported first: --plugin MODULE)")
+    cfg = copy.deepcopy(_PRESETS[base_id])
+    if base_id == method_id:
+        return cfg
+    cfg.finetune.encoder_bias = True
+    return dataclasses.replace(cfg, id=method_id, display_name=f"{cfg.display_name} + bias-FT")
 
 
 def list_presets() -> list[str]:

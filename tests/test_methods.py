@@ -62,6 +62,15 @@ def test_get_preset_returns_an_independent_copy():
     assert get_preset("depalm").mapping.options["n_queries"] == 32
 
 
+def test_bias_tuning_variant_of_any_method():
+    cfg = get_preset("depalm+bias-ft")
+    assert cfg.finetune.encoder_bias and cfg.id == "depalm+bias-ft" and cfg.display_name == "DePALM + bias-FT"
+    assert not get_preset("depalm").finetune.encoder_bias
+    assert "depalm+bias-ft" not in list_presets()
+    with pytest.raises(UnknownMethodError):
+        get_preset("nope+bias-ft")
+
+
 def test_unknown_method_names_the_known_ones():
     with pytest.raises(UnknownMethodError, match="depalm-r-rand"):
         get_preset("no-such-method")

@@ -246,12 +246,18 @@ def test_bad_inputs_fail_clearly():
             vocab_size=VOCAB, hidden_size=D, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4)))
 
 
-def test_rebuilding_on_the_same_llm_rewraps_cleanly():
+def test_models_sharing_one_llm_each_inject_their_own_tokens():
     llm = tiny_llm("llama")
-    build_model(small("epalm"), SPEC, llm)
-    model = build_model(small("depalm-qp-inner"), SPEC, llm).eval()
-    assert all(not isinstance(layer.layer, InjectableLayer) for layer in model.injected_layers.values())
+    torch.manual_seed(1)
+    epalm = build_model(small("epalm"), SPEC, llm).eval()
+    qp_inner = build_model(small("depalm-qp-inner"), SPEC, llm).eval()
+    assert all(not isinstance(w.layer, InjectableLayer) for w in qp_inner.injected_layers.values())
     feats, ids, mask = batch()
-    lengths, _ = layer_input_lengths(model)
-    model(feats, ids, mask)
-    assert max(lengths.values()) - ids.shape[1] == model.n_injected_tokens
+    for model in (epalm, qp_inner, epalm):
+        lengths, handles = layer_input_lengths(model)
+        with torch.no_grad():
+            model(feats, ids, mask)
+        for h in handles:
+            h.remove()
+        assert max(lengths.values()) - ids.shape[1] == model.n_injected_tokens
+        assert {i for i, n in lengths.items() if n > lengths[0]} == set(model.injected_layers)
