@@ -158,7 +158,9 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "♦": r"\ensuremath{\diamondsuit}", "✗": r"\ensuremath{\times}", "•": r"\ensuremath{\bullet}",
                   "↑": r"\ensuremath{\uparrow}", "↓": r"\ensuremath{\downarrow}", "±": r"\ensuremath{\pm}",
                   "×": r"\ensuremath{\times}", "†": r"\dag{}", "‡": r"\ddag{}", "§": r"\S{}", "¶": r"\P{}",
-                  "—": "---", "–": "--", "·": r"\ensuremath{\cdot}", "≥": r"\ensuremath{\geq}"}
+                  "—": "---", "–": "--", "·": r"\ensuremath{\cdot}", "≥": r"\ensuremath{\geq}",
+                  "₂": r"\textsubscript{2}", "⁽": r"\textsuperscript{(}", "⁾": r"\textsuperscript{)}",
+                  "¹": r"\textsuperscript{1}", "ᵃ": r"\textsuperscript{a}", "ˡ": r"\textsuperscript{l}"}
 
 
 def latex_escape(text: str) -> str:

@@ -305,9 +305,13 @@ def _method_table(table: str, block: str, *, n_seeds: int = 5, encoder: str | No
     return out
 
 
+TABLE5_HALVES = {"encoder": "left: visual backbones", "llm": "right: LLMs"}  # note prefix of each half's rows
+
+
 def _table5_rows() -> list[dict]:
     out = []
     for block, axis in ((TABLE5_ENCODERS, "encoder"), (TABLE5_LLMS, "llm")):
+        half = TABLE5_HALVES[axis]
         header, rows = parse_block(block)
         for cells in rows:
             backbone, values = cells[0], dict(zip(header[1:], cells[1:]))
@@ -317,14 +321,15 @@ def _table5_rows() -> list[dict]:
                                               else ("arc", "acc", "test"))
                     out.append(_row("table5", "", dataset, metric, split, float(text), n_seeds=None,
                                     llm=backbone if axis == "llm" else "",
-                                    encoder=backbone if axis == "encoder" else ""))
+                                    encoder=backbone if axis == "encoder" else "", note=half))
                     continue
                 spec, metric_split = key.split(":", 1)
                 method, dataset = spec.split("@")
                 metric, split = metric_split.split(":")
                 backbones = {axis: backbone}
-                out.append(_row("table5", method, dataset, metric, split, float(text), n_seeds=3,
-                                note=TABLE5_SPICE_NOTE if dataset == "audiocaps" else "", **backbones))
+                note = f"{half}; {TABLE5_SPICE_NOTE}" if dataset == "audiocaps" else half
+                out.append(_row("table5", method, dataset, metric, split, float(text), n_seeds=3, note=note,
+                                **backbones))
     return out
 
 

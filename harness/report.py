@@ -18,6 +18,7 @@ from harness.cli import UsageError
 from harness.display import (DATASETS, SPLIT_LABELS, dataset_sort_key, dataset_title, format_duration, latex_escape,
                              method_display, metric_label)
 from harness.paper_numbers import PAPER_LABEL, paper_rows_by_table
+from harness.paper_tables import paper_only_documents
 from harness.render import PLACE_NAMES, Block, Cell, Document, Grid, Rich, Text, escape, highlight, write_document
 from harness.results import AGGREGATE_DATASET, read_results
 from harness.selection import STATUS_SEVERITY, CellStats, Section, make_section, run_sections
@@ -449,7 +450,7 @@ def build_documents(df: pd.DataFrame) -> list[Document]:
     parts = [table3_block(s, published) for s in t3_sections] or [table3_block(None, published)]
     docs.append(_document("table3", "Table 3: our reimplementation of the baselines vs originally published numbers",
                           parts, ""))
-    return docs
+    return docs + paper_only_documents(paper)
 
 
 def render_reports(results_dirs: list[Path], out_dir: Path) -> list[Path]:
