@@ -5,11 +5,13 @@ Epochs follow Appendix C.3 for the column each mirrors; sizes are small so a CPU
 from __future__ import annotations
 
 from benchmarks.benchmark import Benchmark
+from benchmarks.catalog_paper import PAPER
 from benchmarks.registry import register_benchmark
 from benchmarks.spec import BenchmarkSpec, Splits, SubsetSpec
 from benchmarks.synthetic import audio, image_items, video
 from benchmarks.synthetic.source import GeneratedSource
 
+EVAL_SPLIT = {spec.paper_column: spec.eval_split for spec, _ in PAPER}  # report the split the paper reports
 LLM = "smollm2-135m"
 IMAGE_ENCODER = "clip-b16-embedded"
 CAPTION_PROMPT = "A picture of"
@@ -31,7 +33,7 @@ def _spec(id_, title, column, task, epochs, prompt, sizes, options, modality="im
     return BenchmarkSpec(
         id=id_, title=title, group="offline", paper_column=column, modality=modality, task=task, default_llm=LLM,
         default_encoder=encoder, epochs=epochs, prompt=prompt,
-        primary_metric="CIDEr" if task == "caption" else "VQA_acc", splits=SPLITS, eval_split="val",
+        primary_metric="CIDEr" if task == "caption" else "VQA_acc", splits=SPLITS, eval_split=EVAL_SPLIT[column],
         default_sizes=sizes, subset=subset, options=options,
         source="generated on the fly (benchmarks/synthetic), nothing to download")
 

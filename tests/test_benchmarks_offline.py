@@ -225,3 +225,15 @@ def test_caption_evaluate_prefers_matching_captions():
 def test_postprocess():
     assert get_benchmark("syn-vqav2").postprocess("\n Answer: two\nQuestion: next") == "two"
     assert get_benchmark("syn-coco").postprocess("a red circle on the left\nA picture of") == "a red circle on the left"
+
+
+def test_readme_table_matches_registry():
+    from pathlib import Path
+
+    readme = (Path(benchmarks.__file__).parent / "README.md").read_text()
+    for b in list_benchmarks():
+        s = get_benchmark(b).spec
+        sizes = "/".join(str(s.default_sizes[r]) for r in ("train", "val", "test")) if s.default_sizes else "dataset"
+        row = (f"| {s.id} | {s.paper_column or '-'} | {s.modality} | {s.task} | {sizes} | {s.epochs} | `{s.prompt}` | "
+               f"{s.primary_metric} ({s.eval_split}) |")
+        assert row in readme, row
