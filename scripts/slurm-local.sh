@@ -113,6 +113,8 @@ ClusterName=$CLUSTER
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
+# a requeued job (preemption, timeout) waits cred_expire seconds before it may start again: 120 by default
+AuthInfo=cred_expire=10
 StateSaveLocation=$R/state
 SlurmdSpoolDir=$R/spool
 SlurmctldPidFile=$R/slurmctld.daemon.pid
