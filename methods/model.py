@@ -8,6 +8,7 @@ the padding of its batch, in training (text right-padded) or generation (prompt 
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
@@ -72,6 +73,7 @@ class PerceptualLM(nn.Module):
         plan = connector.injection.layer_plan()
         if plan:
             adapter.check_attention()
+        self._accepts_logits_to_keep = "logits_to_keep" in inspect.signature(llm.forward).parameters
         self.injected_layers: dict[int, InjectableLayer] = {}
         for i in plan:
             layer = adapter.layers[i]
@@ -154,9 +156,13 @@ class PerceptualLM(nn.Module):
 
         embeds, mask, actions = self._prepare(features, input_ids, attention_mask)
         position_ids = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        n_text = input_ids.shape[1]
+        # the LM head only on text positions: with hundreds of perceptual tokens it is most of the output cost
+        keep = {"logits_to_keep": n_text} if self._accepts_logits_to_keep else {}
         with self._acting(actions):
-            out = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False)
-        logits = out.logits[:, embeds.shape[1] - input_ids.shape[1]:]
+            out = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False,
+                           **keep)
+        logits = out.logits[:, -n_text:]
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
