@@ -27,7 +27,8 @@ class FeatureSpec:
         if self.d_feats <= 0 or self.n_levels <= 0:
             raise ValueError(f"FeatureSpec: d_feats and n_levels must be positive, got {self.d_feats}, {self.n_levels}")
         if not 1 <= len(self.grid) <= 3 or any(g <= 0 for g in self.grid):
-            raise ValueError(f"FeatureSpec: grid must be (N,), (H, W) or (T, H, W) with positive sizes, got {self.grid}")
+            raise ValueError(f"FeatureSpec: grid must be (N,), (H, W) or (T, H, W) with positive sizes, "
+                             f"got {self.grid}")
         object.__setattr__(self, "grid", tuple(int(g) for g in self.grid))
 
     @property

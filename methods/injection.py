@@ -19,8 +19,10 @@ model; absolute-position models (OPT, GPT-2) add positions at the input only, so
 KV cache: all three modes generate with the cache. An inner layer keeps its injected keys in its own cache entry
 (prepended once, at the prefill step; later steps only extend the mask by those k keys); layer 0 is never an inner
 layer, so the cache length that transformers reads (layer 0's) stays the text length. Cross-attention changes no
-sequence length. Beam search: tokens and memories are expanded like the text (`repeat_interleave(num_beams)`), and
-since beams of one sample share their features, HF's beam reordering keeps them valid.
+sequence length. Gemma-3's sliding-window layers get a full causal mask when injected into: identical while the
+sequence is shorter than the window (512+ tokens), which holds for these tasks. Beam search: tokens and memories are
+expanded like the text (`repeat_interleave(num_beams)`), and since beams of one sample share their features, HF's
+beam reordering keeps them valid.
 """
 from __future__ import annotations
 
@@ -320,7 +322,8 @@ class GatedCrossAttention(InjectionBlock):
 
     def layer_actions(self, mapped: torch.Tensor, seq_mask: torch.Tensor,
                       rope: Callable[[int], Rope | None]) -> dict[int, LayerAction]:
-        return {i: CrossAttend(self.cross_attend, mapped[:, lvl], rank) for rank, (i, lvl) in enumerate(self.plan.items())}
+        return {i: CrossAttend(self.cross_attend, mapped[:, lvl], rank)
+                for rank, (i, lvl) in enumerate(self.plan.items())}
 
     def n_injected(self, n_mapped: int) -> int:
         return 0

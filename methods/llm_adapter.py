@@ -67,7 +67,8 @@ class LLMAdapter:
     @classmethod
     def of(cls, llm: nn.Module) -> LLMAdapter:
         if getattr(llm.config, "is_encoder_decoder", False):
-            raise ValueError(f"{type(llm).__name__} is an encoder-decoder model; the connectors need a decoder-only LLM")
+            raise ValueError(f"{type(llm).__name__} is an encoder-decoder model; the connectors need a decoder-only "
+                             f"LLM")
         embed = llm.get_input_embeddings()
         path, layers = find_layers(llm)
         scale = getattr(embed, "embed_scale", 1.0)

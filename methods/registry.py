@@ -38,7 +38,8 @@ def register_block(kind: str, name: str) -> Callable[[T], T]:
         if options is None or not dataclasses.is_dataclass(options):
             raise TypeError(f"register_block({kind!r}, {name!r}): {cls.__name__} needs an `Options` dataclass")
         if not callable(getattr(cls, "describe", None)):
-            raise TypeError(f"register_block({kind!r}, {name!r}): {cls.__name__} needs a `describe(options)` classmethod")
+            raise TypeError(f"register_block({kind!r}, {name!r}): {cls.__name__} needs a `describe(options)` "
+                            f"classmethod")
         existing = _BLOCKS[kind].get(name)
         if existing is not None and existing.__qualname__ != cls.__qualname__:
             raise ValueError(f"register_block: {kind} block {name!r} is already registered by {existing.__module__}."

@@ -66,6 +66,10 @@ def batch(b: int = 2, s: int = 6, pad_left: bool = False, seed: int = 0):
     return feats, ids.masked_fill(mask == 0, 0), mask
 
 
+def hidden_arg(args: tuple, kwargs: dict) -> torch.Tensor:
+    return args[0] if args else kwargs["hidden_states"]
+
+
 def layer_input_lengths(model) -> tuple[dict[int, int], list]:
     """Sequence length entering each original decoder layer (hooks on the layers inside any wrappers)."""
     lengths: dict[int, int] = {}
@@ -73,7 +77,7 @@ def layer_input_lengths(model) -> tuple[dict[int, int], list]:
     for i, layer in enumerate(model.adapter.layers):
         inner = layer.layer if isinstance(layer, InjectableLayer) else layer
         handles.append(inner.register_forward_pre_hook(
-            lambda m, args, kwargs, i=i: lengths.__setitem__(i, (args[0] if args else kwargs["hidden_states"]).shape[1]),
+            lambda m, args, kwargs, i=i: lengths.__setitem__(i, hidden_arg(args, kwargs).shape[1]),
             with_kwargs=True))
     return lengths, handles
 
@@ -107,7 +111,7 @@ def test_inner_injection_lands_on_b2_layers_and_is_dropped(arch):
     for i in plan:
         wrapper = model.injected_layers[i]
         wrapper.layer.register_forward_pre_hook(
-            lambda m, args, kwargs, i=i: first_tokens.__setitem__(i, (args[0] if args else kwargs["hidden_states"])[:, 0]),
+            lambda m, args, kwargs, i=i: first_tokens.__setitem__(i, hidden_arg(args, kwargs)[:, 0]),
             with_kwargs=True)
         wrapper.register_forward_hook(lambda m, args, out, i=i: outputs.__setitem__(i, out.shape[1]))
     model(feats, ids, mask)
@@ -225,7 +229,7 @@ def test_gemma3_soft_tokens_use_its_embedding_scale():
     feats, ids, mask = batch()
     first_layer = []
     model.adapter.layers[0].register_forward_pre_hook(
-        lambda m, args, kwargs: first_layer.append(args[0] if args else kwargs["hidden_states"]), with_kwargs=True)
+        lambda m, args, kwargs: first_layer.append(hidden_arg(args, kwargs)), with_kwargs=True)
     with torch.no_grad():
         model(feats, ids, mask)
         prompt = model.connector.prompt.tokens[0] * math.sqrt(D)

@@ -3,8 +3,9 @@
 Training: keep the CLS token and floor(f * n_tk) uniformly drawn patch tokens (in grid order), with f = f_max with
 probability 1/10, else f ~ N(f_mean, f_std) clipped to [f_min, f_max]; one f per batch so sequences stay aligned,
 one subset per sample. Evaluation: f = f_max (C.2; Section 3.2 says "we keep all tokens" instead: set
-`eval_fraction=1.0` for that reading), taking evenly spaced patch tokens so evaluation is deterministic. Then linear d_feats -> d_LLM, RMSNorm, linear d_LLM -> d_LLM.
-The draws use torch's global generator, so the run seed fixes them.
+`eval_fraction=1.0` for that reading), taking evenly spaced patch tokens so evaluation is deterministic.
+Then linear d_feats -> d_LLM, RMSNorm, linear d_LLM -> d_LLM. The draws use torch's global generator, so the run
+seed fixes them.
 """
 from __future__ import annotations
 
