@@ -2,6 +2,12 @@
 
 eP-ALM follows C.1, which lists no prompt tuning for the re-implementation (the original eP-ALM used it, Table 1).
 DePALM^{c-attn}: C.2 names no prompt tuning for it either.
+
+Trainable parameters for LLaMA-7B + CLIP-L (`run_matrix.py --describe-methods`) vs Table 1: DePALM 17.89M (17.9M),
+DePALM^{QP,inner} 17.95M (18.1M), R-rand 20.99M (21M), R-linear 88.10M (88M), R-QPMapper 18.13M (18M), R-avgpool
+20.99M (21M). They require d_embed-wide FFNs in the transformer layers (`methods.modules.transformer_layer`) and count
+the prompt tokens. DePALM^{c-attn} gives 21.0M against the 17.9M printed (C.2's block with a standard multi-head
+cross-attention; without its q/k/v input projections it would be 17.85M).
 """
 from __future__ import annotations
 

@@ -99,6 +99,24 @@ def test_forward_shapes_injected_tokens_and_gradients(arch, method_id):
     assert {id(p) for p in model.parameters() if p.requires_grad} == {id(p) for p in trainable}
 
 
+AUDIO = FeatureSpec(d_feats=24, grid=(10,), has_cls=False, n_levels=6)  # Whisper-like: no CLS, 1D
+VIDEO = FeatureSpec(d_feats=24, grid=(2, 4, 4), has_cls=True, n_levels=6)  # frames x H x W
+
+
+@pytest.mark.parametrize("spec,method_id,expected", [
+    (AUDIO, "limber-1", 1), (AUDIO, "depalm-r-avgpool", 3 + 1), (AUDIO, "depalm-r-rand", 5 + 1),
+    (VIDEO, "depalm-r-linear", 1 + 8 + 1), (VIDEO, "depalm-r-qpmapper", 1 + 8 + 1), (VIDEO, "limber-all", 33)])
+def test_audio_and_video_token_grids(spec, method_id, expected):
+    torch.manual_seed(1)
+    model = build_model(small(method_id), spec, tiny_llm("llama")).eval()
+    assert model.n_injected_tokens == expected
+    _, ids, mask = batch()
+    feats = torch.randn(2, spec.n_levels, spec.n_tokens, spec.d_feats)
+    lengths, _ = layer_input_lengths(model)
+    assert model(feats, ids, mask).logits.shape == (2, ids.shape[1], VOCAB)
+    assert lengths[0] - ids.shape[1] == expected
+
+
 @pytest.mark.parametrize("arch", ["llama", "opt", "gpt2"])
 def test_inner_injection_lands_on_b2_layers_and_is_dropped(arch):
     model = build("epalm", arch)  # 6 CLS levels into 12 layers, last one left out: layers 3..14, 2 per level
