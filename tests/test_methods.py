@@ -7,9 +7,13 @@ import json
 import math
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
+
+import methods
 
 from methods import (BlockConfig, ExtractionConfig, FeatureSpec, MethodConfig, UnknownMethodError, build_connector,
                      get_preset, list_presets, register_block, register_preset)
@@ -234,6 +238,19 @@ def test_plugin_example_registers_and_builds():
     cfg = get_preset("depalm-qp8")
     assert cfg.mapping.options["n_queries"] == 8
     assert meta_connector("depalm-qp8").n_injected_tokens == 8 + 1
+
+
+def test_methods_readme_examples_run():
+    import re
+
+    readme = (Path(methods.__file__).parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) == 2
+    for code in blocks:
+        exec(compile(code, "methods/README.md", "exec"), {})
+    connector = build_connector(get_preset("maxpool4"), CLIP_L, LLMDims(16, 16, 4))
+    assert connector.n_injected_tokens == math.ceil(257 / 4) + 1
+    assert connector(torch.randn(2, 1, 257, 1024)).shape == (2, 1, 65, 16)
 
 
 def test_describe_methods_writes_table1(tmp_path):
