@@ -250,3 +250,15 @@ def test_runs_supplementary_and_table3(run_results, tmp_path):
     assert "not directly comparable" in (tmp_path / "out" / "table3.md").read_text()
     t4 = pd.read_csv(tmp_path / "out" / "table4.csv")
     assert t4.section.iloc[0] == "paper-table4" and len(t4[t4.section == "paper-table4"]) == 11
+
+
+def test_every_latex_file_is_well_formed_for_mixed_results(run_results, tmp_path):
+    paths = render_reports([run_results, PAPER], tmp_path / "out")
+    for path in (p for p in paths if p.suffix == ".tex"):
+        tex = path.read_text()
+        assert _balanced(tex), path.name
+        n = tex.count("\\begin{tabular}")
+        assert n and tex.count("\\toprule") == tex.count("\\bottomrule") == n <= tex.count("\\midrule"), path.name
+        for table in tex.split("\\end{table}")[:-1]:
+            n_cols = len(table.split("\\begin{tabular}{", 1)[1].split("}", 1)[0])
+            assert all(r.count(" & ") == n_cols - 1 for r in _tex_rows(table)), path.name
