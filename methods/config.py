@@ -32,13 +32,13 @@ class FeatureSpec:
         object.__setattr__(self, "grid", tuple(int(g) for g in self.grid))
 
     @property
-    def n_patches(self) -> int:
-        return math.prod(self.grid)
+    def layout(self) -> TokenLayout:
+        return TokenLayout(d=self.d_feats, grid=self.grid, has_cls=self.has_cls)
 
     @property
     def n_tokens(self) -> int:
         """T: tokens per level in the features tensor (CLS first when present)."""
-        return self.n_patches + int(self.has_cls)
+        return self.layout.n_tokens
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ def extracted_layout(cfg: ExtractionConfig, spec: FeatureSpec) -> TokenLayout:
                          f"pick an encoder with more layers or a method with fewer levels")
     if cfg.tokens == "cls":
         return TokenLayout(d=spec.d_feats, grid=(), has_cls=True)
-    return TokenLayout(d=spec.d_feats, grid=spec.grid, has_cls=spec.has_cls)
+    return spec.layout
 
 
 def extract(features: torch.Tensor, cfg: ExtractionConfig, spec: FeatureSpec) -> torch.Tensor:

@@ -94,6 +94,14 @@ def test_injected_tokens(method_id, expected):
     assert meta_connector(method_id).n_injected_tokens == expected
 
 
+def test_mlp_mapping_for_the_figure3_sweep():
+    cfg = get_preset("limber-all").with_options(id="limber-all-mlp", mapping=None)
+    cfg.mapping = BlockConfig("mlp", {"hidden": 64})
+    connector = build_connector(cfg, CLIP_L, LLMDims(32, 32, 4))
+    assert sum(p.numel() for p in connector.parameters()) == 1024 * 64 + 64 + 64 * 32 + 32
+    assert connector(torch.randn(2, 1, 257, 1024)).shape == (2, 1, 257, 32)
+
+
 def test_inner_layer_plan_follows_b2():
     # eP-ALM on LLaMA-7B: 12 layers 19..30 (last one left out), 6 levels -> 2 consecutive layers per level
     assert inner_layer_plan(32, 12, 1, 6) == {19 + r: r // 2 for r in range(12)}

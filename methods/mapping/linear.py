@@ -21,7 +21,11 @@ class LinearMapping(MappingBlock):
 
     def __init__(self, options: Options, layout: TokenLayout, d_target: int):
         super().__init__(options, layout, d_target)
-        self.proj = nn.Linear(layout.d, d_target)
+        self.proj = self.projection(options, layout.d, d_target)
+
+    @staticmethod
+    def projection(options: Options, d_in: int, d_out: int) -> nn.Module:
+        return nn.Linear(d_in, d_out)
 
     def map_tokens(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x)
@@ -35,7 +39,7 @@ class LinearMapping(MappingBlock):
 
 
 @register_block("mapping", "mlp")
-class MLPMapping(MappingBlock):
+class MLPMapping(LinearMapping):
     """Two-layer projection with a `hidden`-wide GELU bottleneck: the parameter sweep of Figure 3 (LiMBeR, eP-ALM)."""
 
     @dataclass
@@ -46,15 +50,9 @@ class MLPMapping(MappingBlock):
             if self.hidden < 1:
                 raise ValueError(f"hidden must be >= 1, got {self.hidden}")
 
-    def __init__(self, options: Options, layout: TokenLayout, d_target: int):
-        super().__init__(options, layout, d_target)
-        self.mlp = nn.Sequential(nn.Linear(layout.d, options.hidden), nn.GELU(), nn.Linear(options.hidden, d_target))
-
-    def map_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mlp(x)
-
-    def n_out_tokens(self) -> int:
-        return self.layout.n_tokens
+    @staticmethod
+    def projection(options: Options, d_in: int, d_out: int) -> nn.Module:
+        return nn.Sequential(nn.Linear(d_in, options.hidden), nn.GELU(), nn.Linear(options.hidden, d_out))
 
     @classmethod
     def describe(cls, options: Options) -> str:
