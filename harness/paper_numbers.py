@@ -31,8 +31,8 @@ DEFAULT_BACKBONES: dict[str, tuple[str, str]] = {
 }
 
 # Table 4 caption: "♦: incomplete data due to unstable training" (DePALM^{c-attn}'s missing cells: status
-# "unstable"); Appendix C: "when training LiMBeR(1) and DePALM^{R-rand,L0} on MSRVTT, we average the patch tokens along the time
-# dimension" (the "•" mark of Table 4, lost in the text copy).
+# "unstable"). Appendix C: "when training LiMBeR(1) and DePALM^{R-rand,L0} on MSRVTT, we average the patch tokens
+# along the time dimension" (the "•" mark of Table 4, lost in the text copy).
 TIME_AVERAGED_NOTE = "tokens first averaged across time to prevent memory errors"
 TIME_AVERAGED_CELLS = {("limber-1", "msrvtt"), ("depalm-r-rand", "msrvtt")}
 

@@ -129,8 +129,10 @@ def table_s7(rows: pd.DataFrame) -> Document:
         cells = []
         for d in datasets:
             hit = rows[(rows.dataset == d) & (rows.metric == metric)].value
-            text = "—" if hit.empty else format_duration(hit.iloc[0]) if metric == "train_time_s" else f"{hit.iloc[0]:.2f}"
-            cells.append(Cell(text))
+            if hit.empty:
+                cells.append(Cell("—"))
+            else:
+                cells.append(Cell(format_duration(hit.iloc[0]) if metric == "train_time_s" else f"{hit.iloc[0]:.2f}"))
         grid_rows.append((label, cells, False))
     grid = Grid("Estimated carbon footprint of training one DePALM model", "", [(dataset_title(d),) for d in datasets],
                 grid_rows)

@@ -245,7 +245,8 @@ def table4_block(section: Section, printed: pd.DataFrame) -> tuple[Block, pd.Dat
     notes: list[Text] = [ranking.RULES, hl]
     notes += _printed_comparison(agg, printed)
     substitutes = [f"{dataset_title(d)}: {section.primary[d]} (the paper's {DATASETS[d].primary_metric} is not in "
-                   f"the results)" for d in datasets if d in DATASETS and section.primary[d] != DATASETS[d].primary_metric]
+                   f"the results)" for d in datasets
+                   if d in DATASETS and section.primary[d] != DATASETS[d].primary_metric]
     if substitutes:
         notes.append("Substitute column metrics: " + "; ".join(substitutes) + ".")
     if show_train:

@@ -124,7 +124,8 @@ def test_published_only_tables(paper_report):
     assert "| DePALM (ours) | **131.3** | **87.1** | **70.1** | **37.7** | **49.9** |" in t6
     assert "| Flamingo [1] | 138.1† |" in t6
     t5 = (paper_report / "table5.md").read_text()
-    assert "| eva-clip-l | 130.66 | 123.2 | 37.13 | 79.8 |" in t5 and "| llama-7b | 130.73 | 123.12 | 42.48 | 51.02 |" in t5
+    assert "| eva-clip-l | 130.66 | 123.2 | 37.13 | 79.8 |" in t5
+    assert "| llama-7b | 130.73 | 123.12 | 42.48 | 51.02 |" in t5
     assert "| Emitted kg of CO₂: E | 1.89 | 1.17 | 1.99 | 0.44 |" in (paper_report / "tableS7.md").read_text()
     s6 = pd.read_csv(paper_report / "tableS6.csv")
     assert s6.set_index("method").loc["depalm+bias-ft"].query("dataset == 'audiocaps'").value.tolist() == [47.35]
