@@ -142,6 +142,29 @@ def test_inner_injection_lands_on_b2_layers_and_is_dropped(arch):
     assert set(model.injected_layers) == set(plan)
 
 
+def test_inner_injection_equals_a_hand_written_llama_pass():
+    """Reference without wrappers: run Llama's layers one by one, concatenating the level's tokens before each planned
+    layer under a plain causal mask (no padding), positions counted from the first token of the layer's sequence."""
+    model = build("depalm-qp-inner", "llama")
+    llm = model.llm.model
+    feats, ids, _ = batch(b=1)
+    mask = torch.ones_like(ids)
+    plan = model.connector.injection.layer_plan()
+    with torch.no_grad():
+        got = model(feats, ids, mask).logits
+        mapped = model.connector(feats)
+        h = torch.cat([model.connector.prompt(1), llm.embed_tokens(ids)], dim=1)
+        for i, layer in enumerate(model.adapter.layers):
+            layer = layer.layer if isinstance(layer, InjectableLayer) else layer
+            k = mapped.shape[2] if i in plan else 0
+            x = torch.cat([mapped[:, plan[i]], h], dim=1) if k else h
+            pos = torch.arange(x.shape[1])[None]
+            h = layer(x, attention_mask=None, position_ids=pos,
+                      position_embeddings=llm.rotary_emb(x, pos))[:, k:]
+        expected = model.llm.lm_head(llm.norm(h))[:, -ids.shape[1]:]
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
 @pytest.mark.parametrize("arch", ["llama", "opt", "gpt2"])
 def test_cross_attention_starts_as_the_frozen_llm(arch):
     model = build("depalm-c-attn", arch)
