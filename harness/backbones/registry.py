@@ -1,6 +1,7 @@
 """Explicit registries of encoder and LLM ids -> loader functions (ids: CONTRACTS.md "backbone ids")."""
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,10 +66,20 @@ def _lookup(table: dict[str, BackboneEntry], id: str, kind: str) -> BackboneEntr
     return table[id]
 
 
+def _check_options(entry: BackboneEntry, opts: dict[str, Any]) -> None:
+    accepted = [p for p in inspect.signature(entry.loader).parameters if p != "dtype"]
+    unknown = sorted(set(opts) - set(accepted))
+    if unknown:
+        raise TypeError(f"{entry.id}: unknown option(s) {', '.join(unknown)}; it accepts: "
+                        f"{', '.join(accepted) or 'none'}")
+
+
 def load_encoder(id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
                  **opts: Any) -> PerceptualEncoder:
     """Frozen, eval-mode encoder. `opts` are loader options (e.g. image_size, pretrained, path)."""
-    enc = encoder_entry(id).loader(**opts)
+    entry = encoder_entry(id)
+    _check_options(entry, opts)
+    enc = entry.loader(**opts)
     return enc.to(device=device, dtype=dtype or default_dtype(device))
 
 
@@ -77,6 +88,7 @@ def load_llm(id: str, device: str | torch.device = "cpu", dtype: torch.dtype | N
     """Frozen, eval-mode LLM by registered id; an unregistered id is taken as a HF hub id or a local directory."""
     dtype = dtype or default_dtype(device)
     if id in _LLMS:
+        _check_options(_LLMS[id], opts)
         llm = _LLMS[id].loader(dtype=dtype, **opts)
     elif os.path.isdir(id) or ("/" in id and not Path(id).is_absolute()):
         from .paper import load_causal_lm
