@@ -135,6 +135,9 @@ def _section_intro(section: Section) -> list[Text]:
         n = section.rows.groupby(["method", "dataset"]).seed.nunique()
         seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
         lines = [f"Source: runs (source=run), profile {section.profile}; seeds per cell: {seeds} (mean over seeds)."]
+        if section.superseded:
+            lines.append(f"{section.superseded} older run(s) superseded by a rerun of the same cell, seed and "
+                         f"hyper-parameters (not used).")
     return lines + [_backbone_line(section)]
 
 

@@ -36,6 +36,7 @@ class Section:
     report_split: dict[str, str]  # dataset -> split role reported
     backbones: dict[str, tuple[str, str]]  # dataset -> (llm, encoder)
     choices: pd.DataFrame = field(default_factory=pd.DataFrame)  # method, dataset, lr, grad_clip, n_candidates, ...
+    superseded: int = 0  # older runs of the same cell and seed, replaced by a rerun
     _metric_rows: dict = field(init=False, repr=False)
     _run_status: dict = field(init=False, repr=False)
 
@@ -165,6 +166,22 @@ def make_section(rows: pd.DataFrame, key: str, title: str, *, choose: bool) -> S
                    _backbones(rows), choices)
 
 
+_CELL_SEED = ["method", "dataset", "seed", "lr", "grad_clip", "llm", "encoder", "profile"]
+
+
+def latest_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep, for each cell, seed and hyper-parameter setting, only the most recently written run (a rerun, e.g. with
+    --retry-failed or after a code change, supersedes the older one; within the same second, a finished run wins);
+    returns (rows, number of runs dropped)."""
+    severity = runs.status.map(STATUS_SEVERITY).rename("severity")
+    per_run = pd.concat([runs, severity], axis=1).groupby("run_id").agg(
+        {**{c: "first" for c in _CELL_SEED}, "created_at": "max", "severity": "max"})
+    key = per_run[_CELL_SEED].astype("string").fillna("").agg("|".join, axis=1)
+    ordered = per_run.assign(_key=key, _ok=per_run.severity == 0).sort_values(["created_at", "_ok"])
+    latest = ordered.groupby("_key").tail(1)
+    return runs[runs.run_id.isin(latest.index)], len(per_run) - len(latest)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
@@ -194,5 +211,8 @@ def run_sections(runs: pd.DataFrame) -> list[Section]:
         for i, (_, frames) in enumerate(tables):
             suffix = f" (backbone set {i + 1} of {len(tables)})" if len(tables) > 1 else ""
             title = f"Runs, profile {profile}{suffix}"
-            sections.append(make_section(pd.concat(frames), _slug(f"run-{profile}-{i + 1}"), title, choose=True))
+            rows, superseded = latest_runs(pd.concat(frames))
+            section = make_section(rows, _slug(f"run-{profile}-{i + 1}"), title, choose=True)
+            section.superseded = superseded
+            sections.append(section)
     return sections

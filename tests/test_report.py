@@ -173,7 +173,7 @@ def test_report_path_imports_no_torch(tmp_path):
 # ---------------------------------------------------------------------------------------------- run results
 
 def _run(root: Path, method: str, dataset: str, seed: int, lr: float, scores: dict[str, float], *,
-         llm="smollm2-135m", encoder="clip-b16-embedded", profile="smoke", status="ok", metric=None):
+         llm="smollm2-135m", encoder="clip-b16-embedded", profile="smoke", status="ok", metric=None, run_id=None):
     metric = metric or ("VQA_acc" if "vqa" in dataset else "CIDEr")
     rows = [dict(method=method, dataset=dataset, seed=seed, lr=lr, grad_clip=0.8, llm=llm, encoder=encoder,
                  profile=profile, split=split, metric=metric, value=value if status == "ok" else None, status=status,
@@ -181,7 +181,7 @@ def _run(root: Path, method: str, dataset: str, seed: int, lr: float, scores: di
             for split, value in scores.items()]
     if metric == "CIDEr":
         rows += [dict(r, metric="BLEU_4", value=None if r["value"] is None else r["value"] / 4) for r in rows]
-    write_result(rows, root, f"{profile}-{method}-{dataset}-{llm}-s{seed}-lr{lr:g}")
+    write_result(rows, root, run_id or f"{profile}-{method}-{dataset}-{llm}-s{seed}-lr{lr:g}")
 
 
 @pytest.fixture
@@ -218,6 +218,17 @@ def test_runs_report_selects_lr_on_val_and_reports_test(run_results, tmp_path):
     assert chosen.loc[("depalm", "syn-coco"), "lr"] == 8e-4 and chosen.loc[("mapl", "syn-coco"), "lr"] == 1e-3
     assert chosen.loc[("depalm", "syn-coco"), "n_candidates"] == 2
     assert "Selected learning rate per cell" in md and "8e-4 /2" in md and "1e-3 /2" in md
+
+
+def test_a_rerun_supersedes_the_older_run_of_the_same_cell_and_seed(run_results, tmp_path):
+    root = run_results / "runs"
+    assert len(list(root.glob("smoke-mapl-easy-vqa-*-s1-*.parquet"))) == 1  # the failed seed
+    _run(root, "mapl", "easy-vqa", 1, 8e-4, {"val": 62.0, "test": 63.0}, run_id="retry")  # written later
+    render_reports([run_results], tmp_path / "out")
+    smoke = pd.read_csv(tmp_path / "out" / "table4.csv").query("section == 'run-smoke-1'").set_index("method")
+    assert smoke.loc["mapl", "easy-vqa"] == 62.0  # mean of seed 0 (61) and the retried seed 1 (63)
+    md = (tmp_path / "out" / "table4.md").read_text()
+    assert "1 older run(s) superseded by a rerun" in md and "run(s) failed" not in md
 
 
 def test_runs_report_uses_val_where_there_is_no_test_split(run_results, tmp_path):
