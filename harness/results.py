@@ -142,6 +142,8 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
             df[col] = df[col].astype(_PANDAS_DTYPES[arrow_type])
         except (TypeError, ValueError) as e:
             raise ValueError(f"column {col!r}: cannot be read as {_PANDAS_DTYPES[arrow_type]} ({e})") from e
+        if isinstance(default, str):  # null text (None from a writer, or an older file) reads as its default
+            df[col] = df[col].fillna(default)
     extra = [c for c in df.columns if c not in SCHEMA]
     return df[list(COLUMNS) + extra]
 

@@ -39,6 +39,12 @@ def test_roundtrip_keeps_schema_types_and_fills_defaults(tmp_path):
     assert pd.isna(row.trainable_params)
 
 
+def test_null_text_reads_as_empty(tmp_path):
+    write_result([_row(note=None, error=None, llm=None)], tmp_path, "r")
+    df = read_results([tmp_path])
+    assert (df.note.tolist(), df.error.tolist(), df.llm.tolist()) == ([""], [""], [""])
+
+
 def test_extra_columns_are_kept(tmp_path):
     write_result([_row(num_beams=3)], tmp_path, "r")
     assert read_results([tmp_path]).num_beams.tolist() == [3]
