@@ -77,8 +77,6 @@ def escape(text: Text, fmt: str) -> str:
     return text.replace("|", r"\|") if fmt == "md" else latex_escape(text)
 
 
-
-
 def highlight(text: str, place: int | None, fmt: str) -> str:
     """Mark the first / second / third best: bold / underline / italic."""
     if place not in PLACE_NAMES:
@@ -88,12 +86,8 @@ def highlight(text: str, place: int | None, fmt: str) -> str:
     return {1: r"\textbf{{{}}}", 2: r"\underline{{{}}}", 3: r"\textit{{{}}}"}[place].format(text)
 
 
-
-
 def _cell(cell: Cell, fmt: str) -> str:
     return highlight(escape(cell.text, fmt), cell.place, fmt) + escape(cell.marks, fmt)
-
-
 
 
 def _md_grid(grid: Grid) -> dict:
@@ -101,8 +95,6 @@ def _md_grid(grid: Grid) -> dict:
             "head": [grid.stub] + ["<br>".join(escape(x, "md") for x in col if x) for col in grid.columns],
             "align": ["---"] + ["---:"] * len(grid.columns),
             "rows": [[escape(label, "md")] + [_cell(c, "md") for c in cells] for label, cells, _ in grid.rows]}
-
-
 
 
 def _tex_head(grid: Grid) -> list[str]:
@@ -126,8 +118,6 @@ def _tex_head(grid: Grid) -> list[str]:
     return lines
 
 
-
-
 def _tex_grid(grid: Grid, label: str) -> dict:
     return {"caption": latex_escape(grid.caption), "label": label, "colspec": "l" + "r" * len(grid.columns),
             "head": _tex_head(grid),
@@ -135,13 +125,9 @@ def _tex_grid(grid: Grid, label: str) -> dict:
                      for lbl, cells, rule in grid.rows]}
 
 
-
-
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                               keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-
-
 
 
 def _tex_environment() -> jinja2.Environment:
@@ -153,15 +139,11 @@ def _tex_environment() -> jinja2.Environment:
     return env
 
 
-
-
 def render_markdown(doc: Document) -> str:
     blocks = [{"title": escape(b.title, "md"), "intro": [escape(x, "md") for x in b.intro],
                "grids": [_md_grid(g) for g in b.grids], "notes": [escape(x, "md") for x in b.notes]}
               for b in doc.blocks]
     return _environment().get_template("table.md.j2").render(title=doc.title, blocks=blocks)
-
-
 
 
 def render_latex(doc: Document) -> str:

@@ -48,20 +48,14 @@ def _method(method_id: str) -> Rich:
     return Rich(d.md, d.tex)
 
 
-
-
 def _num(x: float, digits: int = 2) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.{digits}f}"
-
-
 
 
 def _mean_std(s: CellStats) -> str:
     if math.isnan(s.mean):
         return "—"
     return _num(s.mean) if math.isnan(s.std) else f"{s.mean:.2f}±{s.std:.2f}"
-
-
 
 
 def _lr(x: float) -> str:
@@ -71,19 +65,20 @@ def _lr(x: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
-
-
 # ------------------------------------------------------------------------------------------------ shared pieces
 
 def _status_mark(status: str) -> str:
     return STATUS_MARKS.get(status, "")
 
 
+_OWN_MARK = re.compile(r"\s*\((\S)\)$")  # a note ending with the paper's own mark, e.g. "... (†)"
+
+
 def _note_marks(notes: list[str]) -> dict[str, str]:
     """A footnote mark per distinct note: the paper's own mark when the note ends with it, else the next free one."""
     marks: dict[str, str] = {}
     for note in dict.fromkeys(notes):
-        own = re.search(r"\((\S)\)$", note)
+        own = _OWN_MARK.search(note)
         if own and own.group(1) in NOTE_MARKS:
             marks[note] = own.group(1)
     free = iter(m for m in NOTE_MARKS if m not in marks.values())
@@ -91,9 +86,6 @@ def _note_marks(notes: list[str]) -> dict[str, str]:
         if note not in marks:
             marks[note] = next(free, "*")
     return marks
-
-
-_OWN_MARK = re.compile(r"\s*\(\S\)$")
 
 
 def _note_legend(marks: dict[str, str]) -> list[str]:
