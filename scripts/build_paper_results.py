@@ -14,8 +14,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build(out_dir: Path) -> list[Path]:
-    """Write one parquet per paper table; returns the paths written."""
-    return [write_result(rows, out_dir, f"paper-{table}") for table, rows in paper_rows_by_table().items()]
+    """Write one parquet per paper table, remove stale `paper-*.parquet` files; returns the paths written."""
+    written = [write_result(rows, out_dir, f"paper-{table}") for table, rows in paper_rows_by_table().items()]
+    for stale in set(out_dir.glob("paper-*.parquet")) - set(written):
+        stale.unlink()
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -213,3 +213,15 @@ def test_committed_parquet_matches_the_transcription():
     a = stored[cols].astype(str).sort_values(key).reset_index(drop=True)
     b = expected[cols].astype(stored[cols].dtypes.to_dict()).astype(str).sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_build_script_writes_one_file_per_table_and_removes_stale_ones(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_paper_results", REPO / "scripts" / "build_paper_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "paper-tableS99.parquet").write_bytes(b"stale")
+    written = module.build(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"paper-{t}.parquet" for t in TABLES)
+    assert sorted(written) == sorted(tmp_path.iterdir())
