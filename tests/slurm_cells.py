@@ -1,0 +1,33 @@
+"""Cell functions standing in for `harness.run.execute_cell` in the SLURM executor's tests (importable on the node:
+tests/ is on the jobs' PYTHONPATH)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+FAILURE_MESSAGE = "deliberate failure for the SLURM tests"
+
+
+def ok_cell(cfg, runs_dir: Path, results_dir: Path):
+    from harness.results import write_result
+    from harness.run import CellOutcome, primary_of, result_rows
+
+    split, metric = primary_of(cfg)
+    outcome = CellOutcome(cfg.run_id, "ok", metrics={split: {metric: 50.0}}, config_hash=cfg.config_hash())
+    write_result(result_rows(cfg, outcome, {}, (split, metric)), results_dir, cfg.run_id)
+    return outcome
+
+
+def raising_cell(cfg, runs_dir: Path, results_dir: Path):
+    raise ValueError(f"{FAILURE_MESSAGE} ({cfg.run_id})")
+
+
+def sleeping_cell(cfg, runs_dir: Path, results_dir: Path):
+    time.sleep(600)
+    raise RuntimeError("sleeping_cell was not cancelled")
+
+
+def scripted_cell(cfg, runs_dir: Path, results_dir: Path):
+    """seed 0: ok, 1: raises, 2 and more: runs until cancelled."""
+    behaviour = {0: ok_cell, 1: raising_cell}.get(cfg.seed, sleeping_cell)
+    return behaviour(cfg, runs_dir, results_dir)

@@ -1,0 +1,334 @@
+"""The SLURM path against a real cluster (issue 7): job arrays, failed / cancelled / lost jobs, --detach and
+re-attach, and requeue with resume. Needs a running SLURM (`bash scripts/slurm-local.sh start`); skipped without one,
+except under CI (CI=true) where a missing cluster fails the tests."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import slurm_cells
+from harness.config import RunConfig
+from harness.executors.slurm import JOBS_FILE, RUN_DIR_LOG_LINK, START_HINT, SlurmExecutor, SlurmOptions, job_states
+from harness.results import read_results
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+DRIVER_TIMEOUT_S = 1500  # a driver that hangs fails its test instead of stalling CI
+SMOKE_MATRIX = ["--datasets", "syn-vqav2", "--profile", "smoke", "--executor", "slurm", "--gpus-per-node", "0",
+                "--array-parallelism", "2", "--time", "60", "--plugin", "slurm_plugin"]
+
+
+def slurm_problem() -> str | None:
+    """Why no job can run here, or None when a SLURM node is up."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return "SLURM's commands (sinfo, sbatch) are not installed"
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"sinfo failed: {e}"
+    if proc.returncode != 0:
+        return f"sinfo: {proc.stderr.strip()}"
+    if not any(s.rstrip("*~#$@^-+") in ("idle", "mixed", "allocated", "completing") for s in proc.stdout.split()):
+        return f"no node accepts jobs (sinfo states: {proc.stdout.split() or 'none'})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    problem = slurm_problem()
+    if problem:
+        message = f"no SLURM cluster is running ({problem}); start one on this machine with: {START_HINT}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true needs a running SLURM: {message}", pytrace=False)
+        pytest.skip(message)
+    # sbatch exports the submitting environment: the jobs must import the test plugin too
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), old) if p)
+    yield
+    if old is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = old
+
+
+class NoProgress:
+    def started(self, cfg): pass
+
+    def step(self, cfg, record): pass
+
+    def finished(self, cfg, outcome): pass
+
+    def tick(self): pass
+
+
+def cell(seed: int, method: str = "depalm") -> RunConfig:
+    return RunConfig(method=method, dataset="syn-vqav2", seed=seed, lr=1e-3, grad_clip=0.8, llm="smollm2-135m",
+                     encoder="clip-b16-embedded", profile="smoke")
+
+
+def registered_jobs(runs_dir: Path) -> dict[str, str]:
+    """run id -> SLURM job id, from the driver's registry."""
+    try:
+        return {rid: r["job_id"] for rid, r in json.loads((runs_dir / JOBS_FILE).read_text())["jobs"].items()}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
+    end = time.time() + timeout_s
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def scancel(*args: str) -> None:
+    subprocess.run(["scancel", *args], check=True, timeout=60)
+
+
+def rows_by_run(results_dir: Path):
+    df = read_results([results_dir])
+    return {rid: g for rid, g in df.groupby("run_id")}
+
+
+# ---- the executor on trivial cells: every way a job can end, in one array -------------------------------------
+
+@pytest.fixture(scope="module")
+def scripted(slurm, tmp_path_factory):
+    """Seeds 0-3 of a scripted cell (ok / raises / cancelled while running / cancelled while pending), collected by
+    the executor while this fixture cancels jobs the way a user would."""
+    root = tmp_path_factory.mktemp("scripted")
+    runs, results = root / "runs", root / "results"
+    cells = [cell(s) for s in range(4)]
+    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, time_min=10, array_parallelism=2),
+                       cell_fn=slurm_cells.scripted_cell)
+    ex.lost_grace_s = 5.0  # the pending task cancelled below leaves no trace in squeue or sacct
+
+    def canceller():
+        jobs = wait_for(lambda: len(registered_jobs(runs)) == 4 and registered_jobs(runs), 120, "submission")
+        scancel(jobs[cells[3].run_id])  # pending: only 2 array tasks run at once
+        running = jobs[cells[2].run_id]
+        wait_for(lambda: job_states([running]).get(running) == "RUNNING", 300, f"job {running} to run")
+        scancel(running)
+
+    thread = threading.Thread(target=canceller, daemon=True)
+    thread.start()
+    t0 = time.time()
+    outcomes = {o.run_id: o for o in ex.run(cells, runs, results, NoProgress())}
+    thread.join(timeout=60)
+    return {"cells": cells, "outcomes": outcomes, "runs": runs, "results": results, "wall_s": time.time() - t0}
+
+
+def test_array_of_scripted_cells_all_collected(scripted):
+    assert set(scripted["outcomes"]) == {c.run_id for c in scripted["cells"]}
+    assert registered_jobs(scripted["runs"]) == {}, "collected jobs must leave the registry"
+    rows = rows_by_run(scripted["results"])
+    assert set(rows) == {c.run_id for c in scripted["cells"]}
+
+
+def test_ok_job_result_and_logs_in_run_dir(scripted):
+    c = scripted["cells"][0]
+    assert scripted["outcomes"][c.run_id].status == "ok"
+    assert list(rows_by_run(scripted["results"])[c.run_id]["status"]) == ["ok"]
+    logs = scripted["runs"] / c.run_id / RUN_DIR_LOG_LINK
+    assert logs.is_symlink() and any(p.name.endswith("_log.out") for p in logs.iterdir())
+
+
+def test_job_raising_on_the_node_is_failed_with_remote_traceback(scripted):
+    c = scripted["cells"][1]
+    outcome = scripted["outcomes"][c.run_id]
+    assert outcome.status == "failed"
+    for needle in ("Traceback", "raising_cell", slurm_cells.FAILURE_MESSAGE, "raised on the node"):
+        assert needle in outcome.error
+    row = rows_by_run(scripted["results"])[c.run_id]
+    assert list(row["status"]) == ["failed"] and slurm_cells.FAILURE_MESSAGE in row["error"].iloc[0]
+
+
+def test_cancelled_running_job_is_cancelled(scripted):
+    c = scripted["cells"][2]
+    assert scripted["outcomes"][c.run_id].status == "cancelled"
+    row = rows_by_run(scripted["results"])[c.run_id]
+    assert list(row["status"]) == ["cancelled"] and "was cancelled" in row["error"].iloc[0]
+
+
+def test_cancelled_pending_job_slurm_forgets_is_cancelled_not_waited_for(scripted):
+    c = scripted["cells"][3]
+    outcome = scripted["outcomes"][c.run_id]
+    assert outcome.status == "cancelled" and "no longer knows" in outcome.error
+    assert scripted["wall_s"] < 300, "the driver waited far longer than the lost-job grace period"
+
+
+def test_detach_returns_at_once_and_rerun_collects(slurm, tmp_path):
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    cells = [cell(0)]
+    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, time_min=10), cell_fn=slurm_cells.ok_cell, detach=True)
+    assert list(ex.run(cells, runs, results, NoProgress())) == []  # submitted, nothing finished yet
+    job_id = registered_jobs(runs)[cells[0].run_id]
+    assert not results.exists() or not list(results.iterdir())
+    wait_for(lambda: job_states([job_id]).get(job_id) == "COMPLETED", 300, f"job {job_id}")
+    again = SlurmExecutor(SlurmOptions(gpus_per_node=0, time_min=10), cell_fn=slurm_cells.ok_cell, detach=True)
+    outcomes = list(again.run(cells, runs, results, NoProgress()))
+    assert [o.status for o in outcomes] == ["ok"]
+    assert registered_jobs(runs) == {}
+    assert len(list((runs / "_slurm").glob("*_*"))) == 1, "re-running must collect, not resubmit"
+
+
+def test_job_unknown_to_slurm_is_recorded_not_waited_for(slurm, tmp_path):
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    c = cell(0)
+    runs.mkdir()
+    (runs / JOBS_FILE).write_text(json.dumps({"jobs": {c.run_id: {
+        "job_id": "987654_3", "config_hash": c.config_hash(), "folder": str(runs / "_slurm" / "%j"),
+        "submitted_at": time.time() - 3600}}}))
+    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0), cell_fn=slurm_cells.ok_cell)
+    ex.lost_grace_s = 2.0
+    t0 = time.time()
+    outcomes = list(ex.run([c], runs, results, NoProgress()))
+    assert time.time() - t0 < 60
+    assert [o.status for o in outcomes] == ["cancelled"]
+    assert "SLURM no longer knows job 987654_3" in outcomes[0].error
+
+
+# ---- the real thing through run_matrix.py: smoke-profile cells ------------------------------------------------
+
+def run_matrix(args: list[str], timeout_s: float = DRIVER_TIMEOUT_S) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "run_matrix.py"), *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout_s, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+
+
+def dirs(root: Path) -> list[str]:
+    return ["--results", str(root / "results"), "--runs-dir", str(root / "runs"), "--out", str(root / "reports")]
+
+
+@pytest.fixture(scope="module")
+def matrix(slurm, tmp_path_factory):
+    """2 methods x 1 offline benchmark x 2 seeds, plus a method that raises and one whose jobs get cancelled."""
+    root = tmp_path_factory.mktemp("matrix")
+    args = ["--methods", "depalm,limber-1,test-raises,test-hangs", "--seeds", "2", *SMOKE_MATRIX, *dirs(root)]
+    driver = subprocess.Popen([sys.executable, str(REPO / "run_matrix.py"), *args], cwd=REPO, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    out_lines: list[str] = []
+    reader = threading.Thread(target=lambda: out_lines.extend(driver.stdout), daemon=True)
+    reader.start()
+    t0 = time.time()
+    try:
+        cancelled: set[str] = set()
+        while driver.poll() is None and time.time() - t0 < DRIVER_TIMEOUT_S:
+            for run_id, job_id in registered_jobs(root / "runs").items():
+                # cancel each test-hangs job once it runs (its cell is built, so it started for real)
+                if run_id.startswith("test-hangs") and run_id not in cancelled and \
+                        (root / "runs" / run_id / "config.json").exists():
+                    scancel(job_id)
+                    cancelled.add(run_id)
+            time.sleep(0.5)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            for job_id in registered_jobs(root / "runs").values():
+                subprocess.run(["scancel", job_id], timeout=60)
+    reader.join(timeout=10)
+    output = "".join(out_lines)
+    assert driver.returncode is not None and time.time() - t0 < DRIVER_TIMEOUT_S, f"driver hung:\n{output[-3000:]}"
+    return {"root": root, "rc": driver.returncode, "output": output, "rows": rows_by_run(root / "results"),
+            "args": args}
+
+
+def rows_of(matrix, method: str):
+    return {rid: g for rid, g in matrix["rows"].items() if rid.startswith(method + "__")}
+
+
+def test_matrix_on_slurm_every_cell_lands_in_parquet_ok(matrix):
+    for method in ("depalm", "limber-1"):
+        rows = rows_of(matrix, method)
+        assert len(rows) == 2, (method, list(matrix["rows"]), matrix["output"][-3000:])
+        for rid, g in rows.items():
+            assert set(g["status"]) == {"ok"}, (rid, g["error"].iloc[0][-2000:])
+            val = g[(g["split"] == "val") & (g["metric"] == "VQA_acc")]["value"]
+            assert len(val) == 1 and math.isfinite(val.iloc[0])
+            assert (matrix["root"] / "runs" / rid / RUN_DIR_LOG_LINK).is_symlink()
+
+
+def test_matrix_failing_cell_recorded_failed_with_remote_traceback(matrix):
+    rows = rows_of(matrix, "test-raises")
+    assert len(rows) == 2
+    for g in rows.values():
+        assert set(g["status"]) == {"failed"}
+        error = g["error"].iloc[0]
+        assert "Traceback" in error and slurm_cells.FAILURE_MESSAGE in error and "slurm_plugin.py" in error
+
+
+def test_matrix_cancelled_jobs_recorded_cancelled_and_driver_finishes(matrix):
+    rows = rows_of(matrix, "test-hangs")
+    assert len(rows) == 2
+    for g in rows.values():
+        assert set(g["status"]) == {"cancelled"}, g["error"].iloc[0]
+    assert matrix["rc"] == 1  # failed and cancelled cells make the exit status non-zero
+    assert "table4.md" in matrix["output"], "the driver renders the tables after collecting"
+    assert registered_jobs(matrix["root"] / "runs") == {}
+
+
+def test_matrix_rerun_skips_finished_cells_and_resubmits_cancelled(matrix):
+    out = run_matrix([*matrix["args"], "--dry-run"], timeout_s=300)
+    assert out.returncode == 0, out.stderr
+    assert "2 to run" in out.stdout and all("test-hangs" in line for line in out.stdout.splitlines()
+                                            if line.startswith("  ") and "__" in line)
+
+
+def test_detach_then_same_command_collects(slurm, tmp_path):
+    args = ["--methods", "test-raises", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)]
+    t0 = time.time()
+    first = run_matrix([*args, "--detach"], timeout_s=300)
+    assert first.returncode == 0, first.stderr
+    assert "--detach" in first.stdout and "run the same command again" in first.stdout
+    assert time.time() - t0 < 120, "--detach must not wait for the job"
+    assert len(registered_jobs(tmp_path / "runs")) == 1
+    second = run_matrix(args)  # waits for it and collects
+    assert "re-attaching to 1 job" in second.stdout, second.stdout
+    assert second.returncode == 1 and "failed: test-raises" in second.stderr
+    assert "table4.md" in second.stdout
+    (g,) = rows_by_run(tmp_path / "results").values()
+    assert set(g["status"]) == {"failed"} and slurm_cells.FAILURE_MESSAGE in g["error"].iloc[0]
+    third = run_matrix([*args, "--detach"], timeout_s=300)
+    assert "0 to run" in third.stdout and "submitted" not in third.stdout
+
+
+def test_requeued_job_resumes_from_checkpoint_with_same_metrics(matrix, tmp_path):
+    """SIGUSR2 is what SLURM sends before a time limit (submitit's --signal=USR2@90) and what submitit uses for
+    preemption: the job requeues itself and resumes from its checkpoint."""
+    args = ["--methods", "depalm", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)]
+    driver = subprocess.Popen([sys.executable, str(REPO / "run_matrix.py"), *args], cwd=REPO, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    try:
+        (run_id, job_id), = wait_for(lambda: registered_jobs(tmp_path / "runs").items(), 300, "submission")
+        run_dir = tmp_path / "runs" / run_id
+        wait_for(lambda: (run_dir / "checkpoint.pt").exists(), DRIVER_TIMEOUT_S, "the first checkpoint", 0.05)
+        scancel("--signal=USR2", job_id)
+        output, _ = driver.communicate(timeout=DRIVER_TIMEOUT_S)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            subprocess.run(["scancel", job_id], timeout=60)
+    assert driver.returncode == 0, output[-3000:]
+    log = (run_dir / RUN_DIR_LOG_LINK / f"{job_id}_0_log.out").read_text()
+    assert "requeued; it resumes" in log and log.count("Starting with JobEnvironment") == 2, log[-3000:]
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    assert resumed["status"] == "ok"
+    assert 0 < resumed["info"]["resumed_from"] < resumed["info"]["steps"], resumed["info"]
+    (reference_id,) = [rid for rid in rows_of(matrix, "depalm") if rid == run_id]
+    reference = json.loads((matrix["root"] / "runs" / reference_id / "metrics.json").read_text())
+    assert reference["info"]["resumed_from"] == 0
+    assert resumed["metrics"] == reference["metrics"]
+    assert resumed["info"]["final_loss"] == pytest.approx(reference["info"]["final_loss"], rel=1e-6)
