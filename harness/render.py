@@ -82,7 +82,7 @@ def highlight(text: str, place: int | None, fmt: str) -> str:
     if place not in PLACE_NAMES:
         return text
     if fmt == "md":
-        return {1: "**{}**", 2: "<u>{}</u>", 3: "*{}*"}[place].format(text)
+        return {1: "**{}**", 2: "<ins>{}</ins>", 3: "*{}*"}[place].format(text)  # <ins>: underline GitHub keeps
     return {1: r"\textbf{{{}}}", 2: r"\underline{{{}}}", 3: r"\textit{{{}}}"}[place].format(text)
 
 

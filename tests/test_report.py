@@ -71,7 +71,7 @@ def test_table4_markdown_states_the_rules_highlights_and_the_paper_slips(paper_r
     assert "1 + the number of methods with a strictly better value" in md and "a missing cell counts 0" in md
     assert "eP-ALM: rank position printed (10), computed (11); score position printed (11), computed (10)" in md
     row = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
-    assert "**136.31**" in row["LiMBeR⁽ᵃˡˡ⁾"] and "<u>134.90</u>" in row["DePALM^{R-rand,L0}"]
+    assert "**136.31**" in row["LiMBeR⁽ᵃˡˡ⁾"] and "<ins>134.90</ins>" in row["DePALM^{R-rand,L0}"]
     assert "*133.01*" in row["DePALM^{R-linear,L0}"]
     assert "| 10.4 (11) | 73.1 (10) |" in row["eP-ALM"]
     assert "—♦" in row["DePALM^{c-attn}"] and "36.9 (11)♦" in row["DePALM^{c-attn}"]
