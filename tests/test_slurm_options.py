@@ -1,0 +1,130 @@
+"""SLURM executor pieces that need no cluster: flags -> sbatch script, parsing of squeue/sacct output, the job
+registry, and the clear errors for bad flags or a machine without SLURM."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.cli import UsageError, build_parser, main
+from harness.executors.slurm import (JobRecord, JobRegistry, SlurmOptions, _summarise_ids, check_slurm_reachable,
+                                     is_active, parse_sacct, parse_sbatch_arg, parse_squeue, parse_time_min)
+
+
+def options(*flags: str) -> SlurmOptions:
+    return SlurmOptions.from_args(build_parser().parse_args(list(flags)))
+
+
+def sbatch_script(opts: SlurmOptions, n_cells: int = 3) -> str:
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    return _make_sbatch_string(command="python -m x", folder="/runs/_slurm/%j", map_count=n_cells,
+                               **opts.submitit_parameters(["cd /work"]))
+
+
+def test_defaults_ask_for_one_8_gpu_node_with_one_task_and_a_capped_array():
+    script = sbatch_script(options(), n_cells=100)
+    assert "#SBATCH --gpus-per-node=8" in script
+    assert "#SBATCH --ntasks-per-node=1" in script and "#SBATCH --nodes=1" in script
+    assert "#SBATCH --array=0-99%32" in script
+    assert "#SBATCH --time=1440" in script
+    assert "#SBATCH --signal=USR2@90" in script  # submitit's checkpoint-and-requeue signal before the time limit
+    assert "--partition" not in script and "--mem" not in script
+
+
+def test_every_flag_reaches_the_sbatch_script():
+    opts = options("--partition", "gpu", "--account", "lab", "--qos", "high", "--time", "2-00:00:00",
+                   "--constraint", "volta32gb", "--gpus-per-node", "4", "--cpus-per-task", "40", "--mem-gb", "400",
+                   "--array-parallelism", "5", "--sbatch-arg", "mail-type=END", "--sbatch-arg", "exclusive")
+    script = sbatch_script(opts, n_cells=12)
+    for line in ("--partition=gpu", "--account=lab", "--qos=high", "--time=2880", "--constraint=volta32gb",
+                 "--gpus-per-node=4", "--cpus-per-task=40", "--mem=400GB", "--array=0-11%5", "--mail-type=END",
+                 "--exclusive"):
+        assert f"#SBATCH {line}" in script.splitlines(), line
+    assert "cd /work" in script
+
+
+def test_gpu_less_cluster_requests_no_gpus():
+    assert "gpus" not in sbatch_script(options("--gpus-per-node", "0"))
+
+
+@pytest.mark.parametrize("text, minutes", [("90", 90), ("30:30", 31), ("1:00:00", 60), ("2-12", 3600),
+                                           ("1-00:30", 1470), ("0-00:00:59", 1)])
+def test_time_accepts_slurm_formats(text, minutes):
+    assert parse_time_min(text) == minutes
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--time", "soon"], "--time 'soon'"),
+    (["--time", "0"], "must be positive"),
+    (["--gpus-per-node", "-1"], "--gpus-per-node -1"),
+    (["--cpus-per-task", "0"], "--cpus-per-task 0"),
+    (["--mem-gb", "0"], "--mem-gb 0"),
+    (["--array-parallelism", "0"], "--array-parallelism 0"),
+    (["--sbatch-arg", "mail-type="], "KEY=VALUE"),
+    (["--sbatch-arg", "=x"], "KEY=VALUE"),
+    (["--sbatch-arg", "array=0-3"], "set by the SLURM executor"),
+    (["--sbatch-arg", "output=/tmp/x"], "set by the SLURM executor"),
+])
+def test_bad_flags_are_usage_errors_naming_the_flag(flags, needle):
+    with pytest.raises(UsageError) as e:
+        options(*flags)
+    assert needle in str(e.value)
+
+
+def test_sbatch_arg_forms():
+    assert parse_sbatch_arg("mail-user=a@b.c") == ("mail-user", "a@b.c")
+    assert parse_sbatch_arg("--exclusive") == ("exclusive", True)
+    assert parse_sbatch_arg("comment=a=b") == ("comment", "a=b")
+
+
+def test_squeue_and_sacct_output_parsing():
+    assert parse_squeue("12_0|RUNNING\n12_1|PENDING\n13|CANCELLED\n\n") == {
+        "12_0": "RUNNING", "12_1": "PENDING", "13": "CANCELLED"}
+    sacct = "JobID|State\n12_0|COMPLETED\n12_1|CANCELLED by 0\n12_[2-4%2]|PENDING\n14|FAILED\n"
+    states = parse_sacct(sacct)
+    assert states["12_0"] == "COMPLETED" and states["12_1"] == "CANCELLED by 0" and states["14"] == "FAILED"
+    assert states["12_3"] == states["12_4"] == "PENDING"
+    assert parse_sacct("JobID|State\n") == {}
+
+
+@pytest.mark.parametrize("state, active", [("PENDING", True), ("RUNNING", True), ("REQUEUED", True),
+                                           ("COMPLETING", True), ("COMPLETED", False), ("CANCELLED by 0", False),
+                                           ("FAILED", False), ("TIMEOUT", False), ("OUT_OF_MEMORY", False),
+                                           ("NODE_FAIL", False), ("", False)])
+def test_active_states(state, active):
+    assert is_active(state) is active
+
+
+def test_job_ids_summarised_as_ranges():
+    assert _summarise_ids(["12_0", "12_1", "12_2", "12_5", "13"]) == "jobs 12_[0-2,5], 13"
+
+
+def test_registry_round_trip_and_removal(tmp_path):
+    reg = JobRegistry(tmp_path / "runs")
+    reg.add([JobRecord("a", "12_0", "h1", "/f/%j", 1.0), JobRecord("b", "12_1", "h2", "/f/%j", 1.0)])
+    assert {k: v.job_id for k, v in reg.load().items()} == {"a": "12_0", "b": "12_1"}
+    reg.remove(["a"])
+    assert list(reg.load()) == ["b"]
+    assert json.loads(reg.path.read_text())["jobs"]["b"]["config_hash"] == "h2"
+
+
+def test_unreadable_registry_names_the_file_and_the_fix(tmp_path):
+    reg = JobRegistry(tmp_path)
+    reg.path.write_text("{not json")
+    with pytest.raises(RuntimeError, match="slurm_jobs.json: unreadable job registry.*move the file away"):
+        reg.load()
+
+
+def test_no_slurm_on_this_machine_is_a_usage_error_with_the_way_to_start_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UsageError, match="sbatch not found.*slurm-local.sh install && bash scripts/slurm-local.sh "
+                                         "start"):
+        check_slurm_reachable()
+
+
+def test_cli_without_slurm_exits_2(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["--executor", "slurm", "--methods", "depalm", "--datasets", "syn-vqav2", "--profile", "smoke",
+                 "--dry-run"]) == 2
+    assert "sbatch not found" in capsys.readouterr().err
