@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli import REPO_ROOT, UsageError
-from harness.config import PAPER_LR_GRID, RunConfig
+from harness.config import PAPER_LR_GRID, REPORTED_SPLIT, RunConfig
 from harness.executors.base import check_executor_name, get_executor
 from harness.profiles import PROFILES, Profile, default_profile_name, get_profile
 
@@ -139,6 +139,13 @@ def check_backbone(kind: str, value: str | None) -> None:
         raise UsageError(f"--{kind} {value!r}: unknown {kind} id; valid: {', '.join(valid)}{extra}")
 
 
+def resolve_eval_splits(splits: tuple[str, ...], spec: Any, lr_grid: bool) -> tuple[str, ...]:
+    """Concrete split roles: the reported one in place of REPORTED_SPLIT, val first under --lr-grid (the lr is
+    chosen on val), only roles the benchmark has."""
+    roles = (["val"] if lr_grid else []) + [spec.eval_split if r == REPORTED_SPLIT else r for r in splits]
+    return tuple(r for r in dict.fromkeys(roles) if getattr(spec.splits, r, None) is not None)
+
+
 def build_cells(methods: list[str], datasets: list[str], seeds: list[int], lrs: list[float], grad_clip: float,
                 profile: Profile, args: argparse.Namespace) -> list[RunConfig]:
     from benchmarks import get_benchmark
@@ -150,21 +157,24 @@ def build_cells(methods: list[str], datasets: list[str], seeds: list[int], lrs: 
     if args.max_new_tokens is not None:
         eval_settings = dataclasses.replace(eval_settings,
                                             max_new_tokens=int(_positive("--max-new-tokens", args.max_new_tokens)))
+    presets = {m: get_preset(m) for m in methods}
+    feature_levels = max(p.extraction.n_levels for p in presets.values())
     cells = []
     for dataset in datasets:
         spec = get_benchmark(dataset).spec
         train = dataclasses.replace(
             profile.train, epochs=profile.train.epochs or spec.epochs,
             image_size=profile.train.image_size if spec.modality in ("image", "video") else None)
+        ev = dataclasses.replace(eval_settings, splits=resolve_eval_splits(eval_settings.splits, spec, args.lr_grid))
         for method in methods:
-            method_config = dataclasses.asdict(get_preset(method))
+            method_config = dataclasses.asdict(presets[method])
             for seed in seeds:
                 for lr in lrs:
                     cells.append(RunConfig(
                         method=method, dataset=dataset, seed=seed, lr=lr, grad_clip=grad_clip,
                         llm=args.llm or spec.default_llm, encoder=args.encoder or spec.default_encoder,
-                        profile=profile.name, method_config=method_config, train=train, eval=eval_settings,
-                        data_root=args.data_root, plugins=tuple(args.plugin or ())))
+                        profile=profile.name, method_config=method_config, train=train, eval=ev,
+                        data_root=args.data_root, plugins=tuple(args.plugin or ()), feature_levels=feature_levels))
     return cells
 
 
@@ -245,7 +255,8 @@ def _fmt_s(seconds: float) -> str:
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
 
 
-def print_plan(p: Plan, estimates: dict[str, float], parallel: int, stream: Any = sys.stdout) -> None:
+def print_plan(p: Plan, estimates: dict[str, float], parallel: int, stream: Any = None) -> None:
+    stream = stream or sys.stdout
     print(f"profile {p.profile.name}: {p.profile.summary}", file=stream)
     for d, why in p.skipped_datasets:
         print(f"skipped dataset {d}: {why}", file=stream)

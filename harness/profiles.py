@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.config import EvalSettings, TrainSettings
+from harness.config import REPORTED_SPLIT, EvalSettings, TrainSettings
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ PROFILES: dict[str, Profile] = {
                 log_every=4,
                 feature_batch_size=32,
             ),
-            eval=EvalSettings(num_beams=1, max_new_tokens=12, batch_size=24, splits=("val",), size=48),
+            eval=EvalSettings(num_beams=1, max_new_tokens=12, batch_size=24, splits=(REPORTED_SPLIT,), size=48),
             est_step_s=1.5,
             est_eval_item_s=0.12,
         ),
@@ -73,7 +73,7 @@ PROFILES: dict[str, Profile] = {
                 log_every=1,
                 feature_batch_size=16,
             ),
-            eval=EvalSettings(num_beams=1, max_new_tokens=6, batch_size=8, splits=("val",), size=8),
+            eval=EvalSettings(num_beams=1, max_new_tokens=6, batch_size=8, splits=(REPORTED_SPLIT,), size=8),
             est_step_s=0.5,
             est_eval_item_s=0.05,
         ),

@@ -179,8 +179,12 @@ class CellRun:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.n_levels = self.preset.extraction.n_levels
         self.tune_encoder = bool(getattr(self.preset.finetune, "encoder_bias", False))
-        self.live_encoder = self.tune_encoder or cfg.train.augment
         self._items: dict[str, list[Any]] = {}
+        self.augmenter = None
+        if cfg.train.augment:
+            from benchmarks.augment import get_augmenter
+
+            self.augmenter = get_augmenter(self.bench.spec.modality, seed=cfg.seed)
 
     def items(self, role: str) -> list[Any]:
         if role not in self._items:
@@ -201,24 +205,26 @@ class CellRun:
             enable_bias_tuning(enc)
         return enc
 
+    def uses_cache(self, train: bool) -> bool:
+        """Frozen encoder and unaugmented inputs: features can be computed once and cached."""
+        return not self.tune_encoder and not (train and self.cfg.train.augment)
+
     def features_fn(self, encoder, role: str, train: bool) -> Callable[[Sequence[Any]], Any]:
         """items -> [B, n_fl, T, d] on the device: the feature cache when the encoder is frozen and inputs are not
-        augmented (computed once per dataset split, shared by every method), else the live encoder."""
+        augmented (computed once per dataset split and shared by every method), else the live encoder."""
         import torch
 
-        if not self.live_encoder:
+        n = self.n_levels
+        if self.uses_cache(train):
             from harness.features import FeatureCache
 
             items = self.items(role)
+            levels = min(encoder.meta.n_levels, max(n, self.cfg.feature_levels or n))
             store = FeatureCache(_feature_cache_root()).get_or_compute(
                 encoder, f"{self.cfg.dataset}-{_items_digest(items)}", role,
-                [(it.input_key, it.load_input) for it in items], self.n_levels, self.cfg.train.feature_batch_size)
-            return lambda batch: torch.stack([store[it.input_key] for it in batch]).to(self.device)
-        augment = None
-        if train and self.cfg.train.augment:
-            from benchmarks.augment import get_augmenter
-
-            augment = get_augmenter(self.bench.spec.modality)
+                [(it.input_key, it.load_input) for it in items], levels, self.cfg.train.feature_batch_size)
+            return lambda batch: torch.stack([store[it.input_key][-n:] for it in batch]).to(self.device)
+        augment = self.augmenter if train else None
 
         def live(batch: Sequence[Any]) -> torch.Tensor:
             raws = [it.load_input() for it in batch]
@@ -226,7 +232,7 @@ class CellRun:
             if augment:
                 x = augment.tensor(x)
             with torch.set_grad_enabled(train and self.tune_encoder):
-                return encoder(x, self.n_levels)
+                return encoder(x, n)
         return live
 
     def build(self, encoder):
@@ -259,7 +265,8 @@ class CellRun:
                                                 find_unused_parameters=True)
         trainer = Trainer(ddp_model, state.parameters(), self.items("train"), self.features_fn(encoder, "train", True),
                           llm.tokenizer, self.cfg.train, self.cfg.lr, self.cfg.grad_clip, self.cfg.seed, self.run_dir,
-                          self.device, state, rank=rank, world_size=world_size, on_step=self.on_step)
+                          self.device, state, rank=rank, world_size=world_size, on_step=self.on_step,
+                          rng_streams={"augment": self.augmenter.rng} if self.augmenter else None)
         return trainer.train()
 
     def evaluate(self, encoder, llm, model) -> dict[str, dict[str, float]]:
@@ -307,7 +314,7 @@ def _train_and_evaluate(cfg: RunConfig, run_dir: Path, backbones: Backbones,
     encoder = cell.encoder()
     world = torch.cuda.device_count() if cell.device.type == "cuda" else 1
     if world > 1:
-        if not cell.live_encoder:
+        if cell.uses_cache(train=True):
             cell.features_fn(encoder, "train", True)  # fill the feature cache once, before the ranks read it
         torch.multiprocessing.spawn(_ddp_worker, args=(world, _free_port(), cfg.to_dict(), str(run_dir)),
                                     nprocs=world, join=True)

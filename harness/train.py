@@ -169,8 +169,10 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, trainable: list[torch.nn.Parameter], items: Sequence[TrainItem],
                  features_fn: FeaturesFn, tokenizer, settings: TrainSettings, lr: float, grad_clip: float, seed: int,
                  run_dir: Path, device: torch.device, state_owner: Any, rank: int = 0, world_size: int = 1,
-                 on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_step: Callable[[dict[str, Any]], None] | None = None,
+                 rng_streams: dict[str, random.Random] | None = None) -> None:
         self.model, self.trainable, self.items = model, trainable, list(items)
+        self.rng_streams = rng_streams or {}  # private random streams (e.g. the augmenter's), checkpointed too
         self.state_owner = state_owner  # has trainable_state_dict() / load_trainable_state_dict()
         self.features_fn, self.tokenizer, self.s = features_fn, tokenizer, settings
         self.lr, self.grad_clip, self.seed = lr, grad_clip, seed
@@ -229,10 +231,11 @@ class Trainer:
 
     def _all_rng_states(self) -> list[dict[str, Any]]:
         """Every rank's RNG states (index = rank), so each rank resumes its own dropout/sampling stream."""
+        mine = {**_rng_state(), "streams": {k: r.getstate() for k, r in self.rng_streams.items()}}
         if self.world_size == 1:
-            return [_rng_state()]
+            return [mine]
         states: list[Any] = [None] * self.world_size
-        torch.distributed.all_gather_object(states, _rng_state())
+        torch.distributed.all_gather_object(states, mine)
         return states
 
     def _resume(self) -> tuple[int, float, float]:
@@ -248,7 +251,11 @@ class Trainer:
         self.opt.load_state_dict(ck["optimizer"])
         self.sched.load_state_dict(ck["scheduler"])
         self.scaler.load_state_dict(ck["scaler"])
-        _set_rng_state(ck["rng"][self.rank] if len(ck["rng"]) == self.world_size else ck["rng"][0])
+        rng = ck["rng"][self.rank] if len(ck["rng"]) == self.world_size else ck["rng"][0]
+        _set_rng_state(rng)
+        for k, state in rng.get("streams", {}).items():
+            if k in self.rng_streams:
+                self.rng_streams[k].setstate(state)
         if self.rank == 0:
             _truncate_log(self.log_path, ck["step"])
         return ck["step"], ck["train_time_s"], ck["last_loss"]
