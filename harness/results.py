@@ -93,6 +93,10 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
 _PANDAS_DTYPES = {pa.string(): "string", pa.int64(): "Int64", pa.float64(): "float64"}
 
 
+def _arrow_kind(t: pa.DataType) -> pa.DataType:
+    return pa.string() if pa.types.is_large_string(t) else t
+
+
 class ResultsWarning(UserWarning):
     """A results file could not be read and was skipped."""
 
@@ -194,16 +198,25 @@ def read_results(paths: list[Path]) -> pd.DataFrame:
 
     A file that cannot be read, or lacks required columns, is skipped with a `ResultsWarning` naming it.
     """
-    frames = []
+    tables, frames = [], []  # files in the schema's types are merged in arrow (fast); others are cast one by one
     for path in result_files(paths):
         try:
-            df = pq.read_table(path).to_pandas()
-            absent = [c for c in REQUIRED if c not in df.columns]
+            table = pq.read_table(path)
+            absent = [c for c in REQUIRED if c not in table.column_names]
             if absent:
                 raise ValueError(f"missing column(s) {', '.join(absent)}")
-            frames.append(_typed(df))
+            if all(_arrow_kind(table.schema.field(c).type) == t for c, (t, _) in SCHEMA.items()
+                   if c in table.column_names):
+                tables.append(table)
+            else:
+                frames.append(_typed(table.to_pandas()))
         except Exception as e:  # noqa: BLE001 - any unreadable file is reported and skipped, never fatal
             warnings.warn(f"skipping unreadable results file {path}: {e}", ResultsWarning, stacklevel=2)
+    if tables:
+        try:
+            frames.append(pa.concat_tables(tables, promote_options="permissive").to_pandas())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # extra columns of clashing types: merge in pandas instead
+            frames += [t.to_pandas() for t in tables]
     frames = [f for f in frames if len(f)]
     if not frames:
         return _typed(pd.DataFrame(columns=list(COLUMNS)))

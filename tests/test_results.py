@@ -50,6 +50,15 @@ def test_extra_columns_are_kept(tmp_path):
     assert read_results([tmp_path]).num_beams.tolist() == [3]
 
 
+def test_files_with_different_or_clashing_extra_columns_merge(tmp_path):
+    write_result([_row(num_beams=3)], tmp_path, "a")
+    write_result([_row(num_beams="three", other=1.5)], tmp_path, "b")
+    write_result([_row()], tmp_path, "c")
+    df = read_results([tmp_path]).sort_values("run_id")
+    assert df.num_beams.tolist()[:2] == [3, "three"] and pd.isna(df.num_beams.iloc[2])
+    assert df.other.iloc[1] == 1.5 and len(df) == 3
+
+
 @pytest.mark.parametrize("bad, message", [
     (dict(metric=None), "missing required column"),
     (dict(status="crashed"), "status='crashed'"),
