@@ -16,8 +16,8 @@ from torch import nn
 
 from .base import EncoderMeta, LLMBackbone, freeze, prepare_tokenizer
 from .encoders import ASTEncoder, DinoHubEncoder, HiddenStatesEncoder, IntermediatesEncoder, TimesformerEncoder
-from .preprocess import (IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess, VideoPreprocess, check_image_size,
-                         mono_waveform)
+from .preprocess import (CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess, VideoPreprocess,
+                         check_image_size, mono_waveform)
 from .registry import register_encoder, register_llm
 from .weights_cache import BackboneNotAvailable
 
@@ -40,11 +40,13 @@ def open_clip_encoder(id: str, visual: nn.Module, image_size: int, weights_id: s
     trunk = getattr(visual, "trunk", None)
     if trunk is not None:
         patch, width, layers = trunk.patch_embed.patch_size[0], trunk.embed_dim, len(trunk.blocks)
+        if tuple(trunk.patch_embed.img_size) != (image_size, image_size):
+            visual.set_input_size(image_size)  # TimmModel builds its trunk at the default size; resamples positions
     else:
         patch, width, layers = visual.patch_size[0], visual.transformer.width, len(visual.transformer.resblocks)
     check_image_size(image_size, patch, id)
     cfg = get_model_preprocess_cfg(visual)
-    prep = ImagePreprocess(image_size, tuple(cfg["mean"]), tuple(cfg["std"]))
+    prep = ImagePreprocess(image_size, tuple(cfg.get("mean", CLIP_MEAN)), tuple(cfg.get("std", CLIP_STD)))
     g = image_size // patch
     meta = EncoderMeta(id, "image", (g, g), True, width, layers, prep.config)
     return IntermediatesEncoder(visual, meta, weights_id, prep, timm_api=trunk is not None)
