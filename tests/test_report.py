@@ -274,3 +274,17 @@ def test_every_latex_file_is_well_formed_for_mixed_results(run_results, tmp_path
         for table in tex.split("\\end{table}")[:-1]:
             n_cols = len(table.split("\\begin{tabular}{", 1)[1].split("}", 1)[0])
             assert all(r.count(" & ") == n_cols - 1 for r in _tex_rows(table)), path.name
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (the checks above need none)")
+def test_latex_compiles_when_pdflatex_is_installed(run_results, tmp_path):
+    paths = render_reports([run_results, PAPER], tmp_path / "out")
+    for path in (p for p in paths if p.suffix == ".tex"):
+        doc = tmp_path / f"{path.stem}-doc.tex"
+        doc.write_text("\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage[utf8]{inputenc}"
+                       "\\usepackage{booktabs}"
+                       f"\\begin{{document}}\\input{{{path}}}\\end{{document}}\n")
+        done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{path.name}: {done.stdout[-2000:]}"
+        assert "Missing character" not in (tmp_path / f"{path.stem}-doc.log").read_text(), path.name
