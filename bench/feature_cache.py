@@ -1,0 +1,98 @@
+"""Frozen-feature cache (harness/features.py): one training epoch with and without it, through the runner's path.
+
+With the cache (what the runner does for a frozen encoder without augmentation), every step reads fp16 features
+from the cache's safetensors shards; without it, every step loads the raw inputs, preprocesses them and runs the
+frozen encoder (the runner's live-encoder path, as used for augmentation or bias tuning, here with neither, so the
+math is the same). Also measured: building the cache from scratch once (a fresh cache directory) and opening a
+warm cache entry (manifest + checksums), which every run pays once. Rounds alternate the two epochs (ABBA order).
+
+Usage: python -m bench.feature_cache [--method depalm] [--image-size 112] [--train-size 96] [--rounds 3]
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (alternating, cell_config, describe_machine, machine, median, paired_ratio, parser,
+                          print_table, setup, write_json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("feature_cache", __doc__.split("\n")[0])
+    p.add_argument("--method", default="depalm")
+    p.add_argument("--image-size", type=int, default=112, help="px (default: the cpu profile's %(default)s)")
+    p.add_argument("--train-size", type=int, default=96, help="items in the epoch (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args(argv)
+    if args.train_size < 1 or args.rounds < 1:
+        p.error("--train-size and --rounds must be >= 1")
+    setup(args.threads)
+    from harness.features import FeatureCache
+    from harness.run import Backbones, CellRun, _feature_cache_root, _items_digest
+
+    info = machine(args.threads)
+    cfg = cell_config(args.method, image_size=args.image_size, train_size=args.train_size, epochs=1, max_steps=None)
+    backbones = Backbones()
+    tmp = Path(tempfile.mkdtemp(prefix="depalm-feature-cache-"))
+    try:
+        probe = CellRun(cfg, tmp / "run", backbones, device="cpu")
+        encoder = probe.encoder()
+        llm, model, state = probe.build(encoder)
+        init = {k: v.clone() for k, v in state.trainable_state_dict().items()}
+        items = probe.items("train")
+        key = f"{cfg.dataset}-{_items_digest(items)}"
+        args_cache = (encoder, key, "train", [(it.input_key, it.load_input) for it in items], probe.n_levels,
+                      cfg.train.feature_batch_size)
+        t0 = time.perf_counter()
+        FeatureCache(tmp / "cold").get_or_compute(*args_cache)
+        cold_s = time.perf_counter() - t0
+        FeatureCache(_feature_cache_root()).get_or_compute(*args_cache)  # the runner's cache, warm from here on
+        t0 = time.perf_counter()
+        FeatureCache(_feature_cache_root()).get_or_compute(*args_cache)
+        open_s = time.perf_counter() - t0
+
+        def epoch(live: bool) -> dict[str, Any]:
+            state.load_trainable_state_dict(init)
+            records: list[dict[str, Any]] = []
+            cell = CellRun(cfg, tmp / "run", backbones, device="cpu", on_step=records.append)
+            if live:  # the runner's live-encoder path without augmentation: same inputs, same math
+                cell.uses_cache = lambda train: False
+            shutil.rmtree(cell.run_dir, ignore_errors=True)
+            t = time.perf_counter()
+            cell.train(encoder, llm, model, state)
+            return {"epoch_s": time.perf_counter() - t, "steps": len(records),
+                    "step_s": median([r["step_s"] for r in records])}
+
+        sides = {"cached": lambda: epoch(False), "live encoder": lambda: epoch(True)}
+        per: dict[str, list[dict[str, Any]]] = {k: [] for k in sides}
+        for r, name in alternating(args.rounds, list(sides)):
+            per[name].append(sides[name]())
+            print(f"  round {r + 1}/{args.rounds} {name:<13} epoch {per[name][-1]['epoch_s']:.2f} s", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    epochs = {k: [x["epoch_s"] for x in v] for k, v in per.items()}
+    speedup = paired_ratio(epochs["live encoder"], epochs["cached"])
+    saved = median(epochs["live encoder"]) - median(epochs["cached"])
+    rows = [{"mode": k, "epoch_s": median(epochs[k]), "steps": per[k][0]["steps"],
+             "step_s": median([x["step_s"] for x in per[k]])} for k in sides]
+    print(f"\n{args.method}, {cfg.dataset}, {args.train_size} items at {args.image_size} px, batch "
+          f"{cfg.train.batch_size}, medians of {args.rounds} rounds")
+    print_table(rows, [("mode", "features", ""), ("epoch_s", "epoch s", ".2f"), ("steps", "steps", "d"),
+                       ("step_s", "median step s", ".3f")])
+    print(f"epoch without cache / with cache: {speedup:.2f}x; building the cache once: {cold_s:.2f} s "
+          f"(pays off after {cold_s / saved if saved > 0 else float('inf'):.2f} epochs); opening a warm entry: "
+          f"{open_s:.3f} s per run")
+    info["load_avg_at_end"] = os.getloadavg()[0]
+    print(f"measured {describe_machine(info)}")
+    write_json(args.out, {"machine": info, "method": args.method, "image_size": args.image_size,
+                          "train_size": args.train_size, "rounds": args.rounds, "rows": rows, "epochs": epochs,
+                          "live_over_cached": speedup, "cold_build_s": cold_s, "warm_open_s": open_s})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""Training cost per method on the embedded default (SmolLM2-135M + CLIP ViT-B/16): the measured counterpart of
+Table 4's train-time column.
+
+Every method trains through the runner's own path (`harness.run.CellRun`: the cell config the matrix resolves, the
+frozen-feature cache, `harness.train.Trainer`) on the same items, batch and drawn targets; the methods alternate
+within each round (order reversed every other round) and the table gives medians over rounds:
+- step s: the Trainer's own step time (zero_grad .. scheduler step), steps after the first of each block;
+- samples/s: batch / step s; injected: `model.n_injected_tokens` (positions added at the most loaded LLM layer);
+- peak RSS: the process's peak resident memory above its level before the block (sampled every 5 ms by a thread;
+  optimiser state, activations, gradients), malloc thresholds fixed so freed tensors leave RSS;
+- x DePALM: median over rounds of (method step / DePALM step in the same round); paper: Table 4 train time /
+  DePALM's (AudioCaps on 8 V100s, so a reference for the ordering, not a prediction of CPU seconds).
+Resolutions: 224 px (197 CLIP tokens, the paper's token count) and the cpu profile's (112 px, 50 tokens).
+
+Usage: python -m bench.train_cost [--sizes 224,112] [--rounds 3] [--steps 2] [--batch 8] [--methods all]
+"""
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.common import (alternating, cell_configs, describe_machine, fixed_malloc, machine, median, paired_ratio,
+                          parser, PeakRss, print_table, setup, write_json)
+
+PAPER_TABLE4 = Path(__file__).resolve().parent.parent / "results" / "paper" / "paper-table4.parquet"
+REFERENCE = "depalm"
+HEADLINE = ("limber-all", "depalm")  # the paper: 4h59 / 1h25 = 3.5x
+
+
+def paper_train_times() -> dict[str, float]:
+    from harness.results import read_results
+
+    df = read_results([PAPER_TABLE4])
+    return df.dropna(subset=["train_time_s"]).groupby("method")["train_time_s"].max().to_dict()
+
+
+class Bench:
+    """One shared set of frozen backbones; one fresh cell (model, optimiser, run dir) per measured block."""
+
+    def __init__(self, methods: list[str], batch: int, steps: int, tmp: Path):
+        from harness.run import Backbones
+
+        self.methods, self.batch, self.steps, self.tmp = methods, batch, steps, tmp
+        self.backbones = Backbones()
+
+    def cell(self, method: str, size: int, on_step=None):
+        from harness.run import CellRun
+
+        cfg = cell_configs(self.methods, image_size=size, batch_size=self.batch, micro_batch_size=self.batch,
+                           train_size=self.batch, max_steps=self.steps, checkpoint_every=10**9, log_every=1)[method]
+        run_dir = self.tmp / f"{method}-{size}"
+        shutil.rmtree(run_dir, ignore_errors=True)  # a run dir with a checkpoint would resume instead of training
+        return CellRun(cfg, run_dir, self.backbones, device="cpu", on_step=on_step)
+
+    def warm_features(self, method: str, size: int) -> None:
+        cell = self.cell(method, size)
+        cell.features_fn(cell.encoder(), "train", True)
+
+    def block(self, method: str, size: int) -> dict[str, Any]:
+        records: list[dict[str, Any]] = []
+        cell = self.cell(method, size, on_step=records.append)
+        encoder = cell.encoder()
+        llm, model, state = cell.build(encoder)
+        gc.collect()
+        with PeakRss() as mem:
+            cell.train(encoder, llm, model, state)
+        shutil.rmtree(cell.run_dir, ignore_errors=True)
+        steps = [r["step_s"] for r in records]
+        text_tokens = records[-1]["tokens_per_s"] * records[-1]["step_s"] / self.batch
+        return {"step_s": median(steps[1:] or steps), "first_step_s": steps[0], "peak_rss_mib": mem.delta_mib,
+                "n_injected_tokens": int(model.n_injected_tokens), "text_tokens": text_tokens,
+                "trainable_params": sum(p.numel() for p in state.parameters()), "display_name": cell.preset.display_name}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from methods.presets import PAPER_PRESETS
+
+    all_methods = [p.id for p in PAPER_PRESETS]
+    p = parser("train_cost", __doc__.split("\n")[0])
+    p.add_argument("--sizes", default="224,112", help="image sizes in px (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=2, help="optimiser steps per block; the first is not timed")
+    p.add_argument("--batch", type=int, default=8, help="batch (the cpu profile's: %(default)s)")
+    p.add_argument("--methods", default="all", help=f"comma list of {', '.join(all_methods)}")
+    args = p.parse_args(argv)
+    methods = all_methods if args.methods == "all" else args.methods.split(",")
+    unknown = sorted(set(methods) - set(all_methods))
+    if unknown or args.rounds < 1 or args.steps < 1 or args.batch < 1:
+        p.error(f"unknown methods {unknown}" if unknown else "--rounds, --steps and --batch must be >= 1")
+    fixed_malloc()
+    setup(args.threads)
+    info = machine(args.threads)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    paper = paper_train_times()
+    results: dict[str, Any] = {"machine": info, "batch": args.batch, "steps_per_block": args.steps,
+                               "rounds": args.rounds, "memory": "peak RSS above the pre-block level, sampled 5 ms",
+                               "sizes": {}}
+    with tempfile.TemporaryDirectory(prefix="depalm-train-cost-", dir="/dev/shm") as tmp:
+        b = Bench(methods, args.batch, args.steps, Path(tmp))
+        for size in sizes:
+            b.warm_features(methods[0], size)  # the encoder pass into the feature cache, outside the timing
+            b.block(REFERENCE if REFERENCE in methods else methods[0], size)  # warm-up, not recorded
+            per: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+            for r, m in alternating(args.rounds, methods):
+                per[m].append(b.block(m, size))
+                print(f"  {size}px round {r + 1}/{args.rounds} {m:<18} {per[m][-1]['step_s']:.2f} s/step", flush=True)
+            rows = []
+            for m in methods:
+                blocks = per[m]
+                step = median([x["step_s"] for x in blocks])
+                rows.append({
+                    "method": m, "name": blocks[0]["display_name"], "injected": blocks[0]["n_injected_tokens"],
+                    "text_tokens": median([x["text_tokens"] for x in blocks]),
+                    "trainable_M": blocks[0]["trainable_params"] / 1e6, "step_s": step,
+                    "samples_per_s": args.batch / step, "first_step_s": median([x["first_step_s"] for x in blocks]),
+                    "peak_rss_mib": median([x["peak_rss_mib"] for x in blocks]),
+                    "x_ref": paired_ratio([x["step_s"] for x in blocks], [x["step_s"] for x in per[REFERENCE]])
+                    if REFERENCE in per else float("nan"),
+                    "paper_x_ref": paper.get(m, float("nan")) / paper[REFERENCE],
+                    "step_s_rounds": [x["step_s"] for x in blocks]})
+            print(f"\n{size} px ({size // 16}x{size // 16}+CLS = {(size // 16) ** 2 + 1} CLIP tokens), batch "
+                  f"{args.batch}, medians of {args.rounds} rounds")
+            print_table(rows, [("method", "method", ""), ("injected", "injected", "d"), ("trainable_M", "params M", ".2f"),
+                               ("step_s", "step s", ".2f"), ("samples_per_s", "samples/s", ".2f"),
+                               ("peak_rss_mib", "peak RSS MiB", ".0f"), ("x_ref", "x DePALM", ".2f"),
+                               ("paper_x_ref", "paper x DePALM", ".2f")])
+            entry: dict[str, Any] = {"rows": rows, "clip_tokens": (size // 16) ** 2 + 1}
+            if all(h in per for h in HEADLINE):
+                ratio = paired_ratio([x["step_s"] for x in per[HEADLINE[0]]], [x["step_s"] for x in per[HEADLINE[1]]])
+                paper_ratio = paper[HEADLINE[0]] / paper[HEADLINE[1]]
+                entry["limber_all_over_depalm"] = ratio
+                entry["paper_limber_all_over_depalm"] = paper_ratio
+                print(f"LiMBeR^(all) / DePALM step time at {size} px: {ratio:.2f}x (paper, Table 4: {paper_ratio:.2f}x)")
+            results["sizes"][str(size)] = entry
+    info["load_avg_at_end"] = os.getloadavg()[0]
+    print(f"\nmeasured {describe_machine(info)}")
+    write_json(args.out, results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
