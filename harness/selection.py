@@ -138,10 +138,14 @@ def choose_hparams(rows: pd.DataFrame, primary: dict[str, str]) -> tuple[pd.Data
 
 
 def _report_splits(rows: pd.DataFrame, primary: dict[str, str]) -> dict[str, str]:
+    """The split Table 4 shows per dataset: the one the paper reports for its column (e.g. val for VQAv2 although
+    its Karpathy split has a test set), else test where present, else val."""
     out = {}
     for dataset in primary:
         splits = set(rows[(rows.dataset == dataset) & (rows.metric == primary[dataset])].split)
-        out[dataset] = "test" if "test" in splits else "val" if "val" in splits else (min(splits) if splits else "val")
+        paper = DATASETS[dataset].paper_splits[0] if dataset in DATASETS else None
+        out[dataset] = (paper if paper in splits else "test" if "test" in splits
+                        else "val" if "val" in splits else (min(splits) if splits else "val"))
     return out
 
 

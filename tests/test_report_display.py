@@ -35,3 +35,13 @@ def test_display_names_and_escaping():
     assert method_display("depalm+bias-ft").tex == "DePALM + bias-FT"
     assert method_display("my_plugin").tex == r"my\_plugin"
     assert latex_escape("COCO (1%) & 50_000 #1") == r"COCO (1\%) \& 50\_000 \#1"
+
+
+def test_reported_split_agrees_with_benchmark_registry():
+    """The report's torch-free column table and the benchmark registry name the same reported split."""
+    from benchmarks import get_benchmark, list_benchmarks
+    from harness.display import DATASETS
+
+    for bench_id in list_benchmarks():
+        if bench_id in DATASETS:
+            assert DATASETS[bench_id].paper_splits[0] == get_benchmark(bench_id).spec.eval_split, bench_id
