@@ -18,6 +18,13 @@ def ok_cell(cfg, runs_dir: Path, results_dir: Path):
     return outcome
 
 
+def failed_row_cell(cfg, runs_dir: Path, results_dir: Path):
+    """Like execute_cell on a failing run: records its own failed row and returns."""
+    from harness.run import record_status
+
+    return record_status(cfg, results_dir, "failed", f"Traceback (most recent call last):\n{FAILURE_MESSAGE}")
+
+
 def raising_cell(cfg, runs_dir: Path, results_dir: Path):
     raise ValueError(f"{FAILURE_MESSAGE} ({cfg.run_id})")
 
@@ -28,6 +35,6 @@ def sleeping_cell(cfg, runs_dir: Path, results_dir: Path):
 
 
 def scripted_cell(cfg, runs_dir: Path, results_dir: Path):
-    """seed 0: ok, 1: raises, 2 and more: runs until cancelled."""
-    behaviour = {0: ok_cell, 1: raising_cell}.get(cfg.seed, sleeping_cell)
+    """seed 0: ok, 1: raises, 4: records a failed row itself, others: runs until cancelled."""
+    behaviour = {0: ok_cell, 1: raising_cell, 4: failed_row_cell}.get(cfg.seed, sleeping_cell)
     return behaviour(cfg, runs_dir, results_dir)

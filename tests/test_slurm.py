@@ -173,17 +173,22 @@ def test_cancelled_pending_job_slurm_forgets_is_cancelled_not_waited_for(scripte
 
 def test_detach_returns_at_once_and_rerun_collects(slurm, tmp_path):
     runs, results = tmp_path / "runs", tmp_path / "results"
-    cells = [cell(0)]
-    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, time_min=10), cell_fn=slurm_cells.ok_cell, detach=True)
-    assert list(ex.run(cells, runs, results, NoProgress())) == []  # submitted, nothing finished yet
-    job_id = registered_jobs(runs)[cells[0].run_id]
-    assert not results.exists() or not list(results.iterdir())
-    wait_for(lambda: job_states([job_id]).get(job_id) == "COMPLETED", 300, f"job {job_id}")
-    again = SlurmExecutor(SlurmOptions(gpus_per_node=0, time_min=10), cell_fn=slurm_cells.ok_cell, detach=True)
-    outcomes = list(again.run(cells, runs, results, NoProgress()))
-    assert [o.status for o in outcomes] == ["ok"]
+    ok, failing = cell(0), cell(4)  # ok / records its own failed row
+
+    def executor():
+        return SlurmExecutor(SlurmOptions(gpus_per_node=0, time_min=10), cell_fn=slurm_cells.scripted_cell,
+                             detach=True)
+
+    assert list(executor().run([ok, failing], runs, results, NoProgress())) == []  # submitted, nothing finished
+    jobs = registered_jobs(runs)
+    assert set(jobs) == {ok.run_id, failing.run_id}
+    wait_for(lambda: set(job_states(list(jobs.values())).values()) == {"COMPLETED"}, 300, "both jobs")
+    # the failed cell now has its row, so a matrix passes only the other one: both are reported
+    outcomes = {o.run_id: o.status for o in executor().run([ok], runs, results, NoProgress())}
+    assert outcomes == {ok.run_id: "ok", failing.run_id: "failed"}
     assert registered_jobs(runs) == {}
-    assert len(list((runs / "_slurm").glob("*_*"))) == 1, "re-running must collect, not resubmit"
+    arrays = {p.name.split("_")[0] for p in (runs / "_slurm").iterdir() if p.is_dir()}
+    assert len(arrays) == 1, "re-running must collect, not resubmit"
 
 
 def test_job_unknown_to_slurm_is_recorded_not_waited_for(slurm, tmp_path):

@@ -390,9 +390,28 @@ class SlurmExecutor(Executor):
         if submitted:
             print(f"slurm: submitted {len(submitted)} job(s): {_summarise_ids([r.job_id for r in submitted])}; "
                   f"logs in {runs_dir}/<run_id>/{RUN_DIR_LOG_LINK}/")
+        yield from self._finished_while_away(known, {c.run_id for c in cells}, registry)
         by_run = {r.run_id: r for r in [*attach.values(), *submitted]}
         tracked = {c.run_id: _Tracked(c, by_run[c.run_id], by_run[c.run_id].job()) for c in cells}
         yield from self._collect(tracked, registry, results_dir, progress)
+
+    @staticmethod
+    def _finished_while_away(known: dict[str, JobRecord], cell_ids: set[str],
+                             registry: JobRegistry) -> Iterator[CellOutcome]:
+        """Outcomes of registered jobs that finished after the driver left and wrote their own row (so the matrix
+        now counts their cells as cached): yielded once, so that failures are reported, then unregistered."""
+        collected = []
+        for rid, record in known.items():
+            if rid in cell_ids or not record.job().paths.result_pickle.exists():
+                continue
+            try:
+                outcome = record.job().result()
+            except Exception:  # noqa: BLE001 - its cell has no row: the matrix that owns it collects it
+                continue
+            if isinstance(outcome, CellOutcome):
+                collected.append(rid)
+                yield outcome
+        registry.remove(collected)
 
     def _collect(self, tracked: dict[str, _Tracked], registry: JobRegistry, results_dir: Path,
                  progress: Progress) -> Iterator[CellOutcome]:
