@@ -53,6 +53,7 @@ class EvalSettings:
     # The matrix resolves it (and drops roles the benchmark lacks), so a RunConfig holds concrete roles.
     splits: tuple[str, ...] = ("val", "test")
     size: int | None = None  # cap on evaluated items per split
+    metrics: tuple[str, ...] | None = None  # caption metrics to compute (None: all; METEOR costs ~20 s of Java)
 
 
 @dataclass(frozen=True)

