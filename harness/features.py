@@ -9,7 +9,6 @@ they fill, so an interrupted pass keeps the finished part.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -17,11 +16,12 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from harness.backbones.weights_cache import file_lock
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -102,7 +102,7 @@ class FeatureCache:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         directory = self.entry_dir(encoder, dataset_key, split, n_levels)
         directory.mkdir(parents=True, exist_ok=True)
-        with _locked(directory / ".lock"):
+        with file_lock(directory / ".lock"):
             manifest = self._valid_manifest(directory)
             manifest["fields"] = {"encoder": encoder.fingerprint(), "encoder_id": encoder.meta.id,
                                   "dataset": dataset_key, "split": split, "n_levels": n_levels}
@@ -182,13 +182,3 @@ def _encode(encoder: Any, raws: list[Any], n_levels: int) -> list[torch.Tensor]:
             out[i] = feats[j].clone()  # own storage: a view would save the whole batch
     return out
 
-
-@contextmanager
-def _locked(path: Path):
-    """Exclusive per-entry lock so parallel runs on one machine do not encode the same items twice."""
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)

@@ -5,14 +5,16 @@ Every write goes to a temporary name and is renamed into place, so an interrupte
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import importlib.util
 import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -21,6 +23,18 @@ INSTALL_HINT = "scripts/install.sh"
 
 class BackboneNotAvailable(RuntimeError):
     """A backbone's weights or code cannot be found locally; the message names the fix."""
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive advisory lock, so parallel processes on one machine do not build the same cache entry twice."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def cache_root() -> Path:
@@ -60,10 +74,16 @@ def source_tag(dist: str, converter_version: int) -> str:
 def cached_state_dict(tag: str, convert: Callable[[], tuple[dict[str, torch.Tensor], dict]]
                       ) -> tuple[dict[str, torch.Tensor], dict]:
     """(state_dict, config) from <cache>/weights/<tag>.safetensors, running `convert` once to create it."""
+    path = cache_root() / "weights" / f"{tag}.safetensors"
+    with file_lock(path.with_name(f".{tag}.lock")):
+        return _load_or_convert(path, convert)
+
+
+def _load_or_convert(path: Path, convert: Callable[[], tuple[dict[str, torch.Tensor], dict]]
+                     ) -> tuple[dict[str, torch.Tensor], dict]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open, save_file
 
-    path = cache_root() / "weights" / f"{tag}.safetensors"
     if path.is_file():
         try:
             with safe_open(str(path), framework="pt") as f:
@@ -83,22 +103,32 @@ def cached_state_dict(tag: str, convert: Callable[[], tuple[dict[str, torch.Tens
     return state, config
 
 
-def cached_directory(tag: str, build: Callable[[Path], None]) -> Path:
-    """<cache>/weights/<tag>/ filled once by `build(tmp_dir)` and renamed into place (e.g. save_pretrained)."""
-    final = cache_root() / "weights" / tag
-    if (final / ".complete").is_file():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, suffix=".tmp"))
+COMPLETE = ".complete"  # written last: {file: size in bytes}; a missing or mismatching file means rebuild
+
+
+def _complete(folder: Path) -> bool:
     try:
-        build(tmp)
-        (tmp / ".complete").write_text("ok\n")
-        if final.exists():
-            shutil.rmtree(final)  # an incomplete earlier attempt
-        os.replace(tmp, final)
-    except OSError:
-        if not (final / ".complete").is_file():  # lost a race with another process: use theirs
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        sizes = json.loads((folder / COMPLETE).read_text())
+        return all((folder / name).stat().st_size == size for name, size in sizes.items())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def cached_directory(tag: str, build: Callable[[Path], None]) -> Path:
+    """<cache>/weights/<tag>/ filled once by `build(tmp_dir)` and renamed into place (e.g. save_pretrained);
+    rebuilt when a file's size no longer matches (truncated)."""
+    final = cache_root() / "weights" / tag
+    with file_lock(final.with_name(f".{tag}.lock")):
+        if _complete(final):
+            return final
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, suffix=".tmp"))
+        try:
+            build(tmp)
+            sizes = {str(p.relative_to(tmp)): p.stat().st_size for p in tmp.rglob("*") if p.is_file()}
+            (tmp / COMPLETE).write_text(json.dumps(sizes))
+            if final.exists():
+                shutil.rmtree(final)  # an interrupted earlier attempt
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final
