@@ -23,6 +23,7 @@ class Plan:
     cells: list[RunConfig]  # every cell of the matrix
     todo: list[RunConfig]  # those to run now
     cached: list[RunConfig]  # skipped: a result with the same config hash exists
+    stored: dict[str, str]  # config_hash -> stored status
     skipped_datasets: list[tuple[str, str]]  # (id, why) for --datasets all
     profile: Profile
     results_dir: Path
@@ -40,16 +41,22 @@ def _split_ids(value: str) -> list[str]:
 
 
 def resolve_methods(value: str) -> list[str]:
-    from methods import list_presets
+    """Ids of registered presets; `<id>+bias-ft` variants (Table S6) resolve through get_preset too."""
+    from methods import UnknownMethodError, get_preset, list_presets
 
     valid = list(list_presets())
     if value.strip() == "all":
         return valid
     ids = _split_ids(value)
-    unknown = [m for m in ids if m not in valid]
+    unknown = []
+    for m in ids:
+        try:
+            get_preset(m)
+        except UnknownMethodError:
+            unknown.append(m)
     if unknown:
         raise UsageError(f"--methods: unknown method id(s) {', '.join(unknown)}; valid: {', '.join(valid)} or 'all' "
-                         f"(a plugin's methods need --plugin MODULE)")
+                         f"(any id + '+bias-ft' for bias tuning; a plugin's methods need --plugin MODULE)")
     return ids
 
 
@@ -218,7 +225,7 @@ def plan(args: argparse.Namespace) -> Plan:
     rerun = {"cancelled"} | ({"failed", "unstable"} if args.retry_failed else set())
     todo = [c for c in cells if c.config_hash() not in stored or stored[c.config_hash()] in rerun]
     cached = [c for c in cells if c not in todo]
-    return Plan(cells, todo, cached, skipped, profile, results_dir, runs_dir, out_dir)
+    return Plan(cells, todo, cached, stored, skipped, profile, results_dir, runs_dir, out_dir)
 
 
 # ---- estimates ----------------------------------------------------------------------------------------------
@@ -293,9 +300,23 @@ def main(args: argparse.Namespace) -> int:
     for o in bad:
         first = (o.error or "").strip().splitlines()
         print(f"{o.status}: {o.run_id} ({p.runs_dir / o.run_id}): {first[-1] if first else ''}", file=sys.stderr)
-    if p.results_dir.exists():
-        from harness.report import render_reports
+    cached_bad = [(c, p.stored[c.config_hash()]) for c in p.cached if p.stored[c.config_hash()] != "ok"]
+    for c, status in cached_bad:
+        print(f"{status} (cached): {c.run_id} ({p.runs_dir / c.run_id}); --retry-failed runs it again",
+              file=sys.stderr)
+    render(p)
+    failed = any(o.status in ("failed", "cancelled") for o in outcomes) or any(s == "failed" for _, s in cached_bad)
+    return 1 if failed else 0
 
-        for path in render_reports([p.results_dir], p.out_dir):
-            print(path)
-    return 1 if any(o.status in ("failed", "cancelled") for o in outcomes) else 0
+
+def render(p: Plan) -> None:
+    """Reports from the results directory; says so instead when it holds no result yet (e.g. detached jobs)."""
+    from harness.results import result_files
+
+    if not p.results_dir.is_dir() or not result_files([p.results_dir]):
+        print(f"no results in {p.results_dir} yet: reports not rendered")
+        return
+    from harness.report import render_reports
+
+    for path in render_reports([p.results_dir], p.out_dir):
+        print(path)

@@ -285,9 +285,13 @@ class CellRun:
 
 def _ddp_worker(rank: int, world_size: int, port: int, cfg_dict: dict, run_dir: str) -> None:
     """One GPU of a node: trains its share of every global batch; rank 0 writes the checkpoints."""
+    import signal
+
     import torch
     import torch.distributed as dist
 
+    # SLURM sends its pre-timeout USR2 to every process of the step: only the parent's submitit handler may act on it
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("nccl", rank=rank, world_size=world_size)
     torch.cuda.set_device(rank)

@@ -54,6 +54,13 @@ def test_dry_run_lists_cells_with_eta_and_writes_nothing(tmp_path, capsys):
     _nothing_written(tmp_path)
 
 
+def test_bias_tuning_variants_resolve(tmp_path, capsys):
+    rc, _ = _run(tmp_path, "--methods", "depalm+bias-ft", "--datasets", "syn-coco", "--profile", "smoke",
+                 "--dry-run")
+    assert rc == 0 and "depalm+bias-ft__syn-coco__s0" in capsys.readouterr().out
+    _nothing_written(tmp_path)
+
+
 def test_lr_grid_makes_one_cell_per_lr_and_evaluates_val(tmp_path, capsys):
     from harness.matrix import plan
     from harness.cli import build_parser

@@ -1,0 +1,67 @@
+"""RunConfig: JSON round trip, what the config hash covers, deterministic run ids; profiles."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from harness.config import EvalSettings, RunConfig, TrainSettings
+from harness.profiles import PROFILES, get_profile
+
+
+def _cfg(**kw) -> RunConfig:
+    base = dict(method="depalm", dataset="syn-coco", seed=0, lr=8e-4, grad_clip=0.8, llm="smollm2-135m",
+                encoder="clip-b16-embedded", profile="cpu", method_config={"id": "depalm", "x": [1, 2]},
+                train=TrainSettings(max_steps=10), eval=EvalSettings(num_beams=1, splits=("test",)))
+    return RunConfig(**{**base, **kw})
+
+
+def test_json_round_trip_keeps_the_hash():
+    cfg = _cfg(plugins=("methods.contrib.qpmapper8",))
+    again = RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg and again.config_hash() == cfg.config_hash()
+
+
+@pytest.mark.parametrize("change", [
+    {"lr": 4e-4}, {"seed": 1}, {"profile": "paper"}, {"llm": "opt-125m"}, {"encoder": "dinov2-s14-embedded"},
+    {"grad_clip": 1.0}, {"method_config": {"id": "depalm", "x": [1, 3]}},
+    {"train": TrainSettings(max_steps=11)}, {"eval": EvalSettings(num_beams=3, splits=("test",))},
+])
+def test_everything_that_changes_a_result_changes_the_hash(change):
+    assert _cfg(**change).config_hash() != _cfg().config_hash()
+
+
+@pytest.mark.parametrize("change", [{"data_root": "/data"}, {"plugins": ("x",)}, {"feature_levels": 6}])
+def test_locations_and_loading_hints_do_not_change_the_hash(change):
+    assert _cfg(**change).config_hash() == _cfg().config_hash()
+
+
+def test_run_id_is_deterministic_and_readable():
+    cfg = _cfg()
+    assert cfg.run_id == _cfg().run_id
+    assert cfg.run_id.startswith("depalm__syn-coco__s0__lr0.0008__") and cfg.run_id.endswith(cfg.config_hash()[:10])
+
+
+@pytest.mark.parametrize("bad", [{"lr": -1e-3}, {"lr": float("nan")}, {"grad_clip": 0.0}, {"seed": -1}])
+def test_invalid_values_are_refused(bad):
+    with pytest.raises(ValueError, match="invalid run config"):
+        _cfg(**bad)
+
+
+def test_paper_profile_is_the_c3_recipe():
+    p = get_profile("paper")
+    t = p.train
+    assert (p.lr, p.grad_clip) == (8e-4, 0.8)
+    assert (t.weight_decay, t.adam_eps, t.warmup_frac, t.min_lr_ratio, t.label_smoothing) == (0.1, 1e-4, 0.2, 1e-4,
+                                                                                              2e-3)
+    assert (t.batch_size, t.micro_batch_size, t.augment, t.epochs, t.max_steps) == (128, 16, True, None, None)
+    assert (p.eval.num_beams, p.eval.max_new_tokens) == (3, 50)
+
+
+def test_profiles_are_distinct_and_quick_ones_skip_augmentation():
+    assert set(PROFILES) == {"smoke", "cpu", "paper"}
+    assert len({dataclasses.astuple(p.train) for p in PROFILES.values()}) == 3
+    assert not PROFILES["smoke"].train.augment and not PROFILES["cpu"].train.augment
+    with pytest.raises(KeyError, match="smoke"):
+        get_profile("fast")
