@@ -3,6 +3,7 @@ re-attach, and requeue with resume. Needs a running SLURM (`bash scripts/slurm-l
 except under CI (CI=true) where a missing cluster fails the tests."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import slurm_cells
+from harness.cli import UsageError
 from harness.config import RunConfig
 from harness.executors.slurm import JOBS_FILE, RUN_DIR_LOG_LINK, START_HINT, SlurmExecutor, SlurmOptions, job_states
 from harness.results import read_results
@@ -29,6 +31,7 @@ SMOKE_MATRIX = ["--datasets", "syn-vqav2", "--profile", "smoke", "--executor", "
                 "--array-parallelism", "2", "--time", "60", "--plugin", "slurm_plugin"]
 
 
+@functools.lru_cache(maxsize=None)
 def slurm_problem() -> str | None:
     """Why no job can run here, or None when a SLURM node is up."""
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
@@ -189,6 +192,13 @@ def test_detach_returns_at_once_and_rerun_collects(slurm, tmp_path):
     assert registered_jobs(runs) == {}
     arrays = {p.name.split("_")[0] for p in (runs / "_slurm").iterdir() if p.is_dir()}
     assert len(arrays) == 1, "re-running must collect, not resubmit"
+
+
+def test_sbatch_refusal_is_a_usage_error_and_registers_nothing(slurm, tmp_path):
+    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, partition="no-such-partition"), cell_fn=slurm_cells.ok_cell)
+    with pytest.raises(UsageError, match="(?s)sbatch refused the jobs: .*invalid partition.*\\(check --partition"):
+        list(ex.run([cell(0)], tmp_path / "runs", tmp_path / "results", NoProgress()))
+    assert registered_jobs(tmp_path / "runs") == {} and not (tmp_path / "results").exists()
 
 
 def test_job_unknown_to_slurm_is_recorded_not_waited_for(slurm, tmp_path):

@@ -349,11 +349,9 @@ class SlurmExecutor(Executor):
                 with ex.batch():
                     jobs = [ex.submit(SlurmCellJob(c.to_dict(), str(runs_dir), str(results_dir), self.cell_fn))
                             for c in chunk]
-            except (subprocess.CalledProcessError, submitit.core.utils.FailedSubmissionError) as e:
-                detail = getattr(e, "stderr", None) or getattr(e, "output", None) or e
-                if isinstance(detail, bytes):
-                    detail = detail.decode(errors="replace")
-                raise UsageError(f"sbatch refused the jobs: {str(detail).strip()}\n(check --partition, --account, "
+            except (subprocess.CalledProcessError, submitit.core.utils.FailedJobError,
+                    submitit.core.utils.FailedSubmissionError) as e:
+                raise UsageError(f"sbatch refused the jobs: {str(e).strip()}\n(check --partition, --account, "
                                  f"--qos, --constraint, --sbatch-arg; on a cluster without GPUs pass "
                                  f"--gpus-per-node 0)") from None
             now = time.time()
