@@ -35,7 +35,12 @@ wait_for() {  # wait_for SECONDS CMD...: poll CMD until it succeeds
 }
 
 alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $s != Z* ]]; }
-pid_alive() { [ -s "$R/$1.pid" ] && alive "$(cat "$R/$1.pid")"; }
+# a pid file left by an earlier boot may name an unrelated process now: check the command name too
+declare -A COMMAND=([munged]=munged [db]=mariadbd [slurmdbd]=slurmdbd [slurmctld]=slurmctld [slurmd]=slurmd)
+pid_alive() {
+  local pid
+  [ -s "$R/$1.pid" ] && pid=$(cat "$R/$1.pid") && alive "$pid" && [ "$(ps -o comm= -p "$pid")" = "${COMMAND[$1]}" ]
+}
 
 wait_up() {  # wait_up NAME SECONDS CMD...: like wait_for, but gives up as soon as daemon NAME has exited
   local name=$1 end=$((SECONDS + $2)); shift 2
@@ -206,7 +211,7 @@ stop_daemon() {  # TERM, then KILL after 20 s
   local name=$1 pid
   [ -s "$R/$name.pid" ] || return 0
   pid=$(cat "$R/$name.pid")
-  if alive "$pid"; then
+  if pid_alive "$name"; then
     kill "$pid" 2>/dev/null || true
     wait_for 20 eval "! alive $pid" || { say "$name ($pid) ignored SIGTERM; killing it"; kill -9 "$pid" 2>/dev/null || true; }
     say "stopped $name ($pid)"
