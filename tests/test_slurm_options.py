@@ -128,3 +128,59 @@ def test_cli_without_slurm_exits_2(monkeypatch, capsys, tmp_path):
     assert main(["--executor", "slurm", "--methods", "depalm", "--datasets", "syn-vqav2", "--profile", "smoke",
                  "--dry-run"]) == 2
     assert "sbatch not found" in capsys.readouterr().err
+
+
+# ---- collection logic with SLURM's answers simulated ----------------------------------------------------------
+
+class NoProgress:
+    def started(self, cfg): pass
+
+    def step(self, cfg, record): pass
+
+    def finished(self, cfg, outcome): pass
+
+    def tick(self): pass
+
+
+def tracked_job(tmp_path, job_id: str = "77_0"):
+    from harness.config import RunConfig
+    from harness.executors.slurm import _Tracked
+
+    cfg = RunConfig(method="depalm", dataset="syn-vqav2", seed=0, lr=1e-3, grad_clip=0.8, llm="smollm2-135m",
+                    encoder="clip-b16-embedded", profile="smoke")
+    record = JobRecord(cfg.run_id, job_id, cfg.config_hash(), str(tmp_path / "runs" / "_slurm" / "%j"), 0.0)
+    registry = JobRegistry(tmp_path / "runs")
+    registry.add([record])
+    return {cfg.run_id: _Tracked(cfg, record, record.job())}, registry
+
+
+def collect(monkeypatch, tmp_path, states, **executor_attrs):
+    from harness.executors import slurm
+
+    tracked, registry = tracked_job(tmp_path)
+    monkeypatch.setattr(slurm, "job_states", states)
+    monkeypatch.setattr(slurm.time, "sleep", lambda s: None)
+    ex = slurm.SlurmExecutor(SlurmOptions(gpus_per_node=0))
+    for k, v in executor_attrs.items():
+        setattr(ex, k, v)
+    return list(ex._collect(tracked, registry, tmp_path / "results", NoProgress())), registry
+
+
+def test_job_ending_without_result_is_failed_with_its_state_and_log_tail(monkeypatch, tmp_path):
+    outcomes, registry = collect(monkeypatch, tmp_path, lambda ids: {"77_0": "OUT_OF_MEMORY"}, result_grace_s=0)
+    assert [o.status for o in outcomes] == ["failed"]
+    assert "state 'OUT_OF_MEMORY' without a result" in outcomes[0].error and "77_0_0_log.err" in outcomes[0].error
+    assert registry.load() == {}
+
+
+def test_controller_silent_too_long_stops_waiting_and_keeps_the_jobs(monkeypatch, tmp_path, capsys):
+    from harness.executors.slurm import SlurmUnreachable
+
+    def unreachable(ids):
+        raise SlurmUnreachable("squeue exited 1: Unable to contact slurm controller")
+
+    outcomes, registry = collect(monkeypatch, tmp_path, unreachable, unreachable_s=-1)
+    assert outcomes == []
+    assert len(registry.load()) == 1  # still registered: a later run collects it
+    out = capsys.readouterr().out
+    assert "SLURM has not answered" in out and "run the same command again" in out
