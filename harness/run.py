@@ -261,8 +261,9 @@ class CellRun:
         if world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            ddp_model = DistributedDataParallel(model, device_ids=[self.device.index],
-                                                find_unused_parameters=True)
+            ddp_model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
         trainer = Trainer(ddp_model, state.parameters(), self.items("train"), self.features_fn(encoder, "train", True),
                           llm.tokenizer, self.cfg.train, self.cfg.lr, self.cfg.grad_clip, self.cfg.seed, self.run_dir,
                           self.device, state, rank=rank, world_size=world_size, on_step=self.on_step,
@@ -283,8 +284,12 @@ class CellRun:
         return metrics
 
 
-def _ddp_worker(rank: int, world_size: int, port: int, cfg_dict: dict, run_dir: str) -> None:
-    """One GPU of a node: trains its share of every global batch; rank 0 writes the checkpoints."""
+def _ddp_backend(device: Any) -> str:
+    return "nccl" if str(device).startswith("cuda") else "gloo"
+
+
+def _spawned_rank(rank: int, world_size: int, port: int, cfg_dict: dict, run_dir: str) -> None:
+    """Entry of a GPU worker started by `torch.multiprocessing.spawn` (one node, no torchrun needed)."""
     import signal
 
     import torch
@@ -304,40 +309,72 @@ def _ddp_worker(rank: int, world_size: int, port: int, cfg_dict: dict, run_dir: 
         dist.destroy_process_group()
 
 
+def launched_rank() -> tuple[int, int] | None:
+    """(rank, world_size) when a launcher (torchrun, srun with one task per GPU) started this process as one of
+    several ranks, with MASTER_ADDR/MASTER_PORT in the environment; None otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and "RANK" in os.environ:
+        return int(os.environ["RANK"]), world
+    return None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
+def _train(cfg: RunConfig, run_dir: Path, cell: CellRun, encoder) -> tuple[Any, Any, Any, Any, int]:
+    """Train (data parallel over the node's GPUs when there are several, or over launcher-started ranks), then
+    return (llm, model, state, TrainResult, world_size) with the trained weights loaded in this process."""
+    import torch
+    import torch.distributed as dist
+
+    launched = launched_rank()
+    world = launched[1] if launched else (torch.cuda.device_count() if cell.device.type == "cuda" else 1)
+    if world > 1 and cell.uses_cache(train=True) and (not launched or launched[0] == 0):
+        cell.features_fn(encoder, "train", True)  # fill the feature cache once, before the ranks read it
+    if launched:
+        if not dist.is_initialized():
+            dist.init_process_group(_ddp_backend(cell.device))
+        dist.barrier()
+        llm, model, state = cell.build(encoder)
+        result = cell.train(encoder, llm, model, state, rank=launched[0], world_size=world)
+        dist.barrier()
+        return llm, model, state, result, world
+    if world > 1:
+        torch.multiprocessing.spawn(_spawned_rank, args=(world, _free_port(), cfg.to_dict(), str(run_dir)),
+                                    nprocs=world, join=True)
+    llm, model, state = cell.build(encoder)
+    result = cell.train(encoder, llm, model, state)  # after spawned training: loads the final checkpoint
+    return llm, model, state, result, world
+
+
 def _train_and_evaluate(cfg: RunConfig, run_dir: Path, backbones: Backbones,
                         on_step: Callable[[dict[str, Any]], None] | None) -> tuple[dict, dict]:
-    import torch
     from safetensors.torch import save_file
 
-    cell = CellRun(cfg, run_dir, backbones, on_step=on_step)
+    launched = launched_rank()
+    device = None
+    if launched:
+        import torch
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    cell = CellRun(cfg, run_dir, backbones, device=device, on_step=on_step)
     encoder = cell.encoder()
-    world = torch.cuda.device_count() if cell.device.type == "cuda" else 1
-    if world > 1:
-        if cell.uses_cache(train=True):
-            cell.features_fn(encoder, "train", True)  # fill the feature cache once, before the ranks read it
-        torch.multiprocessing.spawn(_ddp_worker, args=(world, _free_port(), cfg.to_dict(), str(run_dir)),
-                                    nprocs=world, join=True)
-        llm, model, state = cell.build(encoder)
-        result = cell.train(encoder, llm, model, state)  # loads the final checkpoint; no step left to run
-    else:
-        llm, model, state = cell.build(encoder)
-        result = cell.train(encoder, llm, model, state)
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.trainable_state_dict().items()},
-              str(run_dir / WEIGHTS_NAME))
-    metrics = cell.evaluate(encoder, llm, model)
+    llm, model, state, result, world = _train(cfg, run_dir, cell, encoder)
     info = {"train_time_s": result.train_time_s, "mean_step_s": result.mean_step_s, "steps": result.steps,
             "resumed_from": result.resumed_from, "final_loss": result.final_loss,
             "trainable_params": sum(p.numel() for p in state.parameters()),
             "n_injected_tokens": int(getattr(model, "n_injected_tokens", -1)),
             "n_train": len(cell.items("train")), "world_size": world,
             "primary": (cell.bench.spec.eval_split, cell.bench.spec.primary_metric)}
-    return metrics, info
+    if launched and launched[0] != 0:
+        return {}, info  # rank 0 evaluates and writes
+    save_file({k: v.detach().cpu().contiguous() for k, v in state.trainable_state_dict().items()},
+              str(run_dir / WEIGHTS_NAME))
+    return cell.evaluate(encoder, llm, model), info
 
 
 def primary_of(cfg: RunConfig) -> tuple[str, str]:
@@ -374,6 +411,9 @@ def execute_cell(cfg: RunConfig, runs_dir: Path, results_dir: Path, backbones: B
         outcome.status, outcome.error = "unstable", str(e)
     except Exception:  # noqa: BLE001 - any failure of a cell is recorded as its result, the matrix goes on
         outcome.status, outcome.error = "failed", traceback.format_exc()
+    launched = launched_rank()
+    if launched and launched[0] != 0:
+        return outcome  # rank 0 writes the metrics and the results row
     primary = info.pop("primary", None) or primary_of(cfg)
     extra = {k: info.get(k) for k in ("trainable_params", "n_injected_tokens", "n_train")}
     _write_json(run_dir / METRICS_NAME, {"status": outcome.status, "error": outcome.error, "config_hash": chash,
@@ -391,6 +431,8 @@ def _items_digest(items: Sequence[Any]) -> str:
     import hashlib
 
     return hashlib.sha256("\n".join(it.input_key for it in items).encode()).hexdigest()[:12]
+
+
 def record_status(cfg: RunConfig, results_dir: Path, status: str, error: str) -> CellOutcome:
     """Write the results row of a cell whose worker could not (killed, cancelled, lost job): used by executors."""
     from harness.results import write_result
