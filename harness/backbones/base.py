@@ -59,11 +59,11 @@ class PerceptualEncoder(nn.Module):
         super().__init__()
         self.meta = meta
         self.weights_id = weights_id
-        self._preprocessor = preprocessor
+        self.preprocessor = preprocessor
 
     def preprocess(self, raw: Any) -> torch.Tensor:
         """One raw input (PIL image | (waveform, sample_rate) | list of PIL frames) -> model-ready tensor."""
-        return self._preprocessor(raw)
+        return self.preprocessor(raw)
 
     def forward(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
         if not 1 <= n_levels <= self.meta.n_levels:

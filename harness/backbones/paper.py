@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .base import EncoderMeta, LLMBackbone, freeze, prepare_tokenizer
-from .encoders import ASTEncoder, DinoHubEncoder, HiddenStatesEncoder, IntermediatesEncoder, TimesformerEncoder
+from .encoders import ASTEncoder, DinoHubEncoder, IntermediatesEncoder, TimesformerEncoder
 from .preprocess import (CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess, VideoPreprocess,
                          check_image_size, mono_waveform)
 from .registry import register_encoder, register_llm
@@ -47,9 +47,8 @@ def open_clip_encoder(id: str, visual: nn.Module, image_size: int, weights_id: s
     check_image_size(image_size, patch, id)
     cfg = get_model_preprocess_cfg(visual)
     prep = ImagePreprocess(image_size, tuple(cfg.get("mean", CLIP_MEAN)), tuple(cfg.get("std", CLIP_STD)))
-    g = image_size // patch
-    meta = EncoderMeta(id, "image", (g, g), True, width, layers, prep.config)
-    return IntermediatesEncoder(visual, meta, weights_id, prep, timm_api=trunk is not None)
+    return IntermediatesEncoder(visual, prep.meta(id, patch, width, layers), weights_id, prep,
+                                timm_api=trunk is not None)
 
 
 def _open_clip_loader(id: str, arch: str, tag: str, description: str):
@@ -82,9 +81,7 @@ def dinov2_hub_encoder(id: str, model: nn.Module, image_size: int, weights_id: s
     patch = model.patch_size if isinstance(model.patch_size, int) else model.patch_size[0]
     check_image_size(image_size, patch, id)
     prep = ImagePreprocess(image_size, IMAGENET_MEAN, IMAGENET_STD)
-    g = image_size // patch
-    meta = EncoderMeta(id, "image", (g, g), True, model.embed_dim, model.n_blocks, prep.config)
-    return DinoHubEncoder(model, meta, weights_id, prep)
+    return DinoHubEncoder(model, prep.meta(id, patch, model.embed_dim, model.n_blocks), weights_id, prep)
 
 
 def load_dinov2_hub(name: str, repo: str | None = None, weights: str | None = None) -> tuple[nn.Module, str]:
@@ -134,9 +131,8 @@ def timm_vit_encoder(id: str, model: nn.Module, weights_id: str) -> Intermediate
     patch = model.patch_embed.patch_size[0]
     cfg = model.pretrained_cfg
     prep = ImagePreprocess(image_size, tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)))
-    g = image_size // patch
-    meta = EncoderMeta(id, "image", (g, g), True, model.embed_dim, len(model.blocks), prep.config)
-    return IntermediatesEncoder(model, meta, weights_id, prep, timm_api=True)
+    return IntermediatesEncoder(model, prep.meta(id, patch, model.embed_dim, len(model.blocks)), weights_id, prep,
+                                timm_api=True)
 
 
 @register_encoder("vit-l", embedded=False, description="ViT-L/16 AugReg IN21k->IN1k (timm)")

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from .base import EncoderMeta
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -36,6 +39,13 @@ class ImagePreprocess:
     @property
     def config(self) -> dict[str, Any]:
         return {**asdict(self), "resize": "bicubic-shorter-side+center-crop"}
+
+    def meta(self, id: str, patch_size: int, d_feats: int, n_levels: int) -> "EncoderMeta":
+        """Metadata of a ViT with a CLS token fed by this preprocessing (square grid of patch tokens)."""
+        from .base import EncoderMeta
+
+        g = self.image_size // patch_size
+        return EncoderMeta(id, "image", (g, g), True, d_feats, n_levels, self.config)
 
     def __call__(self, image: Any) -> torch.Tensor:
         from PIL import Image
