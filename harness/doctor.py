@@ -229,6 +229,9 @@ def _compare(name: str, measure: Callable[[bool], float], label: str, better: Ca
         rand = measure(False)
     except BackboneNotAvailable as e:
         return CheckResult(name, False, str(e).splitlines()[0], "run scripts/install.sh")
+    except Exception as e:  # a broken conversion or package must show up under the backbone's own name
+        return CheckResult(name, False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                           "reinstall with scripts/install.sh and delete the converted weights cache (DEPALM_CACHE)")
     ok = better(pre, rand)
     detail = (f"loaded offline ({seconds:.1f} s incl. measuring); {label} {pre:.{_digits(pre)}f} pretrained vs "
               f"{rand:.{_digits(rand)}f} random-init ({criterion})")

