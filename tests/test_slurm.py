@@ -186,10 +186,11 @@ def test_detach_returns_at_once_and_rerun_collects(slurm, tmp_path):
     jobs = registered_jobs(runs)
     assert set(jobs) == {ok.run_id, failing.run_id}
     wait_for(lambda: set(job_states(list(jobs.values())).values()) == {"COMPLETED"}, 300, "both jobs")
-    # the failed cell now has its row, so a matrix passes only the other one: both are reported
+    # the failed cell has its row by now, so a matrix passes only the other one (and reports the cached failure)
     outcomes = {o.run_id: o.status for o in executor().run([ok], runs, results, NoProgress())}
-    assert outcomes == {ok.run_id: "ok", failing.run_id: "failed"}
-    assert registered_jobs(runs) == {}
+    assert outcomes == {ok.run_id: "ok"}
+    assert registered_jobs(runs) == {}, "finished jobs leave the registry"
+    assert set(rows_by_run(results)[failing.run_id]["status"]) == {"failed"}
     arrays = {p.name.split("_")[0] for p in (runs / "_slurm").iterdir() if p.is_dir()}
     assert len(arrays) == 1, "re-running must collect, not resubmit"
 
@@ -219,9 +220,14 @@ def test_job_unknown_to_slurm_is_recorded_not_waited_for(slurm, tmp_path):
 
 # ---- the real thing through run_matrix.py: smoke-profile cells ------------------------------------------------
 
+def driver(args: list[str]) -> dict:
+    """Keyword arguments of subprocess.run/Popen for `python run_matrix.py ARGS` from the repository root."""
+    return {"args": [sys.executable, str(REPO / "run_matrix.py"), *args], "cwd": REPO, "text": True,
+            "env": dict(os.environ, HF_HUB_OFFLINE="1")}
+
+
 def run_matrix(args: list[str], timeout_s: float = DRIVER_TIMEOUT_S) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "run_matrix.py"), *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout_s, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    return subprocess.run(**driver(args), capture_output=True, timeout=timeout_s)
 
 
 def dirs(root: Path) -> list[str]:
@@ -233,15 +239,14 @@ def matrix(slurm, tmp_path_factory):
     """2 methods x 1 offline benchmark x 2 seeds, plus a method that raises and one whose jobs get cancelled."""
     root = tmp_path_factory.mktemp("matrix")
     args = ["--methods", "depalm,limber-1,test-raises,test-hangs", "--seeds", "2", *SMOKE_MATRIX, *dirs(root)]
-    driver = subprocess.Popen([sys.executable, str(REPO / "run_matrix.py"), *args], cwd=REPO, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    proc = subprocess.Popen(**driver(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out_lines: list[str] = []
-    reader = threading.Thread(target=lambda: out_lines.extend(driver.stdout), daemon=True)
+    reader = threading.Thread(target=lambda: out_lines.extend(proc.stdout), daemon=True)
     reader.start()
     t0 = time.time()
     try:
         cancelled: set[str] = set()
-        while driver.poll() is None and time.time() - t0 < DRIVER_TIMEOUT_S:
+        while proc.poll() is None and time.time() - t0 < DRIVER_TIMEOUT_S:
             for run_id, job_id in registered_jobs(root / "runs").items():
                 # cancel each test-hangs job once it runs (its cell is built, so it started for real)
                 if run_id.startswith("test-hangs") and run_id not in cancelled and \
@@ -250,14 +255,14 @@ def matrix(slurm, tmp_path_factory):
                     cancelled.add(run_id)
             time.sleep(0.5)
     finally:
-        if driver.poll() is None:
-            driver.kill()
+        if proc.poll() is None:
+            proc.kill()
             for job_id in registered_jobs(root / "runs").values():
                 subprocess.run(["scancel", job_id], timeout=60)
     reader.join(timeout=10)
     output = "".join(out_lines)
-    assert driver.returncode is not None and time.time() - t0 < DRIVER_TIMEOUT_S, f"driver hung:\n{output[-3000:]}"
-    return {"root": root, "rc": driver.returncode, "output": output, "rows": rows_by_run(root / "results"),
+    assert proc.returncode is not None and time.time() - t0 < DRIVER_TIMEOUT_S, f"driver hung:\n{output[-3000:]}"
+    return {"root": root, "rc": proc.returncode, "output": output, "rows": rows_by_run(root / "results"),
             "args": args}
 
 
@@ -302,48 +307,34 @@ def test_matrix_rerun_skips_finished_cells_and_resubmits_cancelled(matrix):
                                             if line.startswith("  ") and "__" in line)
 
 
-def test_detach_then_same_command_collects(slurm, tmp_path):
-    args = ["--methods", "test-raises", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)]
+def test_detach_requeue_and_the_same_command_collects_the_resumed_run(matrix, tmp_path):
+    """--detach submits and returns; the job is then interrupted the way SLURM does before a time limit (SIGUSR2,
+    submitit's --signal=USR2@90, also what submitit uses for preemption): it requeues itself and resumes from its
+    checkpoint; the same command, run again, re-attaches and collects metrics equal to an uninterrupted run's."""
+    args = ["--methods", "depalm", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)]
     t0 = time.time()
     first = run_matrix([*args, "--detach"], timeout_s=300)
-    assert first.returncode == 0, first.stderr
-    assert "--detach" in first.stdout and "run the same command again" in first.stdout
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "--detach: not waiting for 1 job" in first.stdout and "run the same command again" in first.stdout
     assert time.time() - t0 < 120, "--detach must not wait for the job"
-    assert len(registered_jobs(tmp_path / "runs")) == 1
-    second = run_matrix(args)  # waits for it and collects
-    assert "re-attaching to 1 job" in second.stdout, second.stdout
-    assert second.returncode == 1 and "failed: test-raises" in second.stderr
-    assert "table4.md" in second.stdout
-    (g,) = rows_by_run(tmp_path / "results").values()
-    assert set(g["status"]) == {"failed"} and slurm_cells.FAILURE_MESSAGE in g["error"].iloc[0]
-    third = run_matrix([*args, "--detach"], timeout_s=300)
-    assert "0 to run" in third.stdout and "submitted" not in third.stdout
-
-
-def test_requeued_job_resumes_from_checkpoint_with_same_metrics(matrix, tmp_path):
-    """SIGUSR2 is what SLURM sends before a time limit (submitit's --signal=USR2@90) and what submitit uses for
-    preemption: the job requeues itself and resumes from its checkpoint."""
-    args = ["--methods", "depalm", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)]
-    driver = subprocess.Popen([sys.executable, str(REPO / "run_matrix.py"), *args], cwd=REPO, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    ((run_id, job_id),) = registered_jobs(tmp_path / "runs").items()
+    run_dir = tmp_path / "runs" / run_id
     try:
-        (run_id, job_id), = wait_for(lambda: registered_jobs(tmp_path / "runs").items(), 300, "submission")
-        run_dir = tmp_path / "runs" / run_id
         wait_for(lambda: (run_dir / "checkpoint.pt").exists(), DRIVER_TIMEOUT_S, "the first checkpoint", 0.05)
         scancel("--signal=USR2", job_id)
-        output, _ = driver.communicate(timeout=DRIVER_TIMEOUT_S)
+        second = run_matrix(args)
     finally:
-        if driver.poll() is None:
-            driver.kill()
-            subprocess.run(["scancel", job_id], timeout=60)
-    assert driver.returncode == 0, output[-3000:]
+        subprocess.run(["scancel", job_id], timeout=60)  # no-op once the job is done
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "re-attaching to 1 job" in second.stdout and "table4.md" in second.stdout
     log = (run_dir / RUN_DIR_LOG_LINK / f"{job_id}_0_log.out").read_text()
     assert "requeued; it resumes" in log and log.count("Starting with JobEnvironment") == 2, log[-3000:]
     resumed = json.loads((run_dir / "metrics.json").read_text())
     assert resumed["status"] == "ok"
     assert 0 < resumed["info"]["resumed_from"] < resumed["info"]["steps"], resumed["info"]
-    (reference_id,) = [rid for rid in rows_of(matrix, "depalm") if rid == run_id]
-    reference = json.loads((matrix["root"] / "runs" / reference_id / "metrics.json").read_text())
+    reference = json.loads((matrix["root"] / "runs" / run_id / "metrics.json").read_text())
     assert reference["info"]["resumed_from"] == 0
     assert resumed["metrics"] == reference["metrics"]
     assert resumed["info"]["final_loss"] == pytest.approx(reference["info"]["final_loss"], rel=1e-6)
+    third = run_matrix([*args, "--detach"], timeout_s=300)
+    assert "0 to run" in third.stdout and "submitted" not in third.stdout

@@ -351,8 +351,8 @@ class SlurmExecutor(Executor):
                             for c in chunk]
             except (subprocess.CalledProcessError, submitit.core.utils.FailedJobError,
                     submitit.core.utils.FailedSubmissionError) as e:
-                raise UsageError(f"sbatch refused the jobs: {str(e).strip()}\n(check --partition, --account, "
-                                 f"--qos, --constraint, --sbatch-arg; on a cluster without GPUs pass "
+                raise UsageError(f"sbatch refused the jobs: {str(e).strip()}\n(check --partition, --time, "
+                                 f"--account, --qos, --constraint, --sbatch-arg; on a cluster without GPUs pass "
                                  f"--gpus-per-node 0)") from None
             now = time.time()
             new = [JobRecord(c.run_id, j.job_id, c.config_hash(), str(folder), now) for c, j in zip(chunk, jobs)]
@@ -388,28 +388,17 @@ class SlurmExecutor(Executor):
         if submitted:
             print(f"slurm: submitted {len(submitted)} job(s): {_summarise_ids([r.job_id for r in submitted])}; "
                   f"logs in {runs_dir}/<run_id>/{RUN_DIR_LOG_LINK}/")
-        yield from self._finished_while_away(known, {c.run_id for c in cells}, registry)
+        self._forget_finished_elsewhere(known, {c.run_id for c in cells}, registry)
         by_run = {r.run_id: r for r in [*attach.values(), *submitted]}
         tracked = {c.run_id: _Tracked(c, by_run[c.run_id], by_run[c.run_id].job()) for c in cells}
         yield from self._collect(tracked, registry, results_dir, progress)
 
     @staticmethod
-    def _finished_while_away(known: dict[str, JobRecord], cell_ids: set[str],
-                             registry: JobRegistry) -> Iterator[CellOutcome]:
-        """Outcomes of registered jobs that finished after the driver left and wrote their own row (so the matrix
-        now counts their cells as cached): yielded once, so that failures are reported, then unregistered."""
-        collected = []
-        for rid, record in known.items():
-            if rid in cell_ids or not record.job().paths.result_pickle.exists():
-                continue
-            try:
-                outcome = record.job().result()
-            except Exception:  # noqa: BLE001 - its cell has no row: the matrix that owns it collects it
-                continue
-            if isinstance(outcome, CellOutcome):
-                collected.append(rid)
-                yield outcome
-        registry.remove(collected)
+    def _forget_finished_elsewhere(known: dict[str, JobRecord], cell_ids: set[str], registry: JobRegistry) -> None:
+        """Unregister jobs that finished after their driver left and wrote their own row: their cells are cached
+        now (the matrix reports a cached failure itself), so no run will ask for them again."""
+        registry.remove([rid for rid, r in known.items()
+                         if rid not in cell_ids and r.job().paths.result_pickle.exists()])
 
     def _collect(self, tracked: dict[str, _Tracked], registry: JobRegistry, results_dir: Path,
                  progress: Progress) -> Iterator[CellOutcome]:
