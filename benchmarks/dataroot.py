@@ -54,5 +54,8 @@ def resolve_dataset_dir(key: str, data_root: str | os.PathLike | None = None) ->
 
 
 def cache_dir() -> Path:
-    """Writable cache for derived files (1% subsets): $DEPALM_CACHE or ~/.cache/depalm-bench."""
-    return Path(os.environ.get("DEPALM_CACHE", "~/.cache/depalm-bench")).expanduser()
+    """Writable cache for derived files (1% subsets): $DEPALM_CACHE, else $XDG_CACHE_HOME/depalm-bench, else
+    ~/.cache/depalm-bench (the same root as the converted backbones and the feature cache)."""
+    if os.environ.get("DEPALM_CACHE"):
+        return Path(os.environ["DEPALM_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "depalm-bench"
