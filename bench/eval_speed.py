@@ -8,9 +8,10 @@ Generation: DePALM (untrained connector, so both sides decode the same tokens) o
 feature cache, with the cpu profile's settings (greedy, 12 new tokens, batch 24) and the paper's (3 beams, 50 new
 tokens). tokens/s counts the new tokens up to and including each row's first EOS. The harness side includes what an
 evaluation does per batch (prompt tokenization, feature lookup, decoding, post-processing); the direct side only
-`generate`. Rounds alternate the two sides (ABBA order); medians.
+`generate`. The two sides run back to back on each batch (order alternating), `--rounds` passes; the ratio is the
+median over batches and passes of harness time / direct time.
 
-Usage: python -m bench.eval_speed [--items 48] [--rounds 3] [--captions 5000] [--metric-rounds 2] [--skip-metrics]
+Usage: python -m bench.eval_speed [--items 48] [--batch 24] [--rounds 2] [--captions 5000] [--metric-rounds 2] [--skip-metrics]
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def generation(args) -> dict[str, Any]:
     backbones = Backbones()
     for label, gen_kw in SETTINGS.items():
         cfg = cell_config(args.method)
-        cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, size=args.items, **gen_kw))
+        cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, size=args.items, **gen_kw,
+                                                                batch_size=args.batch or cfg.eval.batch_size))
         cell = CellRun(cfg, args.out.parent / "eval-run", backbones, device="cpu")
         encoder = cell.encoder()
         llm, model, _ = cell.build(encoder)
@@ -72,44 +74,44 @@ def generation(args) -> dict[str, Any]:
                 prepared.append((embeds, mask))
         pad = llm.model.generation_config.pad_token_id
         pad = eos if pad is None else pad
-        outputs: dict[str, list] = {}
 
-        def harness_side() -> dict[str, Any]:
+        def harness_side(i: int) -> tuple[float, list[str]]:
             t0 = time.perf_counter()
-            records = generate_predictions(model, items, features_fn, llm.tokenizer, cfg.eval, cell.bench.postprocess,
-                                           torch.device("cpu"))
-            wall = time.perf_counter() - t0
-            ids = [llm.tokenizer(r["raw"], add_special_tokens=False).input_ids for r in records]
-            outputs["harness"] = [r["raw"] for r in records]
-            return {"wall_s": wall, "texts": len(ids)}
+            records = generate_predictions(model, items[i * bs: (i + 1) * bs], features_fn, llm.tokenizer, cfg.eval,
+                                           cell.bench.postprocess, torch.device("cpu"))
+            return time.perf_counter() - t0, [r["raw"] for r in records]
 
-        def direct_side() -> dict[str, Any]:
+        def direct_side(i: int) -> tuple[float, Any]:
+            embeds, mask = prepared[i]
             t0 = time.perf_counter()
-            gens = []
             with torch.no_grad():
-                for embeds, mask in prepared:
-                    gens.append(llm.model.generate(inputs_embeds=embeds, attention_mask=mask,
-                                                   max_new_tokens=gen_kw["max_new_tokens"],
-                                                   num_beams=gen_kw["num_beams"], do_sample=False, use_cache=True,
-                                                   pad_token_id=pad))
-            wall = time.perf_counter() - t0
-            outputs["direct_tokens"] = gens
-            return {"wall_s": wall, "tokens": sum(new_tokens(g, eos) for g in gens)}
+                gen = llm.model.generate(inputs_embeds=embeds, attention_mask=mask, do_sample=False, use_cache=True,
+                                         pad_token_id=pad, **gen_kw)
+            return time.perf_counter() - t0, gen
 
         sides = {"harness": harness_side, "direct": direct_side}
-        direct_side()  # warm-up, not recorded
-        per: dict[str, list[dict[str, Any]]] = {k: [] for k in sides}
-        for r, name in alternating(args.rounds, list(sides)):
-            per[name].append(sides[name]())
-            print(f"  {label} round {r + 1}/{args.rounds} {name:<8} {per[name][-1]['wall_s']:.2f} s", flush=True)
+        direct_side(0)  # warm-up, not recorded
+        walls: dict[str, list[float]] = {k: [] for k in sides}
+        outputs: dict[str, Any] = {}
+        for r in range(args.rounds):
+            for i in range(len(prepared)):  # batch by batch, the two sides back to back, order alternating
+                for name in (("harness", "direct") if (r + i) % 2 == 0 else ("direct", "harness")):
+                    wall, out = sides[name](i)
+                    walls[name].append(wall)
+                    outputs.setdefault(name, {})[i] = out
+            print(f"  {label} pass {r + 1}/{args.rounds}: harness {sum(walls['harness'][-len(prepared):]):.2f} s, "
+                  f"direct {sum(walls['direct'][-len(prepared):]):.2f} s", flush=True)
         from harness.evaluate import decode_new_tokens
 
-        direct_texts = [t for g in outputs["direct_tokens"] for t in decode_new_tokens(llm.tokenizer, g)]
-        tokens = per["direct"][0]["tokens"]  # same inputs, greedy/beam without sampling: the same tokens
-        walls = {k: [x["wall_s"] for x in v] for k, v in per.items()}
+        gens = [outputs["direct"][i] for i in range(len(prepared))]
+        direct_texts = [t for g in gens for t in decode_new_tokens(llm.tokenizer, g)]
+        harness_texts = [t for i in range(len(prepared)) for t in outputs["harness"][i]]
+        tokens = sum(new_tokens(g, eos) for g in gens)  # same inputs, no sampling: both sides decode these tokens
+        per_pass = {k: [sum(w[j: j + len(prepared)]) for j in range(0, len(w), len(prepared))]
+                    for k, w in walls.items()}
         results[label] = {"items": len(items), "batch": bs, "new_tokens": tokens, "walls": walls,
-                          "same_text": direct_texts == outputs["harness"],
-                          "tokens_per_s": {k: tokens / median(w) for k, w in walls.items()},
+                          "same_text": direct_texts == harness_texts,
+                          "tokens_per_s": {k: tokens / median(w) for k, w in per_pass.items()},
                           "harness_over_direct": paired_ratio(walls["harness"], walls["direct"])}
     return results
 
@@ -179,14 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     p = parser("eval_speed", __doc__.split("\n")[0])
     p.add_argument("--method", default="depalm", help="a first-layer method (default: %(default)s)")
     p.add_argument("--items", type=int, default=48, help="val items generated per side (default: %(default)s)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--batch", type=int, default=None, help="generation batch (default: the cpu profile's)")
+    p.add_argument("--rounds", type=int, default=2, help="passes over the items (default: %(default)s)")
     p.add_argument("--captions", type=int, default=5000)
     p.add_argument("--metric-rounds", type=int, default=2)
     p.add_argument("--skip-metrics", action="store_true")
     p.add_argument("--skip-generation", action="store_true")
     args = p.parse_args(argv)
-    if min(args.items, args.rounds, args.captions, args.metric_rounds) < 1:
-        p.error("--items, --rounds, --captions and --metric-rounds must be >= 1")
+    if min(args.items, args.rounds, args.captions, args.metric_rounds, args.batch or 1) < 1:
+        p.error("--items, --batch, --rounds, --captions and --metric-rounds must be >= 1")
     setup(args.threads)
     info = machine(args.threads)
     out: dict[str, Any] = {"machine": info, "method": args.method}
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                  "harness_tps": g["tokens_per_s"]["harness"], "direct_tps": g["tokens_per_s"]["direct"],
                  "ratio": g["harness_over_direct"], "same": "yes" if g["same_text"] else "NO"}
                 for label, g in out["generation"].items()]
-        print(f"\ngeneration, {args.method} on syn-coco val, medians of {args.rounds} rounds")
+        print(f"\ngeneration, {args.method} on syn-coco val, {args.rounds} passes, batches paired")
         print_table(rows, [("setting", "setting", ""), ("items", "items", "d"), ("new_tokens", "new tokens", "d"),
                            ("harness_tps", "harness tok/s", ".1f"), ("direct_tps", "direct tok/s", ".1f"),
                            ("ratio", "harness/direct time", ".3f"), ("same", "same text", "")])

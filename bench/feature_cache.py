@@ -6,7 +6,7 @@ frozen encoder (the runner's live-encoder path, as used for augmentation or bias
 math is the same). Also measured: building the cache from scratch once (a fresh cache directory) and opening a
 warm cache entry (manifest + checksums), which every run pays once. Rounds alternate the two epochs (ABBA order).
 
-Usage: python -m bench.feature_cache [--method depalm] [--image-size 112] [--train-size 96] [--rounds 3]
+Usage: python -m bench.feature_cache [--method depalm] [--image-size 96] [--train-size 96] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from bench.common import (alternating, cell_config, describe_machine, machine, m
 def main(argv: list[str] | None = None) -> int:
     p = parser("feature_cache", __doc__.split("\n")[0])
     p.add_argument("--method", default="depalm")
-    p.add_argument("--image-size", type=int, default=112, help="px (default: the cpu profile's %(default)s)")
+    p.add_argument("--image-size", type=int, default=None, help="px (default: the cpu profile's)")
     p.add_argument("--train-size", type=int, default=96, help="items in the epoch (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     from harness.run import Backbones, CellRun, _feature_cache_root, _items_digest
 
     info = machine(args.threads)
+    from harness.profiles import get_profile
+
+    args.image_size = args.image_size or get_profile("cpu").train.image_size
     cfg = cell_config(args.method, image_size=args.image_size, train_size=args.train_size, epochs=1, max_steps=None)
     backbones = Backbones()
     tmp = Path(tempfile.mkdtemp(prefix="depalm-feature-cache-"))

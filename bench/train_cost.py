@@ -10,9 +10,9 @@ within each round (order reversed every other round) and the table gives medians
   optimiser state, activations, gradients), malloc thresholds fixed so freed tensors leave RSS;
 - x DePALM: median over rounds of (method step / DePALM step in the same round); paper: Table 4 train time /
   DePALM's (AudioCaps on 8 V100s, so a reference for the ordering, not a prediction of CPU seconds).
-Resolutions: 224 px (197 CLIP tokens, the paper's token count) and the cpu profile's (112 px, 50 tokens).
+Resolutions: 224 px (197 CLIP tokens, the paper's token count) and the cpu profile's `image_size`.
 
-Usage: python -m bench.train_cost [--sizes 224,112] [--rounds 3] [--steps 2] [--batch 8] [--methods all]
+Usage: python -m bench.train_cost [--sizes 224,cpu] [--rounds 3] [--steps 2] [--batch 8] [--methods all]
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     all_methods = [p.id for p in PAPER_PRESETS]
     p = parser("train_cost", __doc__.split("\n")[0])
-    p.add_argument("--sizes", default="224,112", help="image sizes in px (default: %(default)s)")
+    p.add_argument("--sizes", default="224,cpu", help="image sizes in px, 'cpu' = the cpu profile's (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=2, help="optimiser steps per block; the first is not timed")
     p.add_argument("--batch", type=int, default=8, help="batch (the cpu profile's: %(default)s)")
@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     fixed_malloc()
     setup(args.threads)
     info = machine(args.threads)
-    sizes = [int(s) for s in args.sizes.split(",")]
+    from harness.profiles import get_profile
+
+    sizes = [get_profile("cpu").train.image_size if s == "cpu" else int(s) for s in args.sizes.split(",")]
     paper = paper_train_times()
     results: dict[str, Any] = {"machine": info, "batch": args.batch, "steps_per_block": args.steps,
                                "rounds": args.rounds, "memory": "peak RSS above the pre-block level, sampled 5 ms",
