@@ -305,8 +305,8 @@ class SlurmExecutor(Executor):
     """Submits cells as SLURM job arrays through submitit and collects them (see the module docstring)."""
 
     name = "slurm"
-    poll_min_s = 1.0
-    poll_max_s = 30.0
+    poll_s = 2.0  # result files checked this often
+    query_max_s = 60.0  # squeue/sacct at most this far apart
     lost_grace_s = 60.0  # a job absent from squeue and sacct this long is gone (sacct lags a few seconds)
     result_grace_s = 30.0  # a finished job's result pickle may appear late on a network filesystem
     unreachable_s = 600.0  # give up waiting (jobs stay registered) when squeue fails this long
@@ -402,26 +402,30 @@ class SlurmExecutor(Executor):
 
     def _collect(self, tracked: dict[str, _Tracked], registry: JobRegistry, results_dir: Path,
                  progress: Progress) -> Iterator[CellOutcome]:
-        poll_s = self.poll_min_s
+        """Result files are checked every `poll_s`; SLURM is asked at a backing-off interval (reset whenever a job
+        ends), so a long matrix does not flood a shared controller."""
+        query_every, next_query = self.poll_s, 0.0
         unreachable_since: float | None = None
         try:
             while tracked:
-                changed = False
-                try:
-                    states = job_states([t.record.job_id for t in tracked.values()
-                                         if not t.job.paths.result_pickle.exists()])
-                    unreachable_since = None
-                except SlurmUnreachable as e:
-                    states = None
-                    unreachable_since = unreachable_since or time.time()
-                    if time.time() - unreachable_since > self.unreachable_s:
-                        self._report_left(tracked, registry, f"SLURM has not answered for "
-                                                             f"{self.unreachable_s:.0f} s ({e})")
-                        return
+                states = None
+                if time.time() >= next_query:
+                    try:
+                        states = job_states([t.record.job_id for t in tracked.values()
+                                             if not t.job.paths.result_pickle.exists()])
+                        unreachable_since = None
+                    except SlurmUnreachable as e:
+                        unreachable_since = unreachable_since or time.time()
+                        if time.time() - unreachable_since > self.unreachable_s:
+                            self._report_left(tracked, registry, f"SLURM has not answered for "
+                                                                 f"{self.unreachable_s:.0f} s ({e})")
+                            return
+                    next_query = time.time() + query_every
+                    query_every = min(self.query_max_s, query_every * 1.5)
                 for run_id, t in list(tracked.items()):
                     outcome = self._poll_one(t, states, results_dir, progress)
                     if outcome is not None:
-                        changed = True
+                        query_every = self.poll_s
                         del tracked[run_id]
                         registry.remove([run_id])
                         progress.finished(t.cfg, outcome)
@@ -431,8 +435,7 @@ class SlurmExecutor(Executor):
                     return
                 if tracked:
                     progress.tick()
-                    poll_s = self.poll_min_s if changed else min(self.poll_max_s, poll_s * 1.5)
-                    time.sleep(poll_s)
+                    time.sleep(self.poll_s)
         except KeyboardInterrupt:
             self._report_left(tracked, registry, "interrupted")
 
