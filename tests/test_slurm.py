@@ -307,6 +307,23 @@ def test_matrix_rerun_skips_finished_cells_and_resubmits_cancelled(matrix):
                                             if line.startswith("  ") and "__" in line)
 
 
+def test_one_task_per_rank_trains_a_cell_data_parallel(slurm, tmp_path):
+    """One SLURM task per GPU is one DDP rank; on this GPU-less cluster two CPU tasks (gloo) stand in for 2 GPUs."""
+    from harness.cli import build_parser
+    from harness.matrix import plan
+
+    args = build_parser().parse_args(["--methods", "depalm", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)])
+    (cfg,) = plan(args).todo
+    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, tasks_per_node=2, time_min=60))
+    (outcome,) = ex.run([cfg], tmp_path / "runs", tmp_path / "results", NoProgress())
+    assert outcome.status == "ok", outcome.error
+    run_dir = tmp_path / "runs" / cfg.run_id
+    assert json.loads((run_dir / "metrics.json").read_text())["info"]["world_size"] == 2
+    logs = sorted(p.name for p in (run_dir / RUN_DIR_LOG_LINK).glob("*_log.out"))
+    assert [name.rsplit("_", 2)[-2] for name in logs] == ["0", "1"], logs  # one log per task
+    assert set(rows_by_run(tmp_path / "results")[cfg.run_id]["status"]) == {"ok"}
+
+
 def test_detach_requeue_and_the_same_command_collects_the_resumed_run(matrix, tmp_path):
     """--detach submits and returns; the job is then interrupted the way SLURM does before a time limit (SIGUSR2,
     submitit's --signal=USR2@90, also what submitit uses for preemption): it requeues itself and resumes from its

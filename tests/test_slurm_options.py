@@ -22,10 +22,10 @@ def sbatch_script(opts: SlurmOptions, n_cells: int = 3) -> str:
                                **opts.submitit_parameters(["cd /work"]))
 
 
-def test_defaults_ask_for_one_8_gpu_node_with_one_task_and_a_capped_array():
+def test_defaults_ask_for_one_8_gpu_node_with_one_task_per_gpu_and_a_capped_array():
     script = sbatch_script(options(), n_cells=100)
     assert "#SBATCH --gpus-per-node=8" in script
-    assert "#SBATCH --ntasks-per-node=1" in script and "#SBATCH --nodes=1" in script
+    assert "#SBATCH --ntasks-per-node=8" in script and "#SBATCH --nodes=1" in script
     assert "#SBATCH --array=0-99%32" in script
     assert "#SBATCH --time=1440" in script
     assert "#SBATCH --signal=USR2@90" in script  # submitit's checkpoint-and-requeue signal before the time limit
@@ -38,14 +38,15 @@ def test_every_flag_reaches_the_sbatch_script():
                    "--array-parallelism", "5", "--sbatch-arg", "mail-type=END", "--sbatch-arg", "exclusive")
     script = sbatch_script(opts, n_cells=12)
     for line in ("--partition=gpu", "--account=lab", "--qos=high", "--time=2880", "--constraint=volta32gb",
-                 "--gpus-per-node=4", "--cpus-per-task=40", "--mem=400GB", "--array=0-11%5", "--mail-type=END",
-                 "--exclusive"):
+                 "--gpus-per-node=4", "--ntasks-per-node=4", "--cpus-per-task=40", "--mem=400GB", "--array=0-11%5",
+                 "--mail-type=END", "--exclusive"):
         assert f"#SBATCH {line}" in script.splitlines(), line
     assert "cd /work" in script
 
 
-def test_gpu_less_cluster_requests_no_gpus():
-    assert "gpus" not in sbatch_script(options("--gpus-per-node", "0"))
+def test_gpu_less_cluster_requests_no_gpus_and_one_task():
+    script = sbatch_script(options("--gpus-per-node", "0"))
+    assert "gpus" not in script and "#SBATCH --ntasks-per-node=1" in script
 
 
 @pytest.mark.parametrize("text, minutes", [("90", 90), ("30:30", 31), ("1:00:00", 60), ("2-12", 3600),

@@ -1,7 +1,8 @@
 """SLURM executor: one submitit job per cell, submitted as job arrays (issue 7; CONTRACTS.md, runner <-> executors).
 
 Each job runs `harness.run.execute_cell` on one node with `--gpus-per-node` GPUs (8 by default, the paper's 8xV100
-nodes): one SLURM task per node whose process spawns one DDP worker per GPU. The job is a
+nodes) and one SLURM task per GPU: the tasks are the ranks of a data-parallel training (RANK/WORLD_SIZE/MASTER_*
+exported from SLURM's environment; rank 0 evaluates and writes). The job is a
 `submitit.helpers.Checkpointable`: on timeout or preemption submitit calls `checkpoint()`, the job is requeued and
 `execute_cell` resumes from the cell's full-state checkpoint. The driver polls SLURM (squeue, then sacct for jobs
 the controller has forgotten) and turns what it sees into results rows: a job that raised -> `failed` with the
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from submitit.helpers import Checkpointable, DelayedSubmission
+from submitit.helpers import Checkpointable, DelayedSubmission, TorchDistributedEnvironment
 
 from harness.cli import REPO_ROOT, UsageError
 from harness.config import RunConfig
@@ -64,6 +65,7 @@ class SlurmOptions:
     mem_gb: int | None = None
     array_parallelism: int = DEFAULT_ARRAY_PARALLELISM
     sbatch_args: tuple[tuple[str, str | bool], ...] = ()
+    tasks_per_node: int | None = None  # ranks per job; None: one per GPU (one task without GPUs)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SlurmOptions:
@@ -88,7 +90,8 @@ class SlurmOptions:
     def submitit_parameters(self, setup: list[str]) -> dict[str, Any]:
         """`submitit.SlurmExecutor.update_parameters` keywords."""
         params: dict[str, Any] = {
-            "job_name": "depalm-bench", "time": self.time_min, "nodes": 1, "ntasks_per_node": 1,
+            "job_name": "depalm-bench", "time": self.time_min, "nodes": 1,
+            "ntasks_per_node": self.tasks_per_node or max(1, self.gpus_per_node),
             "array_parallelism": self.array_parallelism, "setup": setup,
         }
         optional = {"partition": self.partition, "account": self.account, "qos": self.qos,
@@ -147,6 +150,9 @@ class SlurmCellJob(Checkpointable):
 
         torch.set_num_threads(int(os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("SLURM_CPUS_ON_NODE")
                                   or 1))
+        if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+            # every task sees all the node's GPUs and picks cuda:LOCAL_RANK (execute_cell's launched ranks)
+            TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
         return self.cell_fn(RunConfig.from_dict(self.cfg), Path(self.runs_dir), Path(self.results_dir))
 
     def checkpoint(self) -> DelayedSubmission:
