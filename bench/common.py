@@ -2,7 +2,9 @@
 resolves them, alternating measurement order with medians, peak-RSS sampling, the printed table and the JSON file.
 
 Timings on a shared machine drift: every script measures the things it compares in alternating rounds within one
-process and reports medians and per-round ratios, never absolute thresholds.
+process and reports medians and per-round ratios, never absolute thresholds. Besides wall time, the scripts report
+process CPU time (`time.process_time`): with one torch thread it measures the work itself and barely moves when other
+jobs compete for the cores, whereas wall time stretches with the machine's load.
 """
 from __future__ import annotations
 
@@ -14,16 +16,16 @@ import os
 import platform
 import socket
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
-# glibc adapts its mmap threshold upwards after frees, after which freed tensors stay in the heap and RSS stops
-# tracking live memory; a fixed threshold keeps large tensors in their own mappings, returned on free.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+# glibc raises its mmap threshold after large frees, after which freed tensors stay in the heap and RSS stops
+# tracking live memory; memory passes fix the threshold (malloc then maps and unmaps every large tensor, which adds
+# page faults: never during a timed pass).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -34,11 +36,13 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
 
 
 def fixed_malloc() -> None:
-    """Re-exec once with MALLOC_ENV set (it must be in place before the allocator starts) for RSS-based memory."""
-    if all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
-        return
-    os.environ.update(MALLOC_ENV)
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    """Fixed glibc mmap/trim thresholds from now on (for RSS-based memory passes, after the timed ones)."""
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(M_MMAP_THRESHOLD, 131072)
+    libc.mallopt(M_TRIM_THRESHOLD, 131072)
+    libc.malloc_trim(0)
 
 
 def setup(threads: int) -> None:
