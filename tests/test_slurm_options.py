@@ -26,6 +26,7 @@ def test_defaults_ask_for_one_8_gpu_node_with_one_task_per_gpu_and_a_capped_arra
     script = sbatch_script(options(), n_cells=100)
     assert "#SBATCH --gpus-per-node=8" in script
     assert "#SBATCH --ntasks-per-node=8" in script and "#SBATCH --nodes=1" in script
+    assert "srun --unbuffered" in script and "--kill-on-bad-exit=1" in script  # one rank dies: the job ends
     assert "#SBATCH --array=0-99%32" in script
     assert "#SBATCH --time=1440" in script
     assert "#SBATCH --signal=USR2@90" in script  # submitit's checkpoint-and-requeue signal before the time limit
@@ -46,7 +47,7 @@ def test_every_flag_reaches_the_sbatch_script():
 
 def test_gpu_less_cluster_requests_no_gpus_and_one_task():
     script = sbatch_script(options("--gpus-per-node", "0"))
-    assert "gpus" not in script and "#SBATCH --ntasks-per-node=1" in script
+    assert "gpus" not in script and "#SBATCH --ntasks-per-node=1" in script and "kill-on-bad-exit" not in script
 
 
 @pytest.mark.parametrize("text, minutes", [("90", 90), ("30:30", 31), ("1:00:00", 60), ("2-12", 3600),

@@ -89,11 +89,13 @@ class SlurmOptions:
 
     def submitit_parameters(self, setup: list[str]) -> dict[str, Any]:
         """`submitit.SlurmExecutor.update_parameters` keywords."""
+        tasks = self.tasks_per_node or max(1, self.gpus_per_node)
         params: dict[str, Any] = {
-            "job_name": "depalm-bench", "time": self.time_min, "nodes": 1,
-            "ntasks_per_node": self.tasks_per_node or max(1, self.gpus_per_node),
+            "job_name": "depalm-bench", "time": self.time_min, "nodes": 1, "ntasks_per_node": tasks,
             "array_parallelism": self.array_parallelism, "setup": setup,
         }
+        if tasks > 1:  # a rank that dies would leave the others blocked in a collective until its timeout
+            params["srun_args"] = ["--kill-on-bad-exit=1"]
         optional = {"partition": self.partition, "account": self.account, "qos": self.qos,
                     "constraint": self.constraint, "cpus_per_task": self.cpus_per_task,
                     "gpus_per_node": self.gpus_per_node or None,
