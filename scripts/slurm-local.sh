@@ -204,6 +204,7 @@ cmd_start() {
   wait_up slurmctld 30 registered || fail_start slurmctld "slurmctld did not register cluster $CLUSTER with slurmdbd"
   timeout 60 srun -t 1 true || fail_start slurmd "a trivial job (srun true) failed"
   say "running: cluster $CLUSTER, partition $PARTITION, $(sinfo -h -o '%c CPUs, %m MB') on $(hostname -s)"
+  say "no GPUs are configured: try it with: python run_matrix.py --executor slurm --gpus-per-node 0 ..."
   say "logs and state in $R; stop with: bash $0 stop"
 }
 
