@@ -150,8 +150,9 @@ class SlurmCellJob(Checkpointable):
     def __call__(self) -> CellOutcome:
         import torch
 
-        torch.set_num_threads(int(os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("SLURM_CPUS_ON_NODE")
-                                  or 1))
+        tasks_here = int(os.environ.get("SLURM_NTASKS_PER_NODE") or os.environ.get("SLURM_NTASKS") or 1)
+        torch.set_num_threads(int(os.environ.get("SLURM_CPUS_PER_TASK") or 0)
+                              or max(1, int(os.environ.get("SLURM_CPUS_ON_NODE") or 1) // tasks_here))
         if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
             # every task sees all the node's GPUs and picks cuda:LOCAL_RANK (execute_cell's launched ranks)
             TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
