@@ -51,11 +51,12 @@ class Bench:
         self.methods, self.batch, self.steps, self.tmp = methods, batch, steps, tmp
         self.backbones = Backbones()
 
-    def cell(self, method: str, size: int, on_step=None):
+    def cell(self, method: str, size: int, on_step=None, steps: int | None = None):
         from harness.run import CellRun
 
         cfg = cell_configs(self.methods, image_size=size, batch_size=self.batch, micro_batch_size=self.batch,
-                           train_size=self.batch, max_steps=self.steps, checkpoint_every=10**9, log_every=1)[method]
+                           train_size=self.batch, max_steps=steps or self.steps, checkpoint_every=10**9,
+                           log_every=1)[method]
         run_dir = self.tmp / f"{method}-{size}"
         shutil.rmtree(run_dir, ignore_errors=True)  # a run dir with a checkpoint would resume instead of training
         return CellRun(cfg, run_dir, self.backbones, device="cpu", on_step=on_step)
@@ -72,7 +73,7 @@ class Bench:
             records.append(record)
             cpu.append(time.process_time())
 
-        cell = self.cell(method, size, on_step=on_step)
+        cell = self.cell(method, size, on_step=on_step, steps=1 if memory else None)  # one step holds the peak
         encoder = cell.encoder()
         llm, model, state = cell.build(encoder)
         gc.collect()
