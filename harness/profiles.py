@@ -37,7 +37,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="cpu",
             summary="2-core CPU in minutes: frozen-feature cache, 96 px images, 24 steps of batch 8, "
-            "greedy 16 new tokens on 48 items, CIDEr + BLEU",
+            "greedy <= 16 new tokens on 48 items, captions scored with CIDEr + BLEU-4 only",
             lr=2e-3,
             grad_clip=0.8,
             train=TrainSettings(
