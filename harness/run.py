@@ -120,7 +120,8 @@ def _row_base(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any]) -> di
         "config_hash": outcome.config_hash, "run_id": outcome.run_id, "code_version": code_version(),
 "source": "run",
         "num_beams": cfg.eval.num_beams, "max_new_tokens": cfg.eval.max_new_tokens,
-        "mean_step_s": outcome.mean_step_s, **extra,
+        "mean_step_s": outcome.mean_step_s, "method_display": cfg.method_config.get("display_name", cfg.method),
+        **extra,
     }
 
 

@@ -73,7 +73,8 @@ def total_steps(settings: TrainSettings, n_items: int, batching: Batching) -> in
 
 
 def lr_multiplier(step: int, total: int, warmup_frac: float, min_ratio: float) -> float:
-    """Factor of alpha_max at optimiser step `step` (0-based): linear warmup from min_ratio, then cosine to min_ratio."""
+    """Factor of alpha_max at optimiser step `step` (0-based): linear warmup from min_ratio over the first
+    `warmup_frac` of the steps, then cosine down to min_ratio at the last step."""
     warmup = max(1, round(warmup_frac * total))
     if step < warmup:
         return min_ratio + (1.0 - min_ratio) * step / warmup

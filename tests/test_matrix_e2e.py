@@ -59,6 +59,6 @@ def test_plugin_connector_runs_and_is_ranked_beside_cached_results(finished, cap
     assert (rows["status"] == "ok").all()
     table4 = (root / "reports" / "table4.md").read_text()
     lines = [ln for ln in table4.splitlines() if ln.startswith("| ") and "Avg. rank" not in ln]
-    ranked = [ln for ln in lines if "QP" in ln or "LiMBeR" in ln or "avgpool" in ln]
+    ranked = [ln for ln in lines if "QP8" in ln or "qp8" in ln or "LiMBeR" in ln or "avgpool" in ln]
     assert len(ranked) == 3, table4
     assert all(ln.rstrip(" |").split("|")[-2].strip() for ln in ranked)  # every method has an avg. rank
