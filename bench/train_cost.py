@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=2, help="optimiser steps per block; the first is not timed")
     p.add_argument("--batch", type=int, default=8, help="batch (the cpu profile's: %(default)s)")
     p.add_argument("--methods", default="all", help=f"comma list of {', '.join(all_methods)}")
+    p.add_argument("--memory-only", action="store_true", help="skip the timed rounds, measure peak memory only")
     args = p.parse_args(argv)
     methods = all_methods if args.methods == "all" else args.methods.split(",")
     unknown = sorted(set(methods) - set(all_methods))
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     memory: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="depalm-train-cost-", dir="/dev/shm") as tmp:
         b = Bench(methods, args.batch, args.steps, Path(tmp))
-        for size in sizes:
+        for size in sizes if not args.memory_only else []:
             b.warm_features(methods[0], size)  # the encoder pass into the feature cache, outside the timing
             b.block(REFERENCE if REFERENCE in methods else methods[0], size)  # warm-up, not recorded
             per[size] = {m: [] for m in methods}
@@ -165,10 +166,17 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
         fixed_malloc()  # memory pass, untimed
         for size in sizes:
+            b.warm_features(methods[0], size)
             b.block(methods[0], size, memory=True)  # warm-up: one-time allocations (store handles, caches)
             memory[size] = {m: b.block(m, size, memory=True)["peak_rss_mib"] for m in methods}
     for size in sizes:
-        results["sizes"][str(size)] = size_report(size, per[size], memory[size], paper, args)
+        if args.memory_only:
+            print(f"\n{size} px, batch {args.batch}: peak RSS above the pre-step level, one training step")
+            print_table([{"method": m, "mib": v} for m, v in memory[size].items()],
+                        [("method", "method", ""), ("mib", "peak RSS MiB", ".0f")])
+            results["sizes"][str(size)] = {"peak_rss_mib": memory[size]}
+        else:
+            results["sizes"][str(size)] = size_report(size, per[size], memory[size], paper, args)
     info["load_avg_at_end"] = os.getloadavg()[0]
     print(f"\nmeasured {describe_machine(info)}")
     write_json(args.out, results)
