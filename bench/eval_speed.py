@@ -11,7 +11,7 @@ evaluation does per batch (prompt tokenization, feature lookup, decoding, post-p
 `generate`. The two sides run back to back on each batch (order alternating), `--rounds` passes; the ratio is the
 median over batches and passes of harness time / direct time.
 
-Usage: python -m bench.eval_speed [--items 48] [--batch 24] [--rounds 2] [--captions 5000] [--metric-rounds 2] [--skip-metrics]
+Usage: python -m bench.eval_speed [--items 24] [--batch 24] [--rounds 2] [--captions 5000] [--metric-rounds 2] [--skip-metrics]
 """
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def cpu_with_children() -> float:
 def main(argv: list[str] | None = None) -> int:
     p = parser("eval_speed", __doc__.split("\n")[0])
     p.add_argument("--method", default="depalm", help="a first-layer method (default: %(default)s)")
-    p.add_argument("--items", type=int, default=48, help="val items generated per side (default: %(default)s)")
+    p.add_argument("--items", type=int, default=24, help="val items generated per side (default: %(default)s)")
     p.add_argument("--batch", type=int, default=None, help="generation batch (default: the cpu profile's)")
     p.add_argument("--rounds", type=int, default=2, help="passes over the items (default: %(default)s)")
     p.add_argument("--captions", type=int, default=5000)
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-metrics", action="store_true")
     p.add_argument("--skip-generation", action="store_true")
     args = p.parse_args(argv)
-    if min(args.items, args.rounds, args.captions, args.metric_rounds, args.batch or 1) < 1:
+    if min(args.items, args.rounds, args.captions, args.metric_rounds, 1 if args.batch is None else args.batch) < 1:
         p.error("--items, --batch, --rounds, --captions and --metric-rounds must be >= 1")
     setup(args.threads)
     info = machine(args.threads)

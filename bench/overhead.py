@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine(args.threads)
     base = cell_config(args.method, profile=args.profile)
-    steps = args.steps or base.train.checkpoint_every
+    steps = base.train.checkpoint_every if args.steps is None else args.steps
     if steps < 1 or args.rounds < 1:
         p.error("--steps and --rounds must be >= 1")
     batch = base.train.batch_size

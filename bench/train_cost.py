@@ -14,7 +14,7 @@ within each round (order reversed every other round) and the table gives medians
   DePALM's (AudioCaps on 8 V100s, so a reference for the ordering, not a prediction of CPU seconds).
 Resolutions: 224 px (197 CLIP tokens, the paper's token count) and the cpu profile's `image_size`.
 
-Usage: python -m bench.train_cost [--sizes 224,cpu] [--rounds 3] [--steps 2] [--batch 8] [--methods all]
+Usage: python -m bench.train_cost [--sizes 224,cpu] [--rounds 2] [--steps 2] [--batch 8] [--methods all]
 """
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     all_methods = [p.id for p in PAPER_PRESETS]
     p = parser("train_cost", __doc__.split("\n")[0])
     p.add_argument("--sizes", default="224,cpu", help="image sizes in px, 'cpu' = the cpu profile's (default: %(default)s)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--steps", type=int, default=2, help="optimiser steps per block; the first is not timed")
     p.add_argument("--batch", type=int, default=8, help="batch (the cpu profile's: %(default)s)")
     p.add_argument("--methods", default="all", help=f"comma list of {', '.join(all_methods)}")
