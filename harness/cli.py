@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--max-parallel", type=int, default=1, help="cells run at once by the local executor")
     m.add_argument("--results", action="append", default=None, metavar="DIR",
                    help="results directory (repeatable for --report-only; default: results/)")
-    m.add_argument("--runs-dir", default=None, help="where run directories go (default: <results>/../runs)")
+    m.add_argument("--runs-dir", default=None, help="where run directories go (default: <results>/runs)")
     m.add_argument("--out", default=None, help="report output directory (default: reports/)")
     m.add_argument("--dry-run", action="store_true", help="list the cells to run with an ETA; run nothing")
     m.add_argument("--retry-failed", action="store_true", help="re-run cells whose stored status is failed/unstable")

@@ -218,7 +218,7 @@ def plan(args: argparse.Namespace) -> Plan:
         raise UsageError("--results: a matrix writes to one results directory; repeat it only with --report-only")
     if results_dir.exists() and not results_dir.is_dir():
         raise UsageError(f"--results {results_dir}: exists and is not a directory")
-    runs_dir = Path(args.runs_dir) if args.runs_dir else results_dir.resolve().parent / "runs"
+    runs_dir = Path(args.runs_dir) if args.runs_dir else results_dir / "runs"
     out_dir = Path(args.out) if args.out else REPO_ROOT / "reports"
     cells = build_cells(methods, datasets, seeds, lrs, grad_clip, profile, args)
     stored = cached_status(results_dir)
