@@ -89,8 +89,15 @@ def python_ptb_tokenize(text: str) -> str:
     return " ".join(t for t in tokens if t not in _PTB_PUNCTUATION)
 
 
+def _one_line(text: str) -> str:
+    # The tokenizer writes one text per line and Java also ends lines at \r, \v, \f, U+2028 and U+2029: left in,
+    # such a character would shift every later text onto the wrong key.
+    return " ".join(text.splitlines())
+
+
 def tokenize(captions: dict) -> dict:
     """PTB-tokenize {key: [caption, ...]} in one call -> {key: [tokenized, ...]}."""
+    captions = {k: [_one_line(c) for c in v] for k, v in captions.items()}
     if shutil.which("java") is None:
         warnings.warn("no `java` on PATH: using a Python stand-in for the PTB tokenizer; scores may differ slightly "
                       "from pycocoevalcap's (install Java 17 for exact scores)", stacklevel=3)
