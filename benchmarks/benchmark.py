@@ -86,6 +86,6 @@ class Benchmark:
             if self.spec.primary_metric not in scores:
                 scores[self.spec.primary_metric] = float("nan")  # skipped metric: the scorer has warned why
             return scores
-        from benchmarks.metrics.vqa import vqa_accuracy
+        from benchmarks.metrics.vqa import vqa_scores
 
-        return {"VQA_acc": vqa_accuracy({i: predictions[i] for i in ids}, {it.id: it.targets for it in items})}
+        return vqa_scores({i: predictions[i] for i in ids}, {it.id: it.targets for it in items})

@@ -3,8 +3,9 @@
 caption: PREDICTIONS = JSON list of {"id", "caption"}; REFERENCES = JSON object id -> list of reference captions.
 vqa:     PREDICTIONS = JSON list of {"id", "answer"};  ANNOTATIONS = JSON object id -> list of the 10 human answers.
 Prints one JSON object metric -> value on the paper's scale (x100: BLEU/METEOR/ROUGE-L/CIDEr/SPICE/SPIDEr and
-VQA accuracy in percent). Ids missing on either side are listed and exit 2, unless --partial scores the ids
-present on both sides (the missing ones are still listed on stderr). Bad input exits 2 with the reason.
+VQA accuracy in percent: VQA_acc by the official VQA evaluator, VQA_acc_depalm as the DePALM code computes it).
+Ids missing on either side are listed and exit 2, unless --partial scores the ids present on both sides (the
+missing ones are still listed on stderr). Bad input exits 2 with the reason.
 """
 from __future__ import annotations
 
@@ -80,11 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("predictions")
     c.add_argument("references")
     c.add_argument("--metrics", default=None, help="comma list (default: all available)")
-    v = sub.add_parser("vqa", help="VQAv2 accuracy (official normalization, 2017 evaluator)")
+    v = sub.add_parser("vqa", help="VQA accuracy: official VQA evaluator (VQA_acc) and DePALM's (VQA_acc_depalm)")
     v.add_argument("predictions")
     v.add_argument("annotations")
-    v.add_argument("--official-targets", action="store_true",
-                   help="normalize answers exactly like the official evaluator (for pre-normalized official files)")
     for s in (c, v):
         s.add_argument("--partial", action="store_true", help="score the ids present in both files")
     return p
@@ -102,13 +101,12 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         if unknown:
             raise InputError(f"--metrics: unknown {sorted(unknown)}; choose from {', '.join(CAPTION_METRICS)}")
         return score_captions({k: preds[k] for k in ids}, {k: refs[k] for k in ids}, metrics)
-    from benchmarks.metrics.vqa import vqa_accuracy
+    from benchmarks.metrics.vqa import vqa_scores
 
     preds = read_predictions(args.predictions, "answer")
     answers = read_targets(args.annotations, "ANNOTATIONS")
     ids = _report_missing(preds, answers, "ANNOTATIONS", args.partial)
-    return {"VQA_acc": vqa_accuracy({k: preds[k] for k in ids}, {k: answers[k] for k in ids},
-                                    normalize_targets=not args.official_targets)}
+    return vqa_scores({k: preds[k] for k in ids}, {k: answers[k] for k in ids})
 
 
 def main(argv: list[str] | None = None) -> int:

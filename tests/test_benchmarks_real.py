@@ -93,7 +93,7 @@ def test_vqav2_on_karpathy_images_groups_training_duplicates(data_root):
     (test,) = bench.load("test", data_root=data_root)
     assert test.id == "3918950" and test.input_key == "vqav2/val2014/COCO_val2014_000000391895.jpg"
     scores = bench.evaluate({"5224180": "Cake."}, [val])
-    assert scores == {"VQA_acc": pytest.approx(100.0)}
+    assert scores == {"VQA_acc": pytest.approx(100.0), "VQA_acc_depalm": pytest.approx(100.0)}
 
 
 def test_okvqa_textvqa_aokvqa(data_root):

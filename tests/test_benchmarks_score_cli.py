@@ -9,6 +9,7 @@ import pytest
 from benchmarks.score import main
 
 ANNOTATIONS = {"1": ["2"] * 10, "2": ["yes"] * 7 + ["no"] * 3, "3": ["red"] * 2 + ["blue"] * 8}
+VQA_METRICS = ("VQA_acc", "VQA_acc_depalm")
 
 
 def _write(tmp_path, name, obj):
@@ -23,8 +24,15 @@ def test_vqa_scores_and_prints_json(tmp_path, capsys):
     ann = _write(tmp_path, "a.json", ANNOTATIONS)
     assert main(["vqa", preds, ann]) == 0
     out = json.loads(capsys.readouterr().out)
-    # q1: 1, q2: "no" matched by 3 -> (3 * 2/3 + 7 * 1) / 10 = 0.9, q3: 0.6
-    assert out == {"VQA_acc": pytest.approx(100 * (1 + 0.9 + 0.6) / 3)}
+    # q1: 1, q2: "no" matched by 3 -> (3 * 2/3 + 7 * 1) / 10 = 0.9, q3: 0.6 (both metrics agree here)
+    assert out == {m: pytest.approx(100 * (1 + 0.9 + 0.6) / 3) for m in VQA_METRICS}
+
+
+def test_vqa_reports_both_metrics_where_they_differ(tmp_path, capsys):
+    # "2" against ten "two": the official evaluator compares with the stored answers, DePALM normalizes them too
+    preds = _write(tmp_path, "p.json", [{"id": "q", "answer": "2"}])
+    assert main(["vqa", preds, _write(tmp_path, "a.json", {"q": ["two"] * 10})]) == 0
+    assert json.loads(capsys.readouterr().out) == {"VQA_acc": 0.0, "VQA_acc_depalm": 100.0}
 
 
 def test_missing_ids_are_reported_and_fail_unless_partial(tmp_path, capsys):
@@ -35,7 +43,7 @@ def test_missing_ids_are_reported_and_fail_unless_partial(tmp_path, capsys):
     assert "2 ids in ANNOTATIONS without a prediction: 2, 3" in err and "1 predicted ids not in ANNOTATIONS: 9" in err
     assert main(["vqa", preds, ann, "--partial"]) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out) == {"VQA_acc": 100.0} and "without a prediction" in captured.err
+    assert json.loads(captured.out) == dict.fromkeys(VQA_METRICS, 100.0) and "without a prediction" in captured.err
 
 
 @pytest.mark.parametrize("content, message", [

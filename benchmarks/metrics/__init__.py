@@ -1,1 +1,8 @@
-"""Metrics on the paper's scale (x100): captioning (pycocoevalcap) and VQA accuracy (official VQAv2 rules)."""
+"""Metrics on the paper's scale (x100): captioning (pycocoevalcap) and VQA accuracy (official evaluator, DePALM's).
+
+METRIC_DESCRIPTIONS: metric name -> one line saying what the metric computes, for reports to print under a table
+(importing it loads no torch).
+"""
+from benchmarks.metrics.vqa import METRIC_DESCRIPTIONS
+
+__all__ = ["METRIC_DESCRIPTIONS"]
