@@ -90,16 +90,24 @@ class BlockConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+PROMPT_INITS = ("vocab", "normal")
+
+
 @dataclass
 class FinetuneConfig:
-    """Fine-tuning mechanisms (B.4): `n_prompt` prompt-tuning tokens (n_pt); bias tuning of the encoder (Table S6)."""
+    """Fine-tuning mechanisms (B.4): `n_prompt` prompt-tuning tokens (n_pt); bias tuning of the encoder (Table S6).
+    `prompt_init`: "vocab" starts the prompt tokens from random rows of the LLM's embedding table, "normal" from
+    N(0, 1) (the official code)."""
 
     n_prompt: int = 0
     encoder_bias: bool = False
+    prompt_init: str = "vocab"
 
     def __post_init__(self) -> None:
         if self.n_prompt < 0:
             raise ValueError(f"finetune.n_prompt must be >= 0, got {self.n_prompt}")
+        if self.prompt_init not in PROMPT_INITS:
+            raise ValueError(f"finetune.prompt_init must be one of {PROMPT_INITS}, got {self.prompt_init!r}")
 
 
 @dataclass
