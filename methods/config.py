@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from methods.variants import DEFAULT_VARIANT, check_variant
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -111,8 +113,24 @@ class FinetuneConfig:
 
 
 @dataclass
+class RecipeOverrides:
+    """Training-recipe settings that come with a method (e.g. the official DePALM^{c-attn} config clips gradients at
+    0.05 and accumulates 2 batches); None leaves the harness's recipe as it is."""
+
+    grad_clip: float | None = None
+    grad_accum: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"recipe.grad_clip must be > 0, got {self.grad_clip}")
+        if self.grad_accum is not None and self.grad_accum < 1:
+            raise ValueError(f"recipe.grad_accum must be >= 1, got {self.grad_accum}")
+
+
+@dataclass
 class MethodConfig:
-    """One connector method: extraction -> mapping -> injection, plus fine-tuning (Figure 1, Table 1)."""
+    """One connector method: extraction -> mapping -> injection, plus fine-tuning (Figure 1, Table 1), in one recipe
+    variant (`methods.variants`), with the recipe settings the method brings (`recipe`)."""
 
     id: str
     display_name: str
@@ -120,10 +138,16 @@ class MethodConfig:
     mapping: BlockConfig
     injection: BlockConfig
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    variant: str = DEFAULT_VARIANT
+    recipe: RecipeOverrides = field(default_factory=RecipeOverrides)
+
+    def __post_init__(self) -> None:
+        check_variant(self.variant)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MethodConfig:
-        """Inverse of `dataclasses.asdict` (e.g. to rebuild a method from a stored run config)."""
+        """Inverse of `dataclasses.asdict` (e.g. to rebuild a method from a stored run config). A config stored before
+        variants existed is the `paper` one (the appendix presets were the only ones)."""
         return cls(
             id=d["id"],
             display_name=d["display_name"],
@@ -131,11 +155,14 @@ class MethodConfig:
             mapping=BlockConfig(**copy.deepcopy(d["mapping"])),
             injection=BlockConfig(**copy.deepcopy(d["injection"])),
             finetune=FinetuneConfig(**d.get("finetune", {})),
+            variant=d.get("variant", "paper"),
+            recipe=RecipeOverrides(**d.get("recipe", {})),
         )
 
     def with_options(self, *, mapping: dict[str, Any] | None = None, injection: dict[str, Any] | None = None,
                      **fields: Any) -> MethodConfig:
-        """A copy with some block options and/or top-level fields replaced (e.g. a smaller d_embed for a sweep)."""
+        """A copy with some block options and/or top-level fields replaced (e.g. a smaller d_embed for a sweep, or
+        `finetune=FinetuneConfig(...)`)."""
         new = copy.deepcopy(self)
         if mapping:
             new.mapping.options.update(mapping)
