@@ -21,7 +21,7 @@ from methods import registry
 from methods import (BlockConfig, ExtractionConfig, FeatureSpec, MethodConfig, UnknownMethodError, build_connector,
                      get_preset, list_presets, register_block, register_preset)
 from methods.config import LLMDims, TokenLayout
-from methods.describe import COLUMNS, describe_methods
+from methods.describe import CSV_COLUMNS, describe_methods
 from methods.extraction import extract
 from methods.injection import inner_layer_plan
 from methods.mapping import MappingBlock
@@ -298,7 +298,7 @@ def test_describe_methods_writes_table1(tmp_path):
     assert [p.name for p in paths] == ["table1.md", "table1.csv"]
     with paths[1].open() as f:
         rows = {r["method"]: r for r in csv.DictReader(f)}
-    assert list(next(iter(rows.values()))) == COLUMNS
+    assert list(next(iter(rows.values()))) == CSV_COLUMNS
     assert rows["DePALM"]["injected_tokens"] == "33"
     assert abs(int(rows["DePALM^{R-linear,L0}"]["trainable_params"]) - 88e6) / 88e6 < 0.03
     assert "| DePALM | Tokens from last layer |" in paths[0].read_text()

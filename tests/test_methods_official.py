@@ -3,6 +3,7 @@ variant (LLaMA-7B + CLIP-L through the describe path), the variant registry, and
 tiny configs (facebookresearch/DePALM at d532fe1; the file:line facts are cited in methods/presets.py)."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 
@@ -13,12 +14,52 @@ from torch import nn
 from methods import (BlockConfig, ExtractionConfig, FeatureSpec, MethodConfig, UnknownMethodError, build_connector,
                      build_model, get_preset, list_presets, register_preset)
 from methods.config import LLMDims, RecipeOverrides, TokenLayout
+from methods.describe import describe_methods
 from methods.injection import GatedCrossAttention, InjectableLayer
 from methods.mapping.rrand import RandomTokenSubset
 from methods.modules import CrossAttention, ScaleBias
 from methods.variants import DEFAULT_VARIANT, VARIANTS
 from test_methods import PAPER_IDS, isolated_registry, one_thread, rrand_training_draws  # noqa: F401
 from test_methods_llm import LAYERS, SPEC, VOCAB, batch, build, hidden_arg, small, tiny_llm
+
+# The official code's modules built with LLaMA-7B (d 4096, 32 layers) + CLIP-L (d 1024, 16x16 patches + CLS).
+OFFICIAL_COUNTS = {
+    "LiMBeR^(1)": 4_198_400, "LiMBeR^(all)": 4_198_400, "MAPL": 2_906_368, "eP-ALM": 4_313_088,
+    "DePALM": 17_888_256, "DePALM^{QP,inner}": 18_097_152, "DePALM^{R-avgpool,L0}": 20_987_904,
+    "DePALM^{R-linear,L0}": 88_100_864, "DePALM^{R-QPMapper,L0}": 18_129_152, "DePALM^{R-rand,L0}": 4_203_520,
+    "DePALM^{c-attn}": 21_060_609,
+}
+# The appendix presets as they were before the variants existed.
+PAPER_COUNTS = {
+    "LiMBeR^(1)": 4_198_400, "LiMBeR^(all)": 4_198_400, "MAPL": 2_906_368, "eP-ALM": 4_198_400,
+    "DePALM": 17_892_352, "DePALM^{QP,inner}": 17_953_792, "DePALM^{R-avgpool,L0}": 20_987_904,
+    "DePALM^{R-linear,L0}": 88_100_864, "DePALM^{R-QPMapper,L0}": 18_129_152, "DePALM^{R-rand,L0}": 20_987_904,
+    "DePALM^{c-attn}": 20_998_156,
+}
+
+
+@pytest.mark.parametrize("variant,expected", [("official", OFFICIAL_COUNTS), ("paper", PAPER_COUNTS)])
+def test_table1_counts_are_exact_per_variant(tmp_path, variant, expected):
+    md, table = describe_methods(4096, 1024, 32, 256, tmp_path, variant)
+    with table.open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["method"]: int(r["trainable_params"]) for r in rows} == expected
+    assert {r["variant"] for r in rows} == {variant}
+    assert md.read_text().startswith(f"# Table 1: adaptation mechanisms ({variant} variant)")
+    assert f"{expected['DePALM']:,}" in md.read_text()
+
+
+def test_describe_methods_cli_takes_the_variant(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["--describe-methods", "--variant", "paper", "--out", str(tmp_path)]) == 0
+    assert "(paper variant)" in (tmp_path / "table1.md").read_text()
+    assert main(["--describe-methods", "--out", str(tmp_path)]) == 0
+    assert f"({DEFAULT_VARIANT} variant)" in (tmp_path / "table1.md").read_text()
+    capsys.readouterr()
+    assert main(["--describe-methods", "--variant", "appendix", "--out", str(tmp_path)]) == 2
+    assert "official, paper" in capsys.readouterr().err
+
 
 def test_the_default_variant_is_official():
     assert VARIANTS == ("official", "paper") and DEFAULT_VARIANT == "official"
@@ -43,6 +84,8 @@ def test_unknown_variant_names_the_valid_ones():
         get_preset("depalm", "appendix")
     with pytest.raises(ValueError, match="valid: official, paper"):
         dataclasses.replace(get_preset("depalm"), variant="x")
+    with pytest.raises(ValueError, match="valid: official, paper"):
+        describe_methods(4096, 1024, 32, 256, ".", "x")
     with pytest.raises(UnknownMethodError):
         get_preset("nope", "paper")
 
