@@ -16,8 +16,10 @@ from methods import (BlockConfig, ExtractionConfig, FeatureSpec, MethodConfig, U
 from methods.config import LLMDims, RecipeOverrides, TokenLayout
 from methods.describe import describe_methods
 from methods.injection import GatedCrossAttention, InjectableLayer
+from methods.mapping.resampler import BlockResampler
 from methods.mapping.rrand import RandomTokenSubset
 from methods.modules import CrossAttention, ScaleBias
+from methods.registry import block_options
 from methods.variants import DEFAULT_VARIANT, VARIANTS
 from test_methods import PAPER_IDS, isolated_registry, one_thread, rrand_training_draws  # noqa: F401
 from test_methods_llm import LAYERS, SPEC, VOCAB, batch, build, hidden_arg, small, tiny_llm
@@ -229,9 +231,6 @@ def official_avgpool_reference(tokens: torch.Tensor, grid: tuple[int, int]) -> t
 def test_official_r_avgpool_pools_as_the_official_code():
     cfg = get_preset("depalm-r-avgpool").mapping
     layout = TokenLayout(d=8, grid=(4, 6), has_cls=True)
-    from methods.mapping.resampler import BlockResampler
-    from methods.registry import block_options
-
     block = BlockResampler(block_options("mapping", cfg), layout, d_target=16).eval()
     captured = {}
     block.norm.register_forward_hook(lambda m, inp, out: captured.setdefault("pooled", inp[0]))
@@ -256,8 +255,6 @@ def test_official_r_qpmapper_has_a_linear_ffn():
 
 
 def official_rrand(n_patches: int = 256, d: int = 8) -> RandomTokenSubset:
-    from methods.registry import block_options
-
     return RandomTokenSubset(block_options("mapping", get_preset("depalm-r-rand").mapping),
                              TokenLayout(d=d, grid=(n_patches,), has_cls=True), d_target=16)
 
@@ -289,8 +286,6 @@ def test_official_r_rand_draws_one_subset_per_batch_in_training():
 
 
 def official_xattn(d: int = 16, d_llm: int = 24, n_levels: int = 4) -> GatedCrossAttention:
-    from methods.registry import block_options
-
     cfg = get_preset("depalm-c-attn").injection
     cfg.options["d_embed"] = d
     return GatedCrossAttention(block_options("injection", cfg), LLMDims(d_llm, d_llm, 16), n_levels, d)
@@ -359,3 +354,24 @@ def test_official_epalm_fits_a_tiny_llm_only_with_room_for_its_layers():
         build_connector(small("epalm"), SPEC, LLMDims(32, 32, 9))
     assert build_model(small("epalm"), SPEC, llm).n_injected_tokens == 11
     assert all(isinstance(llm.model.layers[i], InjectableLayer) for i in range(7, 13))
+
+
+def test_resampler_with_a_final_qpmapper_as_the_official_1pct_r_qpmapper_cells():
+    """The 1% R-QPMapper scripts also set adapter.transformer.n_layers=1: a one-query QPMapper follows the
+    resampler, so one perceptual token reaches the LLM (a per-cell override of the mapping options)."""
+    cfg = get_preset("depalm-r-qpmapper").with_options(mapping={"d_embed": 32, "post_qp_layers": 1})
+    torch.manual_seed(0)
+    connector = build_connector(cfg, SPEC, LLMDims(48, 48, 4)).eval()
+    block = connector.mapping
+    assert block.n_out_tokens() == 1 and connector.n_injected_tokens == 1 + 1
+    assert len(block.post_qp.layers) == 1 and isinstance(block.post_qp.layers[0].activation, nn.Identity)
+    x = torch.randn(2, 1, SPEC.n_tokens, SPEC.d_feats)
+    with torch.no_grad():
+        resampled = []
+        block.norm.register_forward_hook(lambda m, inp, out: resampled.append(out))
+        out = connector(x)
+        assert out.shape == (2, 1, 1, 48)
+        assert torch.allclose(out[:, 0], block.proj_out(block.post_qp(resampled[0])), atol=1e-6)
+    assert "QPMapper (1 layers, 1 queries)" in BlockResampler.describe(block.options)
+    with pytest.raises(ValueError, match="post_qp_queries"):
+        BlockResampler.Options(post_qp_queries=0)

@@ -12,6 +12,10 @@ The official R-avgpool (`pool="feature-avgpool"`) applies torch's AvgPool1d(4) t
 [4 tokens, d_embed]; AvgPool1d pools the last axis, so each token's features are averaged in groups of 4 consecutive
 channels and the 4 tokens' d_embed/4-wide results are concatenated into the block's token (the tokens themselves
 are not averaged).
+
+`post_qp_layers` > 0 appends a QPMapper of `post_qp_queries` queries over the normalized resampled tokens, before
+the projection to d_LLM: what the official code builds when a cell also sets adapter.transformer.n_layers (its 1%
+R-QPMapper scripts), so that only `post_qp_queries` tokens reach the LLM.
 """
 from __future__ import annotations
 
@@ -70,11 +74,16 @@ class BlockResampler(MappingBlock):
         d_embed: int | None = None
         qp_layers: int = 4
         norm_eps: float = 1e-6
+        post_qp_layers: int = 0
+        post_qp_queries: int = 1
 
         def __post_init__(self) -> None:
             super().__post_init__()
             if self.pool not in POOLS:
                 raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
+            if self.post_qp_layers < 0 or self.post_qp_queries < 1:
+                raise ValueError(f"need post_qp_layers >= 0 and post_qp_queries >= 1, got {self.post_qp_layers}, "
+                                 f"{self.post_qp_queries}")
 
     def __init__(self, options: Options, layout: TokenLayout, d_target: int):
         super().__init__(options, layout, d_target)
@@ -90,6 +99,8 @@ class BlockResampler(MappingBlock):
         elif options.pool == "qpmapper":
             self.pool = QueryPooler(d, options.qp_layers, 1, options)
         self.norm = rms_norm(d, options.norm_eps)
+        self.post_qp = (QueryPooler(d, options.post_qp_layers, options.post_qp_queries, options)
+                        if options.post_qp_layers else nn.Identity())
         self.proj_out = nn.Linear(d, d_target)
 
     def map_tokens(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,9 +116,11 @@ class BlockResampler(MappingBlock):
             pooled = self.pool(blocks.reshape(b, nb, k * d))
         else:
             pooled = self.pool(blocks.reshape(b * nb, k, d)).reshape(b, nb, d)
-        return self.proj_out(self.norm(torch.cat([x[:, :n_cls], pooled], dim=1)))
+        return self.proj_out(self.post_qp(self.norm(torch.cat([x[:, :n_cls], pooled], dim=1))))
 
     def n_out_tokens(self) -> int:
+        if self.options.post_qp_layers:
+            return self.options.post_qp_queries
         return int(self.layout.has_cls) + n_blocks(self.layout.grid)
 
     @classmethod
@@ -117,6 +130,8 @@ class BlockResampler(MappingBlock):
                 "linear": "linear (strided conv)",
                 "qpmapper": f"QPMapper ({options.qp_layers} layers, 1 query"
                             f"{', linear FFN' if options.activation == 'identity' else ''})"}[options.pool]
-        return f"Linear projection + block resampler (d_embed={d}, 2x2 blocks, {pool} pooling)"
+        post = (f" + QPMapper ({options.post_qp_layers} layers, {options.post_qp_queries} queries)"
+                if options.post_qp_layers else "")
+        return f"Linear projection + block resampler (d_embed={d}, 2x2 blocks, {pool} pooling){post}"
 
 
