@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--d-feats", type=int, default=1024, help="encoder width (default CLIP-L)")
     d.add_argument("--llm-layers", type=int, default=32, help="LLM depth (default LLaMA-7B)")
     d.add_argument("--n-tokens", type=int, default=256, help="encoder patch tokens, CLS excluded (default 16x16)")
+    d.add_argument("--variant", default=None, help="recipe variant: official (default) | paper")
     return p
 
 
@@ -95,8 +96,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.describe_methods:
         _load_plugins(args.plugin)
         from methods.describe import describe_methods
+        from methods.variants import DEFAULT_VARIANT, check_variant
 
-        for path in describe_methods(args.d_llm, args.d_feats, args.llm_layers, args.n_tokens, out):
+        variant = args.variant or DEFAULT_VARIANT
+        try:
+            check_variant(variant)
+        except ValueError as e:
+            raise UsageError(f"--variant: {e}") from None
+        for path in describe_methods(args.d_llm, args.d_feats, args.llm_layers, args.n_tokens, out, variant):
             print(path)
         return 0
     if args.doctor:

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from methods.variants import DEFAULT_VARIANT, check_variant
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -90,21 +92,45 @@ class BlockConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+PROMPT_INITS = ("vocab", "normal")
+
+
 @dataclass
 class FinetuneConfig:
-    """Fine-tuning mechanisms (B.4): `n_prompt` prompt-tuning tokens (n_pt); bias tuning of the encoder (Table S6)."""
+    """Fine-tuning mechanisms (B.4): `n_prompt` prompt-tuning tokens (n_pt); bias tuning of the encoder (Table S6).
+    `prompt_init`: "vocab" starts the prompt tokens from random rows of the LLM's embedding table, "normal" from
+    N(0, 1) (the official code)."""
 
     n_prompt: int = 0
     encoder_bias: bool = False
+    prompt_init: str = "vocab"
 
     def __post_init__(self) -> None:
         if self.n_prompt < 0:
             raise ValueError(f"finetune.n_prompt must be >= 0, got {self.n_prompt}")
+        if self.prompt_init not in PROMPT_INITS:
+            raise ValueError(f"finetune.prompt_init must be one of {PROMPT_INITS}, got {self.prompt_init!r}")
+
+
+@dataclass
+class RecipeOverrides:
+    """Training-recipe settings that come with a method (e.g. the official DePALM^{c-attn} config clips gradients at
+    0.05 and accumulates 2 batches); None leaves the harness's recipe as it is."""
+
+    grad_clip: float | None = None
+    grad_accum: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"recipe.grad_clip must be > 0, got {self.grad_clip}")
+        if self.grad_accum is not None and self.grad_accum < 1:
+            raise ValueError(f"recipe.grad_accum must be >= 1, got {self.grad_accum}")
 
 
 @dataclass
 class MethodConfig:
-    """One connector method: extraction -> mapping -> injection, plus fine-tuning (Figure 1, Table 1)."""
+    """One connector method: extraction -> mapping -> injection, plus fine-tuning (Figure 1, Table 1), in one recipe
+    variant (`methods.variants`), with the recipe settings the method brings (`recipe`)."""
 
     id: str
     display_name: str
@@ -112,10 +138,16 @@ class MethodConfig:
     mapping: BlockConfig
     injection: BlockConfig
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    variant: str = DEFAULT_VARIANT
+    recipe: RecipeOverrides = field(default_factory=RecipeOverrides)
+
+    def __post_init__(self) -> None:
+        check_variant(self.variant)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MethodConfig:
-        """Inverse of `dataclasses.asdict` (e.g. to rebuild a method from a stored run config)."""
+        """Inverse of `dataclasses.asdict` (e.g. to rebuild a method from a stored run config). A config stored before
+        variants existed is the `paper` one (the appendix presets were the only ones)."""
         return cls(
             id=d["id"],
             display_name=d["display_name"],
@@ -123,11 +155,14 @@ class MethodConfig:
             mapping=BlockConfig(**copy.deepcopy(d["mapping"])),
             injection=BlockConfig(**copy.deepcopy(d["injection"])),
             finetune=FinetuneConfig(**d.get("finetune", {})),
+            variant=d.get("variant", "paper"),
+            recipe=RecipeOverrides(**d.get("recipe", {})),
         )
 
     def with_options(self, *, mapping: dict[str, Any] | None = None, injection: dict[str, Any] | None = None,
                      **fields: Any) -> MethodConfig:
-        """A copy with some block options and/or top-level fields replaced (e.g. a smaller d_embed for a sweep)."""
+        """A copy with some block options and/or top-level fields replaced (e.g. a smaller d_embed for a sweep, or
+        `finetune=FinetuneConfig(...)`)."""
         new = copy.deepcopy(self)
         if mapping:
             new.mapping.options.update(mapping)

@@ -7,14 +7,14 @@ from torch import nn
 
 
 class PromptTuning(nn.Module):
-    """n_pt learned embedding vectors, prepended after the perceptual tokens and before the text (B.4). Initialised
-    from randomly drawn rows of the LLM's embedding table (`init_from_vocabulary`), so they start at the scale of real
-    token embeddings."""
+    """n_pt learned embedding vectors, prepended after the perceptual tokens and before the text (B.4). Drawn from
+    N(0, 1) (the official code); `init_from_vocabulary` restarts them from randomly drawn rows of the LLM's embedding
+    table, at the scale of real token embeddings (`FinetuneConfig.prompt_init`)."""
 
     def __init__(self, n_tokens: int, d: int):
         super().__init__()
         self.tokens = nn.Parameter(torch.empty(n_tokens, d))
-        nn.init.normal_(self.tokens, std=0.02)
+        nn.init.normal_(self.tokens)
 
     @torch.no_grad()
     def init_from_vocabulary(self, embedding_weight: torch.Tensor) -> None:

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from methods.config import LLMDims
-from methods.modules import rms_norm
+from methods.modules import CrossAttention, ScaleBias, rms_norm
 from methods.registry import register_block
 
 Rope = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -252,16 +252,28 @@ class InnerOptions:
 
 @register_block("injection", "inner-layers")
 class InnerLayerInjection(InjectionBlock):
-    """Prepend one level's tokens to the input of each planned layer and drop them from its output (B.2)."""
+    """Prepend one level's tokens to the input of each planned layer and drop them from its output (B.2). Each
+    planned layer may first pass its tokens through its own RMSNorm (`token_norm`) and its own scale and bias
+    (`bias_tuning`), as the official eP-ALM and DePALM^{QP,inner} configs do."""
 
-    Options = InnerOptions
+    @dataclass
+    class Options(InnerOptions):
+        token_norm: bool = False
+        bias_tuning: bool = False
+        norm_eps: float = 1e-6
 
-    def __init__(self, options: InnerOptions, dims: LLMDims, n_levels: int, d_mem: int):
+    def __init__(self, options: Options, dims: LLMDims, n_levels: int, d_mem: int):
         super().__init__(options, dims, n_levels, d_mem)
         self.plan = inner_layer_plan(dims.n_layers, options.n_llm, options.n_left, n_levels)
+        self.tuners = nn.ModuleList()
+        if options.token_norm or options.bias_tuning:
+            d = dims.d_hidden
+            self.tuners.extend(nn.Sequential(rms_norm(d, options.norm_eps) if options.token_norm else nn.Identity(),
+                                             ScaleBias(d) if options.bias_tuning else nn.Identity())
+                               for _ in self.plan)
 
     @classmethod
-    def target_dim(cls, options: InnerOptions, dims: LLMDims) -> int:
+    def target_dim(cls, options: Options, dims: LLMDims) -> int:
         return dims.d_hidden
 
     def layer_plan(self) -> dict[int, int]:
@@ -269,23 +281,34 @@ class InnerLayerInjection(InjectionBlock):
 
     def layer_actions(self, mapped: torch.Tensor, seq_mask: torch.Tensor,
                       rope: Callable[[int], Rope | None]) -> dict[int, LayerAction]:
-        tokens = mapped * self.dims.embed_scale
-        return {i: PrependTokens(tokens[:, lvl], seq_mask, rope(i)) for i, lvl in self.plan.items()}
+        actions = {}
+        for rank, (i, lvl) in enumerate(self.plan.items()):
+            tokens = self.tuners[rank](mapped[:, lvl]) if self.tuners else mapped[:, lvl]
+            actions[i] = PrependTokens(tokens * self.dims.embed_scale, seq_mask, rope(i))
+        return actions
 
     def n_injected(self, n_mapped: int) -> int:
         return n_mapped
 
     @classmethod
-    def describe(cls, options: InnerOptions) -> str:
-        return f"Token injection in {options.n_llm} inner layers (last {options.n_left} left out)"
+    def describe(cls, options: Options) -> str:
+        tuned = [name for name, on in (("RMSNorm", options.token_norm), ("scale + bias", options.bias_tuning)) if on]
+        return (f"Token injection in {options.n_llm} inner layers (last {options.n_left} left out)"
+                f"{', per-layer ' + ' + '.join(tuned) if tuned else ''}")
+
+
+NORM_PLACES = ("output", "attention")
 
 
 @register_block("injection", "gated-cross-attention")
 class GatedCrossAttention(InjectionBlock):
     """DePALM^{c-attn}'s cross-attention (C.2, Figure S1), one block shared by the planned layers and applied before
     each: text tokens through an FFN (d_LLM -> d_embed -> d_embed, GELU) + RMSNorm as queries, the layer's memory
-    level as keys/values, output projection to d_LLM + RMSNorm, added through tanh(h_k), h_k = 0 at init so the
-    model starts as the frozen LLM."""
+    level as keys/values, a projection to d_LLM, added through tanh(h_k), h_k = 0 at init so the model starts as the
+    frozen LLM. `norm="output"`: RMSNorm on the projected output (C.2); `"attention"`: RMSNorm on the attention output,
+    before the projection (the official code). `attn_out_proj`: a standard multi-head attention with its output
+    projection (C.2); without it, query/key/value projections only (the official code). `shared_gate`: one h for all
+    layers (the official code) instead of one h^{(k)} per layer. `dropout`: attention dropout, in training only."""
 
     @dataclass
     class Options(InnerOptions):
@@ -293,18 +316,29 @@ class GatedCrossAttention(InjectionBlock):
         d_embed: int = 1024
         n_heads: int = 8
         dropout: float = 0.1
+        attn_out_proj: bool = True
+        norm: str = "output"
+        shared_gate: bool = False
+        norm_eps: float = 1e-6
+
+        def __post_init__(self) -> None:
+            if self.norm not in NORM_PLACES:
+                raise ValueError(f"norm must be one of {NORM_PLACES}, got {self.norm!r}")
 
     def __init__(self, options: Options, dims: LLMDims, n_levels: int, d_mem: int):
         super().__init__(options, dims, n_levels, d_mem)
         self.plan = inner_layer_plan(dims.n_layers, options.n_llm, options.n_left, n_levels)
         d = options.d_embed
         self.text_ffn = nn.Sequential(nn.Linear(dims.d_hidden, d), nn.GELU(), nn.Linear(d, d))
-        self.text_norm = rms_norm(d)
-        self.attn = nn.MultiheadAttention(d, options.n_heads, dropout=options.dropout, kdim=d_mem, vdim=d_mem,
-                                          batch_first=True)
+        self.text_norm = rms_norm(d, options.norm_eps)
+        if options.attn_out_proj:
+            self.attn = nn.MultiheadAttention(d, options.n_heads, dropout=options.dropout, kdim=d_mem, vdim=d_mem,
+                                              batch_first=True)
+        else:
+            self.attn = CrossAttention(d, d_mem, options.n_heads, options.dropout)
         self.proj_out = nn.Linear(d, dims.d_hidden)
-        self.out_norm = rms_norm(dims.d_hidden)
-        self.gates = nn.Parameter(torch.zeros(options.n_llm))
+        self.norm = rms_norm(dims.d_hidden if options.norm == "output" else d, options.norm_eps)
+        self.gates = nn.Parameter(torch.zeros(1 if options.shared_gate else options.n_llm))
 
     @classmethod
     def target_dim(cls, options: Options, dims: LLMDims) -> int:
@@ -316,9 +350,13 @@ class GatedCrossAttention(InjectionBlock):
     def cross_attend(self, hidden: torch.Tensor, memory: torch.Tensor, gate: int) -> torch.Tensor:
         x = hidden.to(self.gates.dtype)
         query = self.text_norm(self.text_ffn(x))
-        y, _ = self.attn(query, memory, memory, need_weights=False)
-        y = self.out_norm(self.proj_out(y))
-        return hidden + (torch.tanh(self.gates[gate]) * y).to(hidden.dtype)
+        if isinstance(self.attn, nn.MultiheadAttention):
+            y, _ = self.attn(query, memory, memory, need_weights=False)
+        else:
+            y = self.attn(query, memory)
+        y = self.norm(self.proj_out(y)) if self.options.norm == "output" else self.proj_out(self.norm(y))
+        h = self.gates[0 if self.options.shared_gate else gate]
+        return hidden + (torch.tanh(h) * y).to(hidden.dtype)
 
     def layer_actions(self, mapped: torch.Tensor, seq_mask: torch.Tensor,
                       rope: Callable[[int], Rope | None]) -> dict[int, LayerAction]:
@@ -330,4 +368,6 @@ class GatedCrossAttention(InjectionBlock):
 
     @classmethod
     def describe(cls, options: Options) -> str:
-        return f"Gated cross-attention in {options.n_llm} inner layers (last {options.n_left} left out)"
+        gate = "one shared gate" if options.shared_gate else "one gate per layer"
+        return (f"Gated cross-attention in {options.n_llm} inner layers (last {options.n_left} left out, "
+                f"{gate})")

@@ -196,10 +196,10 @@ def build_connector(preset: MethodConfig, spec: FeatureSpec, dims: LLMDims) -> C
 def build_model(preset: MethodConfig, spec: FeatureSpec, llm: nn.Module) -> PerceptualLM:
     """A `PerceptualLM` for `preset` on encoder features `spec` and the frozen HF causal LM `llm` (its decoder layers
     targeted by the method get wrapped in place). The connector is created in float32 on the LLM's device; prompt
-    tokens start from random vocabulary embeddings."""
+    tokens start as `preset.finetune.prompt_init` says (random vocabulary embeddings, or N(0, 1))."""
     adapter = LLMAdapter.of(llm)
     device = adapter.embed.weight.device
     connector = Connector(preset, spec, adapter.dims).to(device)
-    if connector.prompt is not None:
+    if connector.prompt is not None and preset.finetune.prompt_init == "vocab":
         connector.prompt.init_from_vocabulary(adapter.embed.weight)
     return PerceptualLM(connector, llm, adapter)

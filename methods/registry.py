@@ -1,21 +1,25 @@
 """Explicit registries of blocks (mapping, injection) and of method presets; the plugin entry points.
 
 A plugin module (loaded with `run_matrix.py --plugin MODULE`) adds a block with `@register_block("mapping", name)`
-on an `nn.Module` subclass, and/or a method with `@register_preset` on a function returning a `MethodConfig`.
+on an `nn.Module` subclass, and/or a method with `@register_preset` on a function returning a `MethodConfig`. Every
+method exists in every recipe variant (`methods.variants`): a function taking the variant returns its config for
+that variant; a `MethodConfig` or a zero-argument function is the same method in all of them.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 from typing import Any, Callable, TypeVar
 
 from methods.config import BlockConfig, MethodConfig
+from methods.variants import DEFAULT_VARIANT, VARIANTS, check_variant
 
 BLOCK_KINDS = ("mapping", "injection")
 BIAS_FT_SUFFIX = "+bias-ft"  # Table S6: any method + bias tuning of the perceptual encoder, e.g. "depalm+bias-ft"
 
 _BLOCKS: dict[str, dict[str, type]] = {kind: {} for kind in BLOCK_KINDS}
-_PRESETS: dict[str, MethodConfig] = {}
+_PRESETS: dict[str, dict[str, MethodConfig]] = {}  # method id -> {variant: config}
 
 T = TypeVar("T", bound=type)
 
@@ -87,27 +91,51 @@ def validate_preset(cfg: MethodConfig) -> None:
     block_options("injection", cfg.injection)
 
 
-def register_preset(arg: MethodConfig | Callable[[], MethodConfig]) -> Any:
-    """Register a method. Use as a decorator on a zero-argument function returning a `MethodConfig`, or call it with a
-    `MethodConfig`. Re-registering an identical config is a no-op (a module imported twice); a different config
-    under an existing id is an error."""
-    cfg = arg() if callable(arg) and not isinstance(arg, MethodConfig) else arg
-    validate_preset(cfg)
-    existing = _PRESETS.get(cfg.id)
-    if existing is not None and dataclasses.asdict(existing) != dataclasses.asdict(cfg):
-        raise ValueError(f"method id {cfg.id!r} is already registered with a different config; pick another id")
-    _PRESETS[cfg.id] = copy.deepcopy(cfg)
+def _configs_by_variant(arg: MethodConfig | Callable[..., MethodConfig]) -> dict[str, MethodConfig]:
+    if isinstance(arg, MethodConfig):
+        return {v: dataclasses.replace(copy.deepcopy(arg), variant=v) for v in VARIANTS}
+    if not callable(arg):
+        raise TypeError(f"register_preset takes a MethodConfig or a function returning one, got {type(arg).__name__}")
+    if not inspect.signature(arg).parameters:
+        return _configs_by_variant(arg())
+    configs = {v: arg(v) for v in VARIANTS}
+    for v, cfg in configs.items():
+        if isinstance(cfg, MethodConfig) and cfg.variant != v:
+            raise ValueError(f"register_preset({getattr(arg, '__name__', arg)!r}): asked for variant {v!r}, it "
+                             f"returned a config of variant {cfg.variant!r} (build it from get_preset(id, variant))")
+    return configs
+
+
+def register_preset(arg: MethodConfig | Callable[..., MethodConfig]) -> Any:
+    """Register a method in every variant. Use as a decorator on a function `f(variant) -> MethodConfig` (or a
+    zero-argument one: the same config in every variant), or call it with a `MethodConfig` (same in every variant).
+    Re-registering identical configs is a no-op (a module imported twice); different configs under an existing id
+    are an error."""
+    configs = _configs_by_variant(arg)
+    for cfg in configs.values():
+        validate_preset(cfg)
+    ids = {cfg.id for cfg in configs.values()}
+    if len(ids) != 1:
+        raise ValueError(f"register_preset: one method must keep one id in every variant, got {sorted(ids)}")
+    method_id = ids.pop()
+    existing = _PRESETS.get(method_id)
+    if existing is not None and any(dataclasses.asdict(existing[v]) != dataclasses.asdict(cfg)
+                                    for v, cfg in configs.items()):
+        raise ValueError(f"method id {method_id!r} is already registered with a different config; pick another id")
+    _PRESETS[method_id] = copy.deepcopy(configs)
     return arg
 
 
-def get_preset(method_id: str) -> MethodConfig:
-    """A fresh copy of the registered preset (callers may modify it freely). `<id>+bias-ft` is the registered method
-    `<id>` with bias tuning of the encoder (Table S6); such variants are not listed by `list_presets`."""
+def get_preset(method_id: str, variant: str = DEFAULT_VARIANT) -> MethodConfig:
+    """A fresh copy of the registered preset in `variant` (callers may modify it freely). `<id>+bias-ft` is the
+    registered method `<id>` with bias tuning of the encoder (Table S6); such variants are not listed by
+    `list_presets`. An unknown variant is a ValueError naming the valid ones."""
+    check_variant(variant)
     base_id = method_id.removesuffix(BIAS_FT_SUFFIX)
     if base_id not in _PRESETS:
         raise UnknownMethodError(f"unknown method {method_id!r}; known: {', '.join(_PRESETS)}, each also as "
                                  f"<id>{BIAS_FT_SUFFIX} (a plugin method must be imported first: --plugin MODULE)")
-    cfg = copy.deepcopy(_PRESETS[base_id])
+    cfg = copy.deepcopy(_PRESETS[base_id][variant])
     if base_id == method_id:
         return cfg
     cfg.finetune.encoder_bias = True
@@ -115,5 +143,5 @@ def get_preset(method_id: str) -> MethodConfig:
 
 
 def list_presets() -> list[str]:
-    """Method ids in registration order (the paper's 11 first, then plugins)."""
+    """Method ids in registration order (the paper's 11 first, then plugins); every id exists in every variant."""
     return list(_PRESETS)

@@ -21,7 +21,7 @@ from methods import registry
 from methods import (BlockConfig, ExtractionConfig, FeatureSpec, MethodConfig, UnknownMethodError, build_connector,
                      get_preset, list_presets, register_block, register_preset)
 from methods.config import LLMDims, TokenLayout
-from methods.describe import COLUMNS, describe_methods
+from methods.describe import CSV_COLUMNS, describe_methods
 from methods.extraction import extract
 from methods.injection import inner_layer_plan
 from methods.mapping import MappingBlock
@@ -47,18 +47,19 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-def meta_connector(method_id: str, spec: FeatureSpec = CLIP_L, dims: LLMDims = LLAMA7B):
+def meta_connector(method_id: str, spec: FeatureSpec = CLIP_L, dims: LLMDims = LLAMA7B, variant: str = "official"):
     with torch.device("meta"):
-        return build_connector(get_preset(method_id), spec, dims)
+        return build_connector(get_preset(method_id, variant), spec, dims)
 
 
 def test_the_eleven_paper_methods_are_registered_in_order():
     assert list_presets()[:11] == PAPER_IDS
 
 
+@pytest.mark.parametrize("variant", ["official", "paper"])
 @pytest.mark.parametrize("method_id", PAPER_IDS)
-def test_preset_is_json_able_and_round_trips(method_id):
-    cfg = get_preset(method_id)
+def test_preset_is_json_able_and_round_trips(method_id, variant):
+    cfg = get_preset(method_id, variant)
     d = json.loads(json.dumps(dataclasses.asdict(cfg)))
     assert MethodConfig.from_dict(d) == cfg
     assert cfg.extraction.n_levels >= 1
@@ -86,7 +87,7 @@ def test_unknown_method_names_the_known_ones():
 
 @pytest.mark.parametrize("method_id,paper", sorted(TABLE1_PARAMS.items()))
 def test_table1_trainable_parameters_within_3_percent(method_id, paper):
-    n = sum(p.numel() for p in meta_connector(method_id).parameters())
+    n = sum(p.numel() for p in meta_connector(method_id, variant="paper").parameters())
     assert abs(n - paper) / paper < 0.03, f"{method_id}: {n / 1e6:.2f}M vs paper {paper / 1e6}M"
 
 
@@ -94,8 +95,8 @@ def test_table1_trainable_parameters_within_3_percent(method_id, paper):
     ("limber-1", 1), ("limber-all", 257), ("mapl", 32), ("epalm", 1), ("depalm", 33), ("depalm-qp-inner", 32 + 16),
     ("depalm-r-avgpool", 1 + 64 + 1), ("depalm-r-linear", 66), ("depalm-r-qpmapper", 66),
     ("depalm-r-rand", 1 + 128 + 1), ("depalm-c-attn", 0)])
-def test_injected_tokens(method_id, expected):
-    assert meta_connector(method_id).n_injected_tokens == expected
+def test_injected_tokens_paper_variant(method_id, expected):
+    assert meta_connector(method_id, variant="paper").n_injected_tokens == expected
 
 
 def test_mlp_mapping_for_the_figure3_sweep():
@@ -118,8 +119,8 @@ def test_inner_layer_plan_follows_b2():
 def test_methods_fail_clearly_on_bad_geometry():
     with pytest.raises(ValueError, match="only 2"):
         meta_connector("epalm", spec=FeatureSpec(d_feats=8, grid=(4,), has_cls=True, n_levels=2))
-    with pytest.raises(ValueError, match="at least"):
-        meta_connector("epalm", dims=LLMDims(d_input=64, d_hidden=64, n_layers=12))
+    with pytest.raises(ValueError, match="at least 14"):
+        meta_connector("epalm", dims=LLMDims(d_input=64, d_hidden=64, n_layers=12), variant="paper")
     with pytest.raises(ValueError, match="unknown option"):
         with torch.device("meta"):
             build_connector(get_preset("depalm").with_options(mapping={"n_querys": 8}), CLIP_L, LLAMA7B)
@@ -186,13 +187,20 @@ def test_rrand_keeps_f_max_at_evaluation():
     assert every(x).shape[2] == 257 and every.n_out_tokens() == 257  # Section 3.2's "keep all tokens"
 
 
-def test_rrand_training_draws_f_in_range_and_keeps_cls():
+def rrand_training_draws(block: RandomTokenSubset, probe: torch.nn.Module, x: torch.Tensor,
+                         n: int) -> tuple[list[torch.Tensor], list[int]]:
+    """`n` training passes of `x` (seed 0): the tokens entering `probe` in each, and the patch tokens kept."""
     torch.manual_seed(0)
-    block = rrand_block().train()
-    seen = []
-    block.proj_in.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    block.train()
+    seen: list[torch.Tensor] = []
+    probe.register_forward_hook(lambda m, inp, out: seen.append(inp[0]))
+    return seen, [block(x).shape[2] - 1 for _ in range(n)]
+
+
+def test_rrand_training_draws_f_in_range_and_keeps_cls():
+    block = rrand_block()
     x = torch.randn(2, 1, 257, 8)
-    counts = [block(x).shape[2] - 1 for _ in range(200)]
+    seen, counts = rrand_training_draws(block, block.proj_in, x, 200)
     assert all(torch.equal(s[:, 0], x[:, 0, 0]) for s in seen)  # CLS always first and kept
     assert min(counts) >= math.floor(256 / 16) and max(counts) == 128
     assert 0.05 < counts.count(128) / len(counts) < 0.35  # f_max w.p. 1/10, plus N(1/4, 0.2) mass clipped at 1/2
@@ -290,7 +298,7 @@ def test_describe_methods_writes_table1(tmp_path):
     assert [p.name for p in paths] == ["table1.md", "table1.csv"]
     with paths[1].open() as f:
         rows = {r["method"]: r for r in csv.DictReader(f)}
-    assert list(next(iter(rows.values()))) == COLUMNS
+    assert list(next(iter(rows.values()))) == CSV_COLUMNS
     assert rows["DePALM"]["injected_tokens"] == "33"
     assert abs(int(rows["DePALM^{R-linear,L0}"]["trainable_params"]) - 88e6) / 88e6 < 0.03
     assert "| DePALM | Tokens from last layer |" in paths[0].read_text()

@@ -40,9 +40,9 @@ def tiny_llm(arch: str) -> nn.Module:
     return Gemma3ForCausalLM(cfg).eval()
 
 
-def small(method_id: str):
+def small(method_id: str, variant: str = "official"):
     """The preset with latent widths cut to 32 (structure unchanged) so tests stay fast."""
-    cfg = get_preset(method_id)
+    cfg = get_preset(method_id, variant)
     if "d_embed" in cfg.mapping.options:
         cfg.mapping.options["d_embed"] = 32
     if "d_embed" in cfg.injection.options:
@@ -50,9 +50,9 @@ def small(method_id: str):
     return cfg
 
 
-def build(method_id: str, arch: str = "llama"):
+def build(method_id: str, arch: str = "llama", variant: str = "official"):
     torch.manual_seed(1)
-    return build_model(small(method_id), SPEC, tiny_llm(arch)).eval()
+    return build_model(small(method_id, variant), SPEC, tiny_llm(arch)).eval()
 
 
 def batch(b: int = 2, s: int = 6, pad_left: bool = False, seed: int = 0):
@@ -82,10 +82,10 @@ def layer_input_lengths(model) -> tuple[dict[int, int], list]:
     return lengths, handles
 
 
-@pytest.mark.parametrize("arch,method_id", [("llama", m) for m in PAPER_IDS]
-                         + [(a, m) for a in ("opt", "gpt2") for m in ("limber-all", "epalm", *MODES)])
-def test_forward_shapes_injected_tokens_and_gradients(arch, method_id):
-    model = build(method_id, arch)
+@pytest.mark.parametrize("arch,method_id,variant", [("llama", m, v) for m in PAPER_IDS for v in ("official", "paper")]
+                         + [(a, m, "official") for a in ("opt", "gpt2") for m in ("limber-all", "epalm", *MODES)])
+def test_forward_shapes_injected_tokens_and_gradients(arch, method_id, variant):
+    model = build(method_id, arch, variant)
     feats, ids, mask = batch()
     lengths, _ = layer_input_lengths(model)
     out = model(feats, ids, mask, labels=ids.masked_fill(mask == 0, -100), label_smoothing=0.002)
@@ -106,9 +106,9 @@ VIDEO = FeatureSpec(d_feats=24, grid=(2, 4, 4), has_cls=True, n_levels=6)  # fra
 @pytest.mark.parametrize("spec,method_id,expected", [
     (AUDIO, "limber-1", 1), (AUDIO, "depalm-r-avgpool", 3 + 1), (AUDIO, "depalm-r-rand", 5 + 1),
     (VIDEO, "depalm-r-linear", 1 + 8 + 1), (VIDEO, "depalm-r-qpmapper", 1 + 8 + 1), (VIDEO, "limber-all", 33)])
-def test_audio_and_video_token_grids(spec, method_id, expected):
+def test_audio_and_video_token_grids_paper_variant(spec, method_id, expected):
     torch.manual_seed(1)
-    model = build_model(small(method_id), spec, tiny_llm("llama")).eval()
+    model = build_model(small(method_id, "paper"), spec, tiny_llm("llama")).eval()
     assert model.n_injected_tokens == expected
     _, ids, mask = batch()
     feats = torch.randn(2, spec.n_levels, spec.n_tokens, spec.d_feats)
@@ -119,7 +119,7 @@ def test_audio_and_video_token_grids(spec, method_id, expected):
 
 @pytest.mark.parametrize("arch", ["llama", "opt", "gpt2"])
 def test_inner_injection_lands_on_b2_layers_and_is_dropped(arch):
-    model = build("epalm", arch)  # 6 CLS levels into 12 layers, last one left out: layers 3..14, 2 per level
+    model = build("epalm", arch, "paper")  # 6 CLS levels into 12 layers, last one left out: layers 3..14, 2 per level
     plan = {3 + r: r // 2 for r in range(12)}
     assert model.connector.injection.layer_plan() == plan
     feats, ids, mask = batch()
@@ -145,7 +145,7 @@ def test_inner_injection_lands_on_b2_layers_and_is_dropped(arch):
 def test_inner_injection_equals_a_hand_written_llama_pass():
     """Reference without wrappers: run Llama's layers one by one, concatenating the level's tokens before each planned
     layer under a plain causal mask (no padding), positions counted from the first token of the layer's sequence."""
-    model = build("depalm-qp-inner", "llama")
+    model = build("depalm-qp-inner", "llama", "paper")
     llm = model.llm.model
     feats, ids, _ = batch(b=1)
     mask = torch.ones_like(ids)
@@ -165,20 +165,28 @@ def test_inner_injection_equals_a_hand_written_llama_pass():
     assert torch.allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("variant", ["official", "paper"])
 @pytest.mark.parametrize("arch", ["llama", "opt", "gpt2"])
-def test_cross_attention_starts_as_the_frozen_llm(arch):
-    model = build("depalm-c-attn", arch)
+def test_cross_attention_starts_as_the_frozen_llm(arch, variant):
+    """Gates at 0: the frozen LLM on [prompt tokens (official: 16, paper: none), text]."""
+    model = build("depalm-c-attn", arch, variant)
     feats, ids, mask = batch()
     with torch.no_grad():
         valid = mask.bool()  # padded positions get other position ids in the plain call
-        frozen = model.llm(input_ids=ids, attention_mask=mask).logits[valid]
+        embeds, full_mask = model.adapter.embed_ids(ids), mask
+        n_pt = model.connector.cfg.finetune.n_prompt
+        if n_pt:
+            embeds = torch.cat([model.connector.prompt(ids.shape[0]), embeds], dim=1)
+            full_mask = torch.cat([mask.new_ones(ids.shape[0], n_pt), mask], dim=1)
+        frozen = model.llm(inputs_embeds=embeds, attention_mask=full_mask).logits[:, n_pt:][valid]
         assert torch.equal(model(feats, ids, mask).logits[valid], frozen)
         model.connector.injection.gates.fill_(0.5)
         assert not torch.allclose(model(feats, ids, mask).logits[valid], frozen, atol=1e-4)
 
 
-@pytest.mark.parametrize("arch,method_id", [(a, m) for a in ("llama", "opt", "gpt2") for m in MODES]
-                         + [("llama", "depalm-r-rand"), ("gemma3", "depalm"), ("gemma3", "depalm-qp-inner")])
+@pytest.mark.parametrize("arch,method_id", [("llama", m) for m in PAPER_IDS]
+                         + [(a, m) for a in ("opt", "gpt2") for m in MODES]
+                         + [("gemma3", "depalm"), ("gemma3", "depalm-qp-inner")])
 def test_logits_same_alone_and_in_padded_batch(arch, method_id):
     model = build(method_id, arch)
     feats, ids, mask = batch()
@@ -202,8 +210,8 @@ def greedy_reference(model, feats, ids, mask, steps):
     return torch.cat(new, dim=1)
 
 
-@pytest.mark.parametrize("arch,method_id", [(a, m) for a in ("llama", "opt", "gpt2") for m in MODES]
-                         + [("gemma3", "depalm-qp-inner")])
+@pytest.mark.parametrize("arch,method_id", [("llama", m) for m in PAPER_IDS]
+                         + [(a, m) for a in ("opt", "gpt2") for m in MODES] + [("gemma3", "depalm-qp-inner")])
 def test_cached_generation_matches_uncached_greedy(arch, method_id):
     model = build(method_id, arch)
     feats, ids, mask = batch(pad_left=True)
@@ -287,7 +295,7 @@ def test_bad_inputs_fail_clearly():
     with pytest.raises(ValueError, match="KV cache"):
         model.generate(feats, ids, mask, use_cache=False)
     with pytest.raises(ValueError, match="at least 14 layers"):
-        build_model(small("epalm"), SPEC, LlamaForCausalLM(LlamaConfig(
+        build_model(small("epalm", "paper"), SPEC, LlamaForCausalLM(LlamaConfig(
             vocab_size=VOCAB, hidden_size=D, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4)))
 
 
