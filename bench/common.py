@@ -133,7 +133,7 @@ def cell_configs(methods: Sequence[str], dataset: str = "syn-coco", profile: str
     """method -> the `RunConfig` the matrix builds for `--methods <methods> --datasets <dataset> --profile <profile>`
     (seed 0, the profile's lr), with `train` overrides."""
     from harness.cli import build_parser
-    from harness.matrix import build_cells, resolve_profile
+    from harness.runner.matrix import build_cells, resolve_profile
 
     prof = resolve_profile(profile)
     args = build_parser().parse_args(["--methods", ",".join(methods), "--datasets", dataset, "--profile", profile])

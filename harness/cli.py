@@ -9,11 +9,8 @@ import importlib
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed without a traceback, exit code 2."""
+from harness import REPO_ROOT
+from harness.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,7 +101,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_doctor()
     _load_plugins(args.plugin)
-    from harness.matrix import main as matrix_main
+    from harness.runner.matrix import main as matrix_main
 
     return matrix_main(args)
 

@@ -1,4 +1,4 @@
-"""Regenerate results/paper/*.parquet from the transcription in harness/paper_numbers.py (one file per table).
+"""Regenerate results/paper/*.parquet from the transcription in harness/report/paper_numbers.py (one file per table).
 
 Usage: python scripts/build_paper_results.py [--out results/paper]
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.paper_numbers import paper_rows_by_table
-from harness.results import write_result
+from harness.report.paper_numbers import paper_rows_by_table
+from harness.store.results import write_result
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ def test_plugin_method_trains_and_is_ranked(tmp_path, isolated_registry):
     if missing:
         pytest.skip(f"embedded backbones not installed ({', '.join(missing)}): scripts/install.sh")
     from harness.cli import main
-    from harness.results import read_results
+    from harness.store.results import read_results
 
     results, reports = tmp_path / "results", tmp_path / "reports"
     assert main(["--plugin", "methods.contrib.qpmapper8", "--methods", "depalm-qp8", "--datasets", "syn-coco",

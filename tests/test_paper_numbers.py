@@ -1,4 +1,4 @@
-"""The paper's numbers (harness/paper_numbers.py, results/paper/): complete, consistent where printed twice, and
+"""The paper's numbers (harness/report/paper_numbers.py, results/paper/): complete, consistent where printed twice, and
 the committed parquet files in sync with the transcription."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import paper_numbers as pn
-from harness.display import METHOD_ORDER, PAPER_DATASET_ORDER
-from harness.ranking import aggregate
-from harness.results import AGGREGATE_DATASET, read_results
+from harness.report import paper_numbers as pn
+from harness.report.labels import METHOD_ORDER, PAPER_DATASET_ORDER
+from harness.report.ranking import aggregate
+from harness.store.results import AGGREGATE_DATASET, read_results
 
 REPO = Path(__file__).resolve().parent.parent
 TABLES = pn.paper_rows_by_table()

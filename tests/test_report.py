@@ -1,5 +1,5 @@
-"""Reports (harness/report.py): Table 4 / S2–S5 / 3 from results/paper and from runs, via the CLI; LaTeX sanity;
-tolerance to corrupted files; lr-grid selection; no mixing of profiles / backbones; no torch."""
+"""Reports (harness/report): Table 4 / S2–S5 / 3 from results/paper and from runs, via the CLI; LaTeX sanity; tolerance
+to corrupted files; lr-grid selection; no mixing of profiles / backbones; no torch."""
 from __future__ import annotations
 
 import re
@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from harness.cli import main as cli_main
-from harness.display import METHOD_ORDER, PAPER_DATASET_ORDER
-from harness.paper_numbers import TABLE4, parse_block
 from harness.report import render_reports
-from harness.results import ResultsWarning, write_result
+from harness.report.labels import METHOD_ORDER, PAPER_DATASET_ORDER
+from harness.report.paper_numbers import TABLE4, parse_block
+from harness.store.results import ResultsWarning, write_result
 
 REPO = Path(__file__).resolve().parent.parent
 PAPER = REPO / "results" / "paper"

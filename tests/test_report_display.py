@@ -1,8 +1,8 @@
-"""harness/display.py's torch-free table of benchmarks stays in sync with the benchmarks registry."""
+"""harness/report/labels.py's torch-free table of benchmarks stays in sync with the benchmarks registry."""
 from __future__ import annotations
 
 from benchmarks import get_benchmark, list_benchmarks
-from harness.display import DATASETS, PAPER_DATASET_ORDER, dataset_sort_key, latex_escape, method_display
+from harness.report.labels import DATASETS, PAPER_DATASET_ORDER, dataset_sort_key, latex_escape, method_display
 
 
 def _spec(dataset_id: str):
@@ -40,7 +40,7 @@ def test_display_names_and_escaping():
 def test_reported_split_agrees_with_benchmark_registry():
     """The report's torch-free column table and the benchmark registry name the same reported split."""
     from benchmarks import get_benchmark, list_benchmarks
-    from harness.display import DATASETS
+    from harness.report.labels import DATASETS
 
     for bench_id in list_benchmarks():
         if bench_id in DATASETS:

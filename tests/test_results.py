@@ -1,4 +1,4 @@
-"""Results store (harness/results.py): schema, atomic writes, tolerant recursive reads, no torch."""
+"""Results store (harness/store/results.py): schema, atomic writes, tolerant recursive reads, no torch."""
 from __future__ import annotations
 
 import math
@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from harness import results
-from harness.results import COLUMNS, ResultsWarning, read_results, write_result
+from harness.store import results
+from harness.store.results import COLUMNS, ResultsWarning, read_results, write_result
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -143,7 +143,8 @@ def test_empty_directory_gives_an_empty_typed_frame(tmp_path):
 
 
 def test_results_store_imports_no_torch():
-    code = ("import sys, harness.results, harness.report, harness.render, harness.selection, harness.ranking; "
+    code = ("import sys, harness.store.results, harness.report, harness.report.render, harness.report.select, "
+            "harness.report.ranking; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.config import EvalSettings, RunConfig, TrainSettings
-from harness.profiles import PROFILES, get_profile
+from harness.config.profiles import PROFILES, get_profile
 
 
 def _cfg(**kw) -> RunConfig:

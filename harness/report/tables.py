@@ -1,9 +1,9 @@
 """Reports from cached results: Table 4, Tables S2–S5 and Table 3 as Markdown, LaTeX (booktabs) and CSV (no torch).
 
 `render_reports(results_dirs, out_dir)` reads every results file under the given directories and writes, for each
-table, `<name>.md`, `<name>.tex` and `<name>.csv`. Results are split into sections (harness/selection.py) so that a
+table, `<name>.md`, `<name>.tex` and `<name>.csv`. Results are split into sections (harness/report/select.py) so that a
 table never mixes sources, profiles or backbones without a header saying so. This module decides what the tables
-say; harness/render.py and reports/templates/table.{md,tex}.j2 lay them out.
+say; harness/report/render.py and reports/templates/table.{md,tex}.j2 lay them out.
 """
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import ranking
-from harness.cli import UsageError
-from harness.display import (DATASETS, SPLIT_LABELS, dataset_sort_key, dataset_title, format_duration, latex_escape,
+from harness.errors import UsageError
+from harness.report import ranking
+from harness.report.labels import (DATASETS, SPLIT_LABELS, dataset_sort_key, dataset_title, format_duration, latex_escape,
                              method_display, metric_label)
-from harness.paper_numbers import PAPER_LABEL, paper_rows_by_table
-from harness.paper_tables import paper_only_documents
-from harness.render import PLACE_NAMES, Block, Cell, Document, Grid, Rich, Text, escape, highlight, write_document
-from harness.results import AGGREGATE_DATASET, read_results
-from harness.selection import STATUS_SEVERITY, CellStats, Section, make_section, run_sections
+from harness.report.paper_numbers import PAPER_LABEL, paper_rows_by_table
+from harness.report.paper_tables import paper_only_documents
+from harness.report.render import PLACE_NAMES, Block, Cell, Document, Grid, Rich, Text, escape, highlight, write_document
+from harness.report.select import STATUS_SEVERITY, CellStats, Section, make_section, run_sections
+from harness.store.results import AGGREGATE_DATASET, read_results
 
 STATUS_MARKS = {"unstable": "♦", "failed": "✗", "cancelled": "✗"}
 NOTE_MARKS = ("•", "†", "‡", "§", "¶", "#")

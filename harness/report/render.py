@@ -1,6 +1,6 @@
 """Rendering of report tables: Markdown and LaTeX (booktabs) through jinja2 templates, plus CSV (no torch).
 
-harness/report.py builds `Document`s (what the tables say); this module lays them out with
+harness/report/tables.py builds `Document`s (what the tables say); this module lays them out with
 reports/templates/table.{md,tex}.j2: highlights (bold / underline / italic, \\textbf / \\underline / \\textit),
 escaping, grouped LaTeX headers.
 """
@@ -12,9 +12,10 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from harness.display import latex_escape
+from harness import REPO_ROOT
+from harness.report.labels import latex_escape
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "reports" / "templates"
+TEMPLATES = REPO_ROOT / "reports" / "templates"
 PLACE_NAMES = {1: "first", 2: "second", 3: "third"}
 
 

@@ -1,8 +1,8 @@
 """The executor interface shared by inline, local and SLURM execution (CONTRACTS.md, runner <-> executors).
 
-An executor runs `harness.run.execute_cell` for each cell and yields a `CellOutcome` as each finishes; it never
+An executor runs `harness.runner.cell.execute_cell` for each cell and yields a `CellOutcome` as each finishes; it never
 hangs forever. When a worker dies without writing its result (killed, cancelled, lost), the executor records the
-row itself with `harness.run.record_status`.
+row itself with `harness.runner.cell.record_status`.
 """
 from __future__ import annotations
 
@@ -12,20 +12,20 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
-from harness.cli import UsageError
 from harness.config import RunConfig
-from harness.run import CellOutcome
+from harness.errors import UsageError
+from harness.runner.cell import CellOutcome
 
 # name -> "module:Class"; imported lazily so that a missing optional dependency only hits its own executor
 EXECUTORS: dict[str, str] = {
-    "inline": "harness.executors.inline:InlineExecutor",
-    "local": "harness.executors.local:LocalExecutor",
-    "slurm": "harness.executors.slurm:SlurmExecutor",
+    "inline": "harness.runner.executors.inline:InlineExecutor",
+    "local": "harness.runner.executors.local:LocalExecutor",
+    "slurm": "harness.runner.executors.slurm:SlurmExecutor",
 }
 
 
 class Progress(Protocol):
-    """Live display of a matrix; executors report to it (see harness.progress.MatrixProgress)."""
+    """Live display of a matrix; executors report to it (see harness.runner.progress.MatrixProgress)."""
 
     def started(self, cfg: RunConfig) -> None: ...
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from harness import REPO_ROOT
 from harness.config import RunConfig
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"
 WEIGHTS_NAME = "trainable.safetensors"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -217,7 +217,7 @@ class CellRun:
 
         n = self.n_levels
         if self.uses_cache(train):
-            from harness.features import FeatureCache
+            from harness.runner.features import FeatureCache
 
             items = self.items(role)
             levels = min(encoder.meta.n_levels, max(n, self.cfg.feature_levels or n))
@@ -256,7 +256,7 @@ class CellRun:
         return llm, model, state
 
     def train(self, encoder, llm, model, state: TrainableState, rank: int = 0, world_size: int = 1):
-        from harness.train import Trainer
+        from harness.runner.train import Trainer
 
         ddp_model = model
         if world_size > 1:
@@ -272,7 +272,7 @@ class CellRun:
         return trainer.train()
 
     def evaluate(self, encoder, llm, model) -> dict[str, dict[str, float]]:
-        from harness.evaluate import generate_predictions
+        from harness.runner.generate import generate_predictions
 
         metrics = {}
         for role in self.eval_roles():
@@ -392,8 +392,8 @@ def execute_cell(cfg: RunConfig, runs_dir: Path, results_dir: Path, backbones: B
                  on_step: Callable[[dict[str, Any]], None] | None = None) -> CellOutcome:
     """Run one cell (resuming from its checkpoint), write its run directory and results file; never raises for a
     failure of the run itself (status failed/unstable is recorded instead)."""
-    from harness.results import write_result
-    from harness.train import UnstableTraining
+    from harness.runner.train import UnstableTraining
+    from harness.store.results import write_result
 
     runs_dir, results_dir = Path(runs_dir), Path(results_dir)
     run_dir = runs_dir / cfg.run_id
@@ -436,7 +436,7 @@ def _items_digest(items: Sequence[Any]) -> str:
 
 def record_status(cfg: RunConfig, results_dir: Path, status: str, error: str) -> CellOutcome:
     """Write the results row of a cell whose worker could not (killed, cancelled, lost job): used by executors."""
-    from harness.results import write_result
+    from harness.store.results import write_result
 
     outcome = CellOutcome(run_id=cfg.run_id, status=status, error=error, config_hash=cfg.config_hash())
     Path(results_dir).mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.config import RunConfig
-from harness.executors.base import Executor, Progress
-from harness.run import Backbones, CellOutcome, execute_cell
+from harness.runner.cell import Backbones, CellOutcome, execute_cell
+from harness.runner.executors.base import Executor, Progress
 
 
 class InlineExecutor(Executor):

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from harness.config import EvalSettings
-from harness.train import FeaturesFn
+from harness.runner.train import FeaturesFn
 
 
 def encode_prompts(tokenizer, prompts: Sequence[str], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:

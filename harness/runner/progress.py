@@ -11,8 +11,8 @@ from typing import Any
 from tqdm import tqdm
 
 from harness.config import RunConfig
-from harness.run import CellOutcome
-from harness.train import TRAIN_LOG_NAME
+from harness.runner.cell import CellOutcome
+from harness.runner.train import TRAIN_LOG_NAME
 
 
 def _fmt_s(seconds: float) -> str:

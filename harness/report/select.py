@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.display import DATASETS, PRIMARY_METRIC_PREFERENCE, dataset_sort_key, method_sort_key
-from harness.results import AGGREGATE_DATASET
+from harness.report.labels import DATASETS, PRIMARY_METRIC_PREFERENCE, dataset_sort_key, method_sort_key
+from harness.store.results import AGGREGATE_DATASET
 
 STATUS_SEVERITY = {"ok": 0, "unstable": 1, "cancelled": 2, "failed": 3}
 _HPARAMS = ("lr", "grad_clip")

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cli import REPO_ROOT, UsageError
+from harness import REPO_ROOT
 from harness.config import PAPER_LR_GRID, REPORTED_SPLIT, RunConfig
-from harness.executors.base import check_executor_name, get_executor
-from harness.profiles import PROFILES, Profile, default_profile_name, get_profile
+from harness.config.profiles import PROFILES, Profile, default_profile_name, get_profile
+from harness.errors import UsageError
+from harness.runner.executors.base import check_executor_name, get_executor
 
 
 @dataclass
@@ -189,7 +190,7 @@ def cached_status(results_dir: Path) -> dict[str, str]:
     """config_hash -> stored status of the runs already in `results_dir` (an `ok` row wins)."""
     if not results_dir.exists():
         return {}
-    from harness.results import read_results
+    from harness.store.results import read_results
 
     df = read_results([results_dir])
     df = df[(df["source"] == "run") & (df["config_hash"] != "")]
@@ -247,7 +248,7 @@ def stored_step_times(results_dir: Path) -> dict[tuple[str, str, str, str], floa
     """Median measured seconds per optimiser step by (method, profile, llm, encoder), from earlier results."""
     if not results_dir.exists():
         return {}
-    from harness.results import read_results
+    from harness.store.results import read_results
 
     df = read_results([results_dir])
     if "mean_step_s" not in df.columns:
@@ -287,7 +288,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     outcomes = []
     if p.todo:
-        from harness.progress import MatrixProgress
+        from harness.runner.progress import MatrixProgress
 
         progress = MatrixProgress(p.todo, p.runs_dir, parallel, estimates)
         try:
@@ -311,7 +312,7 @@ def main(args: argparse.Namespace) -> int:
 
 def render(p: Plan) -> None:
     """Reports from the results directory; says so instead when it holds no result yet (e.g. detached jobs)."""
-    from harness.results import result_files
+    from harness.store.results import result_files
 
     if not p.results_dir.is_dir() or not result_files([p.results_dir]):
         print(f"no results in {p.results_dir} yet: reports not rendered")

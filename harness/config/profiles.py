@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.config import REPORTED_SPLIT, EvalSettings, TrainSettings
+from harness.config.run_config import REPORTED_SPLIT, EvalSettings, TrainSettings
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""SLURM executor: one submitit job per cell, submitted as job arrays (issue 7; CONTRACTS.md, runner <-> executors).
+"""SLURM executor: one submitit job per cell, submitted as job arrays.
 
-Each job runs `harness.run.execute_cell` on one node with `--gpus-per-node` GPUs (8 by default, the paper's 8xV100
-nodes) and one SLURM task per GPU: the tasks are the ranks of a data-parallel training (RANK/WORLD_SIZE/MASTER_*
+Each job runs `harness.runner.cell.execute_cell` on one node with `--gpus-per-node` GPUs (8 by default, the paper's
+8xV100 nodes) and one SLURM task per GPU: the tasks are the ranks of a data-parallel training (RANK/WORLD_SIZE/MASTER_*
 exported from SLURM's environment; rank 0 evaluates and writes). The job is a
 `submitit.helpers.Checkpointable`: on timeout or preemption submitit calls `checkpoint()`, the job is requeued and
 `execute_cell` resumes from the cell's full-state checkpoint. The driver polls SLURM (squeue, then sacct for jobs
@@ -28,10 +28,11 @@ from typing import Any, Callable, Iterator
 
 from submitit.helpers import Checkpointable, DelayedSubmission, TorchDistributedEnvironment
 
-from harness.cli import REPO_ROOT, UsageError
+from harness import REPO_ROOT
 from harness.config import RunConfig
-from harness.executors.base import Executor, Progress
-from harness.run import CellOutcome, execute_cell, record_status
+from harness.errors import UsageError
+from harness.runner.cell import CellOutcome, execute_cell, record_status
+from harness.runner.executors.base import Executor, Progress
 
 JOBS_FILE = "slurm_jobs.json"
 SUBMITIT_DIR = "_slurm"  # <runs_dir>/_slurm/<job_id>/: submitit's pickles and the job's stdout/stderr

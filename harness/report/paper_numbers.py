@@ -1,7 +1,7 @@
 """Every number the DePALM paper publishes in Tables 3–6 and S2–S7, transcribed, as results rows (source="paper").
 
 The blocks below copy the paper's tables cell by cell (columns = `dataset:metric:split`, "-" = no number printed,
-"a±b" = mean ± std over seeds). `paper_rows()` turns them into rows of the results schema (harness/results.py);
+"a±b" = mean ± std over seeds). `paper_rows()` turns them into rows of the results schema (harness/store/results.py);
 scripts/build_paper_results.py writes them to results/paper/*.parquet. Where the text copy of the paper garbles a
 table (merged cells, lost header names, lost footnote marks), the layout below follows the printed numbers and the
 fix is stated in a comment; tests/test_paper_numbers.py cross-checks every number printed twice.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.display import BIAS_FT_SUFFIX, parse_duration
-from harness.results import AGGREGATE_DATASET
+from harness.report.labels import BIAS_FT_SUFFIX, parse_duration
+from harness.store.results import AGGREGATE_DATASET
 
 PAPER_LABEL = "Vallaeys et al., Improved Baselines for Data-efficient Perceptual Augmentation of LLMs (2024)"
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.display import (PAPER_DATASET_ORDER, SPLIT_LABELS, BIAS_FT_SUFFIX, dataset_title, format_duration,
+from harness.report.labels import (PAPER_DATASET_ORDER, SPLIT_LABELS, BIAS_FT_SUFFIX, dataset_title, format_duration,
                              latex_escape, method_display, method_sort_key, metric_label)
-from harness.paper_numbers import TABLE5_HALVES
-from harness.render import Block, Cell, Document, Grid, Rich, Text
+from harness.report.paper_numbers import TABLE5_HALVES
+from harness.report.render import Block, Cell, Document, Grid, Rich, Text
 
 CSV_COLUMNS = ["method", "citation", "llm", "encoder", "dataset", "metric", "split", "value", "std", "n_seeds", "note"]
 _S7_METRICS = {"train_time_s": "Training time T", "gpu_hours": "GPU hours (8 GPUs): T_GPU",

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.cli import UsageError
 from harness.config import RunConfig
-from harness.executors.base import Executor, Progress
-from harness.run import CellOutcome, execute_cell, record_status
+from harness.errors import UsageError
+from harness.runner.cell import CellOutcome, execute_cell, record_status
+from harness.runner.executors.base import Executor, Progress
 
 JOB_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local default (2 min) would kill real runs; a stuck job is the user's call
 POLL_S = 0.5
