@@ -14,6 +14,7 @@ import pandas as pd
 
 from harness import REPO_ROOT
 from harness.report.labels import latex_escape
+from harness.store.atomic import write_text
 
 TEMPLATES = REPO_ROOT / "reports" / "templates"
 PLACE_NAMES = {1: "first", 2: "second", 3: "third"}
@@ -157,10 +158,10 @@ def render_latex(doc: Document) -> str:
 def write_document(doc: Document, out_dir: Path) -> list[Path]:
     """Write `<name>.md`, `<name>.tex`, `<name>.csv` (+ extra CSVs) into out_dir; returns their paths."""
     paths = [out_dir / f"{doc.name}.md", out_dir / f"{doc.name}.tex", out_dir / f"{doc.name}.csv"]
-    paths[0].write_text(render_markdown(doc), encoding="utf-8")
-    paths[1].write_text(render_latex(doc), encoding="utf-8")
-    doc.csv.to_csv(paths[2], index=False)
+    write_text(paths[0], render_markdown(doc))
+    write_text(paths[1], render_latex(doc))
+    write_text(paths[2], doc.csv.to_csv(index=False))
     for name, frame in doc.extra_csv.items():
         paths.append(out_dir / f"{name}.csv")
-        frame.to_csv(paths[-1], index=False)
+        write_text(paths[-1], frame.to_csv(index=False))
     return paths

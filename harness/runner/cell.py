@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import subprocess
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 from harness import REPO_ROOT
 from harness.config import RunConfig
+from harness.store.atomic import write_text
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"
@@ -57,18 +57,11 @@ def code_version() -> str:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
 def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
-    os.replace(tmp, path)
+    write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def import_plugins(plugins: Sequence[str]) -> None:

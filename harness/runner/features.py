@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,6 +20,7 @@ from typing import Any
 import torch
 
 from harness.backbones.weights_cache import file_lock
+from harness.store.atomic import write_bytes
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -31,18 +30,6 @@ def cache_key(encoder_fingerprint: str, dataset_key: str, split: str, n_levels: 
     fields = {"format": FORMAT_VERSION, "encoder": encoder_fingerprint, "dataset": dataset_key, "split": split,
               "n_levels": n_levels}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:
@@ -162,10 +149,10 @@ class FeatureCache:
         keys = list(features)
         data = save({f"t{i}": features[k].contiguous() for i, k in enumerate(keys)})
         name = f"shard-{uuid.uuid4().hex[:12]}.safetensors"
-        _atomic_write(directory / name, data)
+        write_bytes(directory / name, data)
         manifest["shards"].append({"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                                    "keys": keys})
-        _atomic_write(directory / MANIFEST, json.dumps(manifest).encode())
+        write_bytes(directory / MANIFEST, json.dumps(manifest).encode())
 
 
 @torch.no_grad()

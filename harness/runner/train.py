@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from harness.config import TrainSettings
+from harness.store.atomic import atomic_path, write_text
 
 CHECKPOINT_NAME = "checkpoint.pt"
 TRAIN_LOG_NAME = "train_log.jsonl"
@@ -147,9 +147,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _truncate_log(log_path: Path, last_step: int) -> None:
@@ -157,7 +156,7 @@ def _truncate_log(log_path: Path, last_step: int) -> None:
     if not log_path.exists():
         return
     keep = [ln for ln in log_path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= last_step]
-    log_path.write_text("".join(ln + "\n" for ln in keep))
+    write_text(log_path, "".join(ln + "\n" for ln in keep))
 
 
 class Trainer:

@@ -1,7 +1,7 @@
 """Results store: one parquet file per run, long format, atomic writes, recursive tolerant reads (no torch).
 
 Long format: one row per (run, split, metric). A run (one method x dataset x seed x hyper-parameters cell) writes
-all its rows to `<results_dir>/<run_id>.parquet` in one atomic step (temp file in the same folder + `os.replace`),
+all its rows to `<results_dir>/<run_id>.parquet` in one atomic step (`harness.store.atomic`: temp file + rename),
 so a crash mid-write never leaves a partial file visible and never touches earlier runs. The paper's published
 numbers use the same schema with `source="paper"` (results/paper/, built by scripts/build_paper_results.py).
 
@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterable
@@ -50,6 +48,8 @@ from typing import Any, Iterable
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from harness.store.atomic import atomic_path
 
 STATUSES = ("ok", "failed", "unstable", "cancelled")
 SOURCES = ("run", "paper")
@@ -155,8 +155,8 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
 def write_result(rows: list[dict], results_dir: Path, run_id: str) -> Path:
     """Write one run's rows to `<results_dir>/<run_id>.parquet` atomically; returns the path.
 
-    The temp file lives in the same folder (same filesystem, so `os.replace` is atomic) and is hidden (leading dot),
-    so readers never see a partial file; on any error it is removed and earlier files are untouched.
+    Written through `harness.store.atomic`: readers never see a partial file; on any error the temp file is removed
+    and earlier files are untouched.
     """
     if not _RUN_ID.match(run_id):
         raise ValueError(f"run_id {run_id!r}: use letters, digits and . _ = + - only (it becomes a file name)")
@@ -164,16 +164,8 @@ def write_result(rows: list[dict], results_dir: Path, run_id: str) -> Path:
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     final = results_dir / f"{run_id}.parquet"
-    fd, tmp = tempfile.mkstemp(prefix=f".{run_id}.", suffix=".tmp", dir=results_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(pa.Table.from_pandas(df, preserve_index=False), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(final) as tmp:
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
     return final
 
 

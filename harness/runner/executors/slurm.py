@@ -20,7 +20,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.runner.cell import CellOutcome, execute_cell, record_status
 from harness.runner.executors.base import Executor, Progress
+from harness.store.atomic import write_text
 
 JOBS_FILE = "slurm_jobs.json"
 SUBMITIT_DIR = "_slurm"  # <runs_dir>/_slurm/<job_id>/: submitit's pickles and the job's stdout/stderr
@@ -276,10 +276,7 @@ class JobRegistry:
 
     def _write(self, records: dict[str, JobRecord]) -> None:
         data = {"jobs": {rid: {k: v for k, v in vars(r).items() if k != "run_id"} for rid, r in records.items()}}
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        write_text(self.path, json.dumps(data, indent=1, sort_keys=True))
 
     def load(self) -> dict[str, JobRecord]:
         with self._locked():
