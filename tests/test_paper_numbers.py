@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.report import paper_numbers as pn
-from harness.report.labels import METHOD_ORDER, PAPER_DATASET_ORDER
+from harness.report.labels import METHOD_ORDER, paper_columns
 from harness.report.ranking import aggregate
 from harness.store.results import AGGREGATE_DATASET, read_results
 
@@ -39,7 +39,7 @@ def test_table4_is_complete_11_methods_by_10_benchmarks():
     df = _frame("table4")
     cells = df[df.dataset != AGGREGATE_DATASET]
     assert sorted(set(cells.method)) == sorted(METHOD_ORDER)
-    assert sorted(set(cells.dataset)) == sorted(PAPER_DATASET_ORDER)
+    assert sorted(set(cells.dataset)) == sorted(paper_columns())
     assert len(cells) == 110 and not cells.duplicated(["method", "dataset"]).any()
     unstable = cells[cells.status == "unstable"]
     assert set(unstable.method) == {"depalm-c-attn"} and len(unstable) == 6 and unstable.value.isna().all()

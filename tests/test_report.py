@@ -13,13 +13,13 @@ import pytest
 
 from harness.cli import main as cli_main
 from harness.report import render_reports
-from harness.report.labels import METHOD_ORDER, PAPER_DATASET_ORDER
+from harness.report.labels import METHOD_ORDER, paper_columns
 from harness.report.paper_numbers import TABLE4, parse_block
 from harness.store.results import ResultsWarning, write_result
 
 REPO = Path(__file__).resolve().parent.parent
 PAPER = REPO / "results" / "paper"
-TABLE4_CSV_COLUMNS = ["method", *PAPER_DATASET_ORDER, "train_time", "rank", "rank_pos", "score", "score_pos",
+TABLE4_CSV_COLUMNS = ["method", *paper_columns(), "train_time", "rank", "rank_pos", "score", "score_pos",
                       "section"]
 
 

@@ -1,12 +1,12 @@
-"""Display names and column layout of the paper's tables (Tables 3, 4, S2–S5), torch-free.
-
-Reports read column order, titles and metric layout from here instead of importing `benchmarks` (which may pull
-torch), keyed by dataset id, including the offline mirrors `syn-*` (CONTRACTS.md). Ids stay ids in parquet and CSV;
-the names below only appear in rendered Markdown / LaTeX.
+"""How ids print in the reports, torch-free: benchmark titles and column order from the benchmark registry's specs,
+method names, metric and split labels, durations and LaTeX escaping. Ids stay ids in parquet and CSV; the labels
+only appear in rendered Markdown / LaTeX.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from benchmarks import BenchmarkSpec, UnknownBenchmark, get_benchmark, list_benchmarks
 
 
 @dataclass(frozen=True)
@@ -15,25 +15,6 @@ class MethodDisplay:
 
     md: str
     tex: str
-
-
-@dataclass(frozen=True)
-class DatasetDisplay:
-    """One benchmark column of Table 4 and its block in Tables S2–S4 (Sec. 4.1, Table 2, Appendix D).
-
-    `paper_splits`: split roles the paper reports for the primary metric, the first one in Table 4 (test for COCO,
-    AudioCaps and MSRVTT; val for TextCaps and the VQA sets, as in the official code's `test_on`).
-    `s_metrics`: the metrics Tables S2–S4 list for the dataset. `s_table`: which supplementary table holds it.
-    """
-
-    id: str
-    title: str
-    paper_column: str
-    primary_metric: str
-    modality: str
-    paper_splits: tuple[str, ...]
-    s_metrics: tuple[str, ...]
-    s_table: str
 
 
 _METHODS: dict[str, MethodDisplay] = {
@@ -69,54 +50,32 @@ def method_display(method_id: str) -> MethodDisplay:
     return _METHODS.get(method_id, MethodDisplay(method_id, latex_escape(method_id)))
 
 
-def _paper(id_, title, metric, modality, splits, s_metrics, s_table):
-    return DatasetDisplay(id_, title, id_, metric, modality, splits, s_metrics, s_table)
-
-
-_CAPTION_S2 = ("BLEU_4", "CIDEr")
-_PAPER_DATASETS = (
-    _paper("coco", "COCO", "CIDEr", "image", ("test",), _CAPTION_S2, "tableS2"),
-    _paper("coco-1pct", "COCO (1%)", "CIDEr", "image", ("test",), _CAPTION_S2, "tableS2"),
-    _paper("textcaps", "TextCaps", "CIDEr", "image", ("val",), _CAPTION_S2, "tableS2"),
-    _paper("vqav2", "VQAv2", "VQA_acc", "image", ("val", "test"), ("VQA_acc",), "tableS2"),
-    _paper("vqav2-1pct", "VQAv2 (1%)", "VQA_acc", "image", ("val", "test"), ("VQA_acc",), "tableS2"),
-    _paper("textvqa", "TextVQA", "VQA_acc", "image", ("val",), ("VQA_acc",), "tableS2"),
-    _paper("okvqa", "OKVQA", "VQA_acc", "image", ("val",), ("VQA_acc",), "tableS2"),
-    _paper("aokvqa", "AOKVQA", "VQA_acc", "image", ("val",), ("VQA_acc",), "tableS2"),
-    _paper("audiocaps", "AudioCaps", "SPIDEr", "audio", ("test",),
-           ("BLEU_1", "BLEU_2", "METEOR", "CIDEr", "SPICE", "SPIDEr"), "tableS3"),
-    _paper("msrvtt", "MSRVTT", "CIDEr", "video", ("test",), ("BLEU_4", "METEOR", "CIDEr"), "tableS4"),
-)
-OFFLINE_PREFIX = "syn-"
-
-
-# The offline AudioCaps mirror ranks on CIDEr: SPIDEr needs SPICE's CoreNLP jars, absent offline (benchmarks spec).
-_OFFLINE_PRIMARY = {"audiocaps": "CIDEr"}
-
-
-def _offline(d: DatasetDisplay) -> DatasetDisplay:
-    """The offline mirror of a paper dataset: same column, metrics and table; title marks it as synthetic."""
-    return DatasetDisplay(OFFLINE_PREFIX + d.id, f"{d.title} [offline]", d.id,
-                          _OFFLINE_PRIMARY.get(d.id, d.primary_metric), d.modality, d.paper_splits, d.s_metrics,
-                          d.s_table)
-
-
-DATASETS: dict[str, DatasetDisplay] = {d.id: d for d in _PAPER_DATASETS}
-DATASETS.update({OFFLINE_PREFIX + d.id: _offline(d) for d in _PAPER_DATASETS})
-PAPER_DATASET_ORDER: tuple[str, ...] = tuple(d.id for d in _PAPER_DATASETS)
-
 METRIC_LABELS = {"BLEU_1": "B@1", "BLEU_2": "B@2", "BLEU_3": "B@3", "BLEU_4": "B@4", "VQA_acc": "Acc",
                  "ROUGE_L": "ROUGE-L"}
-PRIMARY_METRIC_PREFERENCE = ("VQA_acc", "SPIDEr", "CIDEr")  # for datasets this module does not know (plugins)
+PRIMARY_METRIC_PREFERENCE = ("VQA_acc", "SPIDEr", "CIDEr")  # for dataset ids no registered benchmark has
 SPLIT_LABELS = {"val": "Val", "test": "Test", "train": "Train"}
 
 
+def benchmark_spec(dataset_id: str) -> BenchmarkSpec | None:
+    """The registered spec of a dataset id (its title, column, splits, metrics); None for an id no registered
+    benchmark has (e.g. a plugin benchmark whose module is not imported)."""
+    try:
+        return get_benchmark(dataset_id).spec
+    except UnknownBenchmark:
+        return None
+
+
+def paper_columns() -> tuple[str, ...]:
+    """The paper's Table 4 columns in order: the registry's `paper` benchmarks."""
+    return tuple(list_benchmarks("paper"))
+
+
 def dataset_sort_key(dataset_id: str) -> tuple:
-    """Paper column order (Table 4); within a column the paper dataset before its mirror; unknown ids last, sorted."""
-    d = DATASETS.get(dataset_id)
-    if d is None:
-        return (1, 0, 0, dataset_id)
-    return (0, PAPER_DATASET_ORDER.index(d.paper_column), dataset_id != d.paper_column, dataset_id)
+    """Paper column order (Table 4); within a column the paper dataset before its mirror; other ids last, sorted."""
+    spec, columns = benchmark_spec(dataset_id), paper_columns()
+    if spec is None or spec.paper_column not in columns:
+        return (1, 0, False, dataset_id)
+    return (0, columns.index(spec.paper_column), dataset_id != spec.paper_column, dataset_id)
 
 
 def method_sort_key(method_id: str) -> tuple:
@@ -128,10 +87,9 @@ def method_sort_key(method_id: str) -> tuple:
 
 
 def dataset_title(dataset_id: str, fmt: str = "md") -> str:
-    d = DATASETS.get(dataset_id)
-    if d is None:
-        return dataset_id if fmt == "md" else latex_escape(dataset_id)
-    return d.title if fmt == "md" else latex_escape(d.title)
+    spec = benchmark_spec(dataset_id)
+    title = spec.display_title if spec is not None else dataset_id
+    return title if fmt == "md" else latex_escape(title)
 
 
 def metric_label(metric: str, fmt: str = "md") -> str:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.report.labels import (PAPER_DATASET_ORDER, SPLIT_LABELS, BIAS_FT_SUFFIX, dataset_title, format_duration,
-                             latex_escape, method_display, method_sort_key, metric_label)
+from harness.report.labels import (BIAS_FT_SUFFIX, SPLIT_LABELS, dataset_title, format_duration, latex_escape,
+                                   method_display, method_sort_key, metric_label, paper_columns)
 from harness.report.paper_numbers import TABLE5_HALVES
 from harness.report.render import Block, Cell, Document, Grid, Rich, Text
 
@@ -99,7 +99,7 @@ def table6(rows: pd.DataFrame) -> Document:
             mask &= rows.note.str.startswith(group) & rows.note.str.contains(shots, regex=False)
         extra = f" {citation}" if citation else " (ours)"
         specs.append(RowSpec(_method_label(method, extra + (f" ({shots})" if shots else "")), mask, group))
-    datasets = [d for d in PAPER_DATASET_ORDER if d in set(rows.dataset)]
+    datasets = [d for d in paper_columns() if d in set(rows.dataset)]
     metric = {d: rows[rows.dataset == d].metric.iloc[0] for d in datasets}
     split = {d: rows[rows.dataset == d].split.iloc[0] for d in datasets}
     cols = [Col(_head(d, metric[d], split[d]), d, metric[d]) for d in datasets]
@@ -115,7 +115,7 @@ def table_s6(rows: pd.DataFrame) -> Document:
     specs = [RowSpec(_method_label(m), rows.method == m, "bias-FT" if m.endswith(BIAS_FT_SUFFIX) else "frozen")
              for m in methods]
     first = rows.drop_duplicates("dataset").set_index("dataset")
-    datasets = [d for d in PAPER_DATASET_ORDER if d in first.index]
+    datasets = [d for d in paper_columns() if d in first.index]
     cols = [Col(_head(d, first.metric[d], first.split[d]), d, first.metric[d]) for d in datasets]
     grid = _grid("Bias tuning of the perceptual encoder", "Method", rows, specs, cols, False)
     return Document("tableS6", "Table S6: bias tuning of the perceptual encoder (published numbers, 5 runs)",
@@ -123,7 +123,7 @@ def table_s6(rows: pd.DataFrame) -> Document:
 
 
 def table_s7(rows: pd.DataFrame) -> Document:
-    datasets = [d for d in PAPER_DATASET_ORDER if d in set(rows.dataset)]
+    datasets = [d for d in paper_columns() if d in set(rows.dataset)]
     grid_rows = []
     for metric, label in _S7_METRICS.items():
         cells = []

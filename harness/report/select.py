@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.report.labels import DATASETS, PRIMARY_METRIC_PREFERENCE, dataset_sort_key, method_sort_key
+from harness.report.labels import PRIMARY_METRIC_PREFERENCE, benchmark_spec, dataset_sort_key, method_sort_key
 from harness.store.results import AGGREGATE_DATASET
 
 STATUS_SEVERITY = {"ok": 0, "unstable": 1, "cancelled": 2, "failed": 3}
@@ -92,11 +92,12 @@ def _run_status(rows: pd.DataFrame) -> pd.Series:
 
 
 def primary_metric(dataset: str, metrics: set[str]) -> str:
-    """The dataset's headline metric (Table 4 column) when the results have it; otherwise (datasets unknown here, or
+    """The dataset's headline metric (Table 4 column) when the results have it; otherwise (unregistered datasets, or
     e.g. SPIDEr skipped offline for lack of SPICE) the first of VQA_acc/SPIDEr/CIDEr present, else the
     alphabetically first metric. Column headers name the metric, so a substitute is visible."""
-    if dataset in DATASETS and (DATASETS[dataset].primary_metric in metrics or not metrics):
-        return DATASETS[dataset].primary_metric
+    spec = benchmark_spec(dataset)
+    if spec is not None and (spec.primary_metric in metrics or not metrics):
+        return spec.primary_metric
     for m in PRIMARY_METRIC_PREFERENCE:
         if m in metrics:
             return m
@@ -143,7 +144,8 @@ def _report_splits(rows: pd.DataFrame, primary: dict[str, str]) -> dict[str, str
     out = {}
     for dataset in primary:
         splits = set(rows[(rows.dataset == dataset) & (rows.metric == primary[dataset])].split)
-        paper = DATASETS[dataset].paper_splits[0] if dataset in DATASETS else None
+        spec = benchmark_spec(dataset)
+        paper = spec.eval_split if spec is not None and spec.paper_column is not None else None
         out[dataset] = (paper if paper in splits else "test" if "test" in splits
                         else "val" if "val" in splits else (min(splits) if splits else "val"))
     return out

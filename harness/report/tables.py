@@ -15,11 +15,12 @@ import pandas as pd
 
 from harness.errors import UsageError
 from harness.report import ranking
-from harness.report.labels import (DATASETS, SPLIT_LABELS, dataset_sort_key, dataset_title, format_duration, latex_escape,
-                             method_display, metric_label)
+from harness.report.labels import (SPLIT_LABELS, benchmark_spec, dataset_sort_key, dataset_title, format_duration,
+                                   latex_escape, method_display, metric_label)
 from harness.report.paper_numbers import PAPER_LABEL, paper_rows_by_table
 from harness.report.paper_tables import paper_only_documents
-from harness.report.render import PLACE_NAMES, Block, Cell, Document, Grid, Rich, Text, escape, highlight, write_document
+from harness.report.render import (PLACE_NAMES, Block, Cell, Document, Grid, Rich, Text, escape, highlight,
+                                   write_document)
 from harness.report.select import STATUS_SEVERITY, CellStats, Section, make_section, run_sections
 from harness.store.results import AGGREGATE_DATASET, read_results
 
@@ -29,6 +30,7 @@ TABLE3_METHODS = ("limber-all", "mapl", "epalm")
 TABLE3_COLUMNS = ("coco", "coco-1pct", "vqav2", "vqav2-1pct", "okvqa")
 _CSV_HEAD = ("method", "origin", "note")
 _CSV_TAIL = ("train_time", "rank", "rank_pos", "score", "score_pos", "section")
+S_TABLE_OF_MODALITY = {"image": "tableS2", "audio": "tableS3", "video": "tableS4"}
 S_TABLES = {
     "tableS2": "Table S2: image benchmarks, mean ± std over seeds, with extra metrics",
     "tableS3": "Table S3: audio captioning (AudioCaps), mean ± std over seeds, with extra metrics",
@@ -239,9 +241,10 @@ def table4_block(section: Section, printed: pd.DataFrame) -> tuple[Block, pd.Dat
               " best (ties share a place).")
     notes: list[Text] = [ranking.RULES, hl]
     notes += _printed_comparison(agg, printed)
-    substitutes = [f"{dataset_title(d)}: {section.primary[d]} (the paper's {DATASETS[d].primary_metric} is not in "
-                   f"the results)" for d in datasets
-                   if d in DATASETS and section.primary[d] != DATASETS[d].primary_metric]
+    specs = {d: benchmark_spec(d) for d in datasets}
+    substitutes = [f"{dataset_title(d)}: {section.primary[d]} (the paper's {spec.primary_metric} is not in "
+                   f"the results)" for d, spec in specs.items()
+                   if spec is not None and section.primary[d] != spec.primary_metric]
     if substitutes:
         notes.append("Substitute column metrics: " + "; ".join(substitutes) + ".")
     if show_train:
@@ -262,7 +265,8 @@ def table4_block(section: Section, printed: pd.DataFrame) -> tuple[Block, pd.Dat
 # --------------------------------------------------------------------------------------------- Tables S2 – S5
 
 def _s_table_of(dataset: str) -> str:
-    return DATASETS[dataset].s_table if dataset in DATASETS else "tableS2"
+    spec = benchmark_spec(dataset)
+    return S_TABLE_OF_MODALITY[spec.modality] if spec is not None else "tableS2"
 
 
 def _s_columns(section: Section, datasets: list[str]) -> list[tuple[str, str, str]]:
@@ -272,14 +276,14 @@ def _s_columns(section: Section, datasets: list[str]) -> list[tuple[str, str, st
     cols = []
     for d in datasets:
         split, primary = section.report_split[d], section.primary[d]
-        if d in DATASETS:
-            metrics = DATASETS[d].s_metrics
-            both = len(DATASETS[d].paper_splits) > 1
+        spec = benchmark_spec(d)
+        if spec is not None and spec.s_metrics:
+            metrics, primary_splits = spec.s_metrics, spec.s_splits or (split,)
         else:
             metrics = tuple(sorted({m for dd, m, _ in present if dd == d and m and m != primary})) + (primary,)
-            both = False
+            primary_splits = (split,)
         for m in metrics:
-            splits = ("val", "test") if both and m == primary else (split,)
+            splits = primary_splits if m == primary else (split,)
             cols += [(d, m, s) for s in splits if (d, m, s) in present]
     return cols
 
@@ -324,7 +328,8 @@ def _table3_datasets(section: Section) -> dict[str, str]:
     """Table 3 column -> the section's dataset filling it (the paper dataset itself, else its offline mirror)."""
     out = {}
     for col in TABLE3_COLUMNS:
-        candidates = [d for d in section.datasets if d in DATASETS and DATASETS[d].paper_column == col]
+        candidates = [d for d in section.datasets
+                      if (spec := benchmark_spec(d)) is not None and spec.paper_column == col]
         if candidates:
             out[col] = col if col in candidates else candidates[0]
     return out
@@ -369,8 +374,8 @@ def table3_block(section: Section | None, published: pd.DataFrame) -> tuple[Bloc
         rows.append((label, out, ours and not entries[i - 1][2]))
     columns = []
     for col in TABLE3_COLUMNS:
-        split = DATASETS[col].paper_splits[0]
-        head = (dataset_title(col), f"{metric_label(DATASETS[col].primary_metric)} {SPLIT_LABELS[split]} ↑")
+        spec = benchmark_spec(col)
+        head = (dataset_title(col), f"{metric_label(spec.primary_metric)} {SPLIT_LABELS[spec.eval_split]} ↑")
         shown = mapping.get(col, col)
         if section is not None and section.source != "paper" and shown in section.report_split:
             head += (f"runs: {dataset_title(shown)}, {SPLIT_LABELS.get(section.report_split[shown], '')}",)
