@@ -26,9 +26,9 @@ def _depalm_l0(method_id: str, display_name: str, mapping: BlockConfig) -> Metho
 
 
 PAPER_PRESETS = [
-    MethodConfig(id="limber-1", display_name="LiMBeR^(1)", extraction=ExtractionConfig(n_levels=1, tokens="cls"),
+    MethodConfig(id="limber-1", display_name="LiMBeR⁽¹⁾", extraction=ExtractionConfig(n_levels=1, tokens="cls"),
                  mapping=BlockConfig("linear"), injection=FIRST_LAYER),
-    MethodConfig(id="limber-all", display_name="LiMBeR^(all)", extraction=ExtractionConfig(n_levels=1),
+    MethodConfig(id="limber-all", display_name="LiMBeR⁽ᵃˡˡ⁾", extraction=ExtractionConfig(n_levels=1),
                  mapping=BlockConfig("linear"), injection=FIRST_LAYER),
     MethodConfig(id="mapl", display_name="MAPL", extraction=ExtractionConfig(n_levels=1),
                  mapping=BlockConfig("qpmapper", {"d_embed": 256, "n_layers": 4, "n_queries": 32, "out_norm": False}),

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.report import paper_numbers as pn
-from harness.report.labels import METHOD_ORDER, paper_columns
+from harness.report.labels import paper_columns
 from harness.report.ranking import aggregate
 from harness.store.results import AGGREGATE_DATASET, read_results
 
@@ -38,7 +38,7 @@ T4 = _cells("table4")
 def test_table4_is_complete_11_methods_by_10_benchmarks():
     df = _frame("table4")
     cells = df[df.dataset != AGGREGATE_DATASET]
-    assert sorted(set(cells.method)) == sorted(METHOD_ORDER)
+    assert sorted(set(cells.method)) == sorted(pn.PAPER_METHODS)
     assert sorted(set(cells.dataset)) == sorted(paper_columns())
     assert len(cells) == 110 and not cells.duplicated(["method", "dataset"]).any()
     unstable = cells[cells.status == "unstable"]
@@ -178,10 +178,10 @@ def test_computed_rank_and_score_equal_table4_printed_values():
     computed = aggregate(cells)
     printed = df[df.dataset == AGGREGATE_DATASET].pivot(index="method", columns="metric", values="value")
     assert len(computed) == 11
-    for method in METHOD_ORDER:
+    for method in pn.PAPER_METHODS:
         assert f"{computed.loc[method, 'rank']:.1f}" == f"{printed.loc[method, 'rank']:.1f}", method
         assert f"{computed.loc[method, 'score']:.1f}" == f"{printed.loc[method, 'score']:.1f}", method
-    wrong = {(m, k) for m in METHOD_ORDER for k in ("rank_pos", "score_pos")
+    wrong = {(m, k) for m in pn.PAPER_METHODS for k in ("rank_pos", "score_pos")
              if computed.loc[m, k] != printed.loc[m, k]}
     documented = {(m, what) for (t, m, d, what) in pn.KNOWN_DISCREPANCIES if t == "table4"}
     assert wrong == documented == {("epalm", "rank_pos"), ("epalm", "score_pos")}
@@ -225,3 +225,19 @@ def test_build_script_writes_one_file_per_table_and_removes_stale_ones(tmp_path)
     written = module.build(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"paper-{t}.parquet" for t in TABLES)
     assert sorted(written) == sorted(tmp_path.iterdir())
+
+
+def test_paper_methods_are_the_presets_and_stored_rows_carry_their_display_names():
+    """Table 4's rows are the 11 presets in registration order; every stored paper row names its method as the
+    preset does (the cited works as the transcription does), so the report prints names from rows alone."""
+    from methods import get_preset
+    from methods.presets import PAPER_PRESETS
+    from methods.registry import BIAS_FT_SUFFIX
+
+    assert pn.PAPER_METHODS == tuple(p.id for p in PAPER_PRESETS) and pn.BIAS_FT_SUFFIX == BIAS_FT_SUFFIX
+    stored = read_results([REPO / "results" / "paper"])
+    named = stored[stored.method != ""]
+    assert (named.method_display != "").all() and (stored[stored.method == ""].method_display == "").all()
+    for method, names in named.groupby("method").method_display:
+        expected = pn.CITED_WORKS[method] if method in pn.CITED_WORKS else get_preset(method).display_name
+        assert set(names) == {expected}, method

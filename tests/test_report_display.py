@@ -2,12 +2,16 @@
 a benchmark registered in one file appears in the tables with its title."""
 from __future__ import annotations
 
+import importlib
+
 import pandas as pd
 import pytest
+from test_methods import isolated_registry  # noqa: F401  (fixture)
 
 from benchmarks import Benchmark, BenchmarkSpec, Splits, get_benchmark, list_benchmarks, registry
 from harness.report import render_reports
-from harness.report.labels import dataset_sort_key, dataset_title, latex_escape, method_display, paper_columns
+from harness.report.labels import (MethodDisplay, dataset_sort_key, dataset_title, display_of, latex_escape,
+                                   method_display, method_names, paper_columns)
 from harness.store.results import write_result
 
 
@@ -30,11 +34,40 @@ def test_column_order_is_the_papers_with_unknown_ids_last():
 
 
 def test_display_names_and_escaping():
-    assert method_display("limber-1").md == "LiMBeR⁽¹⁾"
-    assert method_display("depalm-r-rand").md == "DePALM^{R-rand,L0}"
-    assert method_display("depalm+bias-ft").tex == "DePALM + bias-FT"
-    assert method_display("my_plugin").tex == r"my\_plugin"
+    assert method_display("DePALM^{R-rand,L0}") == MethodDisplay("DePALM^{R-rand,L0}", r"DePALM\textsuperscript{R-rand,L0}")
+    assert method_display("LiMBeR⁽ᵃˡˡ⁾ + bias-FT").tex == r"LiMBeR\textsuperscript{(all)} + bias-FT"
+    assert method_display("my_plugin^{a_b}").tex == r"my\_plugin\textsuperscript{a\_b}"
+    assert method_display("a|b").md == r"a\|b"
     assert latex_escape("COCO (1%) & 50_000 #1") == r"COCO (1\%) \& 50\_000 \#1"
+
+
+def test_method_names_come_from_the_rows_the_latest_first():
+    rows = pd.DataFrame({"method": ["depalm", "depalm", "mapl", "x"], "method_display": ["old", "DePALM", "MAPL", ""],
+                         "created_at": ["2024-01-01", "2025-01-01", "2024-01-01", "2024-01-01"]})
+    names = method_names(rows)
+    assert {m: d.md for m, d in names.items()} == {"depalm": "DePALM", "mapl": "MAPL"}
+    assert display_of(names, "x") == MethodDisplay("x", "x")
+
+
+def test_a_plugin_presets_display_name_appears_in_table4(isolated_registry, tmp_path):
+    """The README's plugin (methods/contrib/qpmapper8.py) names itself DePALM^{QP8}: its rows carry the name from the
+    run config the matrix resolves, and the report prints it."""
+    from harness.cli import build_parser
+    from harness.runner.cell import CellOutcome, result_rows
+    from harness.runner.matrix import plan
+
+    importlib.import_module("methods.contrib.qpmapper8")  # what --plugin does before the matrix is resolved
+    results = tmp_path / "results"
+    args = build_parser().parse_args(["--plugin", "methods.contrib.qpmapper8", "--methods", "depalm,depalm-qp8",
+                                      "--datasets", "syn-coco", "--profile", "smoke", "--results", str(results)])
+    for cfg in plan(args).cells:
+        score = {"depalm": 30.0, "depalm-qp8": 35.0}[cfg.method]
+        outcome = CellOutcome(cfg.run_id, "ok", metrics={"test": {"CIDEr": score}}, config_hash=cfg.config_hash())
+        write_result(result_rows(cfg, outcome, {}, ("test", "CIDEr")), results, cfg.run_id)
+    render_reports([results], tmp_path / "out")
+    md = (tmp_path / "out" / "table4.md").read_text()
+    assert "| DePALM^{QP8} | **35.00** |" in md and "| DePALM | <ins>30.00</ins> |" in md and "depalm-qp8" not in md
+    assert r"DePALM\textsuperscript{QP8} & \textbf{35.00}" in (tmp_path / "out" / "table4.tex").read_text()
 
 
 class _NoItems:

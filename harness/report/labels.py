@@ -4,50 +4,55 @@ only appear in rendered Markdown / LaTeX.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+import pandas as pd
+
 from benchmarks import BenchmarkSpec, UnknownBenchmark, get_benchmark, list_benchmarks
+from harness.report.paper_numbers import BIAS_FT_SUFFIX, PAPER_METHODS
 
 
 @dataclass(frozen=True)
 class MethodDisplay:
-    """How a method id is printed: Markdown / plain text and LaTeX."""
+    """How a method prints: Markdown / plain text and LaTeX."""
 
     md: str
     tex: str
 
 
-_METHODS: dict[str, MethodDisplay] = {
-    "limber-1": MethodDisplay("LiMBeR⁽¹⁾", r"LiMBeR\textsuperscript{(1)}"),
-    "limber-all": MethodDisplay("LiMBeR⁽ᵃˡˡ⁾", r"LiMBeR\textsuperscript{(all)}"),
-    "mapl": MethodDisplay("MAPL", "MAPL"),
-    "epalm": MethodDisplay("eP-ALM", "eP-ALM"),
-    "depalm": MethodDisplay("DePALM", "DePALM"),
-    "depalm-qp-inner": MethodDisplay("DePALM^{QP,inner}", r"DePALM\textsuperscript{QP,inner}"),
-    "depalm-r-avgpool": MethodDisplay("DePALM^{R-avgpool,L0}", r"DePALM\textsuperscript{R-avgpool,L0}"),
-    "depalm-r-linear": MethodDisplay("DePALM^{R-linear,L0}", r"DePALM\textsuperscript{R-linear,L0}"),
-    "depalm-r-qpmapper": MethodDisplay("DePALM^{R-QPMapper,L0}", r"DePALM\textsuperscript{R-QPMapper,L0}"),
-    "depalm-r-rand": MethodDisplay("DePALM^{R-rand,L0}", r"DePALM\textsuperscript{R-rand,L0}"),
-    "depalm-c-attn": MethodDisplay("DePALM^{c-attn}", r"DePALM\textsuperscript{c-attn}"),
-    # methods the paper cites (Tables 3 and 6)
-    "flamingo": MethodDisplay("Flamingo", "Flamingo"),
-    "blip-2": MethodDisplay("BLIP-2", "BLIP-2"),
-    "unival": MethodDisplay("UnIVAL", "UnIVAL"),
-    "next-gpt": MethodDisplay("NExT-GPT", "NExT-GPT"),
-    "idefics-80b-instruct": MethodDisplay("IDEFICS 80B Instruct", "IDEFICS 80B Instruct"),
-    "qwen-vl-7b": MethodDisplay("Qwen-VL (7B)", "Qwen-VL (7B)"),
-    "vl-adapter": MethodDisplay("VL-Adapter", "VL-Adapter"),
-}
-METHOD_ORDER: tuple[str, ...] = tuple(_METHODS)[:11]  # the 11 canonical methods, in Table 4's row order
-BIAS_FT_SUFFIX = "+bias-ft"  # Table S6: a method with bias tuning of the perceptual encoder
+_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ",
+                         "0123456789+-=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVW"))
+_NAME_PARTS = re.compile(r"\^\{([^{}]*)\}|([" + "".join(_SUPERSCRIPTS) + r"]+)")
 
 
-def method_display(method_id: str) -> MethodDisplay:
-    """Display names of a method id; unknown ids (plugins) print as themselves."""
-    if method_id.endswith(BIAS_FT_SUFFIX):
-        base = method_display(method_id[: -len(BIAS_FT_SUFFIX)])
-        return MethodDisplay(f"{base.md} + bias-FT", f"{base.tex} + bias-FT")
-    return _METHODS.get(method_id, MethodDisplay(method_id, latex_escape(method_id)))
+def name_tex(name: str) -> str:
+    """A display name in LaTeX: `X^{QP,inner}` and runs of Unicode superscripts (`⁽ᵃˡˡ⁾`) become
+    `\\textsuperscript{...}`, the rest is escaped."""
+    out, last = [], 0
+    for m in _NAME_PARTS.finditer(name):
+        raised = m.group(1) if m.group(1) is not None else "".join(_SUPERSCRIPTS[c] for c in m.group(2))
+        out += [latex_escape(name[last:m.start()]), r"\textsuperscript{" + latex_escape(raised) + "}"]
+        last = m.end()
+    return "".join(out) + latex_escape(name[last:])
+
+
+def method_display(name: str) -> MethodDisplay:
+    """A method's display name (`MethodConfig.display_name`, e.g. "DePALM^{QP,inner}") in Markdown and LaTeX."""
+    return MethodDisplay(name.replace("|", r"\|"), name_tex(name))
+
+
+def method_names(rows: pd.DataFrame) -> dict[str, MethodDisplay]:
+    """Method id -> display, from the rows' `method_display` (each run carries its method config's display name;
+    the latest row wins when a renamed method has older rows). Ids without one print as themselves."""
+    if "method_display" not in rows.columns:
+        return {}
+    named = rows[rows.method_display.fillna("") != ""].sort_values("created_at", kind="stable")
+    return {m: method_display(n) for m, n in named.groupby("method").method_display.last().items()}
+
+
+def display_of(names: dict[str, MethodDisplay], method_id: str) -> MethodDisplay:
+    return names.get(method_id) or method_display(method_id)
 
 
 METRIC_LABELS = {"BLEU_1": "B@1", "BLEU_2": "B@2", "BLEU_3": "B@3", "BLEU_4": "B@4", "VQA_acc": "Acc",
@@ -79,10 +84,10 @@ def dataset_sort_key(dataset_id: str) -> tuple:
 
 
 def method_sort_key(method_id: str) -> tuple:
-    """Table 4's row order; bias-tuned variants after their base; unknown methods (plugins) last, sorted."""
+    """Table 4's row order (the paper's); bias-tuned variants after their base; other methods (plugins) last, sorted."""
     base = method_id.removesuffix(BIAS_FT_SUFFIX)
-    if base in METHOD_ORDER:
-        return (0, METHOD_ORDER.index(base), method_id != base, method_id)
+    if base in PAPER_METHODS:
+        return (0, PAPER_METHODS.index(base), method_id != base, method_id)
     return (1, 0, False, method_id)
 
 
@@ -105,14 +110,6 @@ def format_duration(seconds: float) -> str:
     if s >= 60:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s}s"
-
-
-def parse_duration(text: str) -> float:
-    """Inverse of `format_duration` for the paper's 'XhYY' notation; returns seconds."""
-    hours, sep, minutes = text.partition("h")
-    if not sep or not hours.isdigit() or not minutes.isdigit():
-        raise ValueError(f"train time {text!r}: expected the paper's notation like '1h19'")
-    return 3600.0 * int(hours) + 60.0 * int(minutes)
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness.report.labels import BIAS_FT_SUFFIX, parse_duration
 from harness.store.results import AGGREGATE_DATASET
 
 PAPER_LABEL = "Vallaeys et al., Improved Baselines for Data-efficient Perceptual Augmentation of LLMs (2024)"
+BIAS_FT_SUFFIX = "+bias-ft"  # Table S6's rows: a method with bias tuning of its encoder (methods.registry's ids)
 
 # Table 2: default backbones per dataset (the 1% subsets use those of their full dataset).
 DEFAULT_BACKBONES: dict[str, tuple[str, str]] = {
@@ -51,6 +51,7 @@ depalm-r-rand      134.90 86.84 58.15 71.33 47.60 21.28 35.00 34.74 41.37 47.90 
 depalm-c-attn      130.05 81.38 -     69.45 41.73 -     -     -     -     -     1h31 9.5  10 36.9 11
 """
 TABLE4_TRAIN_TIME_DATASET = "audiocaps"  # "We show the training time on AudioCaps"
+PAPER_METHODS = tuple(line.split()[0] for line in TABLE4.strip().splitlines()[1:])  # Table 4's row order
 
 # Table S2. The text copy lost the "TextVQA" header over the first of the three last "Val" columns; the values
 # match Table 4's TextVQA / OKVQA / AOKVQA columns.
@@ -125,6 +126,13 @@ limber-all  136.3 83.7 73.4 48.0 36.2
 mapl        126.1 69.2 67.1 45.9 36.2
 epalm       115.3 64.7 59.3 41.4 23.5
 """
+
+
+# Names of the works the paper cites without reimplementing them (Tables 3 and 6); the methods it reimplements take
+# their names from their presets (MethodConfig.display_name), which scripts/build_paper_results.py writes into rows.
+CITED_WORKS = {"flamingo": "Flamingo", "blip-2": "BLIP-2", "unival": "UnIVAL", "next-gpt": "NExT-GPT",
+               "idefics-80b-instruct": "IDEFICS 80B Instruct", "qwen-vl-7b": "Qwen-VL (7B)",
+               "vl-adapter": "VL-Adapter"}
 
 
 @dataclass(frozen=True)
@@ -251,6 +259,14 @@ KNOWN_DISCREPANCIES = {
 }
 
 
+def parse_duration(text: str) -> float:
+    """The paper's 'XhYY' training times in seconds (the inverse of `labels.format_duration` on whole minutes)."""
+    hours, sep, minutes = text.partition("h")
+    if not sep or not hours.isdigit() or not minutes.isdigit():
+        raise ValueError(f"train time {text!r}: expected the paper's notation like '1h19'")
+    return 3600.0 * int(hours) + 60.0 * int(minutes)
+
+
 def parse_block(block: str) -> tuple[list[str], list[list[str]]]:
     """A whitespace-separated transcription block -> (header, rows)."""
     lines = [line.split() for line in block.strip().splitlines()]
@@ -274,7 +290,8 @@ def _row(table: str, method: str, dataset: str, metric: str, split: str, value: 
          citation: str = "", status: str = "ok", train_time_s: float = math.nan) -> dict:
     default_llm, default_encoder = DEFAULT_BACKBONES.get(dataset, ("", ""))
     return {
-        "method": method, "dataset": dataset, "seed": None, "n_seeds": n_seeds,
+        "method": method, "method_display": CITED_WORKS.get(method, ""), "dataset": dataset, "seed": None,
+        "n_seeds": n_seeds,
         "llm": default_llm if llm is None else llm, "encoder": default_encoder if encoder is None else encoder,
         "profile": "paper", "split": split, "metric": metric, "value": value, "std": std, "status": status,
         "train_time_s": train_time_s, "source": "paper", "table_ref": table, "citation": citation, "note": note,

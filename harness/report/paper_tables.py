@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.report.labels import (BIAS_FT_SUFFIX, SPLIT_LABELS, dataset_title, format_duration, latex_escape,
-                                   method_display, method_sort_key, metric_label, paper_columns)
-from harness.report.paper_numbers import TABLE5_HALVES
+from harness.report.labels import (SPLIT_LABELS, MethodDisplay, dataset_title, display_of, format_duration,
+                                   latex_escape, method_names, method_sort_key, metric_label, paper_columns)
+from harness.report.paper_numbers import BIAS_FT_SUFFIX, TABLE5_HALVES
 from harness.report.render import Block, Cell, Document, Grid, Rich, Text
 
 CSV_COLUMNS = ["method", "citation", "llm", "encoder", "dataset", "metric", "split", "value", "std", "n_seeds", "note"]
@@ -57,8 +57,8 @@ def _grid(title: str, stub: str, rows: pd.DataFrame, specs: list[RowSpec], cols:
     return Grid(title, stub, [c.head for c in cols], out)
 
 
-def _method_label(method: str, extra: str = "") -> Rich:
-    d = method_display(method)
+def _method_label(names: dict[str, MethodDisplay], method: str, extra: str = "") -> Rich:
+    d = display_of(names, method)
     return Rich(d.md + extra, d.tex + latex_escape(extra))
 
 
@@ -71,12 +71,12 @@ def _csv(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def table5(rows: pd.DataFrame) -> Document:
-    blocks = []
+    names, blocks = method_names(rows), []
     for axis, title in (("encoder", "Visual backbones (each dataset's default LLM)"),
                         ("llm", "LLMs (each dataset's default encoder)")):
         sel = rows[rows.note.str.startswith(TABLE5_HALVES[axis])]
         runs = sel[sel.method != ""].drop_duplicates(["method", "dataset", "metric"])
-        cols = [Col((f"{dataset_title(r.dataset)}: {method_display(r.method).md}", metric_label(r.metric)),
+        cols = [Col((f"{dataset_title(r.dataset)}: {display_of(names, r.method).md}", metric_label(r.metric)),
                     r.dataset, r.metric, r.method) for r in runs.itertuples()]
         cols += [Col((_REFERENCE_HEADS[d],), d, m) for d, m in dict.fromkeys(zip(sel[sel.method == ""].dataset,
                                                                                  sel[sel.method == ""].metric))]
@@ -89,7 +89,7 @@ def table5(rows: pd.DataFrame) -> Document:
 
 
 def table6(rows: pd.DataFrame) -> Document:
-    specs = []
+    names, specs = method_names(rows), []
     keys = dict.fromkeys((r.note.split(";")[0] if r.citation else _T6_GROUPS[-1], r.method, r.citation,
                           next((p.strip() for p in r.note.split(";")[1:] if "shot" in p), ""))
                          for r in rows.itertuples())
@@ -98,7 +98,7 @@ def table6(rows: pd.DataFrame) -> Document:
         if citation:
             mask &= rows.note.str.startswith(group) & rows.note.str.contains(shots, regex=False)
         extra = f" {citation}" if citation else " (ours)"
-        specs.append(RowSpec(_method_label(method, extra + (f" ({shots})" if shots else "")), mask, group))
+        specs.append(RowSpec(_method_label(names, method, extra + (f" ({shots})" if shots else "")), mask, group))
     datasets = [d for d in paper_columns() if d in set(rows.dataset)]
     metric = {d: rows[rows.dataset == d].metric.iloc[0] for d in datasets}
     split = {d: rows[rows.dataset == d].split.iloc[0] for d in datasets}
@@ -111,8 +111,9 @@ def table6(rows: pd.DataFrame) -> Document:
 
 
 def table_s6(rows: pd.DataFrame) -> Document:
+    names = method_names(rows)
     methods = sorted(set(rows.method), key=lambda m: (m.endswith(BIAS_FT_SUFFIX), method_sort_key(m)))
-    specs = [RowSpec(_method_label(m), rows.method == m, "bias-FT" if m.endswith(BIAS_FT_SUFFIX) else "frozen")
+    specs = [RowSpec(_method_label(names, m), rows.method == m, "bias-FT" if m.endswith(BIAS_FT_SUFFIX) else "frozen")
              for m in methods]
     first = rows.drop_duplicates("dataset").set_index("dataset")
     datasets = [d for d in paper_columns() if d in first.index]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.report.labels import PRIMARY_METRIC_PREFERENCE, benchmark_spec, dataset_sort_key, method_sort_key
+from harness.report.labels import (PRIMARY_METRIC_PREFERENCE, MethodDisplay, benchmark_spec, dataset_sort_key,
+                                   display_of, method_names, method_sort_key)
 from harness.store.results import AGGREGATE_DATASET
 
 STATUS_SEVERITY = {"ok": 0, "unstable": 1, "cancelled": 2, "failed": 3}
@@ -37,10 +38,12 @@ class Section:
     backbones: dict[str, tuple[str, str]]  # dataset -> (llm, encoder)
     choices: pd.DataFrame = field(default_factory=pd.DataFrame)  # method, dataset, lr, grad_clip, n_candidates, ...
     superseded: int = 0  # older runs of the same cell and seed, replaced by a rerun
+    names: dict[str, MethodDisplay] = field(init=False, repr=False)  # method id -> display name, from the rows
     _metric_rows: dict = field(init=False, repr=False)
     _run_status: dict = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.names = method_names(self.rows)
         self._metric_rows = dict(iter(self.rows.groupby(["method", "dataset", "metric", "split"], sort=False)))
         self._run_status = {}
         for (method, dataset, *_), status in _run_status(self.rows).items():
@@ -49,6 +52,9 @@ class Section:
     def cell(self, method: str, dataset: str, metric: str, split: str) -> "CellStats":
         rows = self._metric_rows.get((method, dataset, metric, split), self.rows.iloc[0:0])
         return CellStats.of(rows, self._run_status.get((method, dataset), []))
+
+    def method(self, method_id: str) -> MethodDisplay:
+        return display_of(self.names, method_id)
 
     def cell_rows(self, method: str, dataset: str) -> pd.DataFrame:
         return self.rows[(self.rows.method == method) & (self.rows.dataset == dataset)]

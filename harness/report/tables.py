@@ -13,17 +13,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import REPO_ROOT
 from harness.errors import UsageError
 from harness.report import ranking
-from harness.report.labels import (SPLIT_LABELS, benchmark_spec, dataset_sort_key, dataset_title, format_duration,
-                                   latex_escape, method_display, metric_label)
-from harness.report.paper_numbers import PAPER_LABEL, paper_rows_by_table
+from harness.report.labels import (SPLIT_LABELS, benchmark_spec, dataset_sort_key, dataset_title, display_of,
+                                   format_duration, latex_escape, method_names, metric_label)
+from harness.report.paper_numbers import PAPER_LABEL
 from harness.report.paper_tables import paper_only_documents
 from harness.report.render import (PLACE_NAMES, Block, Cell, Document, Grid, Rich, Text, escape, highlight,
                                    write_document)
 from harness.report.select import STATUS_SEVERITY, CellStats, Section, make_section, run_sections
 from harness.store.results import AGGREGATE_DATASET, read_results
 
+PAPER_RESULTS = REPO_ROOT / "results" / "paper"  # the paper's numbers (scripts/build_paper_results.py)
 STATUS_MARKS = {"unstable": "♦", "failed": "✗", "cancelled": "✗"}
 NOTE_MARKS = ("•", "†", "‡", "§", "¶", "#")
 TABLE3_METHODS = ("limber-all", "mapl", "epalm")
@@ -45,8 +47,8 @@ class NoResultsError(UsageError):
 
 # ---------------------------------------------------------------------------------------------------- formatting
 
-def _method(method_id: str) -> Rich:
-    d = method_display(method_id)
+def _method(section: Section, method_id: str) -> Rich:
+    d = section.method(method_id)
     return Rich(d.md, d.tex)
 
 
@@ -106,7 +108,7 @@ def _status_legend(stats: dict, section: Section) -> list[Text]:
     for (method, dataset), s in flagged.items():
         errors = [e for e in section.cell_rows(method, dataset).error if e]
         detail = f"; first error: {errors[0].splitlines()[0][:160]}" if errors else ""
-        d = method_display(method)
+        d = section.method(method)
         lines.append(Rich(f"{d.md} on {dataset_title(dataset)}: {s.n_bad} of {s.n_runs} run(s) {s.status}"
                           f"{escape(detail, 'md')}",
                           f"{d.tex} on {dataset_title(dataset, 'tex')}: {s.n_bad} of {s.n_runs} run(s) {s.status}"
@@ -164,7 +166,7 @@ def _hparam_notes(section: Section) -> tuple[list[Text], list[Grid]]:
             c = hit.iloc[0]
             on = "" if c.selected_on in ("val", "only setting") else f" ({c.selected_on})"
             cells.append(Cell(f"{_lr(c.lr)} /{c.n_candidates}{on}"))
-        rows.append((_method(method), cells, False))
+        rows.append((_method(section, method), cells, False))
     grid = Grid("Selected learning rate per cell (chosen on val)", "Method",
                 [(dataset_title(d),) for d in section.datasets], rows)
     return notes, [grid]
@@ -182,7 +184,7 @@ def _train_times(section: Section) -> tuple[pd.Series, list[str]]:
     return per_run.groupby(level=0).mean(), sorted(set(rows.dataset))
 
 
-def _printed_comparison(agg: pd.DataFrame, printed: pd.DataFrame) -> list[Text]:
+def _printed_comparison(section: Section, agg: pd.DataFrame, printed: pd.DataFrame) -> list[Text]:
     """Compare computed aggregates with the ones the paper prints (dataset 'average' rows)."""
     if printed.empty:
         return []
@@ -198,7 +200,7 @@ def _printed_comparison(agg: pd.DataFrame, printed: pd.DataFrame) -> list[Text]:
             if int(got[key]) != int(shown[key]):
                 parts.append(f"{what} printed ({int(shown[key])}), computed ({int(got[key])})")
         if parts:
-            d = method_display(method)
+            d = section.method(method)
             diffs.append(Rich(f"{d.md}: " + "; ".join(parts), f"{d.tex}: " + latex_escape("; ".join(parts))))
     if not diffs:
         return ["Every computed average rank, score and position equals the one printed in the paper."]
@@ -234,13 +236,13 @@ def table4_block(section: Section, printed: pd.DataFrame) -> tuple[Block, pd.Dat
         a = agg.loc[m]
         cells.append(Cell(f"{a['rank']:.1f} ({int(a.rank_pos)})", int(a.rank_pos)))
         cells.append(Cell(f"{a.score:.1f} ({int(a.score_pos)})", int(a.score_pos), _status_mark(worst)))
-        rows.append((_method(m), cells, False))
+        rows.append((_method(section, m), cells, False))
     hl = Rich("Highlights per column: " + ", ".join(highlight(PLACE_NAMES[p], p, "md") for p in (1, 2, 3)) +
               " best (ties share a place).",
               "Highlights per column: " + ", ".join(highlight(PLACE_NAMES[p], p, "tex") for p in (1, 2, 3)) +
               " best (ties share a place).")
     notes: list[Text] = [ranking.RULES, hl]
-    notes += _printed_comparison(agg, printed)
+    notes += _printed_comparison(section, agg, printed)
     specs = {d: benchmark_spec(d) for d in datasets}
     substitutes = [f"{dataset_title(d)}: {section.primary[d]} (the paper's {spec.primary_metric} is not in "
                    f"the results)" for d, spec in specs.items()
@@ -304,7 +306,7 @@ def s_block(section: Section, table: str) -> tuple[Block, pd.DataFrame] | None:
             rec[":".join(c)], rec[":".join(c) + ":std"] = s.mean, s.std
         if all(math.isnan(stats[m, c].mean) and stats[m, c].status == "ok" for c in cols):
             continue  # the method was not run on these benchmarks
-        rows.append((_method(m), cells, False))
+        rows.append((_method(section, m), cells, False))
         records.append(rec)
     columns = [(dataset_title(d), f"{metric_label(m)} {SPLIT_LABELS.get(s, s)}") for d, m, s in cols]
     flagged = {(m, c[0]): s for (m, c), s in stats.items()}
@@ -320,7 +322,9 @@ def s_block(section: Section, table: str) -> tuple[Block, pd.DataFrame] | None:
 # -------------------------------------------------------------------------------------------------------- Table 3
 
 def _published_table3() -> pd.DataFrame:
-    rows = pd.DataFrame(paper_rows_by_table()["table3"])
+    """The numbers Table 3 quotes from the baselines' own papers, shown above any reimplementation: from the stored
+    paper results, whichever results directories the report reads."""
+    rows = read_results([PAPER_RESULTS / "paper-table3.parquet"])
     return rows[rows.citation != ""]
 
 
@@ -338,6 +342,7 @@ def _table3_datasets(section: Section) -> dict[str, str]:
 def table3_block(section: Section | None, published: pd.DataFrame) -> tuple[Block, pd.DataFrame]:
     """Published baseline numbers (quoted in the paper's Table 3) above a section's reimplementation of them."""
     mapping = _table3_datasets(section) if section else {}
+    published_names = method_names(published)
     note_marks = _note_marks([n for n in published.note if n])
     entries, records = [], []  # entries: (label, [[(value, mark)] per column], is_reimplementation)
     for method in TABLE3_METHODS:
@@ -346,7 +351,7 @@ def table3_block(section: Section | None, published: pd.DataFrame) -> tuple[Bloc
             continue
         cells = [[(float(r.value), note_marks.get(r.note, "")) for r in pub[pub.dataset == col].itertuples()]
                  for col in TABLE3_COLUMNS]
-        citation, d = pub.citation.iloc[0], method_display(method)
+        citation, d = pub.citation.iloc[0], display_of(published_names, method)
         entries.append((Rich(f"{d.md} {citation} (published)", f"{d.tex} {latex_escape(citation)} (published)"),
                         cells, False))
         records += [{"method": method, "origin": f"published {citation}", "note": r.note, r.dataset: r.value}
@@ -358,7 +363,7 @@ def table3_block(section: Section | None, published: pd.DataFrame) -> tuple[Bloc
             s = section.cell(method, d, section.primary[d], section.report_split[d]) if d else None
             cells.append([] if s is None or math.isnan(s.mean) else [(s.mean, _status_mark(s.status))])
             rec[col] = s.mean if s else math.nan
-        disp = method_display(method)
+        disp = section.method(method)
         entries.append((Rich(f"{disp.md} (reimpl.)", f"{disp.tex} (reimpl.)"), cells, True))
         records.append(rec)
     # the paper bolds the best of all rows; runs on other backbones / data are only compared among themselves

@@ -6,7 +6,9 @@ so a crash mid-write never leaves a partial file visible and never touches earli
 numbers use the same schema with `source="paper"` (results/paper/, built by scripts/build_paper_results.py).
 
 Columns (`SCHEMA`; extra columns are kept as they are):
-  method            method id (CONTRACTS.md canonical ids; plugins register their own)
+  method            method id (the presets' ids, e.g. `depalm`; plugins register their own)
+  method_display    the method's display name in the tables (its `MethodConfig.display_name`, e.g.
+                    "DePALM^{QP,inner}"; the paper's cited works: their names); "" prints the id
   dataset           benchmark id (paper ids like `coco`, offline mirrors like `syn-coco`, plugins); the paper's
                     Table 4 aggregates use dataset `average` (metrics rank, rank_pos, score, score_pos)
   seed              training seed; null for numbers that average several seeds (paper rows)
@@ -59,6 +61,7 @@ AGGREGATE_DATASET = "average"  # dataset id of the paper's printed Table 4 aggre
 # column -> (arrow type, default used when a row omits it); None default = the column is required
 SCHEMA: dict[str, tuple[pa.DataType, Any]] = {
     "method": (pa.string(), None),
+    "method_display": (pa.string(), ""),
     "dataset": (pa.string(), None),
     "seed": (pa.int64(), pd.NA),
     "n_seeds": (pa.int64(), 1),
