@@ -133,14 +133,21 @@ def test_table5_default_configurations_agree_with_the_5_seed_results():
     would not."""
     t5 = _frame("table5")
     s = pd.concat([_cells("tableS2"), _cells("tableS3")])
-    checked = 0
+    checked, defaults = 0, pn.paper_backbones()
     for r in t5[t5.method != ""].itertuples():
-        if (r.llm, r.encoder) != pn.DEFAULT_BACKBONES[r.dataset]:
+        if (r.llm, r.encoder) != defaults[r.dataset]:
             continue
         ref = s.loc[(r.method, r.dataset, r.metric, r.split)]
         assert abs(r.value - ref.value) <= 2 * ref["std"], (r.method, r.dataset, r.llm, r.encoder)
         checked += 1
     assert checked == 6
+
+
+def test_paper_backbones_are_the_paper_specs_defaults_with_mavil_on_audiocaps():
+    backbones = pn.paper_backbones()
+    assert list(backbones) == list(paper_columns())
+    assert backbones["coco-1pct"] == backbones["coco"] == ("llama-7b", "eva-clip-l")
+    assert backbones["audiocaps"] == ("opt-6.7b", "mavil") and backbones["msrvtt"] == ("llama-7b", "timesformer")
 
 
 def test_table5_is_complete():

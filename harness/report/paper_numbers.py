@@ -11,24 +11,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from benchmarks import get_benchmark, list_benchmarks
 from harness.store.results import AGGREGATE_DATASET
 
 PAPER_LABEL = "Vallaeys et al., Improved Baselines for Data-efficient Perceptual Augmentation of LLMs (2024)"
 BIAS_FT_SUFFIX = "+bias-ft"  # Table S6's rows: a method with bias tuning of its encoder (methods.registry's ids)
 
-# Table 2: default backbones per dataset (the 1% subsets use those of their full dataset).
-DEFAULT_BACKBONES: dict[str, tuple[str, str]] = {
-    "coco": ("llama-7b", "eva-clip-l"),
-    "coco-1pct": ("llama-7b", "eva-clip-l"),
-    "textcaps": ("llama-7b", "clip-vit-l14"),
-    "vqav2": ("opt-6.7b", "clip-vit-l14"),
-    "vqav2-1pct": ("opt-6.7b", "clip-vit-l14"),
-    "textvqa": ("opt-6.7b", "clip-vit-l14"),
-    "okvqa": ("opt-6.7b", "clip-vit-l14"),
-    "aokvqa": ("opt-6.7b", "clip-vit-l14"),
-    "audiocaps": ("opt-6.7b", "mavil"),
-    "msrvtt": ("llama-7b", "timesformer"),
-}
+
+def paper_backbones() -> dict[str, tuple[str, str]]:
+    """Table 2: the (LLM, encoder) the paper used per dataset, from the paper benchmarks' specs (their defaults, or
+    the encoder a registry stand-in replaces: MAViL on AudioCaps)."""
+    specs = (get_benchmark(b).spec for b in list_benchmarks("paper"))
+    return {s.id: (s.default_llm, s.paper_encoder or s.default_encoder) for s in specs}
+
 
 # Table 4 caption: "♦: incomplete data due to unstable training" (DePALM^{c-attn}'s missing cells: status
 # "unstable"). Appendix C: "when training LiMBeR(1) and DePALM^{R-rand,L0} on MSRVTT, we average the patch tokens
@@ -288,7 +283,7 @@ def parse_cell(text: str) -> tuple[float, float]:
 def _row(table: str, method: str, dataset: str, metric: str, split: str, value: float, *, std: float = math.nan,
          n_seeds: int | None = 5, llm: str | None = None, encoder: str | None = None, note: str = "",
          citation: str = "", status: str = "ok", train_time_s: float = math.nan) -> dict:
-    default_llm, default_encoder = DEFAULT_BACKBONES.get(dataset, ("", ""))
+    default_llm, default_encoder = paper_backbones().get(dataset, ("", ""))
     return {
         "method": method, "method_display": CITED_WORKS.get(method, ""), "dataset": dataset, "seed": None,
         "n_seeds": n_seeds,
