@@ -7,7 +7,6 @@ predictions_<split>.jsonl and metrics.json.
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import os
@@ -161,15 +160,16 @@ class CellRun:
                  on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
         import torch
         from benchmarks import get_benchmark
-        from methods import get_preset
+        from methods import MethodConfig
 
-        import_plugins(cfg.plugins)
+        import_plugins(cfg.plugins)  # registers the blocks a plugin method is built from
         self.cfg, self.run_dir, self.backbones, self.on_step = cfg, run_dir, backbones, on_step
         self.bench = get_benchmark(cfg.dataset)
-        self.preset = get_preset(cfg.method)
-        if _json_roundtrip(dataclasses.asdict(self.preset)) != _json_roundtrip(cfg.method_config):
-            raise RuntimeError(f"preset {cfg.method!r} differs from the one this config was resolved with; "
-                               f"run the matrix again to resolve it (its config hash changes)")
+        if not cfg.method_config:
+            raise ValueError(f"run {cfg.run_id}: the config holds no method_config; cells are resolved by the matrix "
+                             f"(harness.runner.matrix.build_cells), which stores the method's preset in it")
+        # the method is the one the config (and so its hash) holds, never re-read from the preset registry
+        self.preset = MethodConfig.from_dict(cfg.method_config)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.n_levels = self.preset.extraction.n_levels
         self.tune_encoder = bool(getattr(self.preset.finetune, "encoder_bias", False))
@@ -415,10 +415,6 @@ def execute_cell(cfg: RunConfig, runs_dir: Path, results_dir: Path, backbones: B
                                          "wall_s": time.perf_counter() - t0})
     write_result(result_rows(cfg, outcome, extra, primary), results_dir, cfg.run_id)
     return outcome
-
-
-def _json_roundtrip(x: Any) -> Any:
-    return json.loads(json.dumps(x, default=str))
 
 
 def _items_digest(items: Sequence[Any]) -> str:
