@@ -1,5 +1,5 @@
-"""The worked plugin example end to end (issue 3, deliverable 4): `--plugin methods.contrib.qpmapper8` trains and
-evaluates its method on the smoke profile with the embedded backbones, then the report ranks it."""
+"""The worked plugin example end to end: `--plugin methods.contrib.qpmapper8` trains and evaluates its method on the
+smoke profile with the embedded backbones, then the report ranks it under its display name."""
 from __future__ import annotations
 
 import importlib.util

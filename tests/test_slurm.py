@@ -1,4 +1,4 @@
-"""The SLURM path against a real cluster (issue 7): job arrays, failed / cancelled / lost jobs, --detach and
+"""The SLURM path against a real cluster: job arrays, failed / cancelled / lost jobs, --detach and
 re-attach, and requeue with resume. Needs a running SLURM (`bash scripts/slurm-local.sh start`); skipped without one,
 except under CI (CI=true) where a missing cluster fails the tests."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Explicit registries of encoder and LLM ids -> loader functions (ids: CONTRACTS.md "backbone ids")."""
+"""Explicit registries of encoder and LLM ids -> loader functions (`list_encoders()`, `list_llms()`)."""
 from __future__ import annotations
 
 import inspect

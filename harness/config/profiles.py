@@ -84,7 +84,7 @@ PROFILES: dict[str, Profile] = {
 
 
 def default_profile_name() -> str:
-    """`paper` when a GPU is present, else `cpu` (the issue's default rule)."""
+    """`paper` when a GPU is present, else `cpu`."""
     import torch
 
     return "paper" if torch.cuda.is_available() else "cpu"

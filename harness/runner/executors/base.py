@@ -1,4 +1,4 @@
-"""The executor interface shared by inline, local and SLURM execution (CONTRACTS.md, runner <-> executors).
+"""The executor interface shared by inline, local and SLURM execution.
 
 An executor runs `harness.runner.cell.execute_cell` for each cell and yields a `CellOutcome` as each finishes; it never
 hangs forever. When a worker dies without writing its result (killed, cancelled, lost), the executor records the
