@@ -105,3 +105,26 @@ def test_a_benchmark_registered_in_one_file_appears_with_its_title(clock_benchma
     assert list(pd.read_csv(tmp_path / "out" / "table4.csv").columns[1:3]) == ["syn-audiocaps", "clock-audio"]
     s3 = (tmp_path / "out" / "tableS3.md").read_text()  # an audio benchmark's block goes to the audio table
     assert "| Clock chimes<br>B@4 Test | Clock chimes<br>CIDEr Test |" in s3
+
+
+def test_report_only_imports_plugins_so_their_benchmarks_print_with_their_title(tmp_path, monkeypatch):
+    from harness.cli import main
+
+    plugin = tmp_path / "clock_plugin.py"
+    plugin.write_text(
+        "from benchmarks import Benchmark, BenchmarkSpec, Splits, register_benchmark\n"
+        "class NoItems:\n"
+        "    def load(self, *a, **k): raise AssertionError\n"
+        "    def availability(self, spec, data_root): return None\n"
+        "register_benchmark(Benchmark(BenchmarkSpec(id='clock-plugin', title='Clock chimes', group='external',\n"
+        "    paper_column=None, modality='audio', task='caption', default_llm='smollm2-135m',\n"
+        "    default_encoder='whisper-tiny-embedded', epochs=2, prompt='An audio of', primary_metric='CIDEr',\n"
+        "    splits=Splits('train', 'val', 'test'), eval_split='test'), NoItems()))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_BENCHMARKS", dict(registry._BENCHMARKS))
+    write_result([dict(method="depalm", dataset="clock-plugin", seed=0, lr=1e-3, grad_clip=0.8, llm="smollm2-135m",
+                       encoder="whisper-tiny-embedded", profile="smoke", split="test", metric="CIDEr", value=3.0)],
+                 tmp_path / "results", "clock")
+    assert main(["--report-only", "--plugin", "clock_plugin", "--results", str(tmp_path / "results"),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "| Clock chimes<br>CIDEr Test ↑ |" in (tmp_path / "out" / "table4.md").read_text()
