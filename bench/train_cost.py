@@ -2,8 +2,8 @@
 Table 4's train-time column.
 
 Every method trains through the runner's own path (`harness.runner.cell.CellRun`: the cell config the matrix resolves,
-the frozen-feature cache, `harness.runner.train.Trainer`) on the same items, batch and drawn targets; the methods alternate
-within each round (order reversed every other round) and the table gives medians over rounds:
+the frozen-feature cache, `harness.runner.train.Trainer`) on the same items, batch and drawn targets; the methods
+alternate within each round (order reversed every other round) and the table gives medians over rounds:
 - step s: the Trainer's own step time (zero_grad .. scheduler step, wall clock), steps after the first of a block;
 - CPU s: process CPU time of the same steps (with one torch thread: the work itself, robust to a loaded machine);
 - samples/s: batch / step s; injected: `model.n_injected_tokens` (positions added at the most loaded LLM layer);

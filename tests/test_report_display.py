@@ -34,7 +34,8 @@ def test_column_order_is_the_papers_with_unknown_ids_last():
 
 
 def test_display_names_and_escaping():
-    assert method_display("DePALM^{R-rand,L0}") == MethodDisplay("DePALM^{R-rand,L0}", r"DePALM\textsuperscript{R-rand,L0}")
+    assert method_display("DePALM^{R-rand,L0}") == MethodDisplay("DePALM^{R-rand,L0}",
+                                                                 r"DePALM\textsuperscript{R-rand,L0}")
     assert method_display("LiMBeR⁽ᵃˡˡ⁾ + bias-FT").tex == r"LiMBeR\textsuperscript{(all)} + bias-FT"
     assert method_display("my_plugin^{a_b}").tex == r"my\_plugin\textsuperscript{a\_b}"
     assert method_display("a|b").md == r"a\|b"
