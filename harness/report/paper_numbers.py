@@ -1,8 +1,9 @@
 """Every number the DePALM paper publishes in Tables 3–6 and S2–S7, transcribed, as results rows (source="paper").
 
 The blocks below copy the paper's tables cell by cell (columns = `dataset:metric:split`, "-" = no number printed,
-"a±b" = mean ± std over seeds). `paper_rows()` turns them into rows of the results schema (harness/store/results.py);
-scripts/build_paper_results.py writes them to results/paper/*.parquet. Where the text copy of the paper garbles a
+"a±b" = mean ± std over seeds). `paper_rows_by_table()` turns them into rows of the results schema
+(harness/store/results.py); scripts/build_paper_results.py adds the reimplemented methods' display names from their
+presets and writes them to results/paper/*.parquet, which the report reads. Where the text copy of the paper garbles a
 table (merged cells, lost header names, lost footnote marks), the layout below follows the printed numbers and the
 fix is stated in a comment; tests/test_paper_numbers.py cross-checks every number printed twice.
 """
