@@ -1,1 +1,1 @@
-"""Performance scripts (issue 8): each prints a table and writes a JSON file; run as `python -m bench.<name>`."""
+"""Performance scripts: each prints a table and writes a JSON file; run as `python -m bench.<name>`."""

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from harness.store.atomic import write_text
+
 OUT_DIR = Path(__file__).resolve().parent / "out"
 # glibc raises its mmap threshold after large frees, after which freed tensors stay in the heap and RSS stops
 # tracking live memory; memory passes fix the threshold (malloc then maps and unmaps every large tensor, which adds
@@ -133,7 +135,7 @@ def cell_configs(methods: Sequence[str], dataset: str = "syn-coco", profile: str
     """method -> the `RunConfig` the matrix builds for `--methods <methods> --datasets <dataset> --profile <profile>`
     (seed 0, the profile's lr), with `train` overrides."""
     from harness.cli import build_parser
-    from harness.matrix import build_cells, resolve_profile
+    from harness.runner.matrix import build_cells, resolve_profile
 
     prof = resolve_profile(profile)
     args = build_parser().parse_args(["--methods", ",".join(methods), "--datasets", dataset, "--profile", profile])
@@ -156,8 +158,5 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
     print(f"wrote {path}")

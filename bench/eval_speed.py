@@ -1,4 +1,4 @@
-"""Evaluation speed: (1) generation throughput of the harness's batched generation (`harness.evaluate.
+"""Evaluation speed: (1) generation throughput of the harness's batched generation (`harness.runner.generate.
 generate_predictions` -> `PerceptualLM.generate`) against HF `model.generate` called directly on the same inputs
 (the same `inputs_embeds` and attention mask, built once); (2) metric time for 5,000 captions x 5 references:
 `benchmarks.metrics.caption.score_captions` against pycocoevalcap's scorers called directly (PTB tokenizer, BLEU,
@@ -43,8 +43,8 @@ def new_tokens(gen, eos: int) -> int:
 def generation(args) -> dict[str, Any]:
     import torch
 
-    from harness.evaluate import encode_prompts, generate_predictions
-    from harness.run import Backbones, CellRun
+    from harness.runner.cell import Backbones, CellRun
+    from harness.runner.generate import encode_prompts, generate_predictions
 
     results = {}
     backbones = Backbones()
@@ -103,7 +103,7 @@ def generation(args) -> dict[str, Any]:
                     outputs.setdefault(name, {})[i] = out
             print(f"  {label} pass {r + 1}/{args.rounds}: harness {sum(walls['harness'][-len(prepared):]):.2f} s, "
                   f"direct {sum(walls['direct'][-len(prepared):]):.2f} s", flush=True)
-        from harness.evaluate import decode_new_tokens
+        from harness.runner.generate import decode_new_tokens
 
         gens = [outputs["direct"][i] for i in range(len(prepared))]
         direct_texts = [t for g in gens for t in decode_new_tokens(llm.tokenizer, g)]

@@ -1,4 +1,4 @@
-"""Frozen-feature cache (harness/features.py): one training epoch with and without it, through the runner's path.
+"""Frozen-feature cache (harness/runner/features.py): one training epoch with and without it, through the runner's path.
 
 With the cache (what the runner does for a frozen encoder without augmentation), every step reads fp16 features
 from the cache's safetensors shards; without it, every step loads the raw inputs, preprocesses them and runs the
@@ -31,11 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_size < 1 or args.rounds < 1:
         p.error("--train-size and --rounds must be >= 1")
     setup(args.threads)
-    from harness.features import FeatureCache
-    from harness.run import Backbones, CellRun, _feature_cache_root, _items_digest
+    from harness.runner.cell import Backbones, CellRun, _feature_cache_root, _items_digest
+    from harness.runner.features import FeatureCache
 
     info = machine(args.threads)
-    from harness.profiles import get_profile
+    from harness.config.profiles import get_profile
 
     args.image_size = args.image_size or get_profile("cpu").train.image_size
     cfg = cell_config(args.method, image_size=args.image_size, train_size=args.train_size, epochs=1, max_steps=None)

@@ -1,6 +1,6 @@
 """Time to generate each offline benchmark at its default size (items of every split + every raw input rendered).
 
-Target (issue 5): under 30 s per benchmark on one CPU core. Prints one row per benchmark and the ratio to the target;
+Target: under 30 s per benchmark on one CPU core. Prints one row per benchmark and the ratio to the target;
 timings are for this machine at this moment (shared machines vary), so compare ratios within one run.
 Usage: python bench/offline_generation.py [--seed 0] [--ids syn-coco,syn-msrvtt]
 """

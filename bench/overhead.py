@@ -1,5 +1,6 @@
-"""Harness overhead: training through the runner (`harness.run.CellRun.train` -> `harness.train.Trainer`) against a
-minimal hand-written PyTorch loop doing the same math on the same model and the same batches. Goal: <= 5%.
+"""Harness overhead: training through the runner (`harness.runner.cell.CellRun.train` ->
+`harness.runner.train.Trainer`) against a minimal hand-written PyTorch loop doing the same math on the same model and
+the same batches. Goal: <= 5%.
 
 The harness trains a `PerceptualLM` (DePALM by default, cpu profile: 112 px, batch 8) for `--steps` optimiser steps;
 the bare loop trains a second copy (same initial weights, sharing the frozen LLM) on the same (item, target) pairs in
@@ -36,7 +37,7 @@ def bare_loop(model, params: list, batches: list[dict[str, Any]], cfg) -> Iterat
     """The same math, hand-written: no checks, no logging, no checkpoint; yields each step's (wall, CPU) time."""
     import torch
 
-    from harness.train import lr_multiplier
+    from harness.runner.train import lr_multiplier
 
     s = cfg.train
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=s.weight_decay, eps=s.adam_eps, betas=s.adam_betas)
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     setup(args.threads)
     import torch
 
-    from harness.run import Backbones, CellRun
-    from harness.train import Trainer, encode_for_training
+    from harness.runner.cell import Backbones, CellRun
+    from harness.runner.train import Trainer, encode_for_training
 
     info = machine(args.threads)
     base = cell_config(args.method, profile=args.profile)

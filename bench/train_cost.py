@@ -1,9 +1,9 @@
 """Training cost per method on the embedded default (SmolLM2-135M + CLIP ViT-B/16): the measured counterpart of
 Table 4's train-time column.
 
-Every method trains through the runner's own path (`harness.run.CellRun`: the cell config the matrix resolves, the
-frozen-feature cache, `harness.train.Trainer`) on the same items, batch and drawn targets; the methods alternate
-within each round (order reversed every other round) and the table gives medians over rounds:
+Every method trains through the runner's own path (`harness.runner.cell.CellRun`: the cell config the matrix resolves,
+the frozen-feature cache, `harness.runner.train.Trainer`) on the same items, batch and drawn targets; the methods
+alternate within each round (order reversed every other round) and the table gives medians over rounds:
 - step s: the Trainer's own step time (zero_grad .. scheduler step, wall clock), steps after the first of a block;
 - CPU s: process CPU time of the same steps (with one torch thread: the work itself, robust to a loaded machine);
 - samples/s: batch / step s; injected: `model.n_injected_tokens` (positions added at the most loaded LLM layer);
@@ -36,7 +36,7 @@ HEADLINE = ("limber-all", "depalm")  # the paper: 4h59 / 1h25 = 3.5x
 
 
 def paper_train_times() -> dict[str, float]:
-    from harness.results import read_results
+    from harness.store.results import read_results
 
     df = read_results([PAPER_TABLE4])
     return df.dropna(subset=["train_time_s"]).groupby("method")["train_time_s"].max().to_dict()
@@ -46,13 +46,13 @@ class Bench:
     """One shared set of frozen backbones; one fresh cell (model, optimiser, run dir) per measured block."""
 
     def __init__(self, methods: list[str], batch: int, steps: int, tmp: Path):
-        from harness.run import Backbones
+        from harness.runner.cell import Backbones
 
         self.methods, self.batch, self.steps, self.tmp = methods, batch, steps, tmp
         self.backbones = Backbones()
 
     def cell(self, method: str, size: int, on_step=None, steps: int | None = None):
-        from harness.run import CellRun
+        from harness.runner.cell import CellRun
 
         cfg = cell_configs(self.methods, image_size=size, batch_size=self.batch, micro_batch_size=self.batch,
                            train_size=self.batch, max_steps=steps or self.steps, checkpoint_every=10**9,
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown methods {unknown}" if unknown else "--rounds, --steps and --batch must be >= 1")
     setup(args.threads)
     info = machine(args.threads)
-    from harness.profiles import get_profile
+    from harness.config.profiles import get_profile
 
     sizes = [get_profile("cpu").train.image_size if s == "cpu" else int(s) for s in args.sizes.split(",")]
     paper = paper_train_times()

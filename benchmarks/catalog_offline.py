@@ -11,7 +11,7 @@ from benchmarks.spec import BenchmarkSpec, Splits, SubsetSpec
 from benchmarks.synthetic import audio, image_items, video
 from benchmarks.synthetic.source import GeneratedSource
 
-EVAL_SPLIT = {spec.paper_column: spec.eval_split for spec, _ in PAPER}  # report the split the paper reports
+PAPER_SPEC = {spec.paper_column: spec for spec, _ in PAPER}  # a mirror reports and shows what its column does
 LLM = "smollm2-135m"
 IMAGE_ENCODER = "clip-b16-embedded"
 CAPTION_PROMPT = "A picture of"
@@ -30,12 +30,14 @@ def _image(namespace: str, **extra) -> dict:
 
 def _spec(id_, title, column, task, epochs, prompt, sizes, options, modality="image", encoder=IMAGE_ENCODER,
           subset=None) -> BenchmarkSpec:
+    paper = PAPER_SPEC[column]
     return BenchmarkSpec(
         id=id_, title=title, group="offline", paper_column=column, modality=modality, task=task, default_llm=LLM,
         default_encoder=encoder, epochs=epochs, prompt=prompt,
-        primary_metric="CIDEr" if task == "caption" else "VQA_acc", splits=SPLITS, eval_split=EVAL_SPLIT[column],
+        primary_metric="CIDEr" if task == "caption" else "VQA_acc", splits=SPLITS, eval_split=paper.eval_split,
         default_sizes=sizes, subset=subset, options=options,
-        source="generated on the fly (benchmarks/synthetic), nothing to download")
+        source="generated on the fly (benchmarks/synthetic), nothing to download",
+        short_title=f"{paper.display_title} [offline]", s_metrics=paper.s_metrics, s_splits=paper.s_splits)
 
 
 _SHAPE_CAPS = _image("shapes-cap")

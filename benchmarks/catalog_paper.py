@@ -2,7 +2,7 @@
 
 `eval_split` is the split whose score fills Table 4: Karpathy test for COCO, the val split for the VQA sets and
 TextCaps (their test answers are not public), test for AudioCaps and MSRVTT. AudioCaps' audio encoder is MAViL
-in the paper; its registry stand-in is `ast` (see harness/backbones).
+in the paper (`paper_encoder`); its registry stand-in is `ast` (see harness/backbones).
 """
 from __future__ import annotations
 
@@ -28,62 +28,72 @@ vqav2/train2014/COCO_train2014_<id:012d>.jpg, vqav2/val2014/COCO_val2014_<id:012
 VQAV2_SOURCE = "https://visualqa.org/download.html (v2 questions + annotations) and " + COCO_SOURCE
 
 
-def _spec(id_, title, column, modality, task, llm, encoder, epochs, prompt, metric, splits, eval_split, key,
-          layout, source, subset=None, **options) -> BenchmarkSpec:
+# Tables S2–S4: the metrics each benchmark's block lists
+CAPTION_S2 = ("BLEU_4", "CIDEr")
+VQA_S2 = ("VQA_acc",)
+VAL_AND_TEST = ("val", "test")  # Table S2 shows VQAv2 on both
+
+
+def _spec(id_, title, short, column, modality, task, llm, encoder, epochs, prompt, metric, splits, eval_split, key,
+          layout, source, s_metrics, s_splits=(), subset=None, paper_encoder="", **options) -> BenchmarkSpec:
     return BenchmarkSpec(id=id_, title=title, group="paper", paper_column=column, modality=modality, task=task,
                          default_llm=llm, default_encoder=encoder, epochs=epochs, prompt=prompt,
                          primary_metric=metric, splits=splits, eval_split=eval_split, data_key=key, layout=layout,
-                         source=source, subset=subset, options=options)
+                         source=source, subset=subset, options=options, paper_encoder=paper_encoder,
+                         short_title=short, s_metrics=s_metrics, s_splits=s_splits)
 
 
 KARPATHY = Splits("train", "val", "test")
 PAPER = [
-    (_spec("coco", "COCO captioning (Karpathy split)", "coco", "image", "caption", "llama-7b", "eva-clip-l", 8,
-           CAPTION_PROMPT, "CIDEr", KARPATHY, "test", "coco", COCO_LAYOUT, COCO_SOURCE),
+    (_spec("coco", "COCO captioning (Karpathy split)", "COCO", "coco", "image", "caption", "llama-7b", "eva-clip-l",
+           8, CAPTION_PROMPT, "CIDEr", KARPATHY, "test", "coco", COCO_LAYOUT, COCO_SOURCE, CAPTION_S2),
      FileSource(coco.read_coco, lambda split: [coco.KARPATHY_JSON])),
-    (_spec("coco-1pct", "COCO captioning, 1% of the training data", "coco-1pct", "image", "caption", "llama-7b",
-           "eva-clip-l", 30, CAPTION_PROMPT, "CIDEr", KARPATHY, "test", "coco", COCO_LAYOUT, COCO_SOURCE,
-           subset=ONE_PERCENT),
+    (_spec("coco-1pct", "COCO captioning, 1% of the training data", "COCO (1%)", "coco-1pct", "image", "caption",
+           "llama-7b", "eva-clip-l", 30, CAPTION_PROMPT, "CIDEr", KARPATHY, "test", "coco", COCO_LAYOUT, COCO_SOURCE,
+           CAPTION_S2, subset=ONE_PERCENT),
      FileSource(coco.read_coco, lambda split: [coco.KARPATHY_JSON])),
-    (_spec("textcaps", "TextCaps captioning", "textcaps", "image", "caption", "llama-7b", "clip-vit-l14", 20,
-           CAPTION_PROMPT, "CIDEr", Splits("train", "val", None), "val", "textcaps",
+    (_spec("textcaps", "TextCaps captioning", "TextCaps", "textcaps", "image", "caption", "llama-7b", "clip-vit-l14",
+           20, CAPTION_PROMPT, "CIDEr", Splits("train", "val", None), "val", "textcaps",
            "textcaps/TextCaps_0.1_{train,val}.json\ntextcaps/train_images/<image_id>.jpg  (train and val images)",
-           "https://textvqa.org/textcaps/dataset/ (annotations; images: TextVQA train_val_images.zip)"),
+           "https://textvqa.org/textcaps/dataset/ (annotations; images: TextVQA train_val_images.zip)", CAPTION_S2),
      FileSource(textcaps.read_textcaps, textcaps.textcaps_required)),
-    (_spec("vqav2", "VQAv2 (Karpathy-split images)", "vqav2", "image", "vqa", "opt-6.7b", "clip-vit-l14", 8,
-           VQA_PROMPT, "VQA_acc", KARPATHY, "val", "vqav2", VQAV2_LAYOUT, VQAV2_SOURCE),
+    (_spec("vqav2", "VQAv2 (Karpathy-split images)", "VQAv2", "vqav2", "image", "vqa", "opt-6.7b", "clip-vit-l14", 8,
+           VQA_PROMPT, "VQA_acc", KARPATHY, "val", "vqav2", VQAV2_LAYOUT, VQAV2_SOURCE, VQA_S2, VAL_AND_TEST),
      FileSource(vqa_formats.read_vqav2_karpathy, vqa_formats.vqav2_required)),
-    (_spec("vqav2-1pct", "VQAv2, 1% of the training data", "vqav2-1pct", "image", "vqa", "opt-6.7b", "clip-vit-l14",
-           30, VQA_PROMPT, "VQA_acc", KARPATHY, "val", "vqav2", VQAV2_LAYOUT, VQAV2_SOURCE, subset=ONE_PERCENT),
+    (_spec("vqav2-1pct", "VQAv2, 1% of the training data", "VQAv2 (1%)", "vqav2-1pct", "image", "vqa", "opt-6.7b",
+           "clip-vit-l14", 30, VQA_PROMPT, "VQA_acc", KARPATHY, "val", "vqav2", VQAV2_LAYOUT, VQAV2_SOURCE, VQA_S2,
+           VAL_AND_TEST, subset=ONE_PERCENT),
      FileSource(vqa_formats.read_vqav2_karpathy, vqa_formats.vqav2_required)),
-    (_spec("textvqa", "TextVQA 0.5.1", "textvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20, VQA_PROMPT,
+    (_spec("textvqa", "TextVQA 0.5.1", "TextVQA", "textvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20, VQA_PROMPT,
            "VQA_acc", Splits("train", "val", None), "val", "textvqa",
            "textvqa/TextVQA_0.5.1_{train,val}.json\ntextvqa/train_images/<image_id>.jpg  (train and val images)",
-           "https://textvqa.org/dataset/"),
+           "https://textvqa.org/dataset/", VQA_S2),
      FileSource(vqa_formats.read_textvqa, vqa_formats.textvqa_required)),
-    (_spec("okvqa", "OK-VQA", "okvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20, VQA_PROMPT, "VQA_acc",
+    (_spec("okvqa", "OK-VQA", "OKVQA", "okvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20, VQA_PROMPT, "VQA_acc",
            Splits("train2014", "val2014", None), "val", "okvqa",
            "okvqa/OpenEnded_mscoco_{train2014,val2014}_questions.json\n"
            "okvqa/mscoco_{train2014,val2014}_annotations.json\n"
            "okvqa/train2014/COCO_train2014_<id:012d>.jpg, okvqa/val2014/COCO_val2014_<id:012d>.jpg",
-           "https://okvqa.allenai.org/download.html (+ COCO 2014 images)"),
+           "https://okvqa.allenai.org/download.html (+ COCO 2014 images)", VQA_S2),
      FileSource(vqa_formats.read_okvqa, vqa_formats.okvqa_required)),
-    (_spec("aokvqa", "A-OKVQA (direct answer)", "aokvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20,
+    (_spec("aokvqa", "A-OKVQA (direct answer)", "AOKVQA", "aokvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20,
            VQA_PROMPT, "VQA_acc", Splits("train", "val", None), "val", "aokvqa",
            "aokvqa/aokvqa_v1p0_{train,val}.json\naokvqa/train2017/<image_id:012d>.jpg, aokvqa/val2017/<id:012d>.jpg",
-           "https://allenai.org/project/a-okvqa (+ COCO 2017 images: https://cocodataset.org/#download)"),
+           "https://allenai.org/project/a-okvqa (+ COCO 2017 images: https://cocodataset.org/#download)", VQA_S2),
      FileSource(vqa_formats.read_aokvqa, vqa_formats.aokvqa_required)),
-    (_spec("audiocaps", "AudioCaps", "audiocaps", "audio", "caption", "opt-6.7b", "ast", 12, "An audio of",
+    (_spec("audiocaps", "AudioCaps", "AudioCaps", "audiocaps", "audio", "caption", "opt-6.7b", "ast", 12, "An audio of",
            "SPIDEr", Splits("train", "val", "test"), "test", "audiocaps",
            "audiocaps/{train,val,test}.csv   (audiocap_id,youtube_id,start_time,caption)\n"
            "audiocaps/audio/{train,val,test}/<youtube_id>.wav  (10 s clips cut at start_time; .flac needs soundfile)",
-           "https://github.com/cdjkim/audiocaps (csv; clips from YouTube, e.g. with audiocaps-download)"),
+           "https://github.com/cdjkim/audiocaps (csv; clips from YouTube, e.g. with audiocaps-download)",
+           ("BLEU_1", "BLEU_2", "METEOR", "CIDEr", "SPICE", "SPIDEr"), paper_encoder="mavil"),
      FileSource(audiocaps.read_audiocaps, audiocaps.audiocaps_required)),
-    (_spec("msrvtt", "MSR-VTT captioning", "msrvtt", "video", "caption", "llama-7b", "timesformer", 8,
+    (_spec("msrvtt", "MSR-VTT captioning", "MSRVTT", "msrvtt", "video", "caption", "llama-7b", "timesformer", 8,
            "A video of", "CIDEr", Splits("train", "validate", "test"), "test", "msrvtt",
            "msrvtt/train_val_videodatainfo.json, msrvtt/test_videodatainfo.json\n"
            "msrvtt/videos/<video_id>.mp4  (needs PyAV)  or  msrvtt/frames/<video_id>/*.jpg",
-           "https://www.microsoft.com/en-us/research/publication/msr-vtt/ (MSRVTT 2016 release)", n_frames=8),
+           "https://www.microsoft.com/en-us/research/publication/msr-vtt/ (MSRVTT 2016 release)",
+           ("BLEU_4", "METEOR", "CIDEr"), n_frames=8),
      FileSource(msrvtt.read_msrvtt, msrvtt.msrvtt_required)),
 ]
 

@@ -65,6 +65,7 @@ SPEC = BenchmarkSpec(
     prompt="Question: {question} Answer:", primary_metric="VQA_acc", splits=Splits("train", "val", "test"),
     eval_split="val", default_sizes={"train": 384, "val": 96, "test": 96}, source=INSTALL_HINT,
     layout="inside the easy_vqa package: data/{train,test}/questions.json and data/{train,test}/images/<id>.png",
+    short_title="easy-vqa",
 )
 
 

@@ -1,4 +1,5 @@
-"""Benchmark declarations: `BenchmarkSpec` (Table 2 + Appendix C.3 facts), `Item`, and `DatasetNotFound`."""
+"""Benchmark declarations: `BenchmarkSpec` (Table 2 + Appendix C.3 facts, and how the paper's tables show the
+benchmark), `Item`, and `DatasetNotFound`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,7 +44,13 @@ class SubsetSpec:
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
-    """What the runner and the reports need to know about one benchmark (Table 2, Sec. 4.1, Appendix C.3)."""
+    """What the runner and the reports need to know about one benchmark (Table 2, Sec. 4.1, Appendix C.3).
+
+    The report reads its display facts from here, so a benchmark registered in one file appears in every table:
+    `short_title` heads its column (default: `title`), `eval_split` is the split Table 4 shows, `s_metrics` the
+    metrics its supplementary table (S2 image, S3 audio, S4 video) lists and `s_splits` the splits that table shows
+    the primary metric on (VQAv2: val and test).
+    """
 
     id: str
     title: str
@@ -64,6 +71,10 @@ class BenchmarkSpec:
     default_sizes: dict[str, int] = field(default_factory=dict)  # offline suite: items per split role
     subset: SubsetSpec | None = None
     options: dict[str, Any] = field(default_factory=dict)  # loader options (e.g. n_frames, sample_rate)
+    paper_encoder: str = ""  # the encoder the paper used where `default_encoder` stands in for it (AudioCaps: MAViL)
+    short_title: str = ""  # table heading ("COCO (1%)"); "" prints `title`
+    s_metrics: tuple[str, ...] = ()  # metrics of its block in Tables S2–S4 (empty: every metric in the results)
+    s_splits: tuple[str, ...] = ()  # splits Tables S2–S4 show the primary metric on (empty: eval_split only)
 
     def __post_init__(self) -> None:
         checks = [("modality", self.modality, MODALITIES), ("task", self.task, TASKS),
@@ -73,6 +84,12 @@ class BenchmarkSpec:
                 raise ValueError(f"BenchmarkSpec {self.id}: {name}={value!r} not in {allowed}")
         if self.eval_split not in SPLIT_ROLES:
             raise ValueError(f"BenchmarkSpec {self.id}: eval_split={self.eval_split!r} not in {SPLIT_ROLES}")
+        if not set(self.s_splits) <= set(SPLIT_ROLES):
+            raise ValueError(f"BenchmarkSpec {self.id}: s_splits={self.s_splits!r} not all in {SPLIT_ROLES}")
+
+    @property
+    def display_title(self) -> str:
+        return self.short_title or self.title
 
     def format_prompt(self, question: str | None = None) -> str:
         return self.prompt.format(question=question) if "{question}" in self.prompt else self.prompt

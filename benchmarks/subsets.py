@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
 from benchmarks.dataroot import cache_dir
+from harness.store.atomic import write_text
 
 
 def subset_path(bench_id: str, subset_seed: int, size: int, tag: str = "") -> Path:
@@ -32,8 +32,5 @@ def draw_subset(bench_id: str, pool_ids: list[str], fraction: float, subset_seed
     ids = [pid for i, pid in enumerate(pool_ids) if i in chosen]
     record = {"benchmark": bench_id, "subset_seed": subset_seed, "fraction": fraction, "pool_size": len(pool_ids),
               "size": size, "ids": ids}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(record, indent=1))
     return ids

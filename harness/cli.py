@@ -9,11 +9,8 @@ import importlib
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-class UsageError(Exception):
-    """Bad command-line input: printed without a traceback, exit code 2."""
+from harness import REPO_ROOT
+from harness.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dry-run", action="store_true", help="list the cells to run with an ETA; run nothing")
     m.add_argument("--retry-failed", action="store_true", help="re-run cells whose stored status is failed/unstable")
     m.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first (registers new blocks/presets); repeatable")
+                   help="import MODULE first (registers new blocks, presets or benchmarks); repeatable")
     m.add_argument("--num-beams", type=int, default=None, help="override the profile's beam count")
     m.add_argument("--max-new-tokens", type=int, default=None, help="override the profile's generation length")
 
@@ -84,6 +81,7 @@ def _load_plugins(modules: list[str]) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else REPO_ROOT / "reports"
     if args.report_only:
+        _load_plugins(args.plugin)  # a plugin benchmark's spec gives its column title
         from harness.report import render_reports
 
         dirs = [Path(d) for d in (args.results or [REPO_ROOT / "results"])]
@@ -111,7 +109,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_doctor()
     _load_plugins(args.plugin)
-    from harness.matrix import main as matrix_main
+    from harness.runner.matrix import main as matrix_main
 
     return matrix_main(args)
 

@@ -63,10 +63,10 @@ def _l0(method_id: str, display_name: str, mapping: BlockConfig) -> MethodConfig
 
 # LiMBeR: one linear layer (experiment/limber.yaml:10-11), layer 0 kept to the end (limber.yaml:7, 19-22), CLS only
 # for LiMBeR^(1) (its scripts: adapter.source.keep_features.n_elements=1), all 257 tokens otherwise (limber.yaml:17).
-_register(MethodConfig(id="limber-1", display_name="LiMBeR^(1)",
+_register(MethodConfig(id="limber-1", display_name="LiMBeR⁽¹⁾",
                        extraction=ExtractionConfig(n_levels=1, tokens="cls"), mapping=BlockConfig("linear"),
                        injection=FIRST_LAYER))
-_register(MethodConfig(id="limber-all", display_name="LiMBeR^(all)", extraction=ExtractionConfig(n_levels=1),
+_register(MethodConfig(id="limber-all", display_name="LiMBeR⁽ᵃˡˡ⁾", extraction=ExtractionConfig(n_levels=1),
                        mapping=BlockConfig("linear"), injection=FIRST_LAYER))
 
 # MAPL: d_embed 256, 4 layers, 32 queries (experiment/mapl.yaml:9-12), a linear up-projection and no norm

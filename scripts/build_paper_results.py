@@ -1,4 +1,4 @@
-"""Regenerate results/paper/*.parquet from the transcription in harness/paper_numbers.py (one file per table).
+"""Regenerate results/paper/*.parquet from the transcription in harness/report/paper_numbers.py (one file per table).
 
 Usage: python scripts/build_paper_results.py [--out results/paper]
 """
@@ -7,15 +7,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.paper_numbers import paper_rows_by_table
-from harness.results import write_result
+from harness.report.paper_numbers import paper_rows_by_table
+from harness.store.results import write_result
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def paper_rows() -> dict[str, list[dict]]:
+    """The transcription's rows with each reimplemented method's display name from its preset (the cited works carry
+    theirs from the transcription), so the report prints names from the rows alone."""
+    from methods import get_preset
+
+    tables = paper_rows_by_table()
+    for rows in tables.values():
+        for row in rows:
+            if row["method"] and not row["method_display"]:
+                row["method_display"] = get_preset(row["method"]).display_name
+    return tables
+
+
 def build(out_dir: Path) -> list[Path]:
     """Write one parquet per paper table, remove stale `paper-*.parquet` files; returns the paths written."""
-    written = [write_result(rows, out_dir, f"paper-{table}") for table, rows in paper_rows_by_table().items()]
+    written = [write_result(rows, out_dir, f"paper-{table}") for table, rows in paper_rows().items()]
     for stale in set(out_dir.glob("paper-*.parquet")) - set(written):
         stale.unlink()
     return written

@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
-"$PY" - <<'PYCHECK' || { echo "install.sh: depalm-bench needs Python >= 3.10 (set PYTHON=/path/to/python3.1x)" >&2; exit 2; }
+"$PY" - <<'PYCHECK' || { echo "install.sh: depalm-bench needs Python >= 3.11 (set PYTHON=/path/to/python3.1x)" >&2; exit 2; }
 import sys
-sys.exit(0 if sys.version_info >= (3, 10) else 1)
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
 PYCHECK
 if [ "$("$PY" -c 'import sys; print(sys.prefix == sys.base_prefix)')" = True ] && [ -z "${CONDA_PREFIX:-}" ]; then
   echo "install.sh: note: installing into $("$PY" -c 'import sys; print(sys.prefix)') (no virtualenv active)"

@@ -1,5 +1,5 @@
-"""Cell functions standing in for `harness.run.execute_cell` in the SLURM executor's tests (importable on the node:
-tests/ is on the jobs' PYTHONPATH)."""
+"""Cell functions standing in for `harness.runner.cell.execute_cell` in the SLURM executor's tests (importable on the
+node: tests/ is on the jobs' PYTHONPATH)."""
 from __future__ import annotations
 
 import time
@@ -9,8 +9,8 @@ FAILURE_MESSAGE = "deliberate failure for the SLURM tests"
 
 
 def ok_cell(cfg, runs_dir: Path, results_dir: Path):
-    from harness.results import write_result
-    from harness.run import CellOutcome, primary_of, result_rows
+    from harness.runner.cell import CellOutcome, primary_of, result_rows
+    from harness.store.results import write_result
 
     split, metric = primary_of(cfg)
     outcome = CellOutcome(cfg.run_id, "ok", metrics={split: {metric: 50.0}}, config_hash=cfg.config_hash())
@@ -20,7 +20,7 @@ def ok_cell(cfg, runs_dir: Path, results_dir: Path):
 
 def failed_row_cell(cfg, runs_dir: Path, results_dir: Path):
     """Like execute_cell on a failing run: records its own failed row and returns."""
-    from harness.run import record_status
+    from harness.runner.cell import record_status
 
     return record_status(cfg, results_dir, "failed", f"Traceback (most recent call last):\n{FAILURE_MESSAGE}")
 

@@ -123,7 +123,7 @@ def test_converted_weights_cached_once_and_rebuilt_when_corrupt(tmp_path, monkey
 
 @needs_whisper
 def test_feature_cache_with_embedded_encoder(tmp_path):
-    from harness.features import FeatureCache
+    from harness.runner.features import FeatureCache
 
     enc = load_encoder("whisper-tiny-embedded", max_seconds=0.5)
     calls = []

@@ -62,8 +62,8 @@ def test_bias_tuning_variants_resolve(tmp_path, capsys):
 
 
 def test_lr_grid_makes_one_cell_per_lr_and_evaluates_val(tmp_path, capsys):
-    from harness.matrix import plan
     from harness.cli import build_parser
+    from harness.runner.matrix import plan
 
     args = build_parser().parse_args(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
                                       "--lr-grid", "--results", str(tmp_path / "r")])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from harness.backbones.base import EncoderMeta, PerceptualEncoder
-from harness.features import FeatureCache
+from harness.runner.features import FeatureCache
 
 
 class CountingEncoder(PerceptualEncoder):

@@ -38,7 +38,7 @@ def test_rerun_trains_nothing_and_renders_the_same_tables(finished, monkeypatch,
     def must_not_run(*a, **k):
         raise AssertionError("a cached cell was run again")
 
-    monkeypatch.setattr("harness.executors.inline.execute_cell", must_not_run)
+    monkeypatch.setattr("harness.runner.executors.inline.execute_cell", must_not_run)
     capsys.readouterr()
     assert main(cell + dirs) == 0
     assert "2 cells: 0 to run, 2 cached" in capsys.readouterr().out
@@ -46,7 +46,7 @@ def test_rerun_trains_nothing_and_renders_the_same_tables(finished, monkeypatch,
 
 
 def test_plugin_connector_runs_and_is_ranked_beside_cached_results(finished, capsys):
-    from harness.results import read_results
+    from harness.store.results import read_results
 
     root, cell, dirs = finished
     capsys.readouterr()

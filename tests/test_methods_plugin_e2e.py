@@ -1,5 +1,5 @@
-"""The worked plugin example end to end (issue 3, deliverable 4): `--plugin methods.contrib.qpmapper8` trains and
-evaluates its method on the smoke profile with the embedded backbones, then the report ranks it."""
+"""The worked plugin example end to end: `--plugin methods.contrib.qpmapper8` trains and evaluates its method on the
+smoke profile with the embedded backbones, then the report ranks it under its display name."""
 from __future__ import annotations
 
 import importlib.util
@@ -17,7 +17,7 @@ def test_plugin_method_trains_and_is_ranked(tmp_path, isolated_registry):
     if missing:
         pytest.skip(f"embedded backbones not installed ({', '.join(missing)}): scripts/install.sh")
     from harness.cli import main
-    from harness.results import read_results
+    from harness.store.results import read_results
 
     results, reports = tmp_path / "results", tmp_path / "reports"
     assert main(["--plugin", "methods.contrib.qpmapper8", "--methods", "depalm-qp8", "--datasets", "syn-coco",
@@ -28,4 +28,4 @@ def test_plugin_method_trains_and_is_ranked(tmp_path, isolated_registry):
     assert len(rows) and (rows["status"] == "ok").all()
     assert (rows["n_injected_tokens"] == 8 + 1).all()
     assert main(["--report-only", "--results", str(results), "--out", str(reports)]) == 0
-    assert any("depalm-qp8" in p.read_text() for p in reports.glob("table4*.md"))
+    assert "| DePALM^{QP8} |" in (reports / "table4.md").read_text()  # the preset's display name

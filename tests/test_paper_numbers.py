@@ -1,4 +1,4 @@
-"""The paper's numbers (harness/paper_numbers.py, results/paper/): complete, consistent where printed twice, and
+"""The paper's numbers (harness/report/paper_numbers.py, results/paper/): complete, consistent where printed twice, and
 the committed parquet files in sync with the transcription."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import paper_numbers as pn
-from harness.display import METHOD_ORDER, PAPER_DATASET_ORDER
-from harness.ranking import aggregate
-from harness.results import AGGREGATE_DATASET, read_results
+from harness.report import paper_numbers as pn
+from harness.report.labels import paper_columns
+from harness.report.ranking import aggregate
+from harness.store.results import AGGREGATE_DATASET, read_results
 
 REPO = Path(__file__).resolve().parent.parent
 TABLES = pn.paper_rows_by_table()
@@ -38,8 +38,8 @@ T4 = _cells("table4")
 def test_table4_is_complete_11_methods_by_10_benchmarks():
     df = _frame("table4")
     cells = df[df.dataset != AGGREGATE_DATASET]
-    assert sorted(set(cells.method)) == sorted(METHOD_ORDER)
-    assert sorted(set(cells.dataset)) == sorted(PAPER_DATASET_ORDER)
+    assert sorted(set(cells.method)) == sorted(pn.PAPER_METHODS)
+    assert sorted(set(cells.dataset)) == sorted(paper_columns())
     assert len(cells) == 110 and not cells.duplicated(["method", "dataset"]).any()
     unstable = cells[cells.status == "unstable"]
     assert set(unstable.method) == {"depalm-c-attn"} and len(unstable) == 6 and unstable.value.isna().all()
@@ -133,14 +133,21 @@ def test_table5_default_configurations_agree_with_the_5_seed_results():
     would not."""
     t5 = _frame("table5")
     s = pd.concat([_cells("tableS2"), _cells("tableS3")])
-    checked = 0
+    checked, defaults = 0, pn.paper_backbones()
     for r in t5[t5.method != ""].itertuples():
-        if (r.llm, r.encoder) != pn.DEFAULT_BACKBONES[r.dataset]:
+        if (r.llm, r.encoder) != defaults[r.dataset]:
             continue
         ref = s.loc[(r.method, r.dataset, r.metric, r.split)]
         assert abs(r.value - ref.value) <= 2 * ref["std"], (r.method, r.dataset, r.llm, r.encoder)
         checked += 1
     assert checked == 6
+
+
+def test_paper_backbones_are_the_paper_specs_defaults_with_mavil_on_audiocaps():
+    backbones = pn.paper_backbones()
+    assert list(backbones) == list(paper_columns())
+    assert backbones["coco-1pct"] == backbones["coco"] == ("llama-7b", "eva-clip-l")
+    assert backbones["audiocaps"] == ("opt-6.7b", "mavil") and backbones["msrvtt"] == ("llama-7b", "timesformer")
 
 
 def test_table5_is_complete():
@@ -178,10 +185,10 @@ def test_computed_rank_and_score_equal_table4_printed_values():
     computed = aggregate(cells)
     printed = df[df.dataset == AGGREGATE_DATASET].pivot(index="method", columns="metric", values="value")
     assert len(computed) == 11
-    for method in METHOD_ORDER:
+    for method in pn.PAPER_METHODS:
         assert f"{computed.loc[method, 'rank']:.1f}" == f"{printed.loc[method, 'rank']:.1f}", method
         assert f"{computed.loc[method, 'score']:.1f}" == f"{printed.loc[method, 'score']:.1f}", method
-    wrong = {(m, k) for m in METHOD_ORDER for k in ("rank_pos", "score_pos")
+    wrong = {(m, k) for m in pn.PAPER_METHODS for k in ("rank_pos", "score_pos")
              if computed.loc[m, k] != printed.loc[m, k]}
     documented = {(m, what) for (t, m, d, what) in pn.KNOWN_DISCREPANCIES if t == "table4"}
     assert wrong == documented == {("epalm", "rank_pos"), ("epalm", "score_pos")}
@@ -225,3 +232,19 @@ def test_build_script_writes_one_file_per_table_and_removes_stale_ones(tmp_path)
     written = module.build(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"paper-{t}.parquet" for t in TABLES)
     assert sorted(written) == sorted(tmp_path.iterdir())
+
+
+def test_paper_methods_are_the_presets_and_stored_rows_carry_their_display_names():
+    """Table 4's rows are the 11 presets in registration order; every stored paper row names its method as the
+    preset does (the cited works as the transcription does), so the report prints names from rows alone."""
+    from methods import get_preset
+    from methods.presets import PAPER_PRESETS
+    from methods.registry import BIAS_FT_SUFFIX
+
+    assert pn.PAPER_METHODS == tuple(p.id for p in PAPER_PRESETS) and pn.BIAS_FT_SUFFIX == BIAS_FT_SUFFIX
+    stored = read_results([REPO / "results" / "paper"])
+    named = stored[stored.method != ""]
+    assert (named.method_display != "").all() and (stored[stored.method == ""].method_display == "").all()
+    for method, names in named.groupby("method").method_display:
+        expected = pn.CITED_WORKS[method] if method in pn.CITED_WORKS else get_preset(method).display_name
+        assert set(names) == {expected}, method

@@ -1,5 +1,5 @@
-"""Reports (harness/report.py): Table 4 / S2–S5 / 3 from results/paper and from runs, via the CLI; LaTeX sanity;
-tolerance to corrupted files; lr-grid selection; no mixing of profiles / backbones; no torch."""
+"""Reports (harness/report): Table 4 / S2–S5 / 3 from results/paper and from runs, via the CLI; LaTeX sanity; tolerance
+to corrupted files; lr-grid selection; no mixing of profiles / backbones; no torch."""
 from __future__ import annotations
 
 import re
@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 
 from harness.cli import main as cli_main
-from harness.display import METHOD_ORDER, PAPER_DATASET_ORDER
-from harness.paper_numbers import TABLE4, parse_block
 from harness.report import render_reports
-from harness.results import ResultsWarning, write_result
+from harness.report.labels import paper_columns
+from harness.report.paper_numbers import PAPER_METHODS, TABLE4, parse_block
+from harness.store.results import ResultsWarning, write_result
 
 REPO = Path(__file__).resolve().parent.parent
 PAPER = REPO / "results" / "paper"
-TABLE4_CSV_COLUMNS = ["method", *PAPER_DATASET_ORDER, "train_time", "rank", "rank_pos", "score", "score_pos",
+TABLE4_CSV_COLUMNS = ["method", *paper_columns(), "train_time", "rank", "rank_pos", "score", "score_pos",
                       "section"]
 
 
@@ -48,7 +48,7 @@ def test_report_only_writes_every_table_in_three_formats(paper_report):
 def test_table4_csv_has_one_row_per_method_and_the_documented_columns(paper_report):
     df = pd.read_csv(paper_report / "table4.csv")
     assert list(df.columns) == TABLE4_CSV_COLUMNS
-    assert df.method.tolist() == list(METHOD_ORDER)
+    assert df.method.tolist() == list(PAPER_METHODS)
     assert df.set_index("method").loc["depalm", "coco"] == 131.29
     assert df.set_index("method").loc["limber-all", "train_time"] == 4 * 3600 + 59 * 60
 
@@ -56,12 +56,12 @@ def test_table4_csv_has_one_row_per_method_and_the_documented_columns(paper_repo
 def test_table4_rank_and_score_equal_the_paper_to_one_decimal(paper_report):
     df = pd.read_csv(paper_report / "table4.csv").set_index("method")
     printed = _printed_aggregates()
-    for method in METHOD_ORDER:
+    for method in PAPER_METHODS:
         assert f"{df.loc[method, 'rank']:.1f}" == printed.loc[method, "rank"], method
         assert f"{df.loc[method, 'score']:.1f}" == printed.loc[method, "score"], method
     # positions: computed correctly; the paper's two slips (eP-ALM) are corrected and noted
     assert (df.loc["epalm", "rank_pos"], df.loc["epalm", "score_pos"]) == (11, 10)
-    same = [m for m in METHOD_ORDER if m != "epalm"]
+    same = [m for m in PAPER_METHODS if m != "epalm"]
     assert df.loc[same, "rank_pos"].astype(str).tolist() == printed.loc[same, "rank_pos"].tolist()
     assert df.loc[same, "score_pos"].astype(str).tolist() == printed.loc[same, "score_pos"].tolist()
 

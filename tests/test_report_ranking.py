@@ -1,11 +1,11 @@
-"""Table 4's aggregation rules (harness/ranking.py) on small hand-checked cases."""
+"""Table 4's aggregation rules (harness/report/ranking.py) on small hand-checked cases."""
 from __future__ import annotations
 
 import math
 
 import pandas as pd
 
-from harness.ranking import aggregate, column_ranks, positions
+from harness.report.ranking import aggregate, column_ranks, positions
 
 
 def test_ties_share_a_rank_and_missing_cells_get_the_worst_rank_and_zero_score():

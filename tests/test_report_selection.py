@@ -1,11 +1,11 @@
-"""Hyper-parameter choice and sectioning of run results (harness/selection.py)."""
+"""Hyper-parameter choice and sectioning of run results (harness/report/select.py)."""
 from __future__ import annotations
 
 import math
 
 import pandas as pd
 
-from harness.selection import choose_hparams, latest_runs, primary_metric
+from harness.report.select import choose_hparams, latest_runs, primary_metric
 
 
 def _rows(spec):

@@ -1,4 +1,4 @@
-"""Results store (harness/results.py): schema, atomic writes, tolerant recursive reads, no torch."""
+"""Results store (harness/store/results.py): schema, atomic writes, tolerant recursive reads, no torch."""
 from __future__ import annotations
 
 import math
@@ -12,8 +12,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from harness import results
-from harness.results import COLUMNS, ResultsWarning, read_results, write_result
+from harness.store import atomic, results
+from harness.store.results import COLUMNS, ResultsWarning, read_results, write_result
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -91,7 +91,7 @@ def test_failure_mid_write_leaves_earlier_results_intact_and_no_partial_file(tmp
     real_write = pq.write_table
 
     def crash_after_partial_write(table, where, **kw):
-        where.write(b"PAR1 partial bytes")  # some bytes reach the temp file, then the process "dies"
+        Path(where).write_bytes(b"PAR1 partial bytes")  # some bytes reach the temp file, then the process "dies"
         raise OSError("disk full")
 
     monkeypatch.setattr(pq, "write_table", crash_after_partial_write)
@@ -103,6 +103,29 @@ def test_failure_mid_write_leaves_earlier_results_intact_and_no_partial_file(tmp
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert sorted(read_results([tmp_path]).value) == [1.0, 2.0]
+
+
+def test_atomic_writes_replace_whole_or_leave_the_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "sub" / "state.json"
+    atomic.write_text(target, "v1 ✓")
+    assert target.read_text(encoding="utf-8") == "v1 ✓"
+    with pytest.raises(RuntimeError, match="killed"):
+        with atomic.atomic_path(target) as tmp:
+            tmp.write_text("v2, half written")
+            raise RuntimeError("killed")
+    assert target.read_text(encoding="utf-8") == "v1 ✓"
+    assert [p.name for p in target.parent.iterdir()] == ["state.json"]
+
+
+def test_atomic_dir_replaces_a_folder_built_in_place(tmp_path):
+    final = tmp_path / "model"
+    final.mkdir()
+    (final / "stale.bin").write_bytes(b"left by an interrupted attempt")
+    with atomic.atomic_dir(final) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".")
+        (tmp / "config.json").write_text("{}")
+    assert [p.name for p in final.iterdir()] == ["config.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
 def test_reader_ignores_hidden_temp_files_of_writes_in_progress(tmp_path):
@@ -143,7 +166,8 @@ def test_empty_directory_gives_an_empty_typed_frame(tmp_path):
 
 
 def test_results_store_imports_no_torch():
-    code = ("import sys, harness.results, harness.report, harness.render, harness.selection, harness.ranking; "
+    code = ("import sys, harness.store.results, harness.report, harness.report.render, harness.report.select, "
+            "harness.report.ranking; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.config import EvalSettings, RunConfig, TrainSettings
-from harness.profiles import PROFILES, get_profile
+from harness.config.profiles import PROFILES, get_profile
 
 
 def _cfg(**kw) -> RunConfig:
@@ -65,3 +65,23 @@ def test_profiles_are_distinct_and_quick_ones_skip_augmentation():
     assert not PROFILES["smoke"].train.augment and not PROFILES["cpu"].train.augment
     with pytest.raises(KeyError, match="smoke"):
         get_profile("fast")
+
+
+def test_a_cell_builds_its_method_from_the_run_config_not_from_the_registry(tmp_path):
+    """The resolved config is the single source of a run: a config stored by an earlier resolution (another preset
+    version, an id no longer registered) runs the method it holds."""
+    from harness.cli import build_parser
+    from harness.runner.cell import Backbones, CellRun
+    from harness.runner.matrix import plan
+
+    args = build_parser().parse_args(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
+                                      "--results", str(tmp_path / "results")])
+    cfg = plan(args).cells[0]
+    method_config = json.loads(json.dumps(cfg.method_config))
+    method_config["id"] = "depalm-stored"
+    method_config["mapping"]["options"]["n_queries"] = 4
+    stored = RunConfig.from_dict({**cfg.to_dict(), "method": "depalm-stored", "method_config": method_config})
+    cell = CellRun(stored, tmp_path / "run", Backbones())
+    assert cell.preset.id == "depalm-stored" and cell.preset.mapping.options["n_queries"] == 4
+    with pytest.raises(ValueError, match="no method_config"):
+        CellRun(dataclasses.replace(cfg, method_config={}), tmp_path / "run", Backbones())

@@ -20,8 +20,8 @@ RANK_SCRIPT = """
 import sys, json, torch
 from pathlib import Path
 from harness.cli import build_parser
-from harness.matrix import plan
-from harness.run import execute_cell
+from harness.runner.cell import execute_cell
+from harness.runner.matrix import plan
 torch.set_num_threads(1)
 args = build_parser().parse_args(["--methods", "limber-1", "--datasets", "syn-coco", "--profile", "smoke",
                                   "--results", sys.argv[1]])

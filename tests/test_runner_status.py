@@ -33,7 +33,7 @@ SMOKE = ["--datasets", "syn-coco", "--profile", "smoke", "--plugin", "slurm_plug
 
 
 def test_failed_and_unstable_are_recorded_and_the_matrix_goes_on(tmp_path, capsys):
-    from harness.results import read_results
+    from harness.store.results import read_results
 
     rc = main(["--methods", "test-raises,test-nan,limber-1", *SMOKE, "--executor", "inline", *_dirs(tmp_path)])
     err = capsys.readouterr().err
@@ -57,7 +57,7 @@ def test_failed_and_unstable_are_recorded_and_the_matrix_goes_on(tmp_path, capsy
 
 
 def test_local_executor_matches_inline(tmp_path, capsys):
-    from harness.results import read_results
+    from harness.store.results import read_results
 
     cell = ["--methods", "limber-1,test-raises", *SMOKE]
     assert main([*cell, "--executor", "inline", *_dirs(tmp_path / "inline")]) == 1

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from harness.config import TrainSettings
-from harness.train import (Trainer, UnstableTraining, derive_batching, encode_for_training, epoch_plan,
+from harness.runner.train import (Trainer, UnstableTraining, derive_batching, encode_for_training, epoch_plan,
                            lr_multiplier, total_steps)
 from runner_fakes import CharTokenizer, PrefixLM, fake_features, fake_items, tiny_llm
 

@@ -1,4 +1,4 @@
-"""The SLURM path against a real cluster (issue 7): job arrays, failed / cancelled / lost jobs, --detach and
+"""The SLURM path against a real cluster: job arrays, failed / cancelled / lost jobs, --detach and
 re-attach, and requeue with resume. Needs a running SLURM (`bash scripts/slurm-local.sh start`); skipped without one,
 except under CI (CI=true) where a missing cluster fails the tests."""
 from __future__ import annotations
@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 import slurm_cells
-from harness.cli import UsageError
 from harness.config import RunConfig
-from harness.executors.slurm import JOBS_FILE, RUN_DIR_LOG_LINK, START_HINT, SlurmExecutor, SlurmOptions, job_states
-from harness.results import read_results
+from harness.errors import UsageError
+from harness.runner.executors.slurm import (JOBS_FILE, RUN_DIR_LOG_LINK, START_HINT, SlurmExecutor, SlurmOptions,
+                                            job_states)
+from harness.store.results import read_results
 
 pytestmark = pytest.mark.slurm
 
@@ -310,7 +311,7 @@ def test_matrix_rerun_skips_finished_cells_and_resubmits_cancelled(matrix):
 def test_one_task_per_rank_trains_a_cell_data_parallel(slurm, tmp_path):
     """One SLURM task per GPU is one DDP rank; on this GPU-less cluster two CPU tasks (gloo) stand in for 2 GPUs."""
     from harness.cli import build_parser
-    from harness.matrix import plan
+    from harness.runner.matrix import plan
 
     args = build_parser().parse_args(["--methods", "depalm", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)])
     (cfg,) = plan(args).todo

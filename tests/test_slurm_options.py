@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from harness.cli import UsageError, build_parser, main
-from harness.executors.slurm import (JobRecord, JobRegistry, SlurmOptions, _summarise_ids, check_slurm_reachable,
+from harness.cli import build_parser, main
+from harness.errors import UsageError
+from harness.runner.executors.slurm import (JobRecord, JobRegistry, SlurmOptions, _summarise_ids, check_slurm_reachable,
                                      is_active, parse_sacct, parse_sbatch_arg, parse_squeue, parse_time_min)
 
 
@@ -146,7 +147,7 @@ class NoProgress:
 
 def tracked_job(tmp_path, job_id: str = "77_0"):
     from harness.config import RunConfig
-    from harness.executors.slurm import _Tracked
+    from harness.runner.executors.slurm import _Tracked
 
     cfg = RunConfig(method="depalm", dataset="syn-vqav2", seed=0, lr=1e-3, grad_clip=0.8, llm="smollm2-135m",
                     encoder="clip-b16-embedded", profile="smoke")
@@ -157,7 +158,7 @@ def tracked_job(tmp_path, job_id: str = "77_0"):
 
 
 def collect(monkeypatch, tmp_path, states, **executor_attrs):
-    from harness.executors import slurm
+    from harness.runner.executors import slurm
 
     tracked, registry = tracked_job(tmp_path)
     monkeypatch.setattr(slurm, "job_states", states)
@@ -176,7 +177,7 @@ def test_job_ending_without_result_is_failed_with_its_state_and_log_tail(monkeyp
 
 
 def test_controller_silent_too_long_stops_waiting_and_keeps_the_jobs(monkeypatch, tmp_path, capsys):
-    from harness.executors.slurm import SlurmUnreachable
+    from harness.runner.executors.slurm import SlurmUnreachable
 
     def unreachable(ids):
         raise SlurmUnreachable("squeue exited 1: Unable to contact slurm controller")

@@ -1,4 +1,4 @@
-"""Frozen backbones behind one registry: paper encoders/LLMs and the embedded offline default (CONTRACTS.md)."""
+"""Frozen backbones behind one registry: paper encoders/LLMs and the embedded offline default."""
 from .base import EncoderMeta, LLMBackbone, PerceptualEncoder
 from .registry import encoder_entry, list_encoders, list_llms, llm_entry, load_encoder, load_llm
 from .weights_cache import BackboneNotAvailable, cache_root

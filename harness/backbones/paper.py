@@ -14,7 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import EncoderMeta, LLMBackbone, freeze, prepare_tokenizer
+from .base import EncoderMeta, LLMBackbone
+from .causal_lm import load_causal_lm, offline_hint
 from .encoders import ASTEncoder, DinoHubEncoder, IntermediatesEncoder, TimesformerEncoder
 from .preprocess import (CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess, VideoPreprocess,
                          check_image_size, mono_waveform)
@@ -23,12 +24,6 @@ from .weights_cache import BackboneNotAvailable
 
 KINETICS_MEAN = (0.45, 0.45, 0.45)  # facebook/timesformer-base-finetuned-k400 preprocessor
 KINETICS_STD = (0.225, 0.225, 0.225)
-
-
-def _offline_hint(what: str, where: str) -> str:
-    return (f"{what} could not be loaded (no network, or not in the local cache). Fix: on a machine with internet, "
-            f"download {where} and copy it here, then pass its local path (see the loader options in "
-            f"harness/backbones/paper.py), or pre-fill the hub cache (HF_HOME / TORCH_HOME).")
 
 
 # ---------------------------------------------------------------- open_clip: CLIP ViT-B/16, ViT-L/14, EVA-CLIP-L
@@ -61,7 +56,7 @@ def _open_clip_loader(id: str, arch: str, tag: str, description: str):
             model = open_clip.create_model(arch, pretrained=pretrained, force_image_size=image_size,
                                            cache_dir=cache_dir)
         except (OSError, RuntimeError, ValueError) as e:
-            raise BackboneNotAvailable(f"{id}: {e}\n" + _offline_hint(f"open_clip {arch}/{tag}",
+            raise BackboneNotAvailable(f"{id}: {e}\n" + offline_hint(f"open_clip {arch}/{tag}",
                                        f"the {arch} '{tag}' checkpoint (pass pretrained=/path/to/checkpoint)")) from e
         return open_clip_encoder(id, model.visual, image_size, f"open_clip:{arch}:{pretrained}")
     return load
@@ -147,7 +142,7 @@ def load_vit_l(image_size: int = 224, weights: str | None = None,
         model = timm.create_model(name, pretrained=True, num_classes=0, img_size=image_size,
                                   pretrained_cfg_overlay=overlay)
     except Exception as e:  # timm surfaces hub errors as various exception types
-        raise BackboneNotAvailable(f"vit-l: {e}\n" + _offline_hint(f"timm {name}", f"timm/{name} (pass weights=)"))
+        raise BackboneNotAvailable(f"vit-l: {e}\n" + offline_hint(f"timm {name}", f"timm/{name} (pass weights=)"))
     return timm_vit_encoder("vit-l", model, f"timm:{name}:{weights or 'hub'}")
 
 
@@ -157,8 +152,8 @@ def _from_pretrained(cls: Any, source: str, id: str) -> Any:
     try:
         return cls.from_pretrained(source)
     except OSError as e:
-        raise BackboneNotAvailable(f"{id}: {e}\n" + _offline_hint(f"{cls.__name__} {source}",
-                                                                  f"the {source} folder (pass path=)")) from e
+        raise BackboneNotAvailable(f"{id}: {e}\n" + offline_hint(f"{cls.__name__} {source}",
+                                                                 f"the {source} folder (pass path=)")) from e
 
 
 def timesformer_encoder(id: str, model: nn.Module, weights_id: str) -> TimesformerEncoder:
@@ -222,19 +217,6 @@ PAPER_LLMS = {
     "llama-2-7b-chat": "meta-llama/Llama-2-7b-chat-hf",
     "vicuna-7b": "lmsys/vicuna-7b-v1.3",  # LLaMA-1 based, full weights
 }
-
-
-def load_causal_lm(id: str, source: str, dtype: torch.dtype = torch.float32) -> LLMBackbone:
-    """`source`: HF hub id or local directory holding a transformers checkpoint + tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-        tok = AutoTokenizer.from_pretrained(source)
-    except OSError as e:
-        raise BackboneNotAvailable(f"{id}: {e}\n" + _offline_hint(f"LLM {source}",
-                                                                  f"the {source} folder (pass path=)")) from e
-    return LLMBackbone(freeze(model), prepare_tokenizer(tok), id)
 
 
 def _llm_loader(id: str, repo: str):

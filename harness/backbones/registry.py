@@ -1,4 +1,4 @@
-"""Explicit registries of encoder and LLM ids -> loader functions (ids: CONTRACTS.md "backbone ids")."""
+"""Explicit registries of encoder and LLM ids -> loader functions (`list_encoders()`, `list_llms()`)."""
 from __future__ import annotations
 
 import inspect
@@ -10,6 +10,7 @@ from typing import Any, Callable
 import torch
 
 from .base import LLMBackbone, PerceptualEncoder, default_dtype
+from .causal_lm import load_causal_lm
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,6 @@ def load_llm(id: str, device: str | torch.device = "cpu", dtype: torch.dtype | N
         _check_options(_LLMS[id], opts)
         llm = _LLMS[id].loader(dtype=dtype, **opts)
     elif os.path.isdir(id) or ("/" in id and not Path(id).is_absolute()):
-        from .paper import load_causal_lm
-
         llm = load_causal_lm(id, id, dtype=dtype, **opts)
     else:
         raise KeyError(f"unknown LLM id {id!r}; known: {', '.join(_LLMS)}; or pass a HF hub id / local directory")

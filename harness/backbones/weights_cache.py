@@ -10,13 +10,13 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+
+from harness.store.atomic import atomic_dir, atomic_path
 
 INSTALL_HINT = "scripts/install.sh"
 
@@ -92,14 +92,8 @@ def _load_or_convert(path: Path, convert: Callable[[], tuple[dict[str, torch.Ten
         except (SafetensorError, KeyError, ValueError, OSError):
             path.unlink(missing_ok=True)  # corrupt or foreign file: convert again
     state, config = convert()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata={"config": json.dumps(config)})
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={"config": json.dumps(config)})
     return state, config
 
 
@@ -121,14 +115,8 @@ def cached_directory(tag: str, build: Callable[[Path], None]) -> Path:
     with file_lock(final.with_name(f".{tag}.lock")):
         if _complete(final):
             return final
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, suffix=".tmp"))
-        try:
+        with atomic_dir(final) as tmp:
             build(tmp)
             sizes = {str(p.relative_to(tmp)): p.stat().st_size for p in tmp.rglob("*") if p.is_file()}
             (tmp / COMPLETE).write_text(json.dumps(sizes))
-            if final.exists():
-                shutil.rmtree(final)  # an interrupted earlier attempt
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return final

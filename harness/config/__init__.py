@@ -1,0 +1,7 @@
+"""Typed run configuration: `RunConfig` (one cell, hashed) with its `TrainSettings` / `EvalSettings`, and the named
+profiles (`paper`, `cpu`, `smoke`) that fill them."""
+from harness.config.profiles import PROFILES, Profile, default_profile_name, get_profile
+from harness.config.run_config import PAPER_LR_GRID, REPORTED_SPLIT, EvalSettings, RunConfig, TrainSettings
+
+__all__ = ["PAPER_LR_GRID", "PROFILES", "REPORTED_SPLIT", "EvalSettings", "Profile", "RunConfig", "TrainSettings",
+           "default_profile_name", "get_profile"]

@@ -1,0 +1,230 @@
+"""From results rows to report sections: grouping, hyper-parameter choice on val, mean ± std over seeds (Sec. 4.1).
+
+A `Section` is one comparable set of results: one source, one profile, and for each benchmark one (LLM, encoder)
+pair. Run results are split into as many sections as needed so that no table silently mixes backbones or profiles.
+Within a section each (method, dataset) cell uses one hyper-parameter setting (lr, grad_clip): the one with the best
+mean primary metric on the val split (the paper's per-experiment grid search), reported on the test split where the
+section has one, else on val.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from harness.report.labels import (PRIMARY_METRIC_PREFERENCE, MethodDisplay, benchmark_spec, dataset_sort_key,
+                                   display_of, method_names, method_sort_key)
+from harness.store.results import AGGREGATE_DATASET
+
+STATUS_SEVERITY = {"ok": 0, "unstable": 1, "cancelled": 2, "failed": 3}
+_HPARAMS = ("lr", "grad_clip")
+
+
+@dataclass
+class Section:
+    """One table's worth of comparable results (see module docstring)."""
+
+    key: str  # slug, unique within a report
+    title: str
+    source: str
+    profile: str
+    rows: pd.DataFrame  # the selected rows only (one hyper-parameter setting per method x dataset)
+    datasets: list[str]
+    methods: list[str]
+    primary: dict[str, str]  # dataset -> primary metric
+    report_split: dict[str, str]  # dataset -> split role reported
+    backbones: dict[str, tuple[str, str]]  # dataset -> (llm, encoder)
+    choices: pd.DataFrame = field(default_factory=pd.DataFrame)  # method, dataset, lr, grad_clip, n_candidates, ...
+    superseded: int = 0  # older runs of the same cell and seed, replaced by a rerun
+    names: dict[str, MethodDisplay] = field(init=False, repr=False)  # method id -> display name, from the rows
+    _metric_rows: dict = field(init=False, repr=False)
+    _run_status: dict = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.names = method_names(self.rows)
+        self._metric_rows = dict(iter(self.rows.groupby(["method", "dataset", "metric", "split"], sort=False)))
+        self._run_status = {}
+        for (method, dataset, *_), status in _run_status(self.rows).items():
+            self._run_status.setdefault((method, dataset), []).append(status)
+
+    def cell(self, method: str, dataset: str, metric: str, split: str) -> "CellStats":
+        rows = self._metric_rows.get((method, dataset, metric, split), self.rows.iloc[0:0])
+        return CellStats.of(rows, self._run_status.get((method, dataset), []))
+
+    def method(self, method_id: str) -> MethodDisplay:
+        return display_of(self.names, method_id)
+
+    def cell_rows(self, method: str, dataset: str) -> pd.DataFrame:
+        return self.rows[(self.rows.method == method) & (self.rows.dataset == dataset)]
+
+
+@dataclass(frozen=True)
+class CellStats:
+    """Mean ± std over seeds of one metric, with the cell's worst run status and its notes."""
+
+    mean: float
+    std: float
+    n_runs: int
+    n_bad: int
+    status: str
+    notes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, metric_rows: pd.DataFrame, runs: list[str]) -> "CellStats":
+        """metric_rows: one metric on one split of a cell; runs: worst status of each run of the cell."""
+        ok = metric_rows[(metric_rows.status == "ok") & metric_rows.value.notna()]
+        n_bad = sum(status != "ok" for status in runs)
+        status = max(runs, key=STATUS_SEVERITY.__getitem__, default="ok")
+        if len(ok) == 1 and pd.notna(ok.n_seeds.iloc[0]) and ok.n_seeds.iloc[0] > 1:  # a published mean and its std
+            mean, std = float(ok.value.iloc[0]), float(ok["std"].iloc[0])
+        elif len(ok):
+            mean = float(ok.value.mean())
+            std = float(ok.value.std()) if len(ok) > 1 else math.nan
+        else:
+            mean, std = math.nan, math.nan
+        notes = tuple(dict.fromkeys(n for n in metric_rows.note if n))
+        return cls(mean, std, len(runs), n_bad, status, notes)
+
+
+def _run_status(rows: pd.DataFrame) -> pd.Series:
+    """Worst status per run, indexed by (method, dataset, run_id, seed); paper rows share one run_id per table."""
+    if rows.empty:
+        return pd.Series(dtype=object)
+    keys = [rows.method, rows.dataset, rows.run_id, rows.seed.astype("string").fillna("")]
+    worst = rows.status.map(STATUS_SEVERITY).groupby(keys).max()
+    return worst.map({v: k for k, v in STATUS_SEVERITY.items()})
+
+
+def primary_metric(dataset: str, metrics: set[str]) -> str:
+    """The dataset's headline metric (Table 4 column) when the results have it; otherwise (unregistered datasets, or
+    e.g. SPIDEr skipped offline for lack of SPICE) the first of VQA_acc/SPIDEr/CIDEr present, else the
+    alphabetically first metric. Column headers name the metric, so a substitute is visible."""
+    spec = benchmark_spec(dataset)
+    if spec is not None and (spec.primary_metric in metrics or not metrics):
+        return spec.primary_metric
+    for m in PRIMARY_METRIC_PREFERENCE:
+        if m in metrics:
+            return m
+    return min(metrics) if metrics else ""
+
+
+def _hp_key(row) -> tuple:
+    return tuple(None if pd.isna(row[h]) else float(row[h]) for h in _HPARAMS)
+
+
+def choose_hparams(rows: pd.DataFrame, primary: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep, per (method, dataset), the rows of the hyper-parameter setting with the best mean val primary metric.
+
+    Returns (selected rows, choices) where choices has method, dataset, lr, grad_clip, n_candidates, selected_on.
+    Settings with no val number are chosen on test (said in `selected_on`); with no number at all, the first.
+    """
+    rows = rows.assign(_hp=rows.apply(_hp_key, axis=1)) if len(rows) else rows.assign(_hp=[])
+    keep, choices = [], []
+    for (method, dataset), cell in rows.groupby(["method", "dataset"], sort=False):
+        metric = primary[dataset]
+        candidates = sorted(cell._hp.unique(), key=lambda k: tuple(-math.inf if v is None else v for v in k))
+        best, selected_on = candidates[0], "only setting"
+        if len(candidates) > 1:
+            for split in ("val", "test"):
+                scored = cell[(cell.metric == metric) & (cell.split == split) & (cell.status == "ok")]
+                means = scored.groupby("_hp").value.mean().dropna()
+                if len(means):
+                    best = max(means.index, key=lambda k: (means[k], -candidates.index(k)))
+                    selected_on = split
+                    break
+            else:
+                selected_on = "no score (first setting)"
+        keep.append(cell[cell._hp == best])
+        choices.append({"method": method, "dataset": dataset, "lr": best[0], "grad_clip": best[1],
+                        "n_candidates": len(candidates), "selected_on": selected_on})
+    selected = pd.concat(keep).drop(columns="_hp") if keep else rows.drop(columns="_hp")
+    return selected, pd.DataFrame(choices, columns=["method", "dataset", "lr", "grad_clip", "n_candidates",
+                                                    "selected_on"])
+
+
+def _report_splits(rows: pd.DataFrame, primary: dict[str, str]) -> dict[str, str]:
+    """The split Table 4 shows per dataset: the one the paper reports for its column (e.g. val for VQAv2 although
+    its Karpathy split has a test set), else test where present, else val."""
+    out = {}
+    for dataset in primary:
+        splits = set(rows[(rows.dataset == dataset) & (rows.metric == primary[dataset])].split)
+        spec = benchmark_spec(dataset)
+        paper = spec.eval_split if spec is not None and spec.paper_column is not None else None
+        out[dataset] = (paper if paper in splits else "test" if "test" in splits
+                        else "val" if "val" in splits else (min(splits) if splits else "val"))
+    return out
+
+
+def _backbones(rows: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    pairs = rows.groupby("dataset")[["llm", "encoder"]].first()
+    return {d: (str(r.llm), str(r.encoder)) for d, r in pairs.iterrows()}
+
+
+def make_section(rows: pd.DataFrame, key: str, title: str, *, choose: bool) -> Section:
+    """Build a section from rows of one source/profile with one (llm, encoder) per dataset."""
+    rows = rows[rows.dataset != AGGREGATE_DATASET]
+    metrics_by_dataset = rows.groupby("dataset").metric.agg(lambda s: set(s) - {""})
+    primary = {d: primary_metric(d, ms) for d, ms in metrics_by_dataset.items()}
+    choices = pd.DataFrame()
+    if choose:
+        rows, choices = choose_hparams(rows, primary)
+    datasets = sorted(primary, key=dataset_sort_key)
+    methods = sorted(set(rows.method), key=method_sort_key)
+    source = str(rows.source.iloc[0]) if len(rows) else ""
+    profile = str(rows.profile.iloc[0]) if len(rows) else ""
+    return Section(key, title, source, profile, rows, datasets, methods, primary, _report_splits(rows, primary),
+                   _backbones(rows), choices)
+
+
+_CELL_SEED = ["method", "dataset", "seed", "lr", "grad_clip", "llm", "encoder", "profile"]
+
+
+def latest_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Keep, for each cell, seed and hyper-parameter setting, only the most recently written run (a rerun, e.g. with
+    --retry-failed or after a code change, supersedes the older one; within the same second, a finished run wins);
+    returns (rows, number of runs dropped)."""
+    severity = runs.status.map(STATUS_SEVERITY).rename("severity")
+    per_run = pd.concat([runs, severity], axis=1).groupby("run_id").agg(
+        {**{c: "first" for c in _CELL_SEED}, "created_at": "max", "severity": "max"})
+    key = per_run[_CELL_SEED].astype("string").fillna("").agg("|".join, axis=1)
+    ordered = per_run.assign(_key=key, _ok=per_run.severity == 0).sort_values(["created_at", "_ok"])
+    latest = ordered.groupby("_key").tail(1)
+    return runs[runs.run_id.isin(latest.index)], len(per_run) - len(latest)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+
+
+def run_sections(runs: pd.DataFrame) -> list[Section]:
+    """Split run rows into sections: per profile, then greedily merge (llm, encoder) groups with disjoint datasets.
+
+    The largest backbone group seeds a table; a group joins the first table that has none of its datasets yet, so a
+    benchmark column never mixes backbones; an override run (e.g. --llm on one dataset) gets its own section.
+    """
+    sections = []
+    for profile in sorted(set(runs.profile)):
+        sub = runs[runs.profile == profile]
+        groups = []
+        for (llm, encoder), g in sub.groupby(["llm", "encoder"]):
+            groups.append((set(g.dataset), len(g), str(llm), str(encoder), g))
+        groups.sort(key=lambda t: (-len(t[0]), -t[1], t[2], t[3]))
+        tables: list[tuple[set, list[pd.DataFrame]]] = []
+        for datasets, _, _, _, g in groups:
+            for covered, frames in tables:
+                if not covered & datasets:
+                    covered |= datasets
+                    frames.append(g)
+                    break
+            else:
+                tables.append((set(datasets), [g]))
+        for i, (_, frames) in enumerate(tables):
+            suffix = f" (backbone set {i + 1} of {len(tables)})" if len(tables) > 1 else ""
+            title = f"Runs, profile {profile}{suffix}"
+            rows, superseded = latest_runs(pd.concat(frames))
+            section = make_section(rows, _slug(f"run-{profile}-{i + 1}"), title, choose=True)
+            section.superseded = superseded
+            sections.append(section)
+    return sections

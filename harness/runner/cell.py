@@ -1,0 +1,433 @@
+"""One matrix cell end to end (Figure 1): benchmark items -> frozen encoder or feature cache -> connector -> frozen
+LLM -> training (Appendix C.3) -> generation -> metrics -> its run directory and its results parquet file.
+
+The run directory `<runs_dir>/<run_id>/` holds config.json, train_log.jsonl, checkpoint.pt (full state, written every
+`checkpoint_every` steps, so calling `execute_cell` again after a kill resumes), trainable.safetensors,
+predictions_<split>.jsonl and metrics.json.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import socket
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from harness import REPO_ROOT
+from harness.config import RunConfig
+from harness.store.atomic import write_text
+
+CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.json"
+WEIGHTS_NAME = "trainable.safetensors"
+
+
+@dataclass
+class CellOutcome:
+    run_id: str
+    status: str  # ok | failed | unstable | cancelled
+    error: str | None = None
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> metric -> value
+    train_time_s: float = float("nan")
+    mean_step_s: float = float("nan")
+    config_hash: str = ""
+
+
+def code_version() -> str:
+    """Git commit of the code that produced a result (+'-dirty' with local edits), or the package version."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return "depalm-bench-" + version("depalm-bench")
+        except PackageNotFoundError:
+            return "unknown"
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def import_plugins(plugins: Sequence[str]) -> None:
+    for name in plugins:
+        importlib.import_module(name)
+
+
+class Backbones:
+    """Frozen backbones loaded once per process and shared by the cells it runs (inline executor, DDP parent).
+
+    An encoder whose biases get tuned is never shared: it is trained, so it is loaded fresh for its cell.
+    """
+
+    def __init__(self) -> None:
+        self._llms: dict[tuple, Any] = {}
+        self._encoders: dict[tuple, Any] = {}
+
+    def llm(self, llm_id: str, device: Any):
+        from harness.backbones import load_llm
+
+        key = (llm_id, str(device))
+        if key not in self._llms:
+            self._llms[key] = load_llm(llm_id, device=device)
+        return self._llms[key]
+
+    def encoder(self, encoder_id: str, device: Any, image_size: int | None, shared: bool = True):
+        from harness.backbones import load_encoder
+
+        opts = {"image_size": image_size} if image_size else {}
+        if not shared:
+            return load_encoder(encoder_id, device=device, **opts)
+        key = (encoder_id, str(device), image_size)
+        if key not in self._encoders:
+            self._encoders[key] = load_encoder(encoder_id, device=device, **opts)
+        return self._encoders[key]
+
+
+def _feature_cache_root() -> Path:
+    from harness.backbones.weights_cache import cache_root
+
+    return cache_root() / "features"
+
+
+def _row_base(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "method": cfg.method, "dataset": cfg.dataset, "seed": cfg.seed, "lr": cfg.lr, "grad_clip": cfg.grad_clip,
+        "llm": cfg.llm, "encoder": cfg.encoder, "profile": cfg.profile, "std": float("nan"),
+        "status": outcome.status, "error": outcome.error or "", "train_time_s": outcome.train_time_s,
+        "config_hash": outcome.config_hash, "run_id": outcome.run_id, "code_version": code_version(),
+"source": "run",
+        "num_beams": cfg.eval.num_beams, "max_new_tokens": cfg.eval.max_new_tokens,
+        "mean_step_s": outcome.mean_step_s, "method_display": cfg.method_config.get("display_name", cfg.method),
+        **extra,
+    }
+
+
+def result_rows(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any], primary: tuple[str, str]
+                ) -> list[dict[str, Any]]:
+    """Long-format rows, one per (split, metric); a run without metrics gets one NaN row for its primary metric."""
+    base = _row_base(cfg, outcome, extra)
+    rows = [dict(base, split=split, metric=metric, value=float(value))
+            for split, metrics in outcome.metrics.items() for metric, value in metrics.items()]
+    return rows or [dict(base, split=primary[0], metric=primary[1], value=float("nan"))]
+
+
+class TrainableState:
+    """The trainable weights of a cell: the connector model's, plus the encoder's biases under bias tuning."""
+
+    def __init__(self, model, encoder=None) -> None:
+        self.model, self.encoder = model, encoder
+
+    def parameters(self) -> list:
+        params = list(self.model.trainable_parameters())
+        if self.encoder is not None:
+            params += [p for p in self.encoder.parameters() if p.requires_grad]
+        return params
+
+    def trainable_state_dict(self) -> dict:
+        sd = {f"model.{k}": v for k, v in self.model.trainable_state_dict().items()}
+        if self.encoder is not None:
+            sd.update({f"encoder.{n}": p.detach() for n, p in self.encoder.named_parameters() if p.requires_grad})
+        return sd
+
+    def load_trainable_state_dict(self, sd: dict) -> None:
+        self.model.load_trainable_state_dict({k[6:]: v for k, v in sd.items() if k.startswith("model.")})
+        if self.encoder is not None:
+            params = dict(self.encoder.named_parameters())
+            for k, v in sd.items():
+                if k.startswith("encoder."):
+                    params[k[8:]].data.copy_(v)
+
+
+class CellRun:
+    """The stages of one cell; `execute_cell` drives them and turns exceptions into statuses."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, backbones: Backbones, device: Any = None,
+                 on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+        import torch
+        from benchmarks import get_benchmark
+        from methods import MethodConfig
+
+        import_plugins(cfg.plugins)  # registers the blocks a plugin method is built from
+        self.cfg, self.run_dir, self.backbones, self.on_step = cfg, run_dir, backbones, on_step
+        self.bench = get_benchmark(cfg.dataset)
+        if not cfg.method_config:
+            raise ValueError(f"run {cfg.run_id}: the config holds no method_config; cells are resolved by the matrix "
+                             f"(harness.runner.matrix.build_cells), which stores the method's preset in it")
+        # the method is the one the config (and so its hash) holds, never re-read from the preset registry
+        self.preset = MethodConfig.from_dict(cfg.method_config)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.n_levels = self.preset.extraction.n_levels
+        self.tune_encoder = bool(getattr(self.preset.finetune, "encoder_bias", False))
+        self._items: dict[str, list[Any]] = {}
+        self.augmenter = None
+        if cfg.train.augment:
+            from benchmarks.augment import get_augmenter
+
+            self.augmenter = get_augmenter(self.bench.spec.modality, seed=cfg.seed)
+
+    def items(self, role: str) -> list[Any]:
+        if role not in self._items:
+            size = self.cfg.train.train_size if role == "train" else self.cfg.eval.size
+            # the data seed stays fixed: every method and training seed sees the same items
+            self._items[role] = self.bench.load(role, data_root=self.cfg.data_root, size=size, seed=0)
+        return self._items[role]
+
+    def eval_roles(self) -> list[str]:
+        return [r for r in self.cfg.eval.splits if getattr(self.bench.spec.splits, r, None) is not None]
+
+    def encoder(self):
+        enc = self.backbones.encoder(self.cfg.encoder, self.device, self.cfg.train.image_size,
+                                     shared=not self.tune_encoder)
+        if self.tune_encoder:
+            from methods.finetune import enable_bias_tuning
+
+            enable_bias_tuning(enc)
+        return enc
+
+    def uses_cache(self, train: bool) -> bool:
+        """Frozen encoder and unaugmented inputs: features can be computed once and cached."""
+        return not self.tune_encoder and not (train and self.cfg.train.augment)
+
+    def features_fn(self, encoder, role: str, train: bool) -> Callable[[Sequence[Any]], Any]:
+        """items -> [B, n_fl, T, d] on the device: the feature cache when the encoder is frozen and inputs are not
+        augmented (computed once per dataset split and shared by every method), else the live encoder."""
+        import torch
+
+        n = self.n_levels
+        if self.uses_cache(train):
+            from harness.runner.features import FeatureCache
+
+            items = self.items(role)
+            levels = min(encoder.meta.n_levels, max(n, self.cfg.feature_levels or n))
+            store = FeatureCache(_feature_cache_root()).get_or_compute(
+                encoder, f"{self.cfg.dataset}-{_items_digest(items)}", role,
+                [(it.input_key, it.load_input) for it in items], levels, self.cfg.train.feature_batch_size)
+            return lambda batch: torch.stack([store[it.input_key][-n:] for it in batch]).to(self.device)
+        augment = self.augmenter if train else None
+
+        def live(batch: Sequence[Any]) -> torch.Tensor:
+            raws = [it.load_input() for it in batch]
+            x = torch.stack([encoder.preprocess(augment.raw(r) if augment else r) for r in raws]).to(self.device)
+            if augment:
+                x = augment.tensor(x)
+            with torch.set_grad_enabled(train and self.tune_encoder):
+                return encoder(x, n)
+        return live
+
+    def build(self, encoder):
+        import random
+
+        import numpy as np
+        import torch
+        from methods import FeatureSpec, build_model
+
+        llm = self.backbones.llm(self.cfg.llm, self.device)
+        m = encoder.meta
+        spec = FeatureSpec(d_feats=m.d_feats, grid=tuple(m.grid), has_cls=m.has_cls, n_levels=m.n_levels)
+        torch.manual_seed(self.cfg.seed)
+        random.seed(self.cfg.seed)
+        np.random.seed(self.cfg.seed)
+        model = build_model(self.preset, spec, llm.model).to(self.device)
+        state = TrainableState(model, encoder if self.tune_encoder else None)
+        for p in state.parameters():
+            p.data = p.data.float()  # trainable weights in fp32; frozen backbones stay in half precision on GPU
+        return llm, model, state
+
+    def train(self, encoder, llm, model, state: TrainableState, rank: int = 0, world_size: int = 1):
+        from harness.runner.train import Trainer
+
+        ddp_model = model
+        if world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ddp_model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
+        trainer = Trainer(ddp_model, state.parameters(), self.items("train"), self.features_fn(encoder, "train", True),
+                          llm.tokenizer, self.cfg.train, self.cfg.lr, self.cfg.grad_clip, self.cfg.seed, self.run_dir,
+                          self.device, state, rank=rank, world_size=world_size, on_step=self.on_step,
+                          rng_streams={"augment": self.augmenter.rng} if self.augmenter else None)
+        return trainer.train()
+
+    def evaluate(self, encoder, llm, model) -> dict[str, dict[str, float]]:
+        from harness.runner.generate import generate_predictions
+
+        metrics = {}
+        for role in self.eval_roles():
+            items = self.items(role)
+            records = generate_predictions(model, items, self.features_fn(encoder, role, False), llm.tokenizer,
+                                           self.cfg.eval, self.bench.postprocess, self.device)
+            _write_jsonl(self.run_dir / f"predictions_{role}.jsonl", records)
+            metrics[role] = self.bench.evaluate({r["id"]: r["prediction"] for r in records}, items,
+                                                metrics=self.cfg.eval.metrics)
+        return metrics
+
+
+def _ddp_backend(device: Any) -> str:
+    return "nccl" if str(device).startswith("cuda") else "gloo"
+
+
+def _spawned_rank(rank: int, world_size: int, port: int, cfg_dict: dict, run_dir: str) -> None:
+    """Entry of a GPU worker started by `torch.multiprocessing.spawn` (one node, no torchrun needed)."""
+    import signal
+
+    import torch
+    import torch.distributed as dist
+
+    # SLURM sends its pre-timeout USR2 to every process of the step: only the parent's submitit handler may act on it
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("nccl", rank=rank, world_size=world_size)
+    torch.cuda.set_device(rank)
+    try:
+        cell = CellRun(RunConfig.from_dict(cfg_dict), Path(run_dir), Backbones(), device=f"cuda:{rank}")
+        encoder = cell.encoder()
+        llm, model, state = cell.build(encoder)
+        cell.train(encoder, llm, model, state, rank=rank, world_size=world_size)
+    finally:
+        dist.destroy_process_group()
+
+
+def launched_rank() -> tuple[int, int] | None:
+    """(rank, world_size) when a launcher (torchrun, srun with one task per GPU) started this process as one of
+    several ranks, with MASTER_ADDR/MASTER_PORT in the environment; None otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and "RANK" in os.environ:
+        return int(os.environ["RANK"]), world
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train(cfg: RunConfig, run_dir: Path, cell: CellRun, encoder) -> tuple[Any, Any, Any, Any, int]:
+    """Train (data parallel over the node's GPUs when there are several, or over launcher-started ranks), then
+    return (llm, model, state, TrainResult, world_size) with the trained weights loaded in this process."""
+    import torch
+    import torch.distributed as dist
+
+    launched = launched_rank()
+    world = launched[1] if launched else (torch.cuda.device_count() if cell.device.type == "cuda" else 1)
+    if world > 1 and cell.uses_cache(train=True) and (not launched or launched[0] == 0):
+        cell.features_fn(encoder, "train", True)  # fill the feature cache once, before the ranks read it
+    if launched:
+        if not dist.is_initialized():
+            dist.init_process_group(_ddp_backend(cell.device))
+        dist.barrier()
+        llm, model, state = cell.build(encoder)
+        result = cell.train(encoder, llm, model, state, rank=launched[0], world_size=world)
+        dist.barrier()
+        return llm, model, state, result, world
+    if world > 1:
+        torch.multiprocessing.spawn(_spawned_rank, args=(world, _free_port(), cfg.to_dict(), str(run_dir)),
+                                    nprocs=world, join=True)
+    llm, model, state = cell.build(encoder)
+    result = cell.train(encoder, llm, model, state)  # after spawned training: loads the final checkpoint
+    return llm, model, state, result, world
+
+
+def _train_and_evaluate(cfg: RunConfig, run_dir: Path, backbones: Backbones,
+                        on_step: Callable[[dict[str, Any]], None] | None) -> tuple[dict, dict]:
+    from safetensors.torch import save_file
+
+    launched = launched_rank()
+    device = None
+    if launched:
+        import torch
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    cell = CellRun(cfg, run_dir, backbones, device=device, on_step=on_step)
+    encoder = cell.encoder()
+    llm, model, state, result, world = _train(cfg, run_dir, cell, encoder)
+    info = {"train_time_s": result.train_time_s, "mean_step_s": result.mean_step_s, "steps": result.steps,
+            "resumed_from": result.resumed_from, "final_loss": result.final_loss,
+            "trainable_params": sum(p.numel() for p in state.parameters()),
+            "n_injected_tokens": int(getattr(model, "n_injected_tokens", -1)),
+            "n_train": len(cell.items("train")), "world_size": world,
+            "primary": (cell.bench.spec.eval_split, cell.bench.spec.primary_metric)}
+    if launched and launched[0] != 0:
+        return {}, info  # rank 0 evaluates and writes
+    save_file({k: v.detach().cpu().contiguous() for k, v in state.trainable_state_dict().items()},
+              str(run_dir / WEIGHTS_NAME))
+    return cell.evaluate(encoder, llm, model), info
+
+
+def primary_of(cfg: RunConfig) -> tuple[str, str]:
+    from benchmarks import get_benchmark
+
+    try:
+        spec = get_benchmark(cfg.dataset).spec
+        return spec.eval_split, spec.primary_metric
+    except Exception:  # noqa: BLE001 - a failed row must still be written when the registry itself is broken
+        return "val", "unknown"
+
+
+def execute_cell(cfg: RunConfig, runs_dir: Path, results_dir: Path, backbones: Backbones | None = None,
+                 on_step: Callable[[dict[str, Any]], None] | None = None) -> CellOutcome:
+    """Run one cell (resuming from its checkpoint), write its run directory and results file; never raises for a
+    failure of the run itself (status failed/unstable is recorded instead)."""
+    from harness.runner.train import UnstableTraining
+    from harness.store.results import write_result
+
+    runs_dir, results_dir = Path(runs_dir), Path(results_dir)
+    run_dir = runs_dir / cfg.run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    chash = cfg.config_hash()
+    _write_json(run_dir / CONFIG_NAME, {"config": cfg.to_dict(), "config_hash": chash, "run_id": cfg.run_id,
+                                        "code_version": code_version(), "host": socket.gethostname()})
+    outcome = CellOutcome(run_id=cfg.run_id, status="ok", config_hash=chash)
+    info: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    try:
+        outcome.metrics, info = _train_and_evaluate(cfg, run_dir, backbones or Backbones(), on_step)
+        outcome.train_time_s, outcome.mean_step_s = info["train_time_s"], info["mean_step_s"]
+    except UnstableTraining as e:
+        outcome.status, outcome.error = "unstable", str(e)
+    except Exception:  # noqa: BLE001 - any failure of a cell is recorded as its result, the matrix goes on
+        outcome.status, outcome.error = "failed", traceback.format_exc()
+    launched = launched_rank()
+    if launched and launched[0] != 0:
+        return outcome  # rank 0 writes the metrics and the results row
+    primary = info.pop("primary", None) or primary_of(cfg)
+    extra = {k: info.get(k) for k in ("trainable_params", "n_injected_tokens", "n_train")}
+    _write_json(run_dir / METRICS_NAME, {"status": outcome.status, "error": outcome.error, "config_hash": chash,
+                                         "metrics": outcome.metrics, "info": info,
+                                         "wall_s": time.perf_counter() - t0})
+    write_result(result_rows(cfg, outcome, extra, primary), results_dir, cfg.run_id)
+    return outcome
+
+
+def _items_digest(items: Sequence[Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(it.input_key for it in items).encode()).hexdigest()[:12]
+
+
+def record_status(cfg: RunConfig, results_dir: Path, status: str, error: str) -> CellOutcome:
+    """Write the results row of a cell whose worker could not (killed, cancelled, lost job): used by executors."""
+    from harness.store.results import write_result
+
+    outcome = CellOutcome(run_id=cfg.run_id, status=status, error=error, config_hash=cfg.config_hash())
+    Path(results_dir).mkdir(parents=True, exist_ok=True)
+    write_result(result_rows(cfg, outcome, {}, primary_of(cfg)), Path(results_dir), cfg.run_id)
+    return outcome

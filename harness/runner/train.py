@@ -1,0 +1,319 @@
+"""Training loop of Appendix C.3: AdamW (wd 0.1, eps 1e-4), linear warmup over the first 20% of steps from
+alpha_max*1e-4 then cosine back down, gradient clipping, effective batch by accumulation, label smoothing, loss on
+answer tokens + EOS only, one target drawn per epoch for grouped items, resumable full-state checkpoints.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from harness.config import TrainSettings
+from harness.store.atomic import atomic_path, write_text
+
+CHECKPOINT_NAME = "checkpoint.pt"
+TRAIN_LOG_NAME = "train_log.jsonl"
+
+
+class UnstableTraining(RuntimeError):
+    """The loss or the gradient norm became NaN/inf: the run ends with status `unstable`."""
+
+
+class TrainItem(Protocol):
+    id: str
+    input_key: str
+    prompt: str
+    targets: list[str]
+
+
+FeaturesFn = Callable[[Sequence[Any]], torch.Tensor]  # items -> [B, n_fl, T, d] on the training device
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How the effective batch is split: global = world_size * micro * accum (Appendix C.3: 8 GPUs x 16)."""
+
+    global_batch: int
+    micro_batch: int
+    accum_steps: int
+    world_size: int
+
+
+def derive_batching(batch_size: int, micro_batch_size: int, world_size: int, n_items: int) -> Batching:
+    """Per-device batch and accumulation from the devices present; never more than the data holds."""
+    if n_items < 1:
+        raise ValueError("no training items")
+    global_batch = min(batch_size, n_items)
+    per_device = max(1, global_batch // world_size)
+    accum = max(1, math.ceil(per_device / micro_batch_size))
+    micro = math.ceil(per_device / accum)
+    return Batching(global_batch=micro * accum * world_size, micro_batch=micro, accum_steps=accum,
+                    world_size=world_size)
+
+
+def steps_per_epoch(n_items: int, batching: Batching) -> int:
+    return max(1, n_items // batching.global_batch)
+
+
+def total_steps(settings: TrainSettings, n_items: int, batching: Batching) -> int:
+    per_epoch = steps_per_epoch(n_items, batching)
+    epochs_steps = per_epoch * settings.epochs if settings.epochs else None
+    candidates = [s for s in (epochs_steps, settings.max_steps) if s]
+    if not candidates:
+        raise ValueError("the training length is undefined: set epochs or max_steps")
+    return min(candidates)
+
+
+def lr_multiplier(step: int, total: int, warmup_frac: float, min_ratio: float) -> float:
+    """Factor of alpha_max at optimiser step `step` (0-based): linear warmup from min_ratio over the first
+    `warmup_frac` of the steps, then cosine down to min_ratio at the last step."""
+    warmup = max(1, round(warmup_frac * total))
+    if step < warmup:
+        return min_ratio + (1.0 - min_ratio) * step / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - 1 - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_optimizer(params: list[torch.nn.Parameter], lr: float, s: TrainSettings) -> torch.optim.AdamW:
+    return torch.optim.AdamW(params, lr=lr, weight_decay=s.weight_decay, eps=s.adam_eps, betas=s.adam_betas)
+
+
+def build_scheduler(opt: torch.optim.Optimizer, total: int, s: TrainSettings) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: lr_multiplier(step, total, s.warmup_frac, s.min_lr_ratio))
+
+
+def epoch_plan(n_items: int, n_targets: Sequence[int], seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Item order and the target drawn for each item in `epoch`: a pure function of (seed, epoch) so a resumed run
+    replays exactly the same data (Appendix C.3: grouped items draw one target per use)."""
+    rng = np.random.default_rng([seed, epoch, 0x5EED])
+    order = rng.permutation(n_items)
+    picks = np.array([rng.integers(k) for k in n_targets], dtype=np.int64)
+    return order, picks
+
+
+def encode_for_training(tokenizer, prompts: Sequence[str], answers: Sequence[str], max_target_tokens: int,
+                        device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Right-padded prompt + " answer" + EOS; labels are -100 everywhere but on the answer tokens and EOS."""
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    seqs, labs = [], []
+    for prompt, answer in zip(prompts, answers):
+        p = tokenizer(prompt, add_special_tokens=False).input_ids
+        a = tokenizer(" " + answer.strip(), add_special_tokens=False).input_ids[: max_target_tokens - 1] + [eos]
+        seqs.append(p + a)
+        labs.append([-100] * len(p) + a)
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    labels = torch.full((len(seqs), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, (s, lab) in enumerate(zip(seqs, labs)):
+        ids[i, : len(s)] = torch.tensor(s)
+        labels[i, : len(s)] = torch.tensor(lab)
+        mask[i, : len(s)] = 1
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    train_time_s: float
+    final_loss: float
+    resumed_from: int  # optimiser step the run resumed at (0: fresh)
+    mean_step_s: float
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _truncate_log(log_path: Path, last_step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from, so the log has each step once."""
+    if not log_path.exists():
+        return
+    keep = [ln for ln in log_path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= last_step]
+    write_text(log_path, "".join(ln + "\n" for ln in keep))
+
+
+class Trainer:
+    """Trains the trainable parameters of a `PerceptualLM` over `items`; resumes from `run_dir/checkpoint.pt`.
+
+    `model` may be wrapped in DistributedDataParallel (`rank`/`world_size` set); only rank 0 writes files.
+    `state_owner` saves/loads the trainable weights (the model, plus encoder biases under bias tuning).
+    """
+
+    def __init__(self, model: torch.nn.Module, trainable: list[torch.nn.Parameter], items: Sequence[TrainItem],
+                 features_fn: FeaturesFn, tokenizer, settings: TrainSettings, lr: float, grad_clip: float, seed: int,
+                 run_dir: Path, device: torch.device, state_owner: Any, rank: int = 0, world_size: int = 1,
+                 on_step: Callable[[dict[str, Any]], None] | None = None,
+                 rng_streams: dict[str, random.Random] | None = None) -> None:
+        self.model, self.trainable, self.items = model, trainable, list(items)
+        self.rng_streams = rng_streams or {}  # private random streams (e.g. the augmenter's), checkpointed too
+        self.state_owner = state_owner  # has trainable_state_dict() / load_trainable_state_dict()
+        self.features_fn, self.tokenizer, self.s = features_fn, tokenizer, settings
+        self.lr, self.grad_clip, self.seed = lr, grad_clip, seed
+        self.run_dir, self.device, self.rank, self.world_size = run_dir, device, rank, world_size
+        self.on_step = on_step
+        self.batching = derive_batching(settings.batch_size, settings.micro_batch_size, world_size, len(self.items))
+        self.per_epoch = steps_per_epoch(len(self.items), self.batching)
+        self.total = total_steps(settings, len(self.items), self.batching)
+        self.opt = build_optimizer(trainable, lr, settings)
+        self.sched = build_scheduler(self.opt, self.total, settings)
+        self.use_amp = device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self._plans: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT_NAME
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / TRAIN_LOG_NAME
+
+    def _plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        if epoch not in self._plans:
+            self._plans = {epoch: epoch_plan(len(self.items), [len(it.targets) for it in self.items], self.seed,
+                                             epoch)}
+        return self._plans[epoch]
+
+    def global_batch(self, step: int) -> list[tuple[TrainItem, str]]:
+        """The (item, drawn target) pairs of optimiser step `step`, all ranks together."""
+        epoch, pos = divmod(step, self.per_epoch)
+        order, picks = self._plan(epoch)
+        g = self.batching.global_batch
+        idx = order[pos * g: (pos + 1) * g]
+        return [(self.items[i], self.items[i].targets[picks[i]]) for i in idx]
+
+    def _micro_batches(self, step: int) -> list[list[tuple[TrainItem, str]]]:
+        mine = self.global_batch(step)[self.rank:: self.world_size]
+        m = self.batching.micro_batch
+        return [mine[i: i + m] for i in range(0, len(mine), m) if mine[i: i + m]]
+
+    def state_dict(self, step: int, train_time_s: float, last_loss: float) -> dict[str, Any]:
+        epoch, pos = divmod(step, self.per_epoch)
+        return {
+            "step": step,
+            "data_position": {"epoch": epoch, "batch_in_epoch": pos, "global_batch": self.batching.global_batch},
+            "trainable": self.state_owner.trainable_state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": self._all_rng_states(),
+            "train_time_s": train_time_s,
+            "last_loss": last_loss,
+            "total_steps": self.total,
+        }
+
+    def _all_rng_states(self) -> list[dict[str, Any]]:
+        """Every rank's RNG states (index = rank), so each rank resumes its own dropout/sampling stream."""
+        mine = {**_rng_state(), "streams": {k: r.getstate() for k, r in self.rng_streams.items()}}
+        if self.world_size == 1:
+            return [mine]
+        states: list[Any] = [None] * self.world_size
+        torch.distributed.all_gather_object(states, mine)
+        return states
+
+    def _resume(self) -> tuple[int, float, float]:
+        if not self.checkpoint_path.exists():
+            if self.rank == 0 and self.log_path.exists():
+                self.log_path.unlink()
+            return 0, 0.0, float("nan")
+        ck = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        if ck["total_steps"] != self.total:
+            raise RuntimeError(f"{self.checkpoint_path} was written for {ck['total_steps']} steps, this run has "
+                               f"{self.total}: the run directory belongs to another configuration; delete it")
+        self.state_owner.load_trainable_state_dict(ck["trainable"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        self.scaler.load_state_dict(ck["scaler"])
+        rng = ck["rng"][self.rank] if len(ck["rng"]) == self.world_size else ck["rng"][0]
+        _set_rng_state(rng)
+        for k, state in rng.get("streams", {}).items():
+            if k in self.rng_streams:
+                self.rng_streams[k].setstate(state)
+        if self.rank == 0:
+            _truncate_log(self.log_path, ck["step"])
+        return ck["step"], ck["train_time_s"], ck["last_loss"]
+
+    def _forward(self, chunk: list[tuple[TrainItem, str]]) -> tuple[torch.Tensor, int]:
+        items = [it for it, _ in chunk]
+        text = encode_for_training(self.tokenizer, [it.prompt for it in items], [t for _, t in chunk],
+                                   self.s.max_target_tokens, self.device)
+        feats = self.features_fn(items)
+        amp = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else contextlib.nullcontext()
+        with amp:
+            out = self.model(feats, text["input_ids"], text["attention_mask"], labels=text["labels"],
+                             label_smoothing=self.s.label_smoothing)
+        return out.loss, int(text["attention_mask"].sum())
+
+    def train(self) -> TrainResult:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        start, elapsed, loss_value = self._resume()
+        self.model.train()
+        step_times: list[float] = []
+        for step in range(start, self.total):
+            t0 = time.perf_counter()
+            self.opt.zero_grad(set_to_none=True)
+            chunks = self._micro_batches(step)
+            step_loss, tokens = 0.0, 0
+            for i, chunk in enumerate(chunks):
+                sync = i == len(chunks) - 1 or not hasattr(self.model, "no_sync")
+                with contextlib.nullcontext() if sync else self.model.no_sync():
+                    loss, n_tok = self._forward(chunk)
+                    if not torch.isfinite(loss):
+                        raise UnstableTraining(f"loss is {loss.item()} at step {step}")
+                    self.scaler.scale(loss / len(chunks)).backward()
+                step_loss += loss.item() / len(chunks)
+                tokens += n_tok
+            self.scaler.unscale_(self.opt)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.trainable, self.grad_clip))
+            if not math.isfinite(grad_norm) and not self.use_amp:
+                raise UnstableTraining(f"gradient norm is {grad_norm} at step {step}")
+            lr_now = self.opt.param_groups[0]["lr"]
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            self.sched.step()
+            dt = time.perf_counter() - t0
+            elapsed += dt
+            step_times.append(dt)
+            loss_value = step_loss
+            done = step + 1
+            record = {"step": done, "total_steps": self.total, "loss": step_loss, "lr": lr_now, "grad_norm": grad_norm,
+                      "tokens_per_s": tokens * self.world_size / dt, "step_s": dt, "elapsed_s": elapsed}
+            if self.rank == 0 and (done % self.s.log_every == 0 or done == self.total or done == start + 1):
+                with self.log_path.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+            if done % self.s.checkpoint_every == 0 or done == self.total:
+                state = self.state_dict(done, elapsed, step_loss)  # collective under DDP: every rank calls it
+                if self.rank == 0:
+                    _atomic_torch_save(state, self.checkpoint_path)
+            if self.on_step:
+                self.on_step(record)
+        self.model.eval()
+        return TrainResult(steps=self.total, train_time_s=elapsed, final_loss=loss_value, resumed_from=start,
+                           mean_step_s=float(np.mean(step_times)) if step_times else float("nan"))

@@ -1,0 +1,218 @@
+"""Results store: one parquet file per run, long format, atomic writes, recursive tolerant reads (no torch).
+
+Long format: one row per (run, split, metric). A run (one method x dataset x seed x hyper-parameters cell) writes
+all its rows to `<results_dir>/<run_id>.parquet` in one atomic step (`harness.store.atomic`: temp file + rename),
+so a crash mid-write never leaves a partial file visible and never touches earlier runs. The paper's published
+numbers use the same schema with `source="paper"` (results/paper/, built by scripts/build_paper_results.py).
+
+Columns (`SCHEMA`; extra columns are kept as they are):
+  method            method id (the presets' ids, e.g. `depalm`; plugins register their own)
+  method_display    the method's display name in the tables (its `MethodConfig.display_name`, e.g.
+                    "DePALM^{QP,inner}"; the paper's cited works: their names); "" prints the id
+  dataset           benchmark id (paper ids like `coco`, offline mirrors like `syn-coco`, plugins); the paper's
+                    Table 4 aggregates use dataset `average` (metrics rank, rank_pos, score, score_pos)
+  seed              training seed; null for numbers that average several seeds (paper rows)
+  n_seeds           how many seeds `value` averages: 1 for a run row, 5 or 3 for paper rows
+  lr, grad_clip     peak learning rate and gradient clipping value; NaN when not published
+  llm, encoder      backbone ids (harness/backbones registry); "" when the paper does not say (cited works)
+  profile           smoke | cpu | paper | ...: the run profile; "paper" for the paper's rows
+  split             split role the metric was measured on: train | val | test; "all" for aggregates over
+                    benchmarks
+  metric            metric name (CIDEr, VQA_acc, SPIDEr, BLEU_1..BLEU_4, METEOR, ROUGE_L, SPICE, ...); the
+                    values use the paper's x100 scale
+  value             the number; NaN for a failed / unstable cell
+  std               standard deviation over seeds (paper S-tables); NaN for run rows (the report computes it)
+  status            ok | failed | unstable | cancelled
+  error             why a run failed ("" when ok)
+  train_time_s      wall-clock training time of the run in seconds (NaN when unknown)
+  trainable_params  number of trained parameters (null when unknown)
+  n_train           number of training items seen per epoch (null when unknown)
+  n_injected_tokens perceptual tokens injected into the LLM (null when unknown)
+  config_hash       hash of the resolved run config (the cache key); "" for paper rows
+  run_id            unique id of the run (also the file name); paper rows: `paper-<table>`
+  code_version      git commit (or package version) that produced the row
+  created_at        ISO-8601 UTC time the row was written
+  source            run | paper
+  table_ref         paper table a paper row transcribes (table3, table4, tableS2, ...); "" for runs
+  citation          reference of the work a cited number comes from (e.g. "[58]"); "" for the DePALM authors'
+                    own runs
+  note              qualifier printed next to the number (shots, split, footnote text); "" when none
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.store.atomic import atomic_path
+
+STATUSES = ("ok", "failed", "unstable", "cancelled")
+SOURCES = ("run", "paper")
+SPLITS = ("train", "val", "test", "all")  # "all": aggregates over several benchmarks (Table 4 rank/score)
+AGGREGATE_DATASET = "average"  # dataset id of the paper's printed Table 4 aggregates (rank, score and positions)
+
+# column -> (arrow type, default used when a row omits it); None default = the column is required
+SCHEMA: dict[str, tuple[pa.DataType, Any]] = {
+    "method": (pa.string(), None),
+    "method_display": (pa.string(), ""),
+    "dataset": (pa.string(), None),
+    "seed": (pa.int64(), pd.NA),
+    "n_seeds": (pa.int64(), 1),
+    "lr": (pa.float64(), math.nan),
+    "grad_clip": (pa.float64(), math.nan),
+    "llm": (pa.string(), ""),
+    "encoder": (pa.string(), ""),
+    "profile": (pa.string(), None),
+    "split": (pa.string(), None),
+    "metric": (pa.string(), None),
+    "value": (pa.float64(), math.nan),
+    "std": (pa.float64(), math.nan),
+    "status": (pa.string(), "ok"),
+    "error": (pa.string(), ""),
+    "train_time_s": (pa.float64(), math.nan),
+    "trainable_params": (pa.int64(), pd.NA),
+    "n_train": (pa.int64(), pd.NA),
+    "n_injected_tokens": (pa.int64(), pd.NA),
+    "config_hash": (pa.string(), ""),
+    "run_id": (pa.string(), None),
+    "code_version": (pa.string(), ""),
+    "created_at": (pa.string(), None),
+    "source": (pa.string(), "run"),
+    "table_ref": (pa.string(), ""),
+    "citation": (pa.string(), ""),
+    "note": (pa.string(), ""),
+}
+COLUMNS: tuple[str, ...] = tuple(SCHEMA)
+REQUIRED: tuple[str, ...] = tuple(c for c, (_, default) in SCHEMA.items() if default is None and c not in
+                                  ("run_id", "created_at"))
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
+_PANDAS_DTYPES = {pa.string(): "string", pa.int64(): "Int64", pa.float64(): "float64"}
+
+
+def _arrow_kind(t: pa.DataType) -> pa.DataType:
+    return pa.string() if pa.types.is_large_string(t) else t
+
+
+class ResultsWarning(UserWarning):
+    """A results file could not be read and was skipped."""
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def normalize_rows(rows: Iterable[dict], run_id: str) -> pd.DataFrame:
+    """Validate rows against `SCHEMA`, fill defaults, stamp run_id / created_at; returns a typed DataFrame.
+
+    Raises ValueError naming the offending row and column (and what to pass instead).
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError(f"run {run_id}: no result rows to write; a failed run still writes one row with "
+                         f"status='failed' and its error")
+    created_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    out = []
+    for i, row in enumerate(rows):
+        missing = [c for c in REQUIRED if c not in row or row[c] is None]
+        if missing:
+            raise ValueError(f"run {run_id}, row {i}: missing required column(s) {', '.join(missing)} "
+                             f"(required: {', '.join(REQUIRED)})")
+        full = {c: row.get(c, default) for c, (_, default) in SCHEMA.items() if default is not None}
+        full.update(row)
+        full.setdefault("run_id", run_id)
+        full.setdefault("created_at", created_at)
+        if full["run_id"] != run_id:
+            raise ValueError(f"run {run_id}, row {i}: run_id {full['run_id']!r} differs from the file's run id")
+        for col, allowed in (("status", STATUSES), ("source", SOURCES), ("split", SPLITS)):
+            if full[col] not in allowed:
+                raise ValueError(f"run {run_id}, row {i}: {col}={full[col]!r}; expected one of {', '.join(allowed)}")
+        if full["status"] == "ok" and _missing(full["value"]):
+            raise ValueError(f"run {run_id}, row {i}: metric {full['metric']!r} has no value but status 'ok'; "
+                             f"use status 'failed' or 'unstable' for a missing number")
+        out.append(full)
+    return _typed(pd.DataFrame(out))
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Cast schema columns to their pandas dtypes (nullable ints, strings) and put them first, in schema order."""
+    for col, (arrow_type, default) in SCHEMA.items():
+        if col not in df.columns:
+            df[col] = default if default is not None else pd.NA
+        try:
+            df[col] = df[col].astype(_PANDAS_DTYPES[arrow_type])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"column {col!r}: cannot be read as {_PANDAS_DTYPES[arrow_type]} ({e})") from e
+        if isinstance(default, str):  # null text (None from a writer, or an older file) reads as its default
+            df[col] = df[col].fillna(default)
+    extra = [c for c in df.columns if c not in SCHEMA]
+    return df[list(COLUMNS) + extra]
+
+
+def write_result(rows: list[dict], results_dir: Path, run_id: str) -> Path:
+    """Write one run's rows to `<results_dir>/<run_id>.parquet` atomically; returns the path.
+
+    Written through `harness.store.atomic`: readers never see a partial file; on any error the temp file is removed
+    and earlier files are untouched.
+    """
+    if not _RUN_ID.match(run_id):
+        raise ValueError(f"run_id {run_id!r}: use letters, digits and . _ = + - only (it becomes a file name)")
+    df = normalize_rows(rows, run_id)
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    final = results_dir / f"{run_id}.parquet"
+    with atomic_path(final) as tmp:
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+    return final
+
+
+def result_files(paths: Iterable[Path]) -> list[Path]:
+    """Every visible `*.parquet` under the given files / directories (recursive), each once, sorted."""
+    found: dict[Path, None] = {}
+    for path in map(Path, paths):
+        if path.is_file():
+            found[path.resolve()] = None
+        elif path.is_dir():
+            for p in sorted(path.rglob("*.parquet")):
+                if not any(part.startswith(".") for part in p.relative_to(path).parts):
+                    found[p.resolve()] = None
+        else:
+            raise FileNotFoundError(f"results path {path}: no such file or directory (pass a results directory "
+                                    f"such as results/ or results/paper)")
+    return list(found)
+
+
+def read_results(paths: list[Path]) -> pd.DataFrame:
+    """Merge every results file under `paths` into one typed DataFrame (schema columns first).
+
+    A file that cannot be read, or lacks required columns, is skipped with a `ResultsWarning` naming it.
+    """
+    tables, frames = [], []  # files in the schema's types are merged in arrow (fast); others are cast one by one
+    for path in result_files(paths):
+        try:
+            table = pq.read_table(path)
+            absent = [c for c in REQUIRED if c not in table.column_names]
+            if absent:
+                raise ValueError(f"missing column(s) {', '.join(absent)}")
+            if all(_arrow_kind(table.schema.field(c).type) == t for c, (t, _) in SCHEMA.items()
+                   if c in table.column_names):
+                tables.append(table)
+            else:
+                frames.append(_typed(table.to_pandas()))
+        except Exception as e:  # noqa: BLE001 - any unreadable file is reported and skipped, never fatal
+            warnings.warn(f"skipping unreadable results file {path}: {e}", ResultsWarning, stacklevel=2)
+    if tables:
+        try:
+            frames.append(pa.concat_tables(tables, promote_options="permissive").to_pandas())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # extra columns of clashing types: merge in pandas instead
+            frames += [t.to_pandas() for t in tables]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return _typed(pd.DataFrame(columns=list(COLUMNS)))
+    return _typed(pd.concat(frames, ignore_index=True))
