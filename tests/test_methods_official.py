@@ -26,14 +26,14 @@ from test_methods_llm import LAYERS, SPEC, VOCAB, batch, build, hidden_arg, smal
 
 # The official code's modules built with LLaMA-7B (d 4096, 32 layers) + CLIP-L (d 1024, 16x16 patches + CLS).
 OFFICIAL_COUNTS = {
-    "LiMBeR^(1)": 4_198_400, "LiMBeR^(all)": 4_198_400, "MAPL": 2_906_368, "eP-ALM": 4_313_088,
+    "LiMBeR⁽¹⁾": 4_198_400, "LiMBeR⁽ᵃˡˡ⁾": 4_198_400, "MAPL": 2_906_368, "eP-ALM": 4_313_088,
     "DePALM": 17_888_256, "DePALM^{QP,inner}": 18_097_152, "DePALM^{R-avgpool,L0}": 20_987_904,
     "DePALM^{R-linear,L0}": 88_100_864, "DePALM^{R-QPMapper,L0}": 18_129_152, "DePALM^{R-rand,L0}": 4_203_520,
     "DePALM^{c-attn}": 21_060_609,
 }
 # The appendix presets as they were before the variants existed.
 PAPER_COUNTS = {
-    "LiMBeR^(1)": 4_198_400, "LiMBeR^(all)": 4_198_400, "MAPL": 2_906_368, "eP-ALM": 4_198_400,
+    "LiMBeR⁽¹⁾": 4_198_400, "LiMBeR⁽ᵃˡˡ⁾": 4_198_400, "MAPL": 2_906_368, "eP-ALM": 4_198_400,
     "DePALM": 17_892_352, "DePALM^{QP,inner}": 17_953_792, "DePALM^{R-avgpool,L0}": 20_987_904,
     "DePALM^{R-linear,L0}": 88_100_864, "DePALM^{R-QPMapper,L0}": 18_129_152, "DePALM^{R-rand,L0}": 20_987_904,
     "DePALM^{c-attn}": 20_998_156,
