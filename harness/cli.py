@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--datasets", default="offline", help="dataset ids, comma separated, or 'all' | 'paper' | 'offline'")
     m.add_argument("--seeds", default="1", help="a count N (seeds 0..N-1) or a comma list of seeds")
     m.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the profile's, 8e-4 in the paper)")
+    m.add_argument("--variant", default=None,
+                   help="recipe variant(s), comma separated: official (default: as the official code ran it) | "
+                        "paper (as the appendix writes it); with --describe-methods, one of them")
     m.add_argument("--lr-grid", action="store_true", help="sweep lr over {1e-3, 8e-4, 4e-4}, pick on validation")
     m.add_argument("--grad-clip", type=float, default=None, help="gradient clipping value (default 0.8)")
     m.add_argument("--profile", choices=None, default=None, help="smoke | cpu | paper (default: paper with a GPU, else cpu)")
@@ -65,7 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--d-feats", type=int, default=1024, help="encoder width (default CLIP-L)")
     d.add_argument("--llm-layers", type=int, default=32, help="LLM depth (default LLaMA-7B)")
     d.add_argument("--n-tokens", type=int, default=256, help="encoder patch tokens, CLS excluded (default 16x16)")
-    d.add_argument("--variant", default=None, help="recipe variant: official (default) | paper")
     return p
 
 
@@ -101,7 +103,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             check_variant(variant)
         except ValueError as e:
             raise UsageError(f"--variant: {e}") from None
-        for path in describe_methods(args.d_llm, args.d_feats, args.llm_layers, args.n_tokens, out, variant):
+        paths = describe_methods(args.d_llm, args.d_feats, args.llm_layers, args.n_tokens, out, variant)
+        print(next(p for p in paths if p.suffix == ".md").read_text(encoding="utf-8"))
+        for path in paths:
             print(path)
         return 0
     if args.doctor:

@@ -35,6 +35,7 @@ def _nothing_written(tmp_path):
     (["--datasets", "syn-coco", "--num-beams", "0"], "--num-beams"),
     (["--datasets", "syn-coco", "--lr-grid", "--lr", "1e-3"], "--lr-grid"),
     (["--datasets", "coco", "--data-root", "/nonexistent/depalm"], "coco"),
+    (["--datasets", "syn-coco", "--variant", "officail"], "official, paper"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, needle):
     rc, _ = _run(tmp_path, *argv)
@@ -81,3 +82,21 @@ def test_datasets_all_skips_what_is_missing_and_says_why(tmp_path, capsys, monke
     out = capsys.readouterr().out
     assert rc == 0
     assert "skipped dataset coco:" in out and "syn-coco__s0" in out
+
+
+def test_variants_are_a_matrix_axis_in_the_config_hash():
+    from harness.cli import build_parser
+    from harness.config import RunConfig
+    from harness.runner.matrix import plan
+
+    args = build_parser().parse_args(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
+                                      "--variant", "official,paper"])
+    cells = plan(args).cells
+    assert [c.variant for c in cells] == ["official", "paper"]
+    assert [c.method_config["variant"] for c in cells] == ["official", "paper"]
+    assert cells[0].config_hash() != cells[1].config_hash()
+    default = plan(build_parser().parse_args(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke"]))
+    assert [c.variant for c in default.cells] == ["official"]
+    old = cells[1].to_dict()
+    del old["variant"]  # a run config written before the variant axis
+    assert RunConfig.from_dict(old).variant == "paper"

@@ -13,6 +13,7 @@ import pytest
 
 from harness.cli import main as cli_main
 from harness.report import render_reports
+from harness.store.results import read_results
 from harness.report.labels import paper_columns
 from harness.report.paper_numbers import PAPER_METHODS, TABLE4, parse_block
 from harness.store.results import ResultsWarning, write_result
@@ -173,10 +174,12 @@ def test_report_path_imports_no_torch(tmp_path):
 # ---------------------------------------------------------------------------------------------- run results
 
 def _run(root: Path, method: str, dataset: str, seed: int, lr: float, scores: dict[str, float], *,
-         llm="smollm2-135m", encoder="clip-b16-embedded", profile="smoke", status="ok", metric=None, run_id=None):
+         llm="smollm2-135m", encoder="clip-b16-embedded", profile="smoke", status="ok", metric=None, run_id=None,
+         variant=None):
     metric = metric or ("VQA_acc" if "vqa" in dataset else "CIDEr")
+    extra = {} if variant is None else {"variant": variant}  # rows without the column: written before the axis
     rows = [dict(method=method, dataset=dataset, seed=seed, lr=lr, grad_clip=0.8, llm=llm, encoder=encoder,
-                 profile=profile, split=split, metric=metric, value=value if status == "ok" else None, status=status,
+                 profile=profile, **extra, split=split, metric=metric, value=value if status == "ok" else None, status=status,
                  error="" if status == "ok" else "RuntimeError: loss is NaN at step 12", train_time_s=100.0 + seed)
             for split, value in scores.items()]
     if metric == "CIDEr":
@@ -207,14 +210,14 @@ def run_results(tmp_path) -> Path:
 def test_runs_report_selects_lr_on_val_and_reports_test(run_results, tmp_path):
     render_reports([run_results], tmp_path / "out")
     df = pd.read_csv(tmp_path / "out" / "table4.csv")
-    smoke = df[df.section == "run-smoke-1"].set_index("method")
+    smoke = df[df.section == "run-smoke-paper-1"].set_index("method")
     assert smoke.loc["depalm", "syn-coco"] == 20.5  # lr 8e-4 (best val), test mean over seeds 20 and 21
     assert smoke.loc["mapl", "syn-coco"] == 30.0  # lr 1e-3 (best val)
     assert smoke.loc["mapl", "easy-vqa"] == 61.0  # the failed seed is left out of the mean ...
     md = (tmp_path / "out" / "table4.md").read_text()
     assert "**61.00**✗" in md and "1 of 2 run(s) failed; first error: RuntimeError: loss is NaN" in md  # ... and shown
     hp = pd.read_csv(tmp_path / "out" / "table4_hparams.csv")
-    chosen = hp[hp.section == "run-smoke-1"].set_index(["method", "dataset"])
+    chosen = hp[hp.section == "run-smoke-paper-1"].set_index(["method", "dataset"])
     assert chosen.loc[("depalm", "syn-coco"), "lr"] == 8e-4 and chosen.loc[("mapl", "syn-coco"), "lr"] == 1e-3
     assert chosen.loc[("depalm", "syn-coco"), "n_candidates"] == 2
     assert "Selected learning rate per cell" in md and "8e-4 /2" in md and "1e-3 /2" in md
@@ -225,7 +228,7 @@ def test_a_rerun_supersedes_the_older_run_of_the_same_cell_and_seed(run_results,
     assert len(list(root.glob("smoke-mapl-easy-vqa-*-s1-*.parquet"))) == 1  # the failed seed
     _run(root, "mapl", "easy-vqa", 1, 8e-4, {"val": 62.0, "test": 63.0}, run_id="retry")  # written later
     render_reports([run_results], tmp_path / "out")
-    smoke = pd.read_csv(tmp_path / "out" / "table4.csv").query("section == 'run-smoke-1'").set_index("method")
+    smoke = pd.read_csv(tmp_path / "out" / "table4.csv").query("section == 'run-smoke-paper-1'").set_index("method")
     assert smoke.loc["mapl", "easy-vqa"] == 62.0  # mean of seed 0 (61) and the retried seed 1 (63)
     md = (tmp_path / "out" / "table4.md").read_text()
     assert "1 older run(s) superseded by a rerun" in md and "run(s) failed" not in md
@@ -233,7 +236,7 @@ def test_a_rerun_supersedes_the_older_run_of_the_same_cell_and_seed(run_results,
 
 def test_runs_report_the_split_of_the_paper_column(run_results, tmp_path):
     render_reports([run_results], tmp_path / "out")
-    smoke = pd.read_csv(tmp_path / "out" / "table4.csv").query("section == 'run-smoke-1'").set_index("method")
+    smoke = pd.read_csv(tmp_path / "out" / "table4.csv").query("section == 'run-smoke-paper-1'").set_index("method")
     # syn-vqav2 mirrors VQAv2, which the paper reports on val even where a test split exists
     assert smoke.loc["depalm", "syn-vqav2"] == 40.0 and smoke.loc["mapl", "syn-vqav2"] == 45.0
     assert smoke.loc["depalm", "easy-vqa"] == 51.0  # no paper column: test where present
@@ -242,12 +245,12 @@ def test_runs_report_the_split_of_the_paper_column(run_results, tmp_path):
 def test_runs_of_other_profiles_and_backbones_get_their_own_sections(run_results, tmp_path):
     render_reports([run_results], tmp_path / "out")
     df = pd.read_csv(tmp_path / "out" / "table4.csv")
-    assert sorted(set(df.section)) == ["run-cpu-1", "run-smoke-1", "run-smoke-2"]
-    assert df[df.section == "run-smoke-2"]["syn-coco"].tolist() == [99.0]
-    assert df[df.section == "run-cpu-1"]["syn-coco"].tolist() == [77.0]
-    assert 77.0 not in df[df.section == "run-smoke-1"]["syn-coco"].tolist()
+    assert sorted(set(df.section)) == ["run-cpu-paper-1", "run-smoke-paper-1", "run-smoke-paper-2"]
+    assert df[df.section == "run-smoke-paper-2"]["syn-coco"].tolist() == [99.0]
+    assert df[df.section == "run-cpu-paper-1"]["syn-coco"].tolist() == [77.0]
+    assert 77.0 not in df[df.section == "run-smoke-paper-1"]["syn-coco"].tolist()
     md = (tmp_path / "out" / "table4.md").read_text()
-    assert "## Runs, profile smoke (backbone set 2 of 2)" in md and "opt-125m + clip-b16-embedded" in md
+    assert "## Runs, profile smoke, variant paper (backbone set 2 of 2)" in md and "opt-125m + clip-b16-embedded" in md
     # paper column order with the benchmark titles; unknown datasets (easy-vqa) after
     assert list(df.columns[1:4]) == ["syn-coco", "syn-vqav2", "easy-vqa"]
     assert "COCO [offline]<br>CIDEr Test ↑" in md and "easy-vqa<br>Acc Test ↑" in md
@@ -257,9 +260,9 @@ def test_runs_supplementary_and_table3(run_results, tmp_path):
     render_reports([run_results, PAPER], tmp_path / "out")
     s2 = (tmp_path / "out" / "tableS2.md").read_text()
     assert "20.50±0.71" in s2 and "5.12±0.18" in s2  # CIDEr and BLEU_4 of the chosen lr, mean ± std over seeds
-    assert "## Runs, profile smoke (backbone set 1 of 2)" in s2 and "## DePALM paper, Table S2" in s2
+    assert "## Runs, profile smoke, variant paper (backbone set 1 of 2)" in s2 and "## DePALM paper, Table S2" in s2
     t3 = pd.read_csv(tmp_path / "out" / "table3.csv")
-    runs = t3[(t3.section == "run-smoke-1") & (t3.origin == "reimplementation")].set_index("method")
+    runs = t3[(t3.section == "run-smoke-paper-1") & (t3.origin == "reimplementation")].set_index("method")
     assert runs.loc["mapl", "coco"] == 30.0
     assert "not directly comparable" in (tmp_path / "out" / "table3.md").read_text()
     t4 = pd.read_csv(tmp_path / "out" / "table4.csv")
@@ -290,3 +293,21 @@ def test_latex_compiles_when_pdflatex_is_installed(run_results, tmp_path):
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, f"{path.name}: {done.stdout[-2000:]}"
         assert "Missing character" not in (tmp_path / f"{path.stem}-doc.log").read_text(), path.name
+
+
+def test_variants_get_sections_of_their_own_and_old_rows_read_as_paper(tmp_path):
+    root = tmp_path / "results"
+    for seed in (0, 1):
+        _run(root, "depalm", "syn-coco", seed, 8e-4, {"test": 30.0}, variant="official")
+        _run(root, "depalm", "syn-coco", seed, 8e-4, {"test": 10.0}, run_id=f"old-{seed}")  # no variant column
+        _run(root, "mapl", "syn-coco", seed, 8e-4, {"test": 20.0}, variant="official", run_id=f"mapl-{seed}")
+    assert set(read_results([root]).variant) == {"official", "paper"}
+    render_reports([root], tmp_path / "out")
+    df = pd.read_csv(tmp_path / "out" / "table4.csv")
+    official = df[df.section == "run-smoke-official-1"].set_index("method")
+    paper = df[df.section == "run-smoke-paper-1"].set_index("method")
+    assert official.loc["depalm", "syn-coco"] == 30.0 and official.loc["mapl", "syn-coco"] == 20.0
+    assert paper["syn-coco"].tolist() == [10.0]  # never averaged with the official runs of the same cell
+    md = (tmp_path / "out" / "table4.md").read_text()
+    assert "## Runs, profile smoke, variant official" in md and "## Runs, profile smoke, variant paper" in md
+    assert "recipe variant official" in md

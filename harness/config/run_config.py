@@ -68,6 +68,8 @@ class RunConfig:
     llm: str
     encoder: str
     profile: str
+    # recipe variant (methods.variants): `official` as the official code ran it, `paper` as the appendix writes it
+    variant: str = "official"
     method_config: dict[str, Any] = field(default_factory=dict)  # dataclasses.asdict(preset)
     train: TrainSettings = field(default_factory=TrainSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
@@ -101,6 +103,7 @@ class RunConfig:
         train = TrainSettings(**_tuples(d.pop("train", {}), TrainSettings))
         ev = EvalSettings(**_tuples(d.pop("eval", {}), EvalSettings))
         d["plugins"] = tuple(d.get("plugins", ()))
+        d.setdefault("variant", "paper")  # run configs written before the variant axis ran the appendix's presets
         return cls(train=train, eval=ev, **d)
 
     def hashed_dict(self) -> dict[str, Any]:

@@ -289,7 +289,7 @@ def _row(table: str, method: str, dataset: str, metric: str, split: str, value: 
         "method": method, "method_display": CITED_WORKS.get(method, ""), "dataset": dataset, "seed": None,
         "n_seeds": n_seeds,
         "llm": default_llm if llm is None else llm, "encoder": default_encoder if encoder is None else encoder,
-        "profile": "paper", "split": split, "metric": metric, "value": value, "std": std, "status": status,
+        "profile": "paper", "variant": "official", "split": split, "metric": metric, "value": value, "std": std, "status": status,
         "train_time_s": train_time_s, "source": "paper", "table_ref": table, "citation": citation, "note": note,
         "run_id": f"paper-{table}", "code_version": "", "created_at": "2024-03-21T00:00:00+00:00",
     }

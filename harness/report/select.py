@@ -30,6 +30,7 @@ class Section:
     title: str
     source: str
     profile: str
+    variant: str  # recipe variant of the runs ("" for the paper's own numbers, which need no label)
     rows: pd.DataFrame  # the selected rows only (one hyper-parameter setting per method x dataset)
     datasets: list[str]
     methods: list[str]
@@ -174,11 +175,12 @@ def make_section(rows: pd.DataFrame, key: str, title: str, *, choose: bool) -> S
     methods = sorted(set(rows.method), key=method_sort_key)
     source = str(rows.source.iloc[0]) if len(rows) else ""
     profile = str(rows.profile.iloc[0]) if len(rows) else ""
-    return Section(key, title, source, profile, rows, datasets, methods, primary, _report_splits(rows, primary),
+    variant = str(rows.variant.iloc[0]) if len(rows) and source == "run" else ""
+    return Section(key, title, source, profile, variant, rows, datasets, methods, primary, _report_splits(rows, primary),
                    _backbones(rows), choices)
 
 
-_CELL_SEED = ["method", "dataset", "seed", "lr", "grad_clip", "llm", "encoder", "profile"]
+_CELL_SEED = ["method", "dataset", "seed", "lr", "grad_clip", "llm", "encoder", "profile", "variant"]
 
 
 def latest_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -199,14 +201,13 @@ def _slug(text: str) -> str:
 
 
 def run_sections(runs: pd.DataFrame) -> list[Section]:
-    """Split run rows into sections: per profile, then greedily merge (llm, encoder) groups with disjoint datasets.
+    """Split run rows into sections: per profile and recipe variant (a table never mixes them), then greedily merge (llm, encoder) groups with disjoint datasets.
 
     The largest backbone group seeds a table; a group joins the first table that has none of its datasets yet, so a
     benchmark column never mixes backbones; an override run (e.g. --llm on one dataset) gets its own section.
     """
     sections = []
-    for profile in sorted(set(runs.profile)):
-        sub = runs[runs.profile == profile]
+    for (profile, variant), sub in runs.groupby(["profile", "variant"], sort=True):
         groups = []
         for (llm, encoder), g in sub.groupby(["llm", "encoder"]):
             groups.append((set(g.dataset), len(g), str(llm), str(encoder), g))
@@ -222,9 +223,9 @@ def run_sections(runs: pd.DataFrame) -> list[Section]:
                 tables.append((set(datasets), [g]))
         for i, (_, frames) in enumerate(tables):
             suffix = f" (backbone set {i + 1} of {len(tables)})" if len(tables) > 1 else ""
-            title = f"Runs, profile {profile}{suffix}"
+            title = f"Runs, profile {profile}, variant {variant}{suffix}"
             rows, superseded = latest_runs(pd.concat(frames))
-            section = make_section(rows, _slug(f"run-{profile}-{i + 1}"), title, choose=True)
+            section = make_section(rows, _slug(f"run-{profile}-{variant}-{i + 1}"), title, choose=True)
             section.superseded = superseded
             sections.append(section)
     return sections

@@ -130,7 +130,9 @@ def _section_intro(section: Section) -> list[Text]:
     else:
         n = section.rows.groupby(["method", "dataset"]).seed.nunique()
         seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
-        lines = [f"Source: runs (source=run), profile {section.profile}; seeds per cell: {seeds} (mean over seeds)."]
+        lines = [f"Source: runs (source=run), profile {section.profile}, recipe variant {section.variant} "
+                 f"(docs/FIDELITY.md: official = as the official code ran it, paper = as the appendix writes it); "
+                 f"seeds per cell: {seeds} (mean over seeds)."]
         if section.superseded:
             lines.append(f"{section.superseded} older run(s) superseded by a rerun of the same cell, seed and "
                          f"hyper-parameters (not used).")

@@ -107,7 +107,7 @@ def _feature_cache_root() -> Path:
 def _row_base(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "method": cfg.method, "dataset": cfg.dataset, "seed": cfg.seed, "lr": cfg.lr, "grad_clip": cfg.grad_clip,
-        "llm": cfg.llm, "encoder": cfg.encoder, "profile": cfg.profile, "std": float("nan"),
+        "llm": cfg.llm, "encoder": cfg.encoder, "profile": cfg.profile, "variant": cfg.variant, "std": float("nan"),
         "status": outcome.status, "error": outcome.error or "", "train_time_s": outcome.train_time_s,
         "config_hash": outcome.config_hash, "run_id": outcome.run_id, "code_version": code_version(),
 "source": "run",

@@ -121,6 +121,20 @@ def _positive(name: str, value: float) -> float:
     return value
 
 
+def resolve_variants(value: str | None) -> list[str]:
+    """Recipe variants (methods.variants); the official code's by default."""
+    from methods.variants import DEFAULT_VARIANT, VARIANTS
+
+    if value is None:
+        return [DEFAULT_VARIANT]
+    variants = _split_ids(value)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise UsageError(f"--variant: unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)} "
+                         f"(comma separated for both)")
+    return variants
+
+
 def resolve_lrs(args: argparse.Namespace, profile: Profile) -> list[float]:
     if args.lr_grid:
         if args.lr is not None:
@@ -155,7 +169,7 @@ def resolve_eval_splits(splits: tuple[str, ...], spec: Any, lr_grid: bool) -> tu
 
 
 def build_cells(methods: list[str], datasets: list[str], seeds: list[int], lrs: list[float], grad_clip: float,
-                profile: Profile, args: argparse.Namespace) -> list[RunConfig]:
+                profile: Profile, args: argparse.Namespace, variants: list[str]) -> list[RunConfig]:
     from benchmarks import get_benchmark
     from methods import get_preset
 
@@ -165,7 +179,7 @@ def build_cells(methods: list[str], datasets: list[str], seeds: list[int], lrs: 
     if args.max_new_tokens is not None:
         eval_settings = dataclasses.replace(eval_settings,
                                             max_new_tokens=int(_positive("--max-new-tokens", args.max_new_tokens)))
-    presets = {m: get_preset(m) for m in methods}
+    presets = {(m, v): get_preset(m, v) for v in variants for m in methods}
     feature_levels = max(p.extraction.n_levels for p in presets.values())
     cells = []
     for dataset in datasets:
@@ -174,14 +188,14 @@ def build_cells(methods: list[str], datasets: list[str], seeds: list[int], lrs: 
             profile.train, epochs=profile.train.epochs or spec.epochs,
             image_size=profile.train.image_size if spec.modality in ("image", "video") else None)
         ev = dataclasses.replace(eval_settings, splits=resolve_eval_splits(eval_settings.splits, spec, args.lr_grid))
-        for method in methods:
-            method_config = dataclasses.asdict(presets[method])
+        for (method, variant), preset in presets.items():
+            method_config = dataclasses.asdict(preset)
             for seed in seeds:
                 for lr in lrs:
                     cells.append(RunConfig(
                         method=method, dataset=dataset, seed=seed, lr=lr, grad_clip=grad_clip,
                         llm=args.llm or spec.default_llm, encoder=args.encoder or spec.default_encoder,
-                        profile=profile.name, method_config=method_config, train=train, eval=ev,
+                        profile=profile.name, variant=variant, method_config=method_config, train=train, eval=ev,
                         data_root=args.data_root, plugins=tuple(args.plugin or ()), feature_levels=feature_levels))
     return cells
 
@@ -211,6 +225,7 @@ def plan(args: argparse.Namespace) -> Plan:
     grad_clip = _positive("--grad-clip", args.grad_clip if args.grad_clip is not None else profile.grad_clip)
     seeds = resolve_seeds(args.seeds)
     methods = resolve_methods(args.methods)
+    variants = resolve_variants(args.variant)
     datasets, skipped = resolve_datasets(args.datasets, args.data_root)
     check_backbone("llm", args.llm)
     check_backbone("encoder", args.encoder)
@@ -221,7 +236,7 @@ def plan(args: argparse.Namespace) -> Plan:
         raise UsageError(f"--results {results_dir}: exists and is not a directory")
     runs_dir = Path(args.runs_dir) if args.runs_dir else results_dir / "runs"
     out_dir = Path(args.out) if args.out else REPO_ROOT / "reports"
-    cells = build_cells(methods, datasets, seeds, lrs, grad_clip, profile, args)
+    cells = build_cells(methods, datasets, seeds, lrs, grad_clip, profile, args, variants)
     stored = cached_status(results_dir)
     rerun = {"cancelled"} | ({"failed", "unstable"} if args.retry_failed else set())
     todo = [c for c in cells if c.config_hash() not in stored or stored[c.config_hash()] in rerun]

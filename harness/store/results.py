@@ -16,6 +16,9 @@ Columns (`SCHEMA`; extra columns are kept as they are):
   lr, grad_clip     peak learning rate and gradient clipping value; NaN when not published
   llm, encoder      backbone ids (harness/backbones registry); "" when the paper does not say (cited works)
   profile           smoke | cpu | paper | ...: the run profile; "paper" for the paper's rows
+  variant           recipe variant: official (as the official code ran it) | paper (as the appendix writes it);
+                    rows written before the variant axis read as "paper"; the paper's own rows are "official"
+                    (the official code produced them)
   split             split role the metric was measured on: train | val | test; "all" for aggregates over
                     benchmarks
   metric            metric name (CIDEr, VQA_acc, SPIDEr, BLEU_1..BLEU_4, METEOR, ROUGE_L, SPICE, ...); the
@@ -70,6 +73,7 @@ SCHEMA: dict[str, tuple[pa.DataType, Any]] = {
     "llm": (pa.string(), ""),
     "encoder": (pa.string(), ""),
     "profile": (pa.string(), None),
+    "variant": (pa.string(), "paper"),
     "split": (pa.string(), None),
     "metric": (pa.string(), None),
     "value": (pa.float64(), math.nan),
