@@ -18,7 +18,7 @@ from harness.report.labels import (PRIMARY_METRIC_PREFERENCE, MethodDisplay, ben
                                    display_of, method_names, method_sort_key)
 from harness.store.results import AGGREGATE_DATASET
 
-STATUS_SEVERITY = {"ok": 0, "unstable": 1, "cancelled": 2, "failed": 3}
+STATUS_SEVERITY = {"ok": 0, "unstable": 1, "interrupted": 2, "cancelled": 2, "failed": 3}
 _HPARAMS = ("lr", "grad_clip")
 
 

@@ -26,7 +26,7 @@ from harness.report.select import STATUS_SEVERITY, CellStats, Section, make_sect
 from harness.store.results import AGGREGATE_DATASET, read_results
 
 PAPER_RESULTS = REPO_ROOT / "results" / "paper"  # the paper's numbers (scripts/build_paper_results.py)
-STATUS_MARKS = {"unstable": "♦", "failed": "✗", "cancelled": "✗"}
+STATUS_MARKS = {"unstable": "♦", "failed": "✗", "cancelled": "✗", "interrupted": "✗"}
 NOTE_MARKS = ("•", "†", "‡", "§", "¶", "#")
 TABLE3_METHODS = ("limber-all", "mapl", "epalm")
 TABLE3_COLUMNS = ("coco", "coco-1pct", "vqav2", "vqav2-1pct", "okvqa")
