@@ -44,7 +44,7 @@ def _embedded():
 
 
 def test_sigkill_mid_training_then_resume_gives_the_same_metrics(tmp_path):
-    import torch
+    from harness.runner.checkpoint import load_checkpoint
 
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(_cmd(straight), check=True, env=_env(), timeout=TIMEOUT_S, capture_output=True)
@@ -53,7 +53,7 @@ def test_sigkill_mid_training_then_resume_gives_the_same_metrics(tmp_path):
     deadline = time.monotonic() + TIMEOUT_S
     checkpoint = None
     while time.monotonic() < deadline and proc.poll() is None:
-        found = list((killed / "runs").glob("*/checkpoint.pt"))
+        found = list((killed / "runs").glob("*/checkpoint.safetensors"))
         if found:
             checkpoint = found[0]
             os.kill(proc.pid, signal.SIGKILL)
@@ -61,7 +61,7 @@ def test_sigkill_mid_training_then_resume_gives_the_same_metrics(tmp_path):
         time.sleep(0.02)
     proc.wait(timeout=60)
     assert checkpoint is not None and proc.returncode == -signal.SIGKILL, "the run ended before its first checkpoint"
-    state = torch.load(checkpoint, weights_only=False)
+    state = load_checkpoint(checkpoint)
     assert 0 < state["step"] < state["total_steps"], "killed after training: nothing left to resume"
     assert not (_run_dir(killed) / "metrics.json").exists() and not list((killed / "results").glob("*.parquet"))
 

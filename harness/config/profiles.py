@@ -29,7 +29,7 @@ PROFILES: dict[str, Profile] = {
             summary="Appendix C.3: effective batch 128, the benchmark's epochs, augmentation, beam 3, 50 new tokens",
             lr=8e-4,
             grad_clip=0.8,
-            train=TrainSettings(),
+            train=TrainSettings(checkpoint_every_s=600.0),
             eval=EvalSettings(),
             est_step_s=2.0,
             est_eval_item_s=0.05,

@@ -17,6 +17,8 @@ REPORTED_SPLIT = "reported"
 
 # Fields of RunConfig that locate inputs or load code but do not change what a run computes.
 _UNHASHED = ("data_root", "plugins", "feature_levels")
+# Fields of TrainSettings that only decide what is kept on disk (a resumed run computes the same numbers).
+_UNHASHED_TRAIN = ("checkpoint_every_s", "keep_checkpoint")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class TrainSettings:
     train_size: int | None = None  # cap on training items (None: the whole split)
     image_size: int | None = None  # encoder input resolution override (None: the encoder's own)
     checkpoint_every: int = 200  # optimiser steps between full-state checkpoints
+    checkpoint_every_s: float = 0.0  # ... and at least this many seconds (a big connector is costly to rewrite)
+    keep_checkpoint: bool = False  # keep the full-state checkpoint once the run succeeded (--keep-checkpoints)
     log_every: int = 10
     feature_batch_size: int = 32
 
@@ -85,8 +89,8 @@ class RunConfig:
             problems.append(f"lr must be a positive number, got {self.lr}")
         if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
             problems.append(f"grad_clip must be a positive number, got {self.grad_clip}")
-        if self.seed < 0:
-            problems.append(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed < 2**32:
+            problems.append(f"seed must be in [0, 2**32), got {self.seed}")
         if self.train.batch_size < 1 or self.train.micro_batch_size < 1:
             problems.append("batch sizes must be >= 1")
         if self.eval.num_beams < 1 or self.eval.max_new_tokens < 1:
@@ -110,6 +114,8 @@ class RunConfig:
         d = self.to_dict()
         for k in _UNHASHED:
             d.pop(k, None)
+        for k in _UNHASHED_TRAIN:
+            d["train"].pop(k, None)
         return d
 
     def config_hash(self) -> str:
