@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--report-only", action="store_true", help="render every table from cached results; train nothing")
     mode.add_argument("--describe-methods", action="store_true", help="write Table 1 (table1.md/.csv) and exit")
     mode.add_argument("--doctor", action="store_true", help="check Java, metrics jars, embedded backbones, data, SLURM, GPUs")
+    mode.add_argument("--gc", action="store_true", help="list run directories and feature-cache entries no current "
+                      "result refers to (a dry run; with --yes, remove them)")
+    mode.add_argument("--yes", action="store_true", help="with --gc: remove what it lists")
 
     m = p.add_argument_group("matrix")
     m.add_argument("--methods", default="all", help="method ids, comma separated, or 'all'")
@@ -45,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", default=None, help="report output directory (default: reports/)")
     m.add_argument("--dry-run", action="store_true", help="list the cells to run with an ETA; run nothing")
     m.add_argument("--retry-failed", action="store_true", help="re-run cells whose stored status is failed/unstable")
+    m.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep each run's full-state checkpoint once it succeeds (default: removed; weights stay)")
     m.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (registers new blocks, presets or benchmarks); repeatable")
     m.add_argument("--num-beams", type=int, default=None, help="override the profile's beam count")
@@ -112,6 +117,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.doctor import run_doctor
 
         return run_doctor()
+    if args.gc:
+        from harness.runner.gc import main as gc_main
+
+        return gc_main(args)
     _load_plugins(args.plugin)
     from harness.runner.matrix import main as matrix_main
 

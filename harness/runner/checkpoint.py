@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import time
 import warnings
 from pathlib import Path
@@ -105,16 +107,26 @@ def _unshared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write `state` (nested dicts, lists, tuples, tensors, numpy arrays, JSON scalars) atomically to `path`."""
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """safetensors' `save_file`, atomically; an I/O failure (disk full) is raised as the OSError it is."""
     from safetensors.torch import save_file
 
+    with atomic_path(path) as tmp:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except Exception as e:  # noqa: BLE001 - safetensors reports I/O errors as SafetensorError
+            code = re.search(r"os error (\d+)", str(e))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from e
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write `state` (nested dicts, lists, tuples, tensors, numpy arrays, JSON scalars) atomically to `path`."""
     tensors: dict[str, torch.Tensor] = {}
     skeleton = json.dumps(_pack(state, tensors), allow_nan=True, separators=(",", ":"))
     tensors = _unshared(tensors)
-    metadata = {"format": FORMAT, "state": skeleton, "sha256": _digest(skeleton, tensors)}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    save_tensors(tensors, path, {"format": FORMAT, "state": skeleton, "sha256": _digest(skeleton, tensors)})
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -185,7 +185,7 @@ def build_cells(methods: list[str], datasets: list[str], seeds: list[int], lrs: 
     for dataset in datasets:
         spec = get_benchmark(dataset).spec
         train = dataclasses.replace(
-            profile.train, epochs=profile.train.epochs or spec.epochs,
+            profile.train, epochs=profile.train.epochs or spec.epochs, keep_checkpoint=args.keep_checkpoints,
             image_size=profile.train.image_size if spec.modality in ("image", "video") else None)
         ev = dataclasses.replace(eval_settings, splits=resolve_eval_splits(eval_settings.splits, spec, args.lr_grid))
         for (method, variant), preset in presets.items():
