@@ -83,6 +83,9 @@ def _load_plugins(modules: list[str]) -> None:
         except ImportError as e:
             raise UsageError(f"--plugin {name}: cannot import it ({e}); pass an importable module path "
                              f"(e.g. methods.contrib.my_connector) or add its folder to PYTHONPATH") from e
+        except Exception as e:  # noqa: BLE001 - a plugin that raises on import is bad input, not a crash
+            raise UsageError(f"--plugin {name}: importing it raised {type(e).__name__}: {e}; fix the plugin "
+                             f"(python -c 'import {name}' shows the traceback)") from e
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -134,3 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"run_matrix.py: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("run_matrix.py: interrupted; finished cells are kept, run the same command again to resume",
+              file=sys.stderr)
+        return 130

@@ -5,7 +5,6 @@ training itself is a stand-in writing checkpoints of chosen sizes (no model is l
 from __future__ import annotations
 
 import errno
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -15,9 +14,10 @@ import torch
 
 from harness.cli import main
 from harness.runner import cell
-from harness.runner.checkpoint import CHECKPOINT_NAME, save_checkpoint
+from harness.runner.checkpoint import CHECKPOINT_NAME
 from harness.store import atomic
 from harness.store.results import read_results
+from runner_fakes import stand_in_training
 
 MATRIX = ["--methods", "limber-1,mapl,depalm", "--datasets", "syn-coco", "--profile", "smoke", "--executor", "inline"]
 BIG = "mapl"  # its stand-in writes a checkpoint larger than the small disk
@@ -61,15 +61,8 @@ def disk(tmp_path, monkeypatch):
 
 
 def fake_train_and_evaluate(cfg, run_dir, backbones, on_step):
-    """Writes what a training writes (a checkpoint, the weights, predictions) and returns fixed metrics."""
-    size = 3 * 2**20 if cfg.method == BIG else 64 * 2**10
-    save_checkpoint({"step": 4, "total_steps": 4, "w": torch.zeros(size // 4)}, run_dir / CHECKPOINT_NAME)
-    atomic.write_bytes(run_dir / cell.WEIGHTS_NAME, b"w" * 1024)
-    atomic.write_text(run_dir / "predictions_test.jsonl", json.dumps({"id": "a", "prediction": "x"}) + "\n")
-    info = {"train_time_s": 1.0, "mean_step_s": 0.25, "steps": 4, "resumed_from": 0, "final_loss": 1.0,
-            "trainable_params": 10, "n_injected_tokens": 4, "n_train": 16, "world_size": 1, "feature_cache": [],
-            "primary": ("test", "CIDEr")}
-    return {"test": {"CIDEr": 40.0 + len(cfg.method)}}, info
+    return stand_in_training(cfg, run_dir, backbones, on_step,
+                             checkpoint_bytes=3 * 2**20 if cfg.method == BIG else 64 * 2**10)
 
 
 def _dirs(disk_path: Path, out: Path) -> list[str]:
@@ -101,7 +94,7 @@ def test_a_full_disk_fails_only_its_cell_and_a_rerun_after_freeing_space_complet
 
 
 def test_success_removes_the_full_state_checkpoint_unless_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(cell, "_train_and_evaluate", fake_train_and_evaluate)
+    monkeypatch.setattr(cell, "_train_and_evaluate", stand_in_training)
     assert main(["--methods", "limber-1", *MATRIX[2:], *_dirs(tmp_path / "a", tmp_path / "r")]) == 0
     assert main(["--methods", "limber-1", *MATRIX[2:], "--keep-checkpoints", *_dirs(tmp_path / "b",
                                                                                    tmp_path / "r")]) == 0

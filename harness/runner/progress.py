@@ -93,7 +93,7 @@ class MatrixProgress:
             bar.close()
         self.durations.append(time.perf_counter() - self.started_at.pop(cfg.run_id, time.perf_counter()))
         self.done += 1
-        self.failed += outcome.status in ("failed", "cancelled")
+        self.failed += outcome.status in ("failed", "cancelled", "interrupted")
         self.unstable += outcome.status == "unstable"
         self.bar.update(1)
         self._refresh()
