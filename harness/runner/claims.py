@@ -36,7 +36,7 @@ def stored_status(results_dir: Path, cfg: RunConfig) -> str | None:
         warnings.simplefilter("ignore")  # a damaged file counts as absent, as the plan counted it
         rows = read_results([path])
     statuses = set(rows.loc[rows["config_hash"] == cfg.config_hash(), "status"])
-    return "ok" if "ok" in statuses else (sorted(statuses)[0] if statuses else None)
+    return "ok" if "ok" in statuses else (min(statuses) if statuses else None)
 
 
 class Claims:
