@@ -145,6 +145,11 @@ class CellLock:
             return True
         return False
 
+    def held_by_live_owner(self) -> bool:
+        """Someone holds the lock and it is not stale (this process's own lock included)."""
+        seen = self._observe()
+        return seen is not None and not self._stale(*seen)
+
     def owned(self) -> bool:
         return self.token is not None and (self.holder() or {}).get("token") == self.token
 
