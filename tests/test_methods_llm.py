@@ -293,7 +293,7 @@ def test_bad_inputs_fail_clearly():
     with pytest.raises(ValueError, match="features must be"):
         model(feats[..., :5], ids, mask)
     with pytest.raises(ValueError, match="KV cache"):
-        model.generate(feats, ids, mask, use_cache=False)
+        model.generate(feats, ids, mask, max_new_tokens=2, num_beams=1, use_cache=False)
     with pytest.raises(ValueError, match="at least 14 layers"):
         build_model(small("epalm", "paper"), SPEC, LlamaForCausalLM(LlamaConfig(
             vocab_size=VOCAB, hidden_size=D, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4)))

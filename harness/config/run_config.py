@@ -33,7 +33,7 @@ class TrainSettings:
     warmup_frac: float = 0.2
     min_lr_ratio: float = 1e-4  # alpha_min = alpha_max * 1e-4
     label_smoothing: float = 2e-3
-    max_target_tokens: int = 64  # answer tokens kept (EOS included)
+    max_target_tokens: int | None = None  # answer tokens kept, EOS included (None: no cut, as the official code)
     augment: bool = True
     train_size: int | None = None  # cap on training items (None: the whole split)
     image_size: int | None = None  # encoder input resolution override (None: the encoder's own)
@@ -44,10 +44,13 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """Generation and scoring settings (beam 3, 50 new tokens in the official code)."""
+    """Generation and scoring settings. Defaults: the official code's beam search (`config/run.yaml:200-205`: no
+    sampling, 3 beams, 50 new tokens; transformers' defaults for the rest: length penalty 1, no early stopping)."""
 
     num_beams: int = 3
     max_new_tokens: int = 50
+    length_penalty: float = 1.0
+    early_stopping: bool = False
     batch_size: int = 32
     # split roles to evaluate; REPORTED_SPLIT stands for the split the benchmark's Table 4 column reports.
     # The matrix resolves it (and drops roles the benchmark lacks), so a RunConfig holds concrete roles.
@@ -91,6 +94,8 @@ class RunConfig:
             problems.append("batch sizes must be >= 1")
         if self.eval.num_beams < 1 or self.eval.max_new_tokens < 1:
             problems.append("num_beams and max_new_tokens must be >= 1")
+        if self.train.max_target_tokens is not None and self.train.max_target_tokens < 2:
+            problems.append("max_target_tokens must be >= 2 (an answer token and EOS) or None (no cut)")
         if problems:
             raise ValueError("invalid run config: " + "; ".join(problems))
 
