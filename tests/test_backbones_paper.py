@@ -27,6 +27,13 @@ def test_registry_has_contract_ids():
     assert list_llms(embedded=True) == ["smollm2-135m"]
 
 
+def test_paper_llms_are_the_official_checkpoints():
+    from harness.backbones.paper import PAPER_LLMS
+
+    assert PAPER_LLMS["opt-6.7b"][0] == "facebook/opt-6.7b"  # config/llm/opt.yaml:1
+    assert PAPER_LLMS["vicuna-7b"][0] == "lmsys/vicuna-7b-v1.5"  # config/llm/vicuna.yaml:1 (LLaMA-2 based)
+
+
 def test_unknown_ids_and_options_are_clear():
     with pytest.raises(KeyError, match="known: .*clip-vit-l14"):
         load_encoder("clip-vit-xxl")

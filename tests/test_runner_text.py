@@ -14,7 +14,8 @@ from harness.backbones import llm_entry
 from harness.backbones.families import LLM_FAMILIES, add_answer_token
 from harness.config import EvalSettings
 from harness.runner.generate import generate_predictions
-from harness.runner.text import encode_for_training, encode_prompts, llm_prompt, postprocessor, prompt_ids
+from harness.runner.text import (decode_new_tokens, encode_for_training, encode_prompts, llm_prompt, postprocessor,
+                                 prompt_ids)
 from runner_fakes import CharTokenizer, tiny_llama_tokenizer, tiny_opt_tokenizer, tiny_smollm2_tokenizer
 
 Q = "What color is the bus?"
@@ -154,3 +155,13 @@ def test_generation_ignores_the_checkpoints_generation_config():
     torch.manual_seed(0)
     assert run() == clean
     assert [r["prompt"] for r in clean] == [it.prompt for it in items]
+
+
+def test_decoding_stops_at_the_first_eos_and_skips_special_tokens():
+    tok = tiny_opt_tokenizer()
+    a_id = add_answer_token(tok, "</a>", len(tok) + 1)
+    blue, bike = (tok(w, add_special_tokens=False).input_ids for w in (" blue", " bike"))
+    rows = [[a_id, *blue, tok.eos_token_id, *bike], [*bike, a_id, tok.eos_token_id]]
+    width = max(map(len, rows))
+    padded = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])  # beam search pads after EOS
+    assert decode_new_tokens(tok, padded) == ["blue", "bike"]

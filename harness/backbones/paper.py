@@ -215,7 +215,7 @@ PAPER_LLMS = {  # id: (hub repo, family: the official config/llm/*.yaml whose pr
     "llama-7b": ("huggyllama/llama-7b", "llama"),  # LLaMA-1 converted to the transformers format
     "llama-2-7b": ("meta-llama/Llama-2-7b-hf", "llama-2"),
     "llama-2-7b-chat": ("meta-llama/Llama-2-7b-chat-hf", "llama-2"),
-    "vicuna-7b": ("lmsys/vicuna-7b-v1.3", "vicuna"),  # LLaMA-1 based, full weights
+    "vicuna-7b": ("lmsys/vicuna-7b-v1.5", "vicuna"),  # LLaMA-2 based, the official config/llm/vicuna.yaml:1
 }
 
 
