@@ -53,13 +53,13 @@ def test_method_names_come_from_the_rows_the_latest_first():
 def test_a_plugin_presets_display_name_appears_in_table4(isolated_registry, tmp_path):
     """The README's plugin (methods/contrib/qpmapper8.py) names itself DePALM^{QP8}: its rows carry the name from the
     run config the matrix resolves, and the report prints it."""
-    from harness.cli import build_parser
+    from harness.cli import parse_study
     from harness.runner.cell import CellOutcome, result_rows
     from harness.runner.matrix import plan
 
     importlib.import_module("methods.contrib.qpmapper8")  # what --plugin does before the matrix is resolved
     results = tmp_path / "results"
-    args = build_parser().parse_args(["--plugin", "methods.contrib.qpmapper8", "--methods", "depalm,depalm-qp8",
+    args = parse_study(["--plugin", "methods.contrib.qpmapper8", "--methods", "depalm,depalm-qp8",
                                       "--datasets", "syn-coco", "--profile", "smoke", "--results", str(results)])
     for cfg in plan(args).cells:
         score = {"depalm": 30.0, "depalm-qp8": 35.0}[cfg.method]

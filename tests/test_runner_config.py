@@ -117,13 +117,13 @@ def test_a_profile_file_with_a_wrong_key_or_value_is_refused(text, needle):
 def test_a_cell_builds_its_method_from_the_run_config_not_from_the_registry(tmp_path):
     """The resolved config is the single source of a run: a config stored by an earlier resolution (another preset
     version, an id no longer registered) runs the method it holds."""
-    from harness.cli import build_parser
+    from harness.cli import parse_study
     from harness.runner.cell import Backbones, CellRun
     from harness.runner.matrix import plan
 
-    args = build_parser().parse_args(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
+    study = parse_study(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
                                       "--results", str(tmp_path / "results")])
-    cfg = plan(args).cells[0]
+    cfg = plan(study).cells[0]
     method_config = json.loads(json.dumps(cfg.method_config))
     method_config["id"] = "depalm-stored"
     method_config["mapping"]["options"]["n_queries"] = 4
