@@ -229,3 +229,39 @@ def test_help_lists_the_groups_and_the_shorthands(capsys):
                  "shorthands", "--num-beams X", "--eval.num_beams X", "--print-config", "--config CONFIG"):
         assert text in out, text
 
+
+def test_depalm_bench_is_the_same_entry_point_as_run_matrix():
+    import tomllib
+    from pathlib import Path
+
+    import run_matrix
+    from harness import cli
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert project["project"]["scripts"] == {"depalm-bench": "harness.cli:main"}
+    assert "*.yaml" in project["tool"]["setuptools"]["package-data"]["*"]  # the profile files ship with it
+    assert run_matrix.main is cli.main
+
+
+def test_the_readmes_commands_parse(tmp_path, monkeypatch, capsys):
+    """Every `python run_matrix.py ...` line of the README is a valid command line (the plugin's is run end to end
+    by test_methods_plugin_e2e); a `--print-config > FILE` line writes the file a later `--config FILE` reads."""
+    import shlex
+    from pathlib import Path
+
+    from harness.cli import main, parse_study
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    commands = [line.split("#")[0] for line in readme.splitlines() if line.startswith("python run_matrix.py")]
+    monkeypatch.chdir(tmp_path)
+    assert len(commands) >= 10
+    for command in commands:
+        argv, _, target = command.partition(">")
+        argv = shlex.split(argv)[2:]
+        if "--plugin" in argv:
+            continue
+        if target:
+            assert main(argv) == 0, command
+            Path(target.strip()).write_text(capsys.readouterr().out)
+        else:
+            parse_study(argv)
