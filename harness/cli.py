@@ -11,6 +11,7 @@ flags of the first command line (`--num-beams`, `--report-only`, `--plugin`, ...
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -74,7 +75,10 @@ def build_parser(defaults: dict[str, Any] | None = None) -> ArgumentParser:
     class Formatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
         """Keeps the line breaks of the description and the shorthand table."""
 
-    set_parsing_settings(docstring_parse_attribute_docstrings=True)  # the fields' docstrings are their help
+    # the fields' docstrings are their help (docstring-parser, jsonargparse's `signatures` extra); without it
+    # --help lists each option's type and default only
+    with contextlib.suppress(ImportError):
+        set_parsing_settings(docstring_parse_attribute_docstrings=True)
     shorthands = [(f"{flag}{'' if s.const else ' X'}", f"--{s.key} {s.const or ('[X, ...]' if s.repeat else 'X')}")
                   for flag, s in SHORTHANDS.items()]
     width = max(len(a) for a, _ in shorthands) + 2
