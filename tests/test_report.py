@@ -175,15 +175,20 @@ def test_report_path_imports_no_torch(tmp_path):
 
 def _run(root: Path, method: str, dataset: str, seed: int, lr: float, scores: dict[str, float], *,
          llm="smollm2-135m", encoder="clip-b16-embedded", profile="smoke", status="ok", metric=None, run_id=None,
-         variant=None):
+         variant=None, grad_clip=0.8, method_display=None, created_at=None, companions=None):
+    """One run's rows: `scores` split -> primary value; CIDEr runs add BLEU_4 = CIDEr / 4, and `companions`
+    (metric -> factor) adds further metrics as factor x the primary value."""
     metric = metric or ("VQA_acc" if "vqa" in dataset else "CIDEr")
     extra = {} if variant is None else {"variant": variant}  # rows without the column: written before the axis
-    rows = [dict(method=method, dataset=dataset, seed=seed, lr=lr, grad_clip=0.8, llm=llm, encoder=encoder,
-                 profile=profile, **extra, split=split, metric=metric, value=value if status == "ok" else None, status=status,
-                 error="" if status == "ok" else "RuntimeError: loss is NaN at step 12", train_time_s=100.0 + seed)
+    extra |= {k: v for k, v in (("method_display", method_display), ("created_at", created_at)) if v is not None}
+    rows = [dict(method=method, dataset=dataset, seed=seed, lr=lr, grad_clip=grad_clip, llm=llm, encoder=encoder,
+                 profile=profile, **extra, split=split, metric=metric, value=value if status == "ok" else None,
+                 status=status, error="" if status == "ok" else "RuntimeError: loss is NaN at step 12",
+                 train_time_s=100.0 + seed)
             for split, value in scores.items()]
-    if metric == "CIDEr":
-        rows += [dict(r, metric="BLEU_4", value=None if r["value"] is None else r["value"] / 4) for r in rows]
+    factors = ({"BLEU_4": 0.25} if metric == "CIDEr" else {}) | (companions or {})
+    rows += [dict(r, metric=m, value=None if r["value"] is None else r["value"] * f) for m, f in factors.items()
+             for r in rows]
     write_result(rows, root, run_id or f"{profile}-{method}-{dataset}-{llm}-s{seed}-lr{lr:g}")
 
 
