@@ -5,21 +5,11 @@ only appear in rendered Markdown / LaTeX.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import pandas as pd
 
 from benchmarks import BenchmarkSpec, UnknownBenchmark, get_benchmark, list_benchmarks
 from harness.report.paper_numbers import BIAS_FT_SUFFIX, PAPER_METHODS
-
-
-@dataclass(frozen=True)
-class MethodDisplay:
-    """How a method prints: Markdown / plain text and LaTeX."""
-
-    md: str
-    tex: str
-
 
 _SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ",
                          "0123456789+-=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVW"))
@@ -37,22 +27,18 @@ def name_tex(name: str) -> str:
     return "".join(out) + latex_escape(name[last:])
 
 
-def method_display(name: str) -> MethodDisplay:
-    """A method's display name (`MethodConfig.display_name`, e.g. "DePALM^{QP,inner}") in Markdown and LaTeX."""
-    return MethodDisplay(name.replace("|", r"\|"), name_tex(name))
-
-
-def method_names(rows: pd.DataFrame) -> dict[str, MethodDisplay]:
-    """Method id -> display, from the rows' `method_display` (each run carries its method config's display name;
+def method_names(rows: pd.DataFrame) -> dict[str, str]:
+    """Method id -> display name, from the rows' `method_display` (each run carries its method config's display name;
     the latest row wins when a renamed method has older rows). Ids without one print as themselves."""
     if "method_display" not in rows.columns:
         return {}
     named = rows[rows.method_display.fillna("") != ""].sort_values("created_at", kind="stable")
-    return {m: method_display(n) for m, n in named.groupby("method").method_display.last().items()}
+    return {m: str(n) for m, n in named.groupby("method").method_display.last().items()}
 
 
-def display_of(names: dict[str, MethodDisplay], method_id: str) -> MethodDisplay:
-    return names.get(method_id) or method_display(method_id)
+def display_of(names: dict[str, str], method_id: str) -> str:
+    """A method's display name; its id when it has none."""
+    return names.get(method_id) or method_id
 
 
 METRIC_LABELS = {"BLEU_1": "B@1", "BLEU_2": "B@2", "BLEU_3": "B@3", "BLEU_4": "B@4", "VQA_acc": "Acc",
