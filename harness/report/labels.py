@@ -77,15 +77,13 @@ def method_sort_key(method_id: str) -> tuple:
     return (1, 0, False, method_id)
 
 
-def dataset_title(dataset_id: str, fmt: str = "md") -> str:
+def dataset_title(dataset_id: str) -> str:
     spec = benchmark_spec(dataset_id)
-    title = spec.display_title if spec is not None else dataset_id
-    return title if fmt == "md" else latex_escape(title)
+    return spec.display_title if spec is not None else dataset_id
 
 
-def metric_label(metric: str, fmt: str = "md") -> str:
-    label = METRIC_LABELS.get(metric, metric)
-    return label if fmt == "md" else latex_escape(label)
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
 
 
 def format_duration(seconds: float) -> str:
