@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from benchmarks.metrics import METRIC_DESCRIPTIONS
 from harness.cli import main as cli_main
 from harness.report import render_reports
 from harness.store.results import read_results
@@ -316,3 +317,25 @@ def test_variants_get_sections_of_their_own_and_old_rows_read_as_paper(tmp_path)
     md = (tmp_path / "out" / "table4.md").read_text()
     assert "## Runs, profile smoke, variant official" in md and "## Runs, profile smoke, variant paper" in md
     assert "recipe variant official" in md
+
+
+def test_vqa_tables_say_which_accuracy_each_column_shows(tmp_path, paper_report):
+    root = tmp_path / "results"
+    for seed in (0, 1):
+        _run(root, "depalm", "syn-vqav2", seed, 8e-4, {"val": 50.0 + seed, "test": 49.0}, variant="official",
+             companions={"VQA_acc_depalm": 1.02})
+    render_reports([root], tmp_path / "out")
+    s2 = (tmp_path / "out" / "tableS2.md").read_text()
+    # the DePALM code's accuracy (the paper's computation) beside the official evaluator's, each named
+    assert ("| VQAv2 [offline]<br>Acc Val | VQAv2 [offline]<br>Acc Test | VQAv2 [offline]<br>Acc (DePALM) Val | "
+            "VQAv2 [offline]<br>Acc (DePALM) Test |") in s2
+    assert f"- Acc = VQA_acc: {METRIC_DESCRIPTIONS['VQA_acc']} (the paper's numbers: VQA_acc_depalm)." in s2
+    assert f"- Acc (DePALM) = VQA_acc_depalm: {METRIC_DESCRIPTIONS['VQA_acc_depalm']}." in s2
+    t4 = (tmp_path / "out" / "table4.md").read_text()
+    assert "- Acc = VQA_acc: VQA accuracy, official VQA evaluator" in t4 and "Acc (DePALM)" not in t4
+    # the paper's own sections: their accuracies come from the DePALM code's computation
+    said = "the DePALM authors' numbers come from the official DePALM code's own metric, which runs report as " \
+           "VQA_acc_depalm (Acc (DePALM)), not as VQA_acc"
+    for name in ("table4", "tableS2", "tableS5", "table3", "table5", "table6"):
+        assert said in (paper_report / f"{name}.md").read_text(), name
+    assert "DePALM code's own metric" not in (paper_report / "tableS3.md").read_text()  # no VQA column

@@ -6,7 +6,8 @@
   runs; two profiles, two variants, a backbone override; a plugin method; VQA with both accuracies; an audio, a
   video and an unregistered benchmark).
 
-A deliberate change of the report regenerates both with `python tests/test_report_golden.py`.
+A deliberate change of the report regenerates both with `PYTHONPATH=. python tests/test_report_golden.py` (from the
+repository root; the path makes this checkout's code render them).
 """
 from __future__ import annotations
 

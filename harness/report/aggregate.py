@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from harness.report import ranking
-from harness.report.labels import benchmark_spec
+from harness.report.labels import PAPER_COMPUTATION, benchmark_spec
 from harness.report.select import STATUS_SEVERITY, Section
 
 STATUS_MARKS = {"unstable": "♦", "failed": "✗", "cancelled": "✗"}
@@ -124,7 +124,8 @@ def primary_columns(section: Section) -> list[tuple[str, str, str]]:
 def supplementary_columns(section: Section, datasets: Sequence[str]) -> list[tuple[str, str, str]]:
     """Tables S2–S5's (dataset, metric, split) columns: the paper's extra metrics on the reported split, and the
     primary metric on both val and test where the paper shows both (VQAv2); for a benchmark without a spec, every
-    metric of its results, the primary last."""
+    metric of its results, the primary last. A metric the paper computed otherwise (`PAPER_COMPUTATION`) is followed
+    by that computation where the results have it."""
     present = set(zip(section.rows.dataset, section.rows.metric, section.rows.split))
     cols = []
     for d in datasets:
@@ -133,11 +134,13 @@ def supplementary_columns(section: Section, datasets: Sequence[str]) -> list[tup
         if spec is not None and spec.s_metrics:
             metrics, primary_splits = spec.s_metrics, spec.s_splits or (split,)
         else:
-            metrics = tuple(sorted({m for dd, m, _ in present if dd == d and m and m != primary})) + (primary,)
+            last = {primary, PAPER_COMPUTATION.get(primary)}
+            metrics = tuple(sorted({m for dd, m, _ in present if dd == d and m and m not in last})) + (primary,)
             primary_splits = (split,)
         for m in metrics:
             splits = primary_splits if m == primary else (split,)
-            cols += [(d, m, s) for s in splits if (d, m, s) in present]
+            for shown in (m, PAPER_COMPUTATION.get(m)):
+                cols += [(d, shown, s) for s in splits if (d, shown, s) in present]
     return cols
 
 

@@ -5,10 +5,13 @@ only appear in rendered Markdown / LaTeX.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import pandas as pd
 
 from benchmarks import BenchmarkSpec, UnknownBenchmark, get_benchmark, list_benchmarks
+from benchmarks.metrics import METRIC_DESCRIPTIONS
+from benchmarks.metrics.vqa import VQA_ACC, VQA_ACC_DEPALM
 from harness.report.paper_numbers import BIAS_FT_SUFFIX, PAPER_METHODS
 
 _SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ",
@@ -41,8 +44,11 @@ def display_of(names: dict[str, str], method_id: str) -> str:
     return names.get(method_id) or method_id
 
 
-METRIC_LABELS = {"BLEU_1": "B@1", "BLEU_2": "B@2", "BLEU_3": "B@3", "BLEU_4": "B@4", "VQA_acc": "Acc",
-                 "ROUGE_L": "ROUGE-L"}
+METRIC_LABELS = {"BLEU_1": "B@1", "BLEU_2": "B@2", "BLEU_3": "B@3", "BLEU_4": "B@4", VQA_ACC: "Acc",
+                 VQA_ACC_DEPALM: "Acc (DePALM)", "ROUGE_L": "ROUGE-L"}
+# metric -> the official DePALM code's own computation of it, which produced the paper's numbers (docs/FIDELITY.md,
+# rows V1-V3); runs store both, and the supplementary tables show the second beside the first
+PAPER_COMPUTATION = {VQA_ACC: VQA_ACC_DEPALM}
 PRIMARY_METRIC_PREFERENCE = ("VQA_acc", "SPIDEr", "CIDEr")  # for dataset ids no registered benchmark has
 SPLIT_LABELS = {"val": "Val", "test": "Test", "train": "Train"}
 
@@ -84,6 +90,23 @@ def dataset_title(dataset_id: str) -> str:
 
 def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
+
+
+def metric_lines(metrics: Iterable[str], *, paper: bool) -> list[str]:
+    """What the columns' metrics compute, one line per described metric (`benchmarks.metrics.METRIC_DESCRIPTIONS`):
+    for runs, the metric's description; for the paper's numbers, the official DePALM code's computation that the
+    DePALM authors' numbers come from (`PAPER_COMPUTATION`; numbers the paper quotes from other works are theirs)."""
+    lines = []
+    for metric in dict.fromkeys(metrics):
+        own = PAPER_COMPUTATION.get(metric)
+        if paper and own is not None:
+            lines.append(f"{metric_label(metric)}: the DePALM authors' numbers come from the official DePALM code's "
+                         f"own metric, which runs report as {own} ({metric_label(own)}), not as {metric}. "
+                         f"{own}: {METRIC_DESCRIPTIONS[own]}.")
+        elif not paper and metric in METRIC_DESCRIPTIONS:
+            known = f" (the paper's numbers: {own})" if own is not None else ""
+            lines.append(f"{metric_label(metric)} = {metric}: {METRIC_DESCRIPTIONS[metric]}{known}.")
+    return lines
 
 
 def format_duration(seconds: float) -> str:

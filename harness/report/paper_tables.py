@@ -10,7 +10,7 @@ import pandas as pd
 
 from harness.report.document import Part, Report, Table, header
 from harness.report.labels import (SPLIT_LABELS, dataset_title, display_of, format_duration, method_names,
-                                   method_sort_key, metric_label, paper_columns)
+                                   method_sort_key, metric_label, metric_lines, paper_columns)
 from harness.report.paper_numbers import BIAS_FT_SUFFIX, TABLE5_HALVES
 
 CSV_COLUMNS = ["method", "citation", "llm", "encoder", "dataset", "metric", "split", "value", "std", "n_seeds", "note"]
@@ -89,6 +89,7 @@ def table5(rows: pd.DataFrame) -> Report:
                                                                                  sel[sel.method == ""].metric))]
         specs = [RowSpec(b, sel[axis] == b) for b in dict.fromkeys(sel[sel.method != ""][axis])]
         notes = [f"Note: {n.split('; ', 1)[1]}." for n in dict.fromkeys(sel.note) if "; " in n]
+        notes += metric_lines((c.metric for c in cols), paper=True)
         parts.append(Part(axis, title, ["Averaged over 3 runs, as published."],
                           [_table(title, axis.upper() if axis == "llm" else "Encoder", sel, specs, cols, False)],
                           notes))
@@ -111,7 +112,8 @@ def table6(rows: pd.DataFrame) -> Report:
     split = {d: rows[rows.dataset == d].split.iloc[0] for d in datasets}
     cols = [Col(_head(d, metric[d], split[d]), d, metric[d]) for d in datasets]
     notes = ["Groups, top to bottom: " + "; ".join(_T6_GROUPS) + " methods (only the last group is directly "
-             "comparable with DePALM). Best per group in bold.", "† standard split instead of Karpathy's."]
+             "comparable with DePALM). Best per group in bold.", "† standard split instead of Karpathy's.",
+             *metric_lines((c.metric for c in cols), paper=True)]
     table = _table("Comparison with the state of the art", "Method", rows, specs, cols, True)
     return Report("table6", "Table 6: comparison with the state of the art (published numbers)",
                   [Part("paper", "DePALM paper, Table 6", [], [table], notes)], _csv(rows))

@@ -18,7 +18,7 @@ from harness.report import aggregate, ranking
 from harness.report.aggregate import STATUS_MARKS, footnote_text
 from harness.report.document import Name, Part, Ranked, Report, Table, Text, header
 from harness.report.labels import (SPLIT_LABELS, benchmark_spec, dataset_sort_key, dataset_title, display_of,
-                                   format_duration, method_names, metric_label)
+                                   format_duration, method_names, metric_label, metric_lines)
 from harness.report.paper_numbers import PAPER_LABEL
 from harness.report.paper_tables import paper_only_reports
 from harness.report.render import write_report
@@ -193,6 +193,7 @@ def table4_part(section: Section, printed: pd.DataFrame) -> tuple[Part, pd.DataF
     marks["rank"], marks["score"] = "", s.status.map(lambda x: STATUS_MARKS.get(x, ""))
     notes: list[Text] = [ranking.RULES, HIGHLIGHTS]
     notes += _printed_comparison(section, s, printed)
+    notes += metric_lines((section.primary[d] for d in section.datasets), paper=section.source == "paper")
     specs = {d: benchmark_spec(d) for d in section.datasets}
     substitutes = [f"{dataset_title(d)}: {section.primary[d]} (the paper's {spec.primary_metric} is not in "
                    f"the results)" for d, spec in specs.items()
@@ -231,6 +232,7 @@ def s_part(section: Section, table: str) -> tuple[Part, pd.DataFrame] | None:
                         index=mean.index, columns=mean.columns)
     heads = [(dataset_title(d), f"{metric_label(m)} {SPLIT_LABELS.get(s, s)}") for d, m, s in cols]
     notes: list[Text] = ["Mean ± sample standard deviation over seeds (a published row: as printed)."]
+    notes += metric_lines((m for _, m, _ in cols), paper=section.source == "paper")
     notes += _status_legend(c.flagged, section) + _note_legend(c.footnotes)
     part = Part(section.key, section.title, _section_intro(section),
                 [_table(section.title, section, heads, text, marks=c.marks[ran])], notes)
@@ -318,6 +320,9 @@ def table3_part(section: Section | None, published: pd.DataFrame) -> tuple[Part,
         notes = ["Best reimplementation value per column in bold. Reimplementation numbers come from the runs of this "
                  "section, with their own backbones and data (offline mirrors where the header says so): they are "
                  "not directly comparable with the published numbers."]
+    if section is not None:
+        notes += metric_lines((benchmark_spec(col).primary_metric for col in TABLE3_COLUMNS),
+                              paper=section.source == "paper")
     notes += _note_legend(aggregate.footnote_marks([n for n in published.note if n]))
     if section is None:
         notes.append("No reimplementation results in the given directories.")
