@@ -10,8 +10,7 @@ from test_methods import isolated_registry  # noqa: F401  (fixture)
 
 from benchmarks import Benchmark, BenchmarkSpec, Splits, get_benchmark, list_benchmarks, registry
 from harness.report import render_reports
-from harness.report.labels import (dataset_sort_key, dataset_title, display_of, latex_escape, method_names,
-                                   paper_columns)
+from harness.report.labels import dataset_sort_key, dataset_title, display_of, latex_escape, method_names, paper_columns
 from harness.report.render import LATEX, MARKDOWN
 from harness.store.results import write_result
 
@@ -51,7 +50,8 @@ def test_method_names_come_from_the_rows_the_latest_first():
     assert display_of(names, "x") == "x"
 
 
-def test_a_plugin_presets_display_name_appears_in_table4(isolated_registry, tmp_path):
+@pytest.mark.usefixtures("isolated_registry")
+def test_a_plugin_presets_display_name_appears_in_table4(tmp_path):
     """The README's plugin (methods/contrib/qpmapper8.py) names itself DePALM^{QP8}: its rows carry the name from the
     run config the matrix resolves, and the report prints it."""
     from harness.cli import build_parser

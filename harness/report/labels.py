@@ -111,7 +111,7 @@ def metric_lines(metrics: Iterable[str], *, paper: bool) -> list[str]:
 
 def format_duration(seconds: float) -> str:
     """Training time as the paper prints it ('1h19'); shorter runs as '12m05s' or '45s'."""
-    s = int(round(seconds))
+    s = round(seconds)
     if s >= 3600:
         return f"{s // 3600}h{(s % 3600) // 60:02d}"
     if s >= 60:

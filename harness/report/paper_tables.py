@@ -9,8 +9,17 @@ from dataclasses import dataclass
 import pandas as pd
 
 from harness.report.document import Part, Report, Table, header
-from harness.report.labels import (SPLIT_LABELS, dataset_title, display_of, format_duration, method_names,
-                                   method_sort_key, metric_label, metric_lines, paper_columns)
+from harness.report.labels import (
+    SPLIT_LABELS,
+    dataset_title,
+    display_of,
+    format_duration,
+    method_names,
+    method_sort_key,
+    metric_label,
+    metric_lines,
+    paper_columns,
+)
 from harness.report.paper_numbers import BIAS_FT_SUFFIX, TABLE5_HALVES
 
 CSV_COLUMNS = ["method", "citation", "llm", "encoder", "dataset", "metric", "split", "value", "std", "n_seeds", "note"]

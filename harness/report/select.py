@@ -14,8 +14,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.report.labels import (PRIMARY_METRIC_PREFERENCE, benchmark_spec, dataset_sort_key, display_of,
-                                   method_names, method_sort_key)
+from harness.report.labels import (
+    PRIMARY_METRIC_PREFERENCE,
+    benchmark_spec,
+    dataset_sort_key,
+    display_of,
+    method_names,
+    method_sort_key,
+)
 from harness.store.results import AGGREGATE_DATASET
 
 STATUS_SEVERITY = {"ok": 0, "unstable": 1, "cancelled": 2, "failed": 3}
@@ -127,8 +133,8 @@ def make_section(rows: pd.DataFrame, key: str, title: str, *, choose: bool) -> S
     source = str(rows.source.iloc[0]) if len(rows) else ""
     profile = str(rows.profile.iloc[0]) if len(rows) else ""
     variant = str(rows.variant.iloc[0]) if len(rows) and source == "run" else ""
-    return Section(key, title, source, profile, variant, rows, datasets, methods, primary, _report_splits(rows, primary),
-                   _backbones(rows), choices)
+    return Section(key, title, source, profile, variant, rows, datasets, methods, primary,
+                   _report_splits(rows, primary), _backbones(rows), choices)
 
 
 _CELL_SEED = ["method", "dataset", "seed", "lr", "grad_clip", "llm", "encoder", "profile", "variant"]
@@ -152,7 +158,8 @@ def _slug(text: str) -> str:
 
 
 def run_sections(runs: pd.DataFrame) -> list[Section]:
-    """Split run rows into sections: per profile and recipe variant (a table never mixes them), then greedily merge (llm, encoder) groups with disjoint datasets.
+    """Split run rows into sections: per profile and recipe variant (a table never mixes them), then greedily merge
+    (llm, encoder) groups with disjoint datasets.
 
     The largest backbone group seeds a table; a group joins the first table that has none of its datasets yet, so a
     benchmark column never mixes backbones; an override run (e.g. --llm on one dataset) gets its own section.

@@ -17,8 +17,17 @@ from harness.errors import UsageError
 from harness.report import aggregate, ranking
 from harness.report.aggregate import STATUS_MARKS, footnote_text
 from harness.report.document import Name, Part, Ranked, Report, Table, Text, header
-from harness.report.labels import (SPLIT_LABELS, benchmark_spec, dataset_sort_key, dataset_title, display_of,
-                                   format_duration, method_names, metric_label, metric_lines)
+from harness.report.labels import (
+    SPLIT_LABELS,
+    benchmark_spec,
+    dataset_sort_key,
+    dataset_title,
+    display_of,
+    format_duration,
+    method_names,
+    metric_label,
+    metric_lines,
+)
 from harness.report.paper_numbers import PAPER_LABEL
 from harness.report.paper_tables import paper_only_reports
 from harness.report.render import write_report
