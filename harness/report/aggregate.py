@@ -139,7 +139,7 @@ def supplementary_columns(section: Section, datasets: Sequence[str]) -> list[tup
             primary_splits = (split,)
         for m in metrics:
             splits = primary_splits if m == primary else (split,)
-            for shown in (m, PAPER_COMPUTATION.get(m)):
+            for shown in (m, *([PAPER_COMPUTATION[m]] if m in PAPER_COMPUTATION else [])):
                 cols += [(d, shown, s) for s in splits if (d, shown, s) in present]
     return cols
 

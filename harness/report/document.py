@@ -8,6 +8,7 @@ a `Ranked` a sample of a highlight. harness/report/render.py writes them as Mark
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -28,7 +29,7 @@ class Ranked:
 Text = str | tuple[str | Name | Ranked, ...]
 
 
-def header(columns: list[tuple[str, ...]]) -> pd.MultiIndex:
+def header(columns: Sequence[tuple[str, ...]]) -> pd.MultiIndex:
     """Column labels from header lines (top to bottom); shorter ones are padded with empty lines at the top."""
     depth = max((len(c) for c in columns), default=1)
     return pd.MultiIndex.from_tuples([("",) * (depth - len(c)) + tuple(c) for c in columns])
@@ -53,9 +54,9 @@ class Part:
 
     key: str
     title: str
-    intro: list[Text] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-    notes: list[Text] = field(default_factory=list)
+    intro: Sequence[Text] = field(default_factory=list)
+    tables: Sequence[Table] = field(default_factory=list)
+    notes: Sequence[Text] = field(default_factory=list)
 
 
 @dataclass

@@ -110,7 +110,7 @@ def _report_splits(rows: pd.DataFrame, primary: dict[str, str]) -> dict[str, str
         splits = set(rows[(rows.dataset == dataset) & (rows.metric == primary[dataset])].split)
         spec = benchmark_spec(dataset)
         paper = spec.eval_split if spec is not None and spec.paper_column is not None else None
-        out[dataset] = (paper if paper in splits else "test" if "test" in splits
+        out[dataset] = (paper if paper is not None and paper in splits else "test" if "test" in splits
                         else "val" if "val" in splits else (min(splits) if splits else "val"))
     return out
 

@@ -8,6 +8,7 @@ say, from the frames of harness/report/aggregate.py; harness/report/render.py wr
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -71,7 +72,7 @@ def _lr(x: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
-def _table(caption: str, section: Section, heads: list[tuple[str, ...]], text: pd.DataFrame,
+def _table(caption: str, section: Section, heads: Sequence[tuple[str, ...]], text: pd.DataFrame,
            place: pd.DataFrame | None = None, marks: pd.DataFrame | None = None) -> Table:
     """A table whose rows are the methods of `text`'s index (ids), printed with their display names."""
     labels = [section.method(m) for m in text.index]
@@ -115,7 +116,7 @@ def _backbone_line(section: Section) -> str:
 
 def _section_intro(section: Section) -> list[Text]:
     if section.source == "paper":
-        lines = [f"Source: numbers published in {PAPER_LABEL} (source=paper)."]
+        lines: list[Text] = [f"Source: numbers published in {PAPER_LABEL} (source=paper)."]
     else:
         n = section.rows.groupby(["method", "dataset"]).seed.nunique()
         seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
@@ -189,7 +190,7 @@ def table4_part(section: Section, printed: pd.DataFrame) -> tuple[Part, pd.DataF
     t = aggregate.table4(section)
     c, s = t.cells, t.summary
     show_train = bool(s.train_time.notna().any())
-    heads = [_column_head(*col) for col in aggregate.primary_columns(section)]
+    heads: list[tuple[str, ...]] = [_column_head(*col) for col in aggregate.primary_columns(section)]
     heads += ([("Train time ↓",)] if show_train else []) + [("Avg. rank ↓",), ("Avg. score ↑",)]
     text = c.mean.map(_num)
     place, marks = t.ranks.copy(), c.marks.copy()
@@ -287,7 +288,7 @@ def _table3_values(section: Section | None, published: pd.DataFrame) -> pd.DataF
                             note=r.note) for r in pub.itertuples()]
     mapping = _table3_datasets(section) if section else {}
     ours = [m for m in TABLE3_METHODS if section is not None and m in section.methods]
-    if ours and mapping:
+    if section is not None and ours and mapping:
         c = aggregate.cells(section, [(d, section.primary[d], section.report_split[d]) for d in mapping.values()],
                             list(mapping))
         values += [dict(label=f"{section.method(m)} (reimpl.)", ours=True, column=col, value=c.mean.loc[m, col],
@@ -314,10 +315,13 @@ def table3_part(section: Section | None, published: pd.DataFrame) -> tuple[Part,
     place = is_best.map({True: 1.0, False: math.nan}).unstack("column").reindex(
         index=labels, columns=list(TABLE3_COLUMNS))
     ours = values.drop_duplicates("label").ours.tolist()
-    heads = []
+    heads: list[tuple[str, ...]] = []
+    metrics = []
     for col in TABLE3_COLUMNS:
         spec = benchmark_spec(col)
-        head = (dataset_title(col), f"{metric_label(spec.primary_metric)} {SPLIT_LABELS[spec.eval_split]} ↑")
+        assert spec is not None, col  # Table 3's columns are registered paper benchmarks
+        metrics.append(spec.primary_metric)
+        head: tuple[str, ...] = _column_head(col, spec.primary_metric, spec.eval_split)
         runs = _table3_datasets(section).get(col, col) if section is not None else col
         if section is not None and section.source != "paper" and runs in section.report_split:
             head += (f"runs: {dataset_title(runs)}, {SPLIT_LABELS.get(section.report_split[runs], '')}",)
@@ -330,8 +334,7 @@ def table3_part(section: Section | None, published: pd.DataFrame) -> tuple[Part,
                  "section, with their own backbones and data (offline mirrors where the header says so): they are "
                  "not directly comparable with the published numbers."]
     if section is not None:
-        notes += metric_lines((benchmark_spec(col).primary_metric for col in TABLE3_COLUMNS),
-                              paper=section.source == "paper")
+        notes += metric_lines(metrics, paper=section.source == "paper")
     notes += _note_legend(aggregate.footnote_marks([n for n in published.note if n]))
     if section is None:
         notes.append("No reimplementation results in the given directories.")
