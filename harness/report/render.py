@@ -25,7 +25,6 @@ TEMPLATES = REPO_ROOT / "reports" / "templates"
 class Format:
     """How one output format prints plain text, display names and first / second / third-best highlights."""
 
-    ext: str
     escape: Callable[[str], str]
     name: Callable[[str], str]
     places: dict[int, str]  # place -> pattern around the highlighted text
@@ -57,9 +56,12 @@ def _positional(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(frame.to_numpy(dtype=object), dtype=object)
 
 
-MARKDOWN = Format("md", lambda s: s.replace("|", r"\|"), lambda s: s.replace("|", r"\|"),
-                  {1: "**{}**", 2: "<ins>{}</ins>", 3: "*{}*"})  # <ins>: an underline GitHub keeps
-LATEX = Format("tex", latex_escape, name_tex, {1: r"\textbf{{{}}}", 2: r"\underline{{{}}}", 3: r"\textit{{{}}}"})
+def _md_escape(text: str) -> str:
+    return text.replace("|", r"\|")
+
+
+MARKDOWN = Format(_md_escape, _md_escape, {1: "**{}**", 2: "<ins>{}</ins>", 3: "*{}*"})  # <ins>: GitHub keeps it
+LATEX = Format(latex_escape, name_tex, {1: r"\textbf{{{}}}", 2: r"\underline{{{}}}", 3: r"\textit{{{}}}"})
 
 
 def _labels(table: Table, fmt: Format) -> list[str]:
