@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
-from harness.cli import build_parser
+from harness.cli import parse_study
 from harness.runner.cell import record_status
 from harness.runner.executors.local import LocalExecutor
 from harness.runner.matrix import plan
@@ -15,8 +15,8 @@ from harness.store.results import read_results
 
 
 def _plan(tmp_path, *extra):
-    return plan(build_parser().parse_args(["--methods", "limber-1,mapl", "--datasets", "syn-coco", "--profile",
-                                           "smoke", "--results", str(tmp_path / "results"), *extra]))
+    return plan(parse_study(["--methods", "limber-1,mapl", "--datasets", "syn-coco", "--profile", "smoke",
+                             "--results", str(tmp_path / "results"), *extra]))
 
 
 class _Job:

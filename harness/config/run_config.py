@@ -25,39 +25,64 @@ _UNHASHED_TRAIN = ("checkpoint_every_s", "keep_checkpoint")
 class TrainSettings:
     """Optimisation recipe, Appendix C.3 (defaults are the paper's)."""
 
-    epochs: int | None = None  # None: the benchmark's own epoch count
-    max_steps: int | None = None  # cap on optimiser steps (CPU profiles)
-    batch_size: int = 128  # effective batch, reached by gradient accumulation
-    micro_batch_size: int = 16  # largest per-device batch of one forward pass
+    epochs: int | None = None
+    """training epochs (null: the benchmark's own count)"""
+    max_steps: int | None = None
+    """cap on optimiser steps (CPU profiles)"""
+    batch_size: int = 128
+    """effective batch, reached by gradient accumulation"""
+    micro_batch_size: int = 16
+    """largest per-device batch of one forward pass"""
     weight_decay: float = 0.1
     adam_eps: float = 1e-4
     adam_betas: tuple[float, float] = (0.9, 0.999)
     warmup_frac: float = 0.2
-    min_lr_ratio: float = 1e-4  # alpha_min = alpha_max * 1e-4
+    """fraction of the steps spent in linear warmup"""
+    min_lr_ratio: float = 1e-4
+    """alpha_min = alpha_max * min_lr_ratio at the end of the cosine decay"""
     label_smoothing: float = 2e-3
-    max_target_tokens: int = 64  # answer tokens kept (EOS included)
+    max_target_tokens: int | None = None
+    """answer tokens kept, EOS included (null: no cut, as the official code)"""
     augment: bool = True
-    train_size: int | None = None  # cap on training items (None: the whole split)
-    image_size: int | None = None  # encoder input resolution override (None: the encoder's own)
-    checkpoint_every: int = 200  # optimiser steps between full-state checkpoints
-    checkpoint_every_s: float = 0.0  # ... and at least this many seconds (a big connector is costly to rewrite)
-    keep_checkpoint: bool = False  # keep the full-state checkpoint once the run succeeded (--keep-checkpoints)
+    """the benchmark's training augmentation"""
+    train_size: int | None = None
+    """cap on training items (null: the whole split)"""
+    image_size: int | None = None
+    """encoder input resolution override (null: the encoder's own)"""
+    checkpoint_every: int = 200
+    """optimiser steps between full-state checkpoints"""
+    checkpoint_every_s: float = 0.0
+    """... and at least this many seconds since the last one (a big connector is costly to rewrite); not hashed"""
+    keep_checkpoint: bool = False
+    """keep the full-state checkpoint once the run succeeded (its weights are kept anyway); not hashed"""
     log_every: int = 10
+    """optimiser steps between train_log.jsonl records"""
     feature_batch_size: int = 32
+    """items per encoder pass when the frozen features are cached"""
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """Generation and scoring settings (beam 3, 50 new tokens in the official code)."""
+    """Generation and scoring settings. Defaults: the official code's beam search (`config/run.yaml:200-205`: no
+    sampling, 3 beams, 50 new tokens; transformers' defaults for the rest: length penalty 1, no early stopping)."""
 
     num_beams: int = 3
+    """beams of the beam search (1: greedy)"""
     max_new_tokens: int = 50
+    """generated tokens at most"""
+    length_penalty: float = 1.0
+    """beam scores divided by length ** length_penalty"""
+    early_stopping: bool = False
+    """stop a beam search as soon as num_beams hypotheses are finished"""
     batch_size: int = 32
-    # split roles to evaluate; REPORTED_SPLIT stands for the split the benchmark's Table 4 column reports.
-    # The matrix resolves it (and drops roles the benchmark lacks), so a RunConfig holds concrete roles.
+    """items per generation batch"""
     splits: tuple[str, ...] = ("val", "test")
-    size: int | None = None  # cap on evaluated items per split
-    metrics: tuple[str, ...] | None = None  # caption metrics to compute (None: all; METEOR costs ~20 s of Java)
+    """split roles to evaluate (train | val | test); `reported` stands for the split the benchmark's Table 4 column
+    reports. The matrix resolves it (and drops roles the benchmark lacks), so a RunConfig holds concrete roles."""
+    size: int | None = None
+    """cap on evaluated items per split (null: the whole split)"""
+    metrics: tuple[str, ...] | None = None
+    """caption metrics to compute (null: all; METEOR costs ~20 s of Java)"""
 
 
 @dataclass(frozen=True)
@@ -95,6 +120,8 @@ class RunConfig:
             problems.append("batch sizes must be >= 1")
         if self.eval.num_beams < 1 or self.eval.max_new_tokens < 1:
             problems.append("num_beams and max_new_tokens must be >= 1")
+        if self.train.max_target_tokens is not None and self.train.max_target_tokens < 2:
+            problems.append("max_target_tokens must be >= 2 (an answer token and EOS) or None (no cut)")
         if problems:
             raise ValueError("invalid run config: " + "; ".join(problems))
 

@@ -109,6 +109,8 @@ def run_owned(executor: Executor, cells: list[RunConfig], runs_dir: Path, result
                 now = stored_status(results_dir, cfg)
                 if now is not None and now != planned.get(cfg.config_hash()):
                     claims.release(cfg.run_id)
+                    print(f"{cfg.run_id}: run meanwhile by another driver ({now}); its result is used",
+                          file=sys.stderr)
                     outcome = CellOutcome(cfg.run_id, now, error="run meanwhile by another driver on these results",
                                           config_hash=cfg.config_hash())
                     progress.finished(cfg, outcome)

@@ -9,13 +9,13 @@ only listed when every run with a result here says which entries it read and no 
 """
 from __future__ import annotations
 
-import argparse
 import fcntl
 import os
 import shutil
 from pathlib import Path
 
 from harness import REPO_ROOT
+from harness.config.study import StudyConfig
 from harness.errors import UsageError
 from harness.runner.lock import CellLock
 from harness.runner.rundir import METRICS_NAME, CorruptRunFile, read_json
@@ -116,15 +116,15 @@ def collect(results_dir: Path, runs_dir: Path, features_root: Path) -> tuple[lis
     return garbage, notes
 
 
-def main(args: argparse.Namespace) -> int:
+def main(study: StudyConfig) -> int:
     from harness.backbones.weights_cache import cache_root
 
-    if args.results and len(args.results) > 1:
+    if len(study.results) > 1:
         raise UsageError("--gc: pass one --results directory")
-    results_dir = Path(args.results[0]) if args.results else REPO_ROOT / "results"
+    results_dir = Path(study.results[0]) if study.results else REPO_ROOT / "results"
     if not results_dir.is_dir():
         raise UsageError(f"--results {results_dir}: no such directory")
-    runs_dir = Path(args.runs_dir) if args.runs_dir else results_dir / "runs"
+    runs_dir = Path(study.runs_dir) if study.runs_dir else results_dir / "runs"
     garbage, notes = collect(results_dir, runs_dir, cache_root() / "features")
     for note in notes:
         print(f"note: {note}")
@@ -132,8 +132,8 @@ def main(args: argparse.Namespace) -> int:
     for (path, why), size in zip(garbage, sizes):
         print(f"{_fmt_bytes(size):>9}  {path}  ({why})")
     print(f"{len(garbage)} unreferenced item(s), {_fmt_bytes(sum(sizes))}"
-          + ("" if args.yes or not garbage else "; dry run: pass --gc --yes to remove them"))
-    if args.yes:
+          + ("" if study.yes or not garbage else "; dry run: pass --gc --yes to remove them"))
+    if study.yes:
         for path, _ in garbage:
             shutil.rmtree(path)
         if garbage:
