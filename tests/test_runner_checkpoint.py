@@ -164,3 +164,12 @@ def test_schedule_waits_for_the_wall_clock_interval(monkeypatch):
     assert [s for s, d in zip(range(1, 10), due) if d] == [4, 8, 9]
     every_step = CheckpointSchedule(TrainSettings(checkpoint_every=2), total_steps=5)
     assert [s for s in range(1, 6) if every_step.due(s)] == [2, 4, 5]
+
+
+def test_a_checkpoint_gets_the_permissions_the_umask_allows(tmp_path):
+    import stat
+
+    from harness.store.atomic import FILE_MODE
+
+    save_checkpoint({"w": torch.zeros(2)}, tmp_path / CHECKPOINT_NAME)  # safetensors writes a file of its own
+    assert stat.S_IMODE((tmp_path / CHECKPOINT_NAME).stat().st_mode) == FILE_MODE

@@ -52,13 +52,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     tmp = Path(name)
     try:
-        try:
-            os.fchmod(fd, FILE_MODE)
-        finally:
-            os.close(fd)
         yield tmp
+        os.chmod(tmp, FILE_MODE)  # after the writer: some (safetensors) replace the file they are given
         _fsync(tmp)
         os.replace(tmp, path)
     finally:
