@@ -70,18 +70,33 @@ class LLMDims:
     embed_scale: float = 1.0
 
 
+TIME_POOLS = ("none", "mean", "official")
+CLS_TOKENS = ("encoder", "patch-mean")
+
+
 @dataclass
 class ExtractionConfig:
-    """Feature extraction (B.1): the last `n_levels` encoder levels (n_fl); all tokens or the CLS token only."""
+    """Feature extraction (B.1): the last `n_levels` encoder levels (n_fl); all tokens or the CLS token only.
+
+    `time_pool` (video, C.3 "average the patch tokens along the time dimension"): "mean" averages each spatial
+    position over time; "official" reproduces the official code's reshape, which averages groups of tokens that mix
+    time steps and positions (its tokens are ordered space-major, time fastest). `cls_token`: "patch-mean" takes the
+    mean of the patch tokens in place of the encoder's CLS token (B.1, MAViL's global pooling)."""
 
     n_levels: int = 1
     tokens: str = "all"  # "all" | "cls"
+    time_pool: str = "none"
+    cls_token: str = "encoder"
 
     def __post_init__(self) -> None:
         if self.n_levels < 1:
             raise ValueError(f"extraction.n_levels must be >= 1, got {self.n_levels}")
         if self.tokens not in ("all", "cls"):
             raise ValueError(f"extraction.tokens must be 'all' or 'cls', got {self.tokens!r}")
+        if self.time_pool not in TIME_POOLS:
+            raise ValueError(f"extraction.time_pool must be one of {TIME_POOLS}, got {self.time_pool!r}")
+        if self.cls_token not in CLS_TOKENS:
+            raise ValueError(f"extraction.cls_token must be one of {CLS_TOKENS}, got {self.cls_token!r}")
 
 
 @dataclass

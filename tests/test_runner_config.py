@@ -26,13 +26,15 @@ def test_json_round_trip_keeps_the_hash():
 @pytest.mark.parametrize("change", [
     {"lr": 4e-4}, {"seed": 1}, {"profile": "paper"}, {"llm": "opt-125m"}, {"encoder": "dinov2-s14-embedded"},
     {"grad_clip": 1.0}, {"method_config": {"id": "depalm", "x": [1, 3]}},
-    {"train": TrainSettings(max_steps=11)}, {"eval": EvalSettings(num_beams=3, splits=("test",))},
+    {"train": TrainSettings(max_steps=11)}, {"train": TrainSettings(max_steps=10, grad_sum_steps=2)},
+    {"train": TrainSettings(max_steps=10, subset_seed=0)}, {"eval": EvalSettings(num_beams=3, splits=("test",))},
 ])
 def test_everything_that_changes_a_result_changes_the_hash(change):
     assert _cfg(**change).config_hash() != _cfg().config_hash()
 
 
-@pytest.mark.parametrize("change", [{"data_root": "/data"}, {"plugins": ("x",)}, {"feature_levels": 6}])
+@pytest.mark.parametrize("change", [{"data_root": "/data"}, {"plugins": ("x",)}, {"feature_levels": 6},
+                                    {"recipe_source": {"lr": "user"}}])
 def test_locations_and_loading_hints_do_not_change_the_hash(change):
     assert _cfg(**change).config_hash() == _cfg().config_hash()
 

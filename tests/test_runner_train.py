@@ -142,3 +142,15 @@ def test_checkpoint_from_another_configuration_is_refused(tmp_path):
     _, t2 = _trainer(tmp_path, other)
     with pytest.raises(RuntimeError, match="another configuration"):
         t2.train()
+
+
+def test_official_gradient_is_summed_over_accumulation_steps_before_clipping(tmp_path):
+    """R6: the official loop backpropagates each accumulation step's loss undivided, so its gradient is
+    accumulate_steps x the mean over the effective batch; the clip sees that larger norm."""
+    norms = {}
+    for k in (1, 2):
+        _, trainer = _trainer(tmp_path / str(k), TrainSettings(max_steps=1, batch_size=4, micro_batch_size=2,
+                                                               grad_sum_steps=k, augment=False))
+        trainer.train()
+        norms[k] = json.loads((tmp_path / str(k) / "train_log.jsonl").read_text().splitlines()[0])["grad_norm"]
+    assert norms[2] == pytest.approx(2 * norms[1], rel=1e-5)

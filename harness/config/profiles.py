@@ -19,6 +19,9 @@ class Profile:
     # seconds per optimiser step assumed by --dry-run before any step time has been measured
     est_step_s: float
     est_eval_item_s: float
+    # the official per-cell lr, clip and batch replace the profile's (the paper-scale profile); a CPU profile keeps
+    # its own budget and lr (harness.config.recipes)
+    official_budget: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -33,6 +36,7 @@ PROFILES: dict[str, Profile] = {
             eval=EvalSettings(),
             est_step_s=2.0,
             est_eval_item_s=0.05,
+            official_budget=True,
         ),
         Profile(
             name="cpu",

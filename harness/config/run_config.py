@@ -16,7 +16,7 @@ PAPER_LR_GRID = (1e-3, 8e-4, 4e-4)
 REPORTED_SPLIT = "reported"
 
 # Fields of RunConfig that locate inputs or load code but do not change what a run computes.
-_UNHASHED = ("data_root", "plugins", "feature_levels")
+_UNHASHED = ("data_root", "plugins", "feature_levels", "recipe_source")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class TrainSettings:
     max_steps: int | None = None  # cap on optimiser steps (CPU profiles)
     batch_size: int = 128  # effective batch, reached by gradient accumulation
     micro_batch_size: int = 16  # largest per-device batch of one forward pass
+    # the step gradient is this many times the mean over the effective batch: the official code backpropagates each
+    # of its `accumulate_steps` losses undivided (a sum over accumulation steps of means over its 8 ranks)
+    grad_sum_steps: int = 1
     weight_decay: float = 0.1
     adam_eps: float = 1e-4
     adam_betas: tuple[float, float] = (0.9, 0.999)
@@ -36,6 +39,7 @@ class TrainSettings:
     max_target_tokens: int = 64  # answer tokens kept (EOS included)
     augment: bool = True
     train_size: int | None = None  # cap on training items (None: the whole split)
+    subset_seed: int | None = None  # seed of a low-data subset: None draws it with the run seed, an int fixes it
     image_size: int | None = None  # encoder input resolution override (None: the encoder's own)
     checkpoint_every: int = 200  # optimiser steps between full-state checkpoints
     log_every: int = 10
@@ -78,6 +82,9 @@ class RunConfig:
     # encoder levels to cache (>= the method's n_fl): the matrix asks every method of a dataset for the same count,
     # so one cached encoder pass serves them all; each method reads its last n_fl levels
     feature_levels: int | None = None
+    # where lr, grad_clip and the batch came from (an official script, the profile, the command line): provenance,
+    # written to config.json, not hashed (the values themselves are)
+    recipe_source: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = []
@@ -87,8 +94,8 @@ class RunConfig:
             problems.append(f"grad_clip must be a positive number, got {self.grad_clip}")
         if self.seed < 0:
             problems.append(f"seed must be >= 0, got {self.seed}")
-        if self.train.batch_size < 1 or self.train.micro_batch_size < 1:
-            problems.append("batch sizes must be >= 1")
+        if self.train.batch_size < 1 or self.train.micro_batch_size < 1 or self.train.grad_sum_steps < 1:
+            problems.append("batch sizes and grad_sum_steps must be >= 1")
         if self.eval.num_beams < 1 or self.eval.max_new_tokens < 1:
             problems.append("num_beams and max_new_tokens must be >= 1")
         if problems:

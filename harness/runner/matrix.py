@@ -15,6 +15,7 @@ from typing import Any
 from harness import REPO_ROOT
 from harness.config import PAPER_LR_GRID, REPORTED_SPLIT, RunConfig
 from harness.config.profiles import PROFILES, Profile, default_profile_name, get_profile
+from harness.config.recipes import resolve_recipe
 from harness.errors import UsageError
 from harness.runner.executors.base import check_executor_name, get_executor
 
@@ -188,15 +189,19 @@ def build_cells(methods: list[str], datasets: list[str], seeds: list[int], lrs: 
             profile.train, epochs=profile.train.epochs or spec.epochs,
             image_size=profile.train.image_size if spec.modality in ("image", "video") else None)
         ev = dataclasses.replace(eval_settings, splits=resolve_eval_splits(eval_settings.splits, spec, args.lr_grid))
+        encoder = args.encoder or spec.default_encoder
         for (method, variant), preset in presets.items():
-            method_config = dataclasses.asdict(preset)
             for seed in seeds:
                 for lr in lrs:
+                    recipe = resolve_recipe(preset, dataset, encoder, profile, train,
+                                            lr=lr if args.lr is not None or args.lr_grid else None,
+                                            grad_clip=grad_clip if args.grad_clip is not None else None)
                     cells.append(RunConfig(
-                        method=method, dataset=dataset, seed=seed, lr=lr, grad_clip=grad_clip,
-                        llm=args.llm or spec.default_llm, encoder=args.encoder or spec.default_encoder,
-                        profile=profile.name, variant=variant, method_config=method_config, train=train, eval=ev,
-                        data_root=args.data_root, plugins=tuple(args.plugin or ()), feature_levels=feature_levels))
+                        method=method, dataset=dataset, seed=seed, lr=recipe.lr, grad_clip=recipe.grad_clip,
+                        llm=args.llm or spec.default_llm, encoder=encoder, profile=profile.name, variant=variant,
+                        method_config=dataclasses.asdict(recipe.method_config), train=recipe.train, eval=ev,
+                        data_root=args.data_root, plugins=tuple(args.plugin or ()), feature_levels=feature_levels,
+                        recipe_source=recipe.source))
     return cells
 
 

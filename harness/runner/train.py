@@ -287,7 +287,9 @@ class Trainer:
                     loss, n_tok = self._forward(chunk)
                     if not torch.isfinite(loss):
                         raise UnstableTraining(f"loss is {loss.item()} at step {step}")
-                    self.scaler.scale(loss / len(chunks)).backward()
+                    # mean over the step's micro-batches, times grad_sum_steps (R6: the official loop sums its
+                    # accumulation steps) before clipping
+                    self.scaler.scale(loss * (self.s.grad_sum_steps / len(chunks))).backward()
                 step_loss += loss.item() / len(chunks)
                 tokens += n_tok
             self.scaler.unscale_(self.opt)
