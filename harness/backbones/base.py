@@ -1,7 +1,9 @@
 """Backbone interfaces: frozen perceptual encoder (feature extraction, paper Appendix B.1) and frozen LLM.
 
 An encoder returns the tokens of its last `n_levels` transformer layers, `[B, n_levels, T, d_feats]`, with the CLS
-token first when it has one (T = 1 + N), N patch tokens laid out on `meta.grid` in row-major order.
+token first when it has one (T = 1 + N), N patch tokens laid out on `meta.grid` in row-major order. With
+`meta.final_norm` every level goes through the encoder's final norm, as the official extractor does (its
+`feat_model.norm: auto`, depalm/models/extractors.py:44-45, 57-73): a fact of each registered encoder.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-FINGERPRINT_VERSION = 1  # bump when a change of extraction code changes features for the same weights
+FINGERPRINT_VERSION = 2  # bump when a change of extraction code changes features for the same weights
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class EncoderMeta:
     d_feats: int
     n_levels: int  # transformer layers whose outputs can be requested
     preprocess: dict[str, Any] = field(default_factory=dict)
+    final_norm: bool = False  # every level through the encoder's final norm (the registered encoder's fact)
 
     @property
     def n_tokens(self) -> int:
@@ -71,6 +74,11 @@ class PerceptualEncoder(nn.Module):
                              f"ask for 1..{self.meta.n_levels}")
         x = x.to(device=self.device, dtype=self.dtype)
         out = self._hidden_levels(x, n_levels)
+        if self.meta.final_norm:
+            norm = self.final_norm_module()
+            if norm is None:
+                raise RuntimeError(f"{self.meta.id}: registered with final_norm but {type(self).__name__} has none")
+            out = norm(out)
         expected = (x.shape[0], n_levels, self.meta.n_tokens, self.meta.d_feats)
         if tuple(out.shape) != expected:
             raise RuntimeError(f"{self.meta.id}: produced features {tuple(out.shape)}, expected {expected} "
@@ -79,6 +87,10 @@ class PerceptualEncoder(nn.Module):
 
     def _hidden_levels(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
         raise NotImplementedError
+
+    def final_norm_module(self) -> nn.Module | None:
+        """The norm the encoder applies after its last block (per token), if it has one."""
+        return None
 
     def train(self, mode: bool = True) -> "PerceptualEncoder":
         return super().train(False)

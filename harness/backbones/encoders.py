@@ -24,6 +24,12 @@ class HiddenStatesEncoder(PerceptualEncoder):
         out = self.model(pixel_values=x, output_hidden_states=True, **self.forward_kwargs)
         return torch.stack(out.hidden_states[-n_levels:], 1)
 
+    def final_norm_module(self) -> nn.Module | None:
+        """CLIP's post_layernorm (the official extractor's choice for transformers CLIP), else `layernorm`
+        (Dinov2Model, TimesformerModel, ASTModel)."""
+        vision = getattr(self.model, "vision_model", self.model)
+        return getattr(vision, "post_layernorm", None) or getattr(vision, "layernorm", None)
+
 
 class TimesformerEncoder(HiddenStatesEncoder):
     """transformers TimesformerModel. Its patch tokens are ordered (H, W, T); reordered here to the (T, H, W) grid.
@@ -69,6 +75,12 @@ class IntermediatesEncoder(PerceptualEncoder):
             pairs = list(zip(out["image_intermediates_prefix"], out["image_intermediates"]))
         return torch.stack([torch.cat(p, 1) for p in pairs], 1)
 
+    def final_norm_module(self) -> nn.Module | None:
+        """open_clip's ln_post, timm's norm."""
+        if self.timm_api:
+            return getattr(getattr(self.model, "trunk", self.model), "norm", None)
+        return getattr(self.model, "ln_post", None)
+
 
 class DinoHubEncoder(PerceptualEncoder):
     """DINOv2 from its torch.hub repository (`get_intermediate_layers`, un-normalized block outputs)."""
@@ -81,6 +93,9 @@ class DinoHubEncoder(PerceptualEncoder):
         levels = self.model.get_intermediate_layers(x, n=n_levels, return_class_token=True, norm=False)
         return torch.stack([torch.cat([cls[:, None], patches], 1) for patches, cls in levels], 1)
 
+    def final_norm_module(self) -> nn.Module | None:
+        return getattr(self.model, "norm", None)
+
 
 class WhisperEncoder(PerceptualEncoder):
     """WhisperAudioEncoder (CTranslate2 weights). log-mel [B, 80, T] -> T/2 tokens, no CLS."""
@@ -91,6 +106,9 @@ class WhisperEncoder(PerceptualEncoder):
 
     def _hidden_levels(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
         return torch.stack(self.model(x)[-n_levels:], 1)
+
+    def final_norm_module(self) -> nn.Module | None:
+        return self.model.ln_post
 
 
 class FrameEncoder(PerceptualEncoder):
@@ -107,3 +125,6 @@ class FrameEncoder(PerceptualEncoder):
         cls = h[:, :, :, :1].mean(1)
         patches = h[:, :, :, 1:].transpose(1, 2).flatten(2, 3)  # [B, n, F*HW, d], frame-major
         return torch.cat([cls, patches], 2)
+
+    def final_norm_module(self) -> nn.Module | None:
+        return nn.Identity()  # the image encoder has applied its own to every frame

@@ -4,6 +4,10 @@ Each loader fetches a model (hub, torch.hub, local path) and hands it to a `*_en
 token layout from the module itself; tests call the same wrappers on tiny random modules of the same classes.
 Offline, point loaders at local files (`path=`, `pretrained=`, `repo=`/`weights=`) or pre-filled hub caches.
 Audio: MAViL has no public loader usable offline, so AST (transformers) is the documented stand-in.
+`final_norm` of each registration: the official extractor puts every level through the encoder's final norm
+(`feat_model.norm: auto`, depalm/models/extractors.py:44-45, 57-73; CLIP post_layernorm, DINOv2 and timm `norm`),
+TimeSformer does it itself (depalm/models/perceptual/timesformermodel.py:301), EVA-CLIP-L and MAViL are configured
+without (config/feat_model/eva-clip-L.yaml:6, mavil.yaml:6), and AST stands in for MAViL.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from .causal_lm import load_causal_lm, offline_hint
 from .encoders import ASTEncoder, DinoHubEncoder, IntermediatesEncoder, TimesformerEncoder
 from .preprocess import (CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess, VideoPreprocess,
                          check_image_size, mono_waveform)
-from .registry import register_encoder, register_llm
+from .registry import encoder_final_norm, register_encoder, register_llm
 from .weights_cache import BackboneNotAvailable
 
 KINETICS_MEAN = (0.45, 0.45, 0.45)  # facebook/timesformer-base-finetuned-k400 preprocessor
@@ -46,8 +50,8 @@ def open_clip_encoder(id: str, visual: nn.Module, image_size: int, weights_id: s
                                 timm_api=trunk is not None)
 
 
-def _open_clip_loader(id: str, arch: str, tag: str, description: str):
-    @register_encoder(id, embedded=False, description=description)
+def _open_clip_loader(id: str, arch: str, tag: str, description: str, final_norm: bool):
+    @register_encoder(id, embedded=False, description=description, final_norm=final_norm)
     def load(image_size: int = 224, pretrained: str | None = tag, cache_dir: str | None = None):
         """`pretrained`: open_clip tag, or a local checkpoint file, or None for random init."""
         import open_clip
@@ -62,9 +66,9 @@ def _open_clip_loader(id: str, arch: str, tag: str, description: str):
     return load
 
 
-_open_clip_loader("clip-vit-b16", "ViT-B-16", "openai", "OpenAI CLIP ViT-B/16 (open_clip)")
-_open_clip_loader("clip-vit-l14", "ViT-L-14", "openai", "OpenAI CLIP ViT-L/14 (open_clip)")
-_open_clip_loader("eva-clip-l", "EVA02-L-14", "merged2b_s4b_b131k", "EVA02-CLIP-L/14 (open_clip + timm)")
+_open_clip_loader("clip-vit-b16", "ViT-B-16", "openai", "OpenAI CLIP ViT-B/16 (open_clip)", True)
+_open_clip_loader("clip-vit-l14", "ViT-L-14", "openai", "OpenAI CLIP ViT-L/14 (open_clip)", True)
+_open_clip_loader("eva-clip-l", "EVA02-L-14", "merged2b_s4b_b131k", "EVA02-CLIP-L/14 (open_clip + timm)", False)
 
 
 # ---------------------------------------------------------------- DINOv2 S/B/L/G via torch.hub
@@ -107,7 +111,7 @@ def load_dinov2_hub(name: str, repo: str | None = None, weights: str | None = No
 
 
 def _dinov2_loader(id: str, name: str):
-    @register_encoder(id, embedded=False, description=f"DINOv2 {name} (torch.hub {DINOV2_REPO})")
+    @register_encoder(id, embedded=False, description=f"DINOv2 {name} (torch.hub {DINOV2_REPO})", final_norm=True)
     def load(image_size: int = 224, repo: str | None = None, weights: str | None = None):
         model, weights_id = load_dinov2_hub(name, repo, weights)
         return dinov2_hub_encoder(id, model, image_size, weights_id)
@@ -130,7 +134,7 @@ def timm_vit_encoder(id: str, model: nn.Module, weights_id: str) -> Intermediate
                                 timm_api=True)
 
 
-@register_encoder("vit-l", embedded=False, description="ViT-L/16 AugReg IN21k->IN1k (timm)")
+@register_encoder("vit-l", embedded=False, description="ViT-L/16 AugReg IN21k->IN1k (timm)", final_norm=True)
 def load_vit_l(image_size: int = 224, weights: str | None = None,
                name: str = "vit_large_patch16_224.augreg_in21k_ft_in1k"):
     """`weights`: local checkpoint file (.safetensors/.bin/.pth) instead of the HF hub download."""
@@ -160,11 +164,13 @@ def timesformer_encoder(id: str, model: nn.Module, weights_id: str) -> Timesform
     c = model.config
     prep = VideoPreprocess(c.num_frames, ImagePreprocess(c.image_size, KINETICS_MEAN, KINETICS_STD))
     g = c.image_size // c.patch_size
-    meta = EncoderMeta(id, "video", (c.num_frames, g, g), True, c.hidden_size, c.num_hidden_layers, prep.config)
+    meta = EncoderMeta(id, "video", (c.num_frames, g, g), True, c.hidden_size, c.num_hidden_layers, prep.config,
+                       encoder_final_norm(id))
     return TimesformerEncoder(model, meta, weights_id, prep)
 
 
-@register_encoder("timesformer", embedded=False, description="TimeSformer-base, Kinetics-400 (transformers)")
+@register_encoder("timesformer", embedded=False, description="TimeSformer-base, Kinetics-400 (transformers)",
+                  final_norm=True)
 def load_timesformer(path: str = "facebook/timesformer-base-finetuned-k400"):
     from transformers import TimesformerModel
 
@@ -194,7 +200,8 @@ def ast_encoder(id: str, model: nn.Module, weights_id: str) -> ASTEncoder:
     f_out = (c.num_mel_bins - c.patch_size) // c.frequency_stride + 1
     t_out = (c.max_length - c.patch_size) // c.time_stride + 1
     prep = ASTPreprocess(c.num_mel_bins, c.max_length)
-    meta = EncoderMeta(id, "audio", (f_out * t_out,), True, c.hidden_size, c.num_hidden_layers, prep.config)
+    meta = EncoderMeta(id, "audio", (f_out * t_out,), True, c.hidden_size, c.num_hidden_layers, prep.config,
+                       encoder_final_norm(id))
     return ASTEncoder(model, meta, weights_id, prep)
 
 

@@ -43,9 +43,10 @@ class ImagePreprocess:
     def meta(self, id: str, patch_size: int, d_feats: int, n_levels: int) -> "EncoderMeta":
         """Metadata of a ViT with a CLS token fed by this preprocessing (square grid of patch tokens)."""
         from .base import EncoderMeta
+        from .registry import encoder_final_norm
 
         g = self.image_size // patch_size
-        return EncoderMeta(id, "image", (g, g), True, d_feats, n_levels, self.config)
+        return EncoderMeta(id, "image", (g, g), True, d_feats, n_levels, self.config, encoder_final_norm(id))
 
     def __call__(self, image: Any) -> torch.Tensor:
         from PIL import Image

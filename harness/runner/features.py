@@ -2,7 +2,7 @@
 stored in half precision, so training with a frozen encoder and no augmentation never calls the encoder.
 
 Layout: <root>/<key>/manifest.json + immutable shard-*.safetensors files. The key hashes the encoder fingerprint
-(weights, token layout, preprocessing), dataset, split and number of levels. Every file is written under a
+(weights, token layout, preprocessing, final norm on every level), dataset, split and number of levels. Every file is written under a
 temporary name and renamed into place; the manifest records each shard's length and SHA-256, and a shard that does
 not match (truncated, corrupt, missing) is deleted and its items recomputed, never read. Shards are flushed as
 they fill, so an interrupted pass keeps the finished part.
@@ -92,7 +92,8 @@ class FeatureCache:
         with file_lock(directory / ".lock"):
             manifest = self._valid_manifest(directory)
             manifest["fields"] = {"encoder": encoder.fingerprint(), "encoder_id": encoder.meta.id,
-                                  "dataset": dataset_key, "split": split, "n_levels": n_levels}
+                                  "final_norm": encoder.meta.final_norm, "dataset": dataset_key, "split": split,
+                                  "n_levels": n_levels}
             have = {k for s in manifest["shards"] for k in s["keys"]}
             todo = list({k: load for k, load in items if k not in have}.items())
             self._compute(encoder, todo, n_levels, batch_size, directory, manifest)
