@@ -9,6 +9,8 @@
   spectrogram, after the encoder's preprocessing.
 The runner applies `augment_input` to raw inputs and `augment_preprocessed` to the encoder-ready tensor; both
 return their input unchanged when `AugmentConfig.enabled` is False (smoke profile). Pure PIL / array code: no torch.
+The official code's crop outputs the encoder's 224 x 224 input, bicubic (`RandomResizedCrop(224, scale=(0.5, 1),
+interpolation=BICUBIC)`, depalm/data/data/data_base.py:168, video.py:109): `output_size` and `resample="bicubic"`.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class AugmentConfig:
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip_p: float = 0.5
     output_size: int | None = None  # side of the crop output; None keeps the input size (the encoder resizes)
+    resample: str = "bilinear"  # crop resampling: "bilinear" | "bicubic"
     num_ops: int = 2
     image_level: int = 7  # ALBEF level, of 10
     video_magnitude: int = 9  # torchvision bin, of 31
@@ -54,10 +57,10 @@ def crop_box(rng: random.Random, width: int, height: int, cfg: AugmentConfig) ->
     return left, top, left + w, top + h
 
 
-def _crop_flip(img, box, flip: bool, size: tuple[int, int]):
+def _crop_flip(img, box, flip: bool, size: tuple[int, int], resample: str = "bilinear"):
     from PIL import Image
 
-    out = img.resize(size, Image.BILINEAR, box=box)
+    out = img.resize(size, {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[resample], box=box)
     return out.transpose(Image.FLIP_LEFT_RIGHT) if flip else out
 
 
@@ -156,7 +159,7 @@ def _run(img, ops):
 
 def augment_image(img, rng: random.Random, cfg: AugmentConfig = AugmentConfig()):
     size = (cfg.output_size, cfg.output_size) if cfg.output_size else img.size
-    img = _crop_flip(img, crop_box(rng, *img.size, cfg), rng.random() < cfg.flip_p, size)
+    img = _crop_flip(img, crop_box(rng, *img.size, cfg), rng.random() < cfg.flip_p, size, cfg.resample)
     return _run(img, albef_ops(rng, cfg))
 
 
@@ -165,7 +168,7 @@ def augment_video(frames: list, rng: random.Random, cfg: AugmentConfig = Augment
     size = (cfg.output_size, cfg.output_size) if cfg.output_size else (width, height)
     box, flip = crop_box(rng, width, height, cfg), rng.random() < cfg.flip_p
     ops = torchvision_ops(rng, cfg, size)
-    return [_run(_crop_flip(f, box, flip, size), ops) for f in frames]
+    return [_run(_crop_flip(f, box, flip, size, cfg.resample), ops) for f in frames]
 
 
 def augment_spectrogram(spec: Any, rng: random.Random, cfg: AugmentConfig = AugmentConfig(), fill: float = 0.0):

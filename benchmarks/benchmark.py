@@ -13,7 +13,7 @@ class Source(Protocol):
     """Produces a split's items (real files or the offline generator)."""
 
     def load(self, spec: BenchmarkSpec, role: str, data_root: str | Path | None, size: int | None,
-             seed: int, subset_seed: int | None) -> list[Item]: ...
+             seed: int, subset_seed: int | None) -> list[Item]: ...  # `spec` carries the variant's data rules
 
     def availability(self, spec: BenchmarkSpec, data_root: str | Path | None) -> str | None: ...
 
@@ -36,19 +36,21 @@ class Benchmark:
         return f"Benchmark({self.spec.id!r}, {self.spec.task}, {self.spec.modality})"
 
     def load(self, split: str = "train", data_root: str | Path | None = None, size: int | None = None,
-             seed: int = 0, subset_seed: int | None = None) -> list[Item]:
+             seed: int = 0, subset_seed: int | None = None, variant: str = "official") -> list[Item]:
         """Items of split role `split` (train|val|test).
 
         seed: generation seed of the offline suite (keep it fixed across training seeds); real datasets ignore it.
         size: cap on the number of items (offline suite: how many to generate; default `spec.default_sizes`).
-        subset_seed: seed of the low-data subset (default `spec.subset.seed`), independent of the training seed.
+        subset_seed: seed of the low-data subset (default `spec.subset.seed`); a run passes its run seed.
+        variant: recipe variant whose data rules apply (`BenchmarkSpec.for_variant`).
         """
         if split not in SPLIT_ROLES:
             raise ValueError(f"{self.id}: unknown split {split!r}; expected one of {', '.join(SPLIT_ROLES)}")
         if size is not None and size < 1:
             raise ValueError(f"{self.id}: size must be a positive item count, got {size}")
-        self.spec.splits.name(split)
-        return self.source.load(self.spec, split, data_root, size, seed, subset_seed)
+        spec = self.spec.for_variant(variant)
+        spec.splits.name(split)
+        return self.source.load(spec, split, data_root, size, seed, subset_seed)
 
     def availability(self, data_root: str | Path | None = None) -> str | None:
         """None when the data can be loaded, else the reason (the DatasetNotFound message)."""

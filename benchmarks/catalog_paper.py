@@ -35,12 +35,25 @@ VAL_AND_TEST = ("val", "test")  # Table S2 shows VQAv2 on both
 
 
 def _spec(id_, title, short, column, modality, task, llm, encoder, epochs, prompt, metric, splits, eval_split, key,
-          layout, source, s_metrics, s_splits=(), subset=None, paper_encoder="", **options) -> BenchmarkSpec:
+          layout, source, s_metrics, s_splits=(), subset=None, paper_encoder="", official=None, official_splits=None,
+          **options) -> BenchmarkSpec:
     return BenchmarkSpec(id=id_, title=title, group="paper", paper_column=column, modality=modality, task=task,
                          default_llm=llm, default_encoder=encoder, epochs=epochs, prompt=prompt,
                          primary_metric=metric, splits=splits, eval_split=eval_split, data_key=key, layout=layout,
                          source=source, subset=subset, options=options, paper_encoder=paper_encoder,
-                         short_title=short, s_metrics=s_metrics, s_splits=s_splits)
+                         short_title=short, s_metrics=s_metrics, s_splits=s_splits, official_options=official or {},
+                         official_splits=official_splits)
+
+
+# The official code's data rules (the `official` variant): OK-VQA targets and references are the unprocessed
+# `raw_answer`s (depalm/data/data/vqa.py:85); AudioCaps captions lose ',' and '"' (audiocaps.py:99-100,
+# config/dataset/audiocaps.yaml normalize_text: true); MSR-VTT takes 16 frames (config/dataset/msrvtt.yaml:7), one
+# drawn at random in each of 16 segments for training and the middle ones otherwise (rand_middle,
+# depalm/data/data/video.py:27-52, 99-103), CLIP pixel statistics (video.py:105), trains on train + validate
+# (msrvtt_caption_train7k.json, video.py:122-123) and validates on the test videos (video.py:124-125).
+OKVQA_OFFICIAL = {"answer_field": "raw_answer"}
+AUDIOCAPS_OFFICIAL = {"drop_chars": ',"'}
+MSRVTT_OFFICIAL = {"n_frames": 16, "frame_sampling": "segments", "pixel_stats": "clip", "train_with_validate": True}
 
 
 KARPATHY = Splits("train", "val", "test")
@@ -74,7 +87,7 @@ PAPER = [
            "okvqa/OpenEnded_mscoco_{train2014,val2014}_questions.json\n"
            "okvqa/mscoco_{train2014,val2014}_annotations.json\n"
            "okvqa/train2014/COCO_train2014_<id:012d>.jpg, okvqa/val2014/COCO_val2014_<id:012d>.jpg",
-           "https://okvqa.allenai.org/download.html (+ COCO 2014 images)", VQA_S2),
+           "https://okvqa.allenai.org/download.html (+ COCO 2014 images)", VQA_S2, official=OKVQA_OFFICIAL),
      FileSource(vqa_formats.read_okvqa, vqa_formats.okvqa_required)),
     (_spec("aokvqa", "A-OKVQA (direct answer)", "AOKVQA", "aokvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20,
            VQA_PROMPT, "VQA_acc", Splits("train", "val", None), "val", "aokvqa",
@@ -86,14 +99,16 @@ PAPER = [
            "audiocaps/{train,val,test}.csv   (audiocap_id,youtube_id,start_time,caption)\n"
            "audiocaps/audio/{train,val,test}/<youtube_id>.wav  (10 s clips cut at start_time; .flac needs soundfile)",
            "https://github.com/cdjkim/audiocaps (csv; clips from YouTube, e.g. with audiocaps-download)",
-           ("BLEU_1", "BLEU_2", "METEOR", "CIDEr", "SPICE", "SPIDEr"), paper_encoder="mavil"),
+           ("BLEU_1", "BLEU_2", "METEOR", "CIDEr", "SPICE", "SPIDEr"), paper_encoder="mavil",
+           official=AUDIOCAPS_OFFICIAL),
      FileSource(audiocaps.read_audiocaps, audiocaps.audiocaps_required)),
     (_spec("msrvtt", "MSR-VTT captioning", "MSRVTT", "msrvtt", "video", "caption", "llama-7b", "timesformer", 8,
            "A video of", "CIDEr", Splits("train", "validate", "test"), "test", "msrvtt",
            "msrvtt/train_val_videodatainfo.json, msrvtt/test_videodatainfo.json\n"
            "msrvtt/videos/<video_id>.mp4  (needs PyAV)  or  msrvtt/frames/<video_id>/*.jpg",
            "https://www.microsoft.com/en-us/research/publication/msr-vtt/ (MSRVTT 2016 release)",
-           ("BLEU_4", "METEOR", "CIDEr"), n_frames=8),
+           ("BLEU_4", "METEOR", "CIDEr"), official=MSRVTT_OFFICIAL, official_splits=Splits("train", "test", "test"),
+           n_frames=8),
      FileSource(msrvtt.read_msrvtt, msrvtt.msrvtt_required)),
 ]
 

@@ -211,6 +211,36 @@ def test_timesformer_tokens_reordered_to_thw(tmp_path):
     torch.testing.assert_close(h[:, -1, 0], raw[:, 0])
 
 
+def test_timesformer_takes_the_official_16_frames_and_pixel_statistics(tmp_path):
+    """F6: the official TimeSformer runs on the dataset's frame count with its time embedding interpolated
+    (nearest), after a squash to 224 and CLIP statistics; `configure_input` changes meta and fingerprint too."""
+    from transformers import TimesformerConfig, TimesformerModel
+
+    from harness.backbones.preprocess import CLIP_MEAN, CLIP_STD
+
+    cfg = TimesformerConfig(image_size=32, patch_size=16, num_frames=2, hidden_size=16, num_hidden_layers=2,
+                            num_attention_heads=2, intermediate_size=32)
+    TimesformerModel(cfg).save_pretrained(tmp_path)
+    enc = load_encoder("timesformer", path=str(tmp_path))
+    before = enc.fingerprint()
+    enc.configure_input(resize="squash", frames=4, mean_std=(CLIP_MEAN, CLIP_STD))
+    assert enc.meta.grid == (4, 2, 2) and enc.meta.preprocess["frames"] == 4 and enc.fingerprint() != before
+    assert enc.meta.preprocess["resize"] == "bicubic-squash" and tuple(enc.meta.preprocess["mean"]) == CLIP_MEAN
+    x = enc.preprocess([_image(i, size=(40, 30)) for i in range(4)])
+    assert x.shape == (4, 3, 32, 32)
+    with torch.no_grad():
+        h = enc(x[None], 2)
+    assert h.shape == (1, 2, 1 + 4 * 4, 16) and torch.isfinite(h).all()
+    with pytest.raises(ValueError, match="no frame count"):
+        open_clip_encoder("clip-vit-b16", _tiny_visual(), 32, "tiny").configure_input(frames=4)
+
+
+def _tiny_visual():
+    from open_clip.transformer import VisionTransformer
+
+    return VisionTransformer(image_size=32, patch_size=8, width=32, layers=1, heads=2, mlp_ratio=2.0)
+
+
 def test_ast_stand_in_drops_distillation_token(tmp_path):
     from transformers import ASTConfig, ASTModel
 

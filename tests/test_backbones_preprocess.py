@@ -68,3 +68,18 @@ def test_video_uniform_frame_sampling():
     assert short.shape == (4, 3, 16, 16)  # fewer frames than asked: repeated
     with pytest.raises(ValueError, match="no frames"):
         VideoPreprocess(4, ImagePreprocess(16, (0, 0, 0), (1, 1, 1)))([])
+
+
+def test_official_squash_resize_keeps_the_whole_image():
+    """F4: the official evaluation transform is Resize((224, 224)) bicubic, aspect ratio not kept
+    (depalm/data/data/data_base.py:170); the encoder's own resize + centre crop is then a no-op."""
+    arr = np.random.default_rng(0).integers(0, 255, (40, 100, 3), dtype=np.uint8)
+    img = Image.fromarray(arr)
+    prep = ImagePreprocess(32, (0, 0, 0), (1, 1, 1), resize="squash")
+    expected = torch.from_numpy(np.asarray(img.resize((32, 32), Image.BICUBIC), dtype=np.float32) / 255).permute(2, 0, 1)
+    torch.testing.assert_close(prep(img), expected)
+    crop = ImagePreprocess(32, (0, 0, 0), (1, 1, 1))
+    assert not torch.allclose(crop(img), expected)
+    assert prep.config["resize"] == "bicubic-squash" != crop.config["resize"]
+    with pytest.raises(ValueError, match="squash"):
+        ImagePreprocess(32, (0, 0, 0), (1, 1, 1), resize="pad")

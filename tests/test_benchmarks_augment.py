@@ -83,3 +83,18 @@ def test_get_augmenter_matches_runner_protocol():
     assert off.tensor(batch) is batch and off.raw(img) is img
     with pytest.raises(ValueError, match="unknown modality"):
         get_augmenter("text")
+
+
+def test_official_crop_outputs_the_encoder_size_bicubic():
+    """F5: RandomResizedCrop(224, scale=(0.5, 1.0), interpolation=BICUBIC) (depalm/data/data/data_base.py:168)."""
+    img = _img(80, 60)
+    cfg = AugmentConfig(output_size=32, resample="bicubic", num_ops=0)
+    out = augment_input(img, "image", random.Random(4), cfg)
+    rng = random.Random(4)
+    box = crop_box(rng, 80, 60, cfg)
+    flip = rng.random() < cfg.flip_p
+    expected = img.resize((32, 32), Image.BICUBIC, box=box)
+    expected = expected.transpose(Image.FLIP_LEFT_RIGHT) if flip else expected
+    assert out.size == (32, 32) and out.tobytes() == expected.tobytes()
+    bilinear = augment_input(img, "image", random.Random(4), AugmentConfig(output_size=32, num_ops=0))
+    assert bilinear.tobytes() != out.tobytes()

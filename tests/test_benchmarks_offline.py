@@ -120,7 +120,8 @@ def test_low_data_subset_is_one_percent_of_pool_with_own_seed(tmp_path):
     # evaluation splits are shared with the full benchmark
     assert [it.targets for it in low.load("val")] == [it.targets for it in full.load("val")]
     files = sorted((tmp_path / "cache" / "subsets").glob("syn-coco-1pct*"))
-    assert [f.name for f in files] == ["syn-coco-1pct_gen0_seed0_n64.json", "syn-coco-1pct_gen0_seed1_n64.json"]
+    assert [f.name for f in files] == ["syn-coco-1pct_gen0_shuffle_seed0_n64.json",
+                                      "syn-coco-1pct_gen0_shuffle_seed1_n64.json"]
     record = json.loads(files[0].read_text())
     assert record["subset_seed"] == 0 and record["size"] == 64 and record["pool_size"] == 6400
     assert record["ids"] == [it.id for it in sub]

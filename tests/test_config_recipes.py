@@ -128,3 +128,22 @@ def test_matrix_cells_carry_the_resolved_recipe(tmp_path):
     user = plan(build_parser().parse_args([*base, "--lr", "2e-4"])).cells[0]
     assert user.lr == 2e-4 and user.recipe_source["lr"] == "user" and user.grad_clip == 0.1
     assert user.config_hash() != attn.config_hash()
+
+
+def test_cells_configure_the_encoder_input_by_variant(tmp_path):
+    """F4, F6: under official images and frames are squashed to the encoder's square input; MSR-VTT takes 16
+    frames with CLIP statistics (8 and the encoder's own under paper)."""
+    from harness.backbones.preprocess import CLIP_MEAN, CLIP_STD
+    from harness.cli import build_parser
+    from harness.runner.cell import Backbones, CellRun
+    from harness.runner.matrix import plan
+
+    args = build_parser().parse_args(["--methods", "limber-all", "--datasets", "msrvtt,coco,audiocaps", "--profile",
+                                      "paper", "--variant", "official,paper", "--data-root", str(FIXTURES),
+                                      "--results", str(tmp_path / "r")])
+    inputs = {(c.dataset, c.variant): CellRun(c, tmp_path / "run", Backbones()).encoder_inputs()
+              for c in plan(args).cells}
+    assert inputs[("msrvtt", "official")] == {"resize": "squash", "frames": 16, "mean_std": (CLIP_MEAN, CLIP_STD)}
+    assert inputs[("msrvtt", "paper")] == {"frames": 8}
+    assert inputs[("coco", "official")] == {"resize": "squash"} and inputs[("coco", "paper")] == {}
+    assert inputs[("audiocaps", "official")] == {}

@@ -87,3 +87,20 @@ def test_a_cell_builds_its_method_from_the_run_config_not_from_the_registry(tmp_
     assert cell.preset.id == "depalm-stored" and cell.preset.mapping.options["n_queries"] == 4
     with pytest.raises(ValueError, match="no method_config"):
         CellRun(dataclasses.replace(cfg, method_config={}), tmp_path / "run", Backbones())
+
+
+def test_low_data_subset_follows_the_run_seed_unless_fixed(tmp_path):
+    """D4: the official code draws the 1% subset with the run seed; TrainSettings.subset_seed fixes it across
+    seeds (and enters the config hash)."""
+    from harness.cli import build_parser
+    from harness.runner.cell import Backbones, CellRun
+    from harness.runner.matrix import plan
+
+    args = build_parser().parse_args(["--methods", "limber-1", "--datasets", "syn-coco-1pct", "--profile", "smoke",
+                                      "--seeds", "0,1", "--results", str(tmp_path / "results")])
+    cells = plan(args).cells
+    ids = [[it.id for it in CellRun(c, tmp_path / "run", Backbones()).items("train")] for c in cells]
+    assert ids[0] != ids[1]
+    fixed = [dataclasses.replace(c, train=dataclasses.replace(c.train, subset_seed=7)) for c in cells]
+    fixed_ids = [[it.id for it in CellRun(c, tmp_path / "run", Backbones()).items("train")] for c in fixed]
+    assert fixed_ids[0] == fixed_ids[1] and fixed[0].config_hash() != cells[0].config_hash()

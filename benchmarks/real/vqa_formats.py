@@ -25,9 +25,9 @@ def _coco_image(folder: Path, coco_split: str, image_id: int) -> Path:
     return folder / coco_split / f"COCO_{coco_split}_{image_id:012d}.jpg"
 
 
-def _vqa_sample(folder: Path, coco_split: str, q: dict, a: dict) -> Sample:
+def _vqa_sample(folder: Path, coco_split: str, q: dict, a: dict, answer_field: str = "answer") -> Sample:
     return Sample(str(q["question_id"]), _coco_image(folder, coco_split, q["image_id"]),
-                  [x["answer"] for x in a["answers"]], q["question"])
+                  [x[answer_field] for x in a["answers"]], q["question"])
 
 
 def read_vqav2_karpathy(folder: Path, split: str, spec: BenchmarkSpec) -> list[Sample]:
@@ -43,7 +43,11 @@ def vqav2_required(split: str) -> list[str]:
 
 
 def read_okvqa(folder: Path, split: str, spec: BenchmarkSpec) -> list[Sample]:
-    return [_vqa_sample(folder, split, q, a) for q, a in _vqa_pairs(folder, split, "OpenEnded_mscoco", "mscoco")]
+    """`answer_field` option: the processed `answer`, or `raw_answer` as the official loader reads it
+    (depalm/data/data/vqa.py:85) for its targets and references."""
+    field = spec.options.get("answer_field", "answer")
+    return [_vqa_sample(folder, split, q, a, field)
+            for q, a in _vqa_pairs(folder, split, "OpenEnded_mscoco", "mscoco")]
 
 
 def okvqa_required(split: str) -> list[str]:

@@ -92,6 +92,28 @@ class PerceptualEncoder(nn.Module):
         """The norm the encoder applies after its last block (per token), if it has one."""
         return None
 
+    def configure_input(self, resize: str | None = None, frames: int | None = None,
+                        mean_std: tuple[tuple[float, ...], tuple[float, ...]] | None = None) -> PerceptualEncoder:
+        """Change the deterministic preprocessing of an image or video encoder (resize mode, frame count, pixel
+        statistics); `meta` follows, so the fingerprint and the feature-cache key do too. Returns self."""
+        configured = getattr(self.preprocessor, "configured", None)  # ImagePreprocess, VideoPreprocess
+        if configured is None:
+            raise ValueError(f"{self.meta.id}: only image and video encoders take input settings")
+        try:
+            new = configured(resize=resize, frames=frames, mean_std=mean_std)
+        except ValueError as e:
+            raise ValueError(f"{self.meta.id}: {e}") from None
+        grid = self.meta.grid
+        if "frames" in new.config:
+            self._set_frames(new.config["frames"])
+            grid = (new.config["frames"], *grid[1:])
+        self.preprocessor = new
+        self.meta = dataclasses.replace(self.meta, grid=grid, preprocess=new.config)
+        return self
+
+    def _set_frames(self, frames: int) -> None:
+        """Video encoders whose model needs to know the clip length override this."""
+
     def train(self, mode: bool = True) -> "PerceptualEncoder":
         return super().train(False)
 

@@ -23,7 +23,7 @@ from .base import EncoderMeta, LLMBackbone, freeze, prepare_tokenizer
 from .encoders import FrameEncoder, HiddenStatesEncoder, WhisperEncoder
 from .preprocess import (CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess, LogMelPreprocess,
                          VideoPreprocess, check_image_size)
-from .registry import register_encoder, register_llm
+from .registry import encoder_final_norm, register_encoder, register_llm
 from .weights_cache import cached_directory, cached_state_dict, package_file, source_tag
 from .whisper import WhisperAudioEncoder, WhisperEncoderConfig, convert_ct2_encoder
 
@@ -122,7 +122,7 @@ def load_clip_b16_embedded(image_size: int = 224, pretrained: bool = True) -> Hi
 def _vision_encoder(id: str, model: torch.nn.Module, weights_id: str, prep: ImagePreprocess,
                     forward_kwargs: dict[str, Any] | None = None) -> HiddenStatesEncoder:
     c = model.config
-    meta = prep.meta(id, c.patch_size, c.hidden_size, c.num_hidden_layers)
+    meta = prep.meta(id, c.patch_size, c.hidden_size, c.num_hidden_layers, encoder_final_norm(id))
     return HiddenStatesEncoder(model, meta, weights_id, prep, forward_kwargs)
 
 

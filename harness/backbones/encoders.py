@@ -35,6 +35,11 @@ class TimesformerEncoder(HiddenStatesEncoder):
     """transformers TimesformerModel. Its patch tokens are ordered (H, W, T); reordered here to the (T, H, W) grid.
     Input [B, F, 3, H, W]."""
 
+    def _set_frames(self, frames: int) -> None:
+        # its layers read the clip length from the config; the time embedding is interpolated (nearest) to it, as
+        # the official TimeSformer does (depalm/models/perceptual/timesformermodel.py:285-289)
+        self.model.config.num_frames = frames
+
     def _hidden_levels(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
         h = super()._hidden_levels(x, n_levels)  # [B, n, 1 + HW*T, d]
         t, gh, gw = self.meta.grid

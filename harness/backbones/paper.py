@@ -46,7 +46,7 @@ def open_clip_encoder(id: str, visual: nn.Module, image_size: int, weights_id: s
     check_image_size(image_size, patch, id)
     cfg = get_model_preprocess_cfg(visual)
     prep = ImagePreprocess(image_size, tuple(cfg.get("mean", CLIP_MEAN)), tuple(cfg.get("std", CLIP_STD)))
-    return IntermediatesEncoder(visual, prep.meta(id, patch, width, layers), weights_id, prep,
+    return IntermediatesEncoder(visual, prep.meta(id, patch, width, layers, encoder_final_norm(id)), weights_id, prep,
                                 timm_api=trunk is not None)
 
 
@@ -80,7 +80,8 @@ def dinov2_hub_encoder(id: str, model: nn.Module, image_size: int, weights_id: s
     patch = model.patch_size if isinstance(model.patch_size, int) else model.patch_size[0]
     check_image_size(image_size, patch, id)
     prep = ImagePreprocess(image_size, IMAGENET_MEAN, IMAGENET_STD)
-    return DinoHubEncoder(model, prep.meta(id, patch, model.embed_dim, model.n_blocks), weights_id, prep)
+    meta = prep.meta(id, patch, model.embed_dim, model.n_blocks, encoder_final_norm(id))
+    return DinoHubEncoder(model, meta, weights_id, prep)
 
 
 def load_dinov2_hub(name: str, repo: str | None = None, weights: str | None = None) -> tuple[nn.Module, str]:
@@ -130,8 +131,8 @@ def timm_vit_encoder(id: str, model: nn.Module, weights_id: str) -> Intermediate
     patch = model.patch_embed.patch_size[0]
     cfg = model.pretrained_cfg
     prep = ImagePreprocess(image_size, tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)))
-    return IntermediatesEncoder(model, prep.meta(id, patch, model.embed_dim, len(model.blocks)), weights_id, prep,
-                                timm_api=True)
+    meta = prep.meta(id, patch, model.embed_dim, len(model.blocks), encoder_final_norm(id))
+    return IntermediatesEncoder(model, meta, weights_id, prep, timm_api=True)
 
 
 @register_encoder("vit-l", embedded=False, description="ViT-L/16 AugReg IN21k->IN1k (timm)", final_norm=True)

@@ -1,12 +1,14 @@
 """Deterministic input preprocessing (augmentation is the runner's job, on raw inputs).
 
-Image: shorter side resized to `image_size` (bicubic), center crop, normalize. Video: `frames` frames sampled
-uniformly, each preprocessed as an image. Audio: Whisper's log-mel front end, in torch.
+Image: shorter side resized to `image_size` (bicubic) and center crop, or (`resize="squash"`, the official
+loader's `Resize((224, 224))`, depalm/data/data/data_base.py:170) resized to a square without keeping the aspect
+ratio; then normalize. Video: `frames` frames sampled uniformly, each preprocessed as an image. Audio: Whisper's
+log-mel front end, in torch.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -20,6 +22,7 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZES = {"crop": "bicubic-shorter-side+center-crop", "squash": "bicubic-squash"}
 
 
 def check_image_size(image_size: int, patch_size: int, encoder_id: str) -> int:
@@ -35,18 +38,30 @@ class ImagePreprocess:
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    resize: str = "crop"  # a key of RESIZES
+
+    def __post_init__(self) -> None:
+        if self.resize not in RESIZES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZES)}, got {self.resize!r}")
 
     @property
     def config(self) -> dict[str, Any]:
-        return {**asdict(self), "resize": "bicubic-shorter-side+center-crop"}
+        return {**asdict(self), "resize": RESIZES[self.resize]}
 
-    def meta(self, id: str, patch_size: int, d_feats: int, n_levels: int) -> "EncoderMeta":
+    def configured(self, resize: str | None = None, frames: int | None = None,
+                   mean_std: tuple[Sequence[float], Sequence[float]] | None = None) -> ImagePreprocess:
+        """A copy with another resize mode and/or pixel statistics."""
+        if frames is not None:
+            raise ValueError("an image encoder takes no frame count")
+        mean, std = mean_std or (self.mean, self.std)
+        return replace(self, resize=resize or self.resize, mean=tuple(mean), std=tuple(std))
+
+    def meta(self, id: str, patch_size: int, d_feats: int, n_levels: int, final_norm: bool) -> "EncoderMeta":
         """Metadata of a ViT with a CLS token fed by this preprocessing (square grid of patch tokens)."""
         from .base import EncoderMeta
-        from .registry import encoder_final_norm
 
         g = self.image_size // patch_size
-        return EncoderMeta(id, "image", (g, g), True, d_feats, n_levels, self.config, encoder_final_norm(id))
+        return EncoderMeta(id, "image", (g, g), True, d_feats, n_levels, self.config, final_norm)
 
     def __call__(self, image: Any) -> torch.Tensor:
         from PIL import Image
@@ -55,12 +70,15 @@ class ImagePreprocess:
             raise TypeError(f"image encoders take a PIL.Image, got {type(image).__name__}")
         img = image.convert("RGB")
         s = self.image_size
-        w, h = img.size
-        scale = s / min(w, h)
-        nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
-        img = img.resize((nw, nh), Image.BICUBIC)
-        left, top = (nw - s) // 2, (nh - s) // 2
-        img = img.crop((left, top, left + s, top + s))
+        if self.resize == "squash":
+            img = img.resize((s, s), Image.BICUBIC)
+        else:
+            w, h = img.size
+            scale = s / min(w, h)
+            nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
+            img = img.resize((nw, nh), Image.BICUBIC)
+            left, top = (nw - s) // 2, (nh - s) // 2
+            img = img.crop((left, top, left + s, top + s))
         x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
         mean = torch.tensor(self.mean).view(3, 1, 1)
         std = torch.tensor(self.std).view(3, 1, 1)
@@ -75,6 +93,11 @@ class VideoPreprocess:
     @property
     def config(self) -> dict[str, Any]:
         return {**self.image.config, "frames": self.frames, "frame_sampling": "uniform"}
+
+    def configured(self, resize: str | None = None, frames: int | None = None,
+                   mean_std: tuple[Sequence[float], Sequence[float]] | None = None) -> VideoPreprocess:
+        """A copy with another frame count and/or per-frame settings."""
+        return VideoPreprocess(frames or self.frames, self.image.configured(resize=resize, mean_std=mean_std))
 
     def __call__(self, frames: Sequence[Any]) -> torch.Tensor:
         if not len(frames):

@@ -7,6 +7,7 @@ predictions_<split>.jsonl and metrics.json.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -86,15 +87,22 @@ class Backbones:
             self._llms[key] = load_llm(llm_id, device=device)
         return self._llms[key]
 
-    def encoder(self, encoder_id: str, device: Any, image_size: int | None, shared: bool = True):
+    def encoder(self, encoder_id: str, device: Any, image_size: int | None, shared: bool = True,
+                inputs: dict[str, Any] | None = None):
+        """`inputs`: `PerceptualEncoder.configure_input` settings (resize mode, frames, pixel statistics)."""
         from harness.backbones import load_encoder
 
         opts = {"image_size": image_size} if image_size else {}
+
+        def load():
+            enc = load_encoder(encoder_id, device=device, **opts)
+            return enc.configure_input(**inputs) if inputs else enc
+
         if not shared:
-            return load_encoder(encoder_id, device=device, **opts)
-        key = (encoder_id, str(device), image_size)
+            return load()
+        key = (encoder_id, str(device), image_size, tuple(sorted((inputs or {}).items())))
         if key not in self._encoders:
-            self._encoders[key] = load_encoder(encoder_id, device=device, **opts)
+            self._encoders[key] = load()
         return self._encoders[key]
 
 
@@ -165,6 +173,7 @@ class CellRun:
         import_plugins(cfg.plugins)  # registers the blocks a plugin method is built from
         self.cfg, self.run_dir, self.backbones, self.on_step = cfg, run_dir, backbones, on_step
         self.bench = get_benchmark(cfg.dataset)
+        self.spec = self.bench.spec.for_variant(cfg.variant)  # the variant's data rules
         if not cfg.method_config:
             raise ValueError(f"run {cfg.run_id}: the config holds no method_config; cells are resolved by the matrix "
                              f"(harness.runner.matrix.build_cells), which stores the method's preset in it")
@@ -176,23 +185,45 @@ class CellRun:
         self._items: dict[str, list[Any]] = {}
         self.augmenter = None
         if cfg.train.augment:
-            from benchmarks.augment import get_augmenter
+            from benchmarks.augment import AugmentConfig, get_augmenter
 
-            self.augmenter = get_augmenter(self.bench.spec.modality, seed=cfg.seed)
+            # official: the crop outputs the encoder's input size, bicubic (set once the encoder is loaded)
+            aug = AugmentConfig(resample="bicubic") if cfg.variant == "official" else AugmentConfig()
+            self.augmenter = get_augmenter(self.spec.modality, aug, seed=cfg.seed)
 
     def items(self, role: str) -> list[Any]:
         if role not in self._items:
             size = self.cfg.train.train_size if role == "train" else self.cfg.eval.size
-            # the data seed stays fixed: every method and training seed sees the same items
-            self._items[role] = self.bench.load(role, data_root=self.cfg.data_root, size=size, seed=0)
+            # the offline generator's seed stays fixed (every method and seed sees the same items); a low-data
+            # subset is drawn with the run seed, as the official code does, unless the settings fix its seed
+            subset_seed = self.cfg.seed if self.cfg.train.subset_seed is None else self.cfg.train.subset_seed
+            self._items[role] = self.bench.load(role, data_root=self.cfg.data_root, size=size, seed=0,
+                                                subset_seed=subset_seed, variant=self.cfg.variant)
         return self._items[role]
+
+    def encoder_inputs(self) -> dict[str, Any]:
+        """Preprocessing the variant's data rules set: official images and frames squashed to the encoder's square
+        input (data_base.py:170, video.py:117); the benchmark's frame count and pixel statistics for video."""
+        from harness.backbones.preprocess import CLIP_MEAN, CLIP_STD
+
+        inputs: dict[str, Any] = {}
+        if self.spec.modality in ("image", "video") and self.cfg.variant == "official":
+            inputs["resize"] = "squash"
+        if self.spec.modality == "video" and "n_frames" in self.spec.options:
+            inputs["frames"] = self.spec.options["n_frames"]
+        if self.spec.options.get("pixel_stats") == "clip":
+            inputs["mean_std"] = (CLIP_MEAN, CLIP_STD)
+        return inputs
 
     def eval_roles(self) -> list[str]:
         return [r for r in self.cfg.eval.splits if getattr(self.bench.spec.splits, r, None) is not None]
 
     def encoder(self):
         enc = self.backbones.encoder(self.cfg.encoder, self.device, self.cfg.train.image_size,
-                                     shared=not self.tune_encoder)
+                                     shared=not self.tune_encoder, inputs=self.encoder_inputs())
+        if self.augmenter is not None and self.cfg.variant == "official" and "image_size" in enc.meta.preprocess:
+            self.augmenter.config = dataclasses.replace(self.augmenter.config,
+                                                        output_size=enc.meta.preprocess["image_size"])
         if self.tune_encoder:
             from methods.finetune import enable_bias_tuning
 
@@ -221,7 +252,8 @@ class CellRun:
         augment = self.augmenter if train else None
 
         def live(batch: Sequence[Any]) -> torch.Tensor:
-            raws = [it.load_input() for it in batch]
+            raws = [it.load_train_input(augment.rng) if augment and it.load_train_input else it.load_input()
+                    for it in batch]
             x = torch.stack([encoder.preprocess(augment.raw(r) if augment else r) for r in raws]).to(self.device)
             if augment:
                 x = augment.tensor(x)
