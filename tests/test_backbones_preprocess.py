@@ -83,3 +83,8 @@ def test_official_squash_resize_keeps_the_whole_image():
     assert prep.config["resize"] == "bicubic-squash" != crop.config["resize"]
     with pytest.raises(ValueError, match="squash"):
         ImagePreprocess(32, (0, 0, 0), (1, 1, 1), resize="pad")
+    # then the encoder's own eval transform: timm's Resize(floor(32 / 0.9) = 35) + CenterCrop(32), as for EVA-CLIP-L
+    timm_like = ImagePreprocess(32, (0, 0, 0), (1, 1, 1), resize="squash", crop_pct=0.9)
+    zoomed = img.resize((32, 32), Image.BICUBIC).resize((35, 35), Image.BICUBIC).crop((2, 2, 34, 34))
+    torch.testing.assert_close(timm_like(img), torch.from_numpy(np.asarray(zoomed, dtype=np.float32) / 255).permute(
+        2, 0, 1))

@@ -26,6 +26,9 @@ from .preprocess import (CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, Image
 from .registry import encoder_final_norm, register_encoder, register_llm
 from .weights_cache import BackboneNotAvailable
 
+# The official code loads EVA-CLIP-L with timm (depalm/models/perceptual/vision.py:36-50), whose evaluation
+# transform follows the squash to 224 (timm eva02 configs: crop_pct 0.9)
+OFFICIAL_CROP_PCT = {"eva-clip-l": 0.9}
 KINETICS_MEAN = (0.45, 0.45, 0.45)  # facebook/timesformer-base-finetuned-k400 preprocessor
 KINETICS_STD = (0.225, 0.225, 0.225)
 
@@ -45,7 +48,8 @@ def open_clip_encoder(id: str, visual: nn.Module, image_size: int, weights_id: s
         patch, width, layers = visual.patch_size[0], visual.transformer.width, len(visual.transformer.resblocks)
     check_image_size(image_size, patch, id)
     cfg = get_model_preprocess_cfg(visual)
-    prep = ImagePreprocess(image_size, tuple(cfg.get("mean", CLIP_MEAN)), tuple(cfg.get("std", CLIP_STD)))
+    prep = ImagePreprocess(image_size, tuple(cfg.get("mean", CLIP_MEAN)), tuple(cfg.get("std", CLIP_STD)),
+                           crop_pct=OFFICIAL_CROP_PCT.get(id, 1.0))
     return IntermediatesEncoder(visual, prep.meta(id, patch, width, layers, encoder_final_norm(id)), weights_id, prep,
                                 timm_api=trunk is not None)
 
@@ -130,7 +134,8 @@ def timm_vit_encoder(id: str, model: nn.Module, weights_id: str) -> Intermediate
     image_size = model.patch_embed.img_size[0]
     patch = model.patch_embed.patch_size[0]
     cfg = model.pretrained_cfg
-    prep = ImagePreprocess(image_size, tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)))
+    prep = ImagePreprocess(image_size, tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)),
+                           crop_pct=cfg.get("crop_pct", 1.0))  # timm's eval transform, as the official loads it
     meta = prep.meta(id, patch, model.embed_dim, len(model.blocks), encoder_final_norm(id))
     return IntermediatesEncoder(model, meta, weights_id, prep, timm_api=True)
 

@@ -2,7 +2,9 @@
 
 Image: shorter side resized to `image_size` (bicubic) and center crop, or (`resize="squash"`, the official
 loader's `Resize((224, 224))`, depalm/data/data/data_base.py:170) resized to a square without keeping the aspect
-ratio; then normalize. Video: `frames` frames sampled uniformly, each preprocessed as an image. Audio: Whisper's
+ratio and then passed through the encoder's own evaluation transform, as the official code does: a no-op for the
+CLIP processor and DINOv2's transform, timm's resize to image_size / crop_pct and centre crop otherwise
+(`crop_pct`, e.g. 0.9 for EVA-CLIP-L: 224 -> 248 -> 224); then normalize. Video: `frames` frames sampled uniformly, each preprocessed as an image. Audio: Whisper's
 log-mel front end, in torch.
 """
 from __future__ import annotations
@@ -39,10 +41,13 @@ class ImagePreprocess:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     resize: str = "crop"  # a key of RESIZES
+    crop_pct: float = 1.0  # the encoder's own eval transform after a squash (timm's crop_pct; 1: none)
 
     def __post_init__(self) -> None:
         if self.resize not in RESIZES:
             raise ValueError(f"resize must be one of {', '.join(RESIZES)}, got {self.resize!r}")
+        if not 0 < self.crop_pct <= 1:
+            raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
 
     @property
     def config(self) -> dict[str, Any]:
@@ -72,6 +77,10 @@ class ImagePreprocess:
         s = self.image_size
         if self.resize == "squash":
             img = img.resize((s, s), Image.BICUBIC)
+            if self.crop_pct < 1:  # timm's eval transform: Resize(floor(s / crop_pct)) + CenterCrop(s)
+                big = math.floor(s / self.crop_pct)
+                top = int(round((big - s) / 2.0))
+                img = img.resize((big, big), Image.BICUBIC).crop((top, top, top + s, top + s))
         else:
             w, h = img.size
             scale = s / min(w, h)
