@@ -76,7 +76,8 @@ def test_official_squash_resize_keeps_the_whole_image():
     arr = np.random.default_rng(0).integers(0, 255, (40, 100, 3), dtype=np.uint8)
     img = Image.fromarray(arr)
     prep = ImagePreprocess(32, (0, 0, 0), (1, 1, 1), resize="squash")
-    expected = torch.from_numpy(np.asarray(img.resize((32, 32), Image.BICUBIC), dtype=np.float32) / 255).permute(2, 0, 1)
+    squashed = np.asarray(img.resize((32, 32), Image.BICUBIC), dtype=np.float32) / 255
+    expected = torch.from_numpy(squashed).permute(2, 0, 1)
     torch.testing.assert_close(prep(img), expected)
     crop = ImagePreprocess(32, (0, 0, 0), (1, 1, 1))
     assert not torch.allclose(crop(img), expected)
@@ -86,5 +87,5 @@ def test_official_squash_resize_keeps_the_whole_image():
     # then the encoder's own eval transform: timm's Resize(floor(32 / 0.9) = 35) + CenterCrop(32), as for EVA-CLIP-L
     timm_like = ImagePreprocess(32, (0, 0, 0), (1, 1, 1), resize="squash", crop_pct=0.9)
     zoomed = img.resize((32, 32), Image.BICUBIC).resize((35, 35), Image.BICUBIC).crop((2, 2, 34, 34))
-    torch.testing.assert_close(timm_like(img), torch.from_numpy(np.asarray(zoomed, dtype=np.float32) / 255).permute(
-        2, 0, 1))
+    expected = torch.from_numpy(np.asarray(zoomed, dtype=np.float32) / 255).permute(2, 0, 1)
+    torch.testing.assert_close(timm_like(img), expected)

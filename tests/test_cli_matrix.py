@@ -70,6 +70,7 @@ def test_lr_grid_makes_one_cell_per_lr_and_evaluates_val(tmp_path, capsys):
                                       "--lr-grid", "--results", str(tmp_path / "r")])
     p = plan(args)
     assert sorted(c.lr for c in p.todo) == [4e-4, 8e-4, 1e-3]
+    assert {c.recipe_source["lr"] for c in p.todo} == {"user"}  # R4: a grid leaves the official per-cell lr
     assert all(c.eval.splits[0] == "val" for c in p.todo)
     assert len({c.config_hash() for c in p.todo}) == 3
     _nothing_written(tmp_path)

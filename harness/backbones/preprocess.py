@@ -4,8 +4,8 @@ Image: shorter side resized to `image_size` (bicubic) and center crop, or (`resi
 loader's `Resize((224, 224))`, depalm/data/data/data_base.py:170) resized to a square without keeping the aspect
 ratio and then passed through the encoder's own evaluation transform, as the official code does: a no-op for the
 CLIP processor and DINOv2's transform, timm's resize to image_size / crop_pct and centre crop otherwise
-(`crop_pct`, e.g. 0.9 for EVA-CLIP-L: 224 -> 248 -> 224); then normalize. Video: `frames` frames sampled uniformly, each preprocessed as an image. Audio: Whisper's
-log-mel front end, in torch.
+(`crop_pct`, e.g. 0.9 for EVA-CLIP-L: 224 -> 248 -> 224); then normalize. Video: `frames` frames sampled
+uniformly, each preprocessed as an image. Audio: Whisper's log-mel front end, in torch.
 """
 from __future__ import annotations
 

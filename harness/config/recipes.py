@@ -27,7 +27,8 @@ from harness.config.run_config import TrainSettings
 OFFICIAL_CELLS = Path(__file__).with_name("official_cells.json")
 # C.3: "when training LiMBeR^(1) and DePALM^{R-rand,L0} on MSRVTT, we average the patch tokens along the time
 # dimension" (the official scripts average for LiMBeR^(all) instead; official_cells.json)
-PAPER_CELL_EXTRACTION = {("limber-1", "msrvtt"): {"time_pool": "mean"}, ("depalm-r-rand", "msrvtt"): {"time_pool": "mean"}}
+PAPER_CELL_EXTRACTION = {("limber-1", "msrvtt"): {"time_pool": "mean"},
+                         ("depalm-r-rand", "msrvtt"): {"time_pool": "mean"}}
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 stored in half precision, so training with a frozen encoder and no augmentation never calls the encoder.
 
 Layout: <root>/<key>/manifest.json + immutable shard-*.safetensors files. The key hashes the encoder fingerprint
-(weights, token layout, preprocessing, final norm on every level), dataset, split and number of levels. Every file is written under a
-temporary name and renamed into place; the manifest records each shard's length and SHA-256, and a shard that does
-not match (truncated, corrupt, missing) is deleted and its items recomputed, never read. Shards are flushed as
-they fill, so an interrupted pass keeps the finished part.
+(weights, token layout, preprocessing, final norm on every level), dataset, split and number of levels. Every
+file is written under a temporary name and renamed into place; the manifest records each shard's length and
+SHA-256, and a shard that does not match (truncated, corrupt, missing) is deleted and its items recomputed, never
+read. Shards are flushed as they fill, so an interrupted pass keeps the finished part.
 """
 from __future__ import annotations
 
