@@ -134,13 +134,11 @@ class PeakRss:
 def cell_configs(methods: Sequence[str], dataset: str = "syn-coco", profile: str = "cpu", **train: Any) -> dict:
     """method -> the `RunConfig` the matrix builds for `--methods <methods> --datasets <dataset> --profile <profile>`
     (seed 0, the profile's lr), with `train` overrides."""
-    from harness.cli import build_parser
-    from harness.runner.matrix import build_cells, resolve_profile
+    from harness.cli import parse_study
+    from harness.runner.matrix import plan
 
-    prof = resolve_profile(profile)
-    args = build_parser().parse_args(["--methods", ",".join(methods), "--datasets", dataset, "--profile", profile])
-    cells = build_cells(list(methods), [dataset], [0], [prof.lr], prof.grad_clip, prof, args)
-    return {c.method: dataclasses.replace(c, train=dataclasses.replace(c.train, **train)) for c in cells}
+    study = parse_study(["--methods", ",".join(methods), "--datasets", dataset, "--profile", profile])
+    return {c.method: dataclasses.replace(c, train=dataclasses.replace(c.train, **train)) for c in plan(study).cells}
 
 
 def cell_config(method: str, dataset: str = "syn-coco", profile: str = "cpu", **train: Any):

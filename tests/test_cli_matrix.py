@@ -63,12 +63,12 @@ def test_bias_tuning_variants_resolve(tmp_path, capsys):
 
 
 def test_lr_grid_makes_one_cell_per_lr_and_evaluates_val(tmp_path, capsys):
-    from harness.cli import build_parser
+    from harness.cli import parse_study
     from harness.runner.matrix import plan
 
-    args = build_parser().parse_args(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
+    study = parse_study(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
                                       "--lr-grid", "--results", str(tmp_path / "r")])
-    p = plan(args)
+    p = plan(study)
     assert sorted(c.lr for c in p.todo) == [4e-4, 8e-4, 1e-3]
     assert {c.recipe_source["lr"] for c in p.todo} == {"user"}  # R4: a grid leaves the official per-cell lr
     assert all(c.eval.splits[0] == "val" for c in p.todo)
@@ -86,18 +86,183 @@ def test_datasets_all_skips_what_is_missing_and_says_why(tmp_path, capsys, monke
 
 
 def test_variants_are_a_matrix_axis_in_the_config_hash():
-    from harness.cli import build_parser
+    from harness.cli import parse_study
     from harness.config import RunConfig
     from harness.runner.matrix import plan
 
-    args = build_parser().parse_args(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
+    study = parse_study(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
                                       "--variant", "official,paper"])
-    cells = plan(args).cells
+    cells = plan(study).cells
     assert [c.variant for c in cells] == ["official", "paper"]
     assert [c.method_config["variant"] for c in cells] == ["official", "paper"]
     assert cells[0].config_hash() != cells[1].config_hash()
-    default = plan(build_parser().parse_args(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke"]))
+    default = plan(parse_study(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke"]))
     assert [c.variant for c in default.cells] == ["official"]
     old = cells[1].to_dict()
     del old["variant"]  # a run config written before the variant axis
     assert RunConfig.from_dict(old).variant == "paper"
+
+
+# ---- the study config: dotted options, YAML files, profiles as defaults, shorthands -----------------------------
+
+SMOKE_CELL = ["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke"]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--train.nope", "1"], "unrecognized arguments: --train.nope 1"),
+    (["--train.max_steps", "abc"], "--train.max_steps abc: expected an int or null"),
+    (["--eval.num_beams", "two"], "--eval.num_beams (--num-beams) two: expected an int"),
+    (["--mode", "train"], "expected one of run, report-only, describe-methods, doctor"),
+    (["--train.augment", "maybe"], "expected true or false"),
+    (["--eval.size", "0"], "--eval.size 0: must be >= 1"),
+    (["--train.warmup_frac", "1.5"], "in [0, 1)"),
+    (["--eval.splits", "[tst]"], "reported, train, val, test"),
+    (["--eval.metrics", "[CIDEr, BLEU4]"], "unknown caption metric(s) BLEU4"),
+    (["--config", "/nonexistent/study.yaml"], "--config"),
+    (["--dry-run=yes"], "--dry-run takes no value"),
+    (["--num-beams"], "--num-beams: expected a value"),
+])
+def test_bad_options_are_one_line_usage_errors(tmp_path, capsys, argv, needle):
+    rc, _ = _run(tmp_path, *SMOKE_CELL, *argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.startswith("run_matrix.py: error: ") and len(err.strip().splitlines()) == 1, err
+    assert needle in err
+    _nothing_written(tmp_path)
+
+
+def test_train_and_eval_overrides_reach_the_cells_and_their_hash():
+    from harness.cli import parse_study
+    from harness.runner.matrix import plan
+
+    (default,) = plan(parse_study(SMOKE_CELL)).cells
+    (cell,) = plan(parse_study([*SMOKE_CELL, "--train.max_steps", "3", "--eval.size", "4"])).cells
+    assert (default.train.max_steps, default.eval.size) == (4, 8)  # the smoke profile's
+    assert (cell.train.max_steps, cell.eval.size) == (3, 4)
+    assert cell.to_dict()["train"]["max_steps"] == 3  # what config.json stores
+    assert cell.config_hash() != default.config_hash()
+    (same,) = plan(parse_study([*SMOKE_CELL, "--train.max_steps", "4"])).cells  # the profile's own value
+    assert same.config_hash() == default.config_hash()
+
+
+def test_the_profile_sets_defaults_that_files_and_later_flags_override(tmp_path):
+    from harness.cli import parse_study
+
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text("profile: smoke\nlr: 0.0004\ntrain:\n  max_steps: 7\neval:\n  metrics: [CIDEr]\n")
+    study = parse_study(["--config", str(study_file)])
+    assert (study.profile, study.lr, study.grad_clip) == ("smoke", 4e-4, 0.8)
+    assert (study.train.max_steps, study.train.batch_size, study.eval.metrics) == (7, 4, ("CIDEr",))
+    assert parse_study(["--config", str(study_file), "--train.max_steps", "9"]).train.max_steps == 9
+    assert parse_study(["--train.max_steps", "9", "--config", str(study_file)]).train.max_steps == 7
+    cpu = parse_study(["--config", str(study_file), "--profile", "cpu"])
+    assert (cpu.train.max_steps, cpu.train.batch_size) == (7, 8)  # the file's value; cpu's for the rest
+    assert parse_study(["--profile", "smoke", "--lr-grid"]).lr is None  # the grid sweeps it
+
+
+def test_print_config_round_trips_through_config(tmp_path, capsys):
+    from harness.cli import main, parse_study
+
+    argv = [*SMOKE_CELL, "--seeds", "0,3", "--variant", "official,paper", "--train.max_steps", "3",
+            "--num-beams", "2", "--eval.splits", "[val, test]", "--executor", "slurm", "--time", "2-00:00:00",
+            "--sbatch-arg", "mail-type=END", "--sbatch-arg", "exclusive", "--plugin", "json"]
+    assert main([*argv, "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(printed)
+    again = parse_study(["--config", str(study_file)])
+    assert again == parse_study(argv)
+    assert again.slurm.time == "2-00:00:00" and again.slurm.sbatch_args == ("mail-type=END", "exclusive")
+    assert main(["--config", str(study_file), "--print-config"]) == 0
+    assert capsys.readouterr().out == printed
+
+
+def test_the_first_flags_are_shorthands_for_the_fields():
+    from harness.cli import parse_study
+
+    short = parse_study(["--report-only", "--results", "a", "--results", "b", "--plugin", "json", "--lr-grid",
+                         "--grad-clip", "0.5", "--variant", "paper", "--data-root", "/d", "--runs-dir", "r",
+                         "--dry-run", "--retry-failed", "--num-beams", "2", "--max-new-tokens", "7",
+                         "--max-parallel", "3", "--partition", "gpu", "--gpus-per-node", "0", "--sbatch-arg", "x=1",
+                         "--detach", "--d-llm", "512"])
+    dotted = parse_study(["--mode", "report-only", "--results", "a", "--results", "b", "--plugins", "[json]",
+                          "--lr_grid", "true", "--grad_clip", "0.5", "--variants", "paper", "--data_root", "/d",
+                          "--runs_dir", "r",
+                          "--dry_run", "true", "--retry_failed", "true", "--eval.num_beams", "2",
+                          "--eval.max_new_tokens", "7", "--local.max_parallel", "3", "--slurm.partition", "gpu",
+                          "--slurm.gpus_per_node", "0", "--slurm.sbatch_args", "[x=1]", "--slurm.detach", "true",
+                          "--describe.d_llm", "512"])
+    assert short == dotted
+    assert (short.mode, short.results, short.plugins, short.eval.num_beams) == ("report-only", ("a", "b"),
+                                                                               ("json",), 2)
+
+
+def test_lists_in_yaml_and_comma_lists_resolve_alike(tmp_path):
+    from harness.cli import parse_study
+    from harness.runner.matrix import plan
+
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text("methods: [depalm, limber-1]\nseeds: [0, 2]\ndatasets: [syn-coco]\nprofile: smoke\n")
+    listed = plan(parse_study(["--config", str(study_file)])).cells
+    commas = plan(parse_study(["--methods", "depalm,limber-1", "--seeds", "0,2", "--datasets", "syn-coco",
+                               "--profile", "smoke"])).cells
+    assert [c.run_id for c in listed] == [c.run_id for c in commas] and len(listed) == 4
+
+
+def test_executors_are_built_from_their_typed_options():
+    from harness.cli import parse_study
+    from harness.runner.executors import get_executor
+
+    study = parse_study(["--executor", "local", "--max-parallel", "2"])
+    assert get_executor(study.executor, study.executor_options).max_parallel == 2
+    assert parse_study(["--executor", "inline"]).executor_options is None
+
+
+def test_help_lists_the_groups_and_the_shorthands(capsys):
+    from harness.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--profile", "smoke", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("--train.*: Optimisation recipe", "--eval.*: Generation and scoring", "--slurm.*: SLURM executor",
+                 "--train.max_steps", "cap on optimiser steps", "default: 4", "--eval.size", "--local.max_parallel",
+                 "shorthands", "--num-beams X", "--eval.num_beams X", "--print-config", "--config CONFIG"):
+        assert text in out, text
+
+
+def test_depalm_bench_is_the_same_entry_point_as_run_matrix():
+    import tomllib
+    from pathlib import Path
+
+    import run_matrix
+    from harness import cli
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert project["project"]["scripts"] == {"depalm-bench": "harness.cli:main"}
+    assert "*.yaml" in project["tool"]["setuptools"]["package-data"]["*"]  # the profile files ship with it
+    assert run_matrix.main is cli.main
+
+
+def test_the_readmes_commands_parse(tmp_path, monkeypatch, capsys):
+    """Every `python run_matrix.py ...` line of the README is a valid command line (the plugin's is run end to end
+    by test_methods_plugin_e2e); a `--print-config > FILE` line writes the file a later `--config FILE` reads."""
+    import shlex
+    from pathlib import Path
+
+    from harness.cli import main, parse_study
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    commands = [line.split("#")[0] for line in readme.splitlines() if line.startswith("python run_matrix.py")]
+    monkeypatch.chdir(tmp_path)
+    assert len(commands) >= 10
+    for command in commands:
+        argv, _, target = command.partition(">")
+        argv = shlex.split(argv)[2:]
+        if "--plugin" in argv:
+            continue
+        if target:
+            assert main(argv) == 0, command
+            Path(target.strip()).write_text(capsys.readouterr().out)
+        else:
+            parse_study(argv)

@@ -115,30 +115,33 @@ def test_explicit_lr_and_clip_win_and_are_recorded():
 
 
 def test_matrix_cells_carry_the_resolved_recipe(tmp_path):
-    from harness.cli import build_parser
+    from harness.cli import parse_study
     from harness.runner.matrix import plan
 
     base = ["--methods", "depalm-c-attn,depalm-r-qpmapper", "--datasets", "vqav2-1pct", "--profile", "paper",
             "--data-root", str(FIXTURES), "--results", str(tmp_path / "r")]
-    cells = {c.method: c for c in plan(build_parser().parse_args(base)).cells}
+    cells = {c.method: c for c in plan(parse_study(base)).cells}
     attn, rqp = cells["depalm-c-attn"], cells["depalm-r-qpmapper"]
     assert (attn.lr, attn.grad_clip, attn.train.batch_size, attn.train.grad_sum_steps) == (4e-3, 0.1, 256, 2)
     assert rqp.method_config["mapping"]["options"]["post_qp_layers"] == 1
     assert attn.recipe_source["lr"].startswith("official:")
-    user = plan(build_parser().parse_args([*base, "--lr", "2e-4"])).cells[0]
+    user = plan(parse_study([*base, "--lr", "2e-4"])).cells[0]
     assert user.lr == 2e-4 and user.recipe_source["lr"] == "user" and user.grad_clip == 0.1
     assert user.config_hash() != attn.config_hash()
+    own = plan(parse_study([*base, "--train.batch_size", "64"])).cells[0]  # a batch the user sets wins too
+    assert (own.train.batch_size, own.train.micro_batch_size, own.train.grad_sum_steps) == (64, 16, 1)
+    assert own.recipe_source["batch"] == "user" and own.lr == 4e-3
 
 
 def test_cells_configure_the_encoder_input_by_variant(tmp_path):
     """F4, F6: under official images and frames are squashed to the encoder's square input; MSR-VTT takes 16
     frames with CLIP statistics (8 and the encoder's own under paper)."""
     from harness.backbones.preprocess import CLIP_MEAN, CLIP_STD
-    from harness.cli import build_parser
+    from harness.cli import parse_study
     from harness.runner.cell import Backbones, CellRun
     from harness.runner.matrix import plan
 
-    args = build_parser().parse_args(["--methods", "limber-all", "--datasets", "msrvtt,coco,audiocaps", "--profile",
+    args = parse_study(["--methods", "limber-all", "--datasets", "msrvtt,coco,audiocaps", "--profile",
                                       "paper", "--variant", "official,paper", "--data-root", str(FIXTURES),
                                       "--results", str(tmp_path / "r")])
     inputs = {(c.dataset, c.variant): CellRun(c, tmp_path / "run", Backbones()).encoder_inputs()

@@ -10,8 +10,8 @@ from test_methods import isolated_registry  # noqa: F401  (fixture)
 
 from benchmarks import Benchmark, BenchmarkSpec, Splits, get_benchmark, list_benchmarks, registry
 from harness.report import render_reports
-from harness.report.labels import (MethodDisplay, dataset_sort_key, dataset_title, display_of, latex_escape,
-                                   method_display, method_names, paper_columns)
+from harness.report.labels import dataset_sort_key, dataset_title, display_of, latex_escape, method_names, paper_columns
+from harness.report.render import LATEX, MARKDOWN
 from harness.store.results import write_result
 
 
@@ -24,7 +24,7 @@ def test_every_registered_benchmark_prints_its_spec_title_and_mirrors_show_their
             assert spec.display_title == f"{column.display_title} [offline]"
             assert (spec.eval_split, spec.s_metrics, spec.s_splits) == (column.eval_split, column.s_metrics,
                                                                         column.s_splits), dataset_id
-    assert dataset_title("coco-1pct", "tex") == r"COCO (1\%)" and dataset_title("zz-unknown") == "zz-unknown"
+    assert dataset_title("coco-1pct") == "COCO (1%)" and dataset_title("zz-unknown") == "zz-unknown"
 
 
 def test_column_order_is_the_papers_with_unknown_ids_last():
@@ -34,11 +34,11 @@ def test_column_order_is_the_papers_with_unknown_ids_last():
 
 
 def test_display_names_and_escaping():
-    assert method_display("DePALM^{R-rand,L0}") == MethodDisplay("DePALM^{R-rand,L0}",
-                                                                 r"DePALM\textsuperscript{R-rand,L0}")
-    assert method_display("LiMBeR⁽ᵃˡˡ⁾ + bias-FT").tex == r"LiMBeR\textsuperscript{(all)} + bias-FT"
-    assert method_display("my_plugin^{a_b}").tex == r"my\_plugin\textsuperscript{a\_b}"
-    assert method_display("a|b").md == r"a\|b"
+    assert LATEX.name("DePALM^{R-rand,L0}") == r"DePALM\textsuperscript{R-rand,L0}"
+    assert MARKDOWN.name("DePALM^{R-rand,L0}") == "DePALM^{R-rand,L0}"
+    assert LATEX.name("LiMBeR⁽ᵃˡˡ⁾ + bias-FT") == r"LiMBeR\textsuperscript{(all)} + bias-FT"
+    assert LATEX.name("my_plugin^{a_b}") == r"my\_plugin\textsuperscript{a\_b}"
+    assert MARKDOWN.name("a|b") == r"a\|b"
     assert latex_escape("COCO (1%) & 50_000 #1") == r"COCO (1\%) \& 50\_000 \#1"
 
 
@@ -46,20 +46,21 @@ def test_method_names_come_from_the_rows_the_latest_first():
     rows = pd.DataFrame({"method": ["depalm", "depalm", "mapl", "x"], "method_display": ["old", "DePALM", "MAPL", ""],
                          "created_at": ["2024-01-01", "2025-01-01", "2024-01-01", "2024-01-01"]})
     names = method_names(rows)
-    assert {m: d.md for m, d in names.items()} == {"depalm": "DePALM", "mapl": "MAPL"}
-    assert display_of(names, "x") == MethodDisplay("x", "x")
+    assert names == {"depalm": "DePALM", "mapl": "MAPL"}
+    assert display_of(names, "x") == "x"
 
 
-def test_a_plugin_presets_display_name_appears_in_table4(isolated_registry, tmp_path):
+@pytest.mark.usefixtures("isolated_registry")
+def test_a_plugin_presets_display_name_appears_in_table4(tmp_path):
     """The README's plugin (methods/contrib/qpmapper8.py) names itself DePALM^{QP8}: its rows carry the name from the
     run config the matrix resolves, and the report prints it."""
-    from harness.cli import build_parser
+    from harness.cli import parse_study
     from harness.runner.cell import CellOutcome, result_rows
     from harness.runner.matrix import plan
 
     importlib.import_module("methods.contrib.qpmapper8")  # what --plugin does before the matrix is resolved
     results = tmp_path / "results"
-    args = build_parser().parse_args(["--plugin", "methods.contrib.qpmapper8", "--methods", "depalm,depalm-qp8",
+    args = parse_study(["--plugin", "methods.contrib.qpmapper8", "--methods", "depalm,depalm-qp8",
                                       "--datasets", "syn-coco", "--profile", "smoke", "--results", str(results)])
     for cfg in plan(args).cells:
         score = {"depalm": 30.0, "depalm-qp8": 35.0}[cfg.method]

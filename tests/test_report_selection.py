@@ -43,7 +43,8 @@ def test_primary_metric_falls_back_when_the_papers_is_absent():
 
 
 def test_latest_run_per_cell_seed_and_setting():
-    base = dict(method="m", dataset="d", seed=0, lr=1e-3, grad_clip=0.8, llm="l", encoder="e", profile="p")
+    base = dict(method="m", dataset="d", seed=0, lr=1e-3, grad_clip=0.8, llm="l", encoder="e", profile="p",
+                variant="official")
     runs = pd.DataFrame([dict(base, run_id="old", created_at="2026-01-01T00:00:00+00:00", status="failed"),
                          dict(base, run_id="new", created_at="2026-01-02T00:00:00+00:00", status="ok"),
                          dict(base, seed=1, run_id="other-seed", created_at="2025-01-01T00:00:00+00:00", status="ok")])

@@ -117,7 +117,7 @@ def scripted(slurm, tmp_path_factory):
     root = tmp_path_factory.mktemp("scripted")
     runs, results = root / "runs", root / "results"
     cells = [cell(s) for s in range(4)]
-    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, time_min=10, array_parallelism=2),
+    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, time="10", array_parallelism=2),
                        cell_fn=slurm_cells.scripted_cell)
     ex.lost_grace_s = 5.0  # the pending task cancelled below leaves no trace in squeue or sacct
 
@@ -180,8 +180,8 @@ def test_detach_returns_at_once_and_rerun_collects(slurm, tmp_path):
     ok, failing = cell(0), cell(4)  # ok / records its own failed row
 
     def executor():
-        return SlurmExecutor(SlurmOptions(gpus_per_node=0, time_min=10), cell_fn=slurm_cells.scripted_cell,
-                             detach=True)
+        return SlurmExecutor(SlurmOptions(gpus_per_node=0, time="10", detach=True),
+                             cell_fn=slurm_cells.scripted_cell)
 
     assert list(executor().run([ok, failing], runs, results, NoProgress())) == []  # submitted, nothing finished
     jobs = registered_jobs(runs)
@@ -310,12 +310,12 @@ def test_matrix_rerun_skips_finished_cells_and_resubmits_cancelled(matrix):
 
 def test_one_task_per_rank_trains_a_cell_data_parallel(slurm, tmp_path):
     """One SLURM task per GPU is one DDP rank; on this GPU-less cluster two CPU tasks (gloo) stand in for 2 GPUs."""
-    from harness.cli import build_parser
+    from harness.cli import parse_study
     from harness.runner.matrix import plan
 
-    args = build_parser().parse_args(["--methods", "depalm", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)])
+    args = parse_study(["--methods", "depalm", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)])
     (cfg,) = plan(args).todo
-    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, tasks_per_node=2, time_min=60))
+    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, tasks_per_node=2, time="60"))
     (outcome,) = ex.run([cfg], tmp_path / "runs", tmp_path / "results", NoProgress())
     assert outcome.status == "ok", outcome.error
     run_dir = tmp_path / "runs" / cfg.run_id

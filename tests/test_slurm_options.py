@@ -6,21 +6,25 @@ import json
 
 import pytest
 
-from harness.cli import build_parser, main
+from harness.cli import main, parse_study
 from harness.errors import UsageError
-from harness.runner.executors.slurm import (JobRecord, JobRegistry, SlurmOptions, _summarise_ids, check_slurm_reachable,
-                                     is_active, parse_sacct, parse_sbatch_arg, parse_squeue, parse_time_min)
+from harness.runner.executors.slurm import (JobRecord, JobRegistry, SlurmOptions, _summarise_ids, check_options,
+                                            check_slurm_reachable, is_active, parse_sacct, parse_sbatch_arg,
+                                            parse_squeue, parse_time_min, submitit_parameters)
 
 
 def options(*flags: str) -> SlurmOptions:
-    return SlurmOptions.from_args(build_parser().parse_args(list(flags)))
+    """The slurm options of a command line, checked as the executor checks them."""
+    opts = parse_study(list(flags)).slurm
+    check_options(opts)
+    return opts
 
 
 def sbatch_script(opts: SlurmOptions, n_cells: int = 3) -> str:
     from submitit.slurm.slurm import _make_sbatch_string
 
     return _make_sbatch_string(command="python -m x", folder="/runs/_slurm/%j", map_count=n_cells,
-                               **opts.submitit_parameters(["cd /work"]))
+                               **submitit_parameters(opts, ["cd /work"]))
 
 
 def test_defaults_ask_for_one_8_gpu_node_with_one_task_per_gpu_and_a_capped_array():

@@ -10,7 +10,8 @@ applies there, since clipping is not a matter of budget. Cell overrides of the m
 extra QPMapper, MSRVTT's time averaging, AudioCaps' patch-mean CLS) apply under every profile.
 `paper`: the profile's lr and clip for every cell (Appendix C.3's alpha_max 8e-4 and g_clip 0.8 under `paper`), and
 the one per-cell rule the text states (C.3: time averaging for LiMBeR^(1) and R-rand on MSRVTT).
-An explicit --lr / --grad-clip always wins; `recipe_source` records where each value came from.
+An lr, clip or batch the user sets (flags or --config; one equal to the profile's counts as the profile's) wins;
+`recipe_source` records where each value came from.
 """
 from __future__ import annotations
 
@@ -86,9 +87,10 @@ class CellRecipe:
 
 
 def resolve_recipe(method_config: Any, dataset: str, encoder: str, profile: Profile, train: TrainSettings,
-                   lr: float | None = None, grad_clip: float | None = None) -> CellRecipe:
+                   lr: float | None = None, grad_clip: float | None = None, user_batch: bool = False) -> CellRecipe:
     """The recipe of one cell in the variant of `method_config` (a `methods.MethodConfig`). `train` holds the
-    profile's settings for this dataset; `lr` / `grad_clip` are the user's explicit values (None: not given)."""
+    study's settings for this dataset; `lr` / `grad_clip` are the user's explicit values (None: not given);
+    `user_batch`: the batch in `train` is the user's, not the profile's."""
     variant = method_config.variant
     own_clip = method_config.recipe.grad_clip
     cell_lr, cell_clip = profile.lr, own_clip or profile.grad_clip
@@ -104,18 +106,23 @@ def resolve_recipe(method_config: Any, dataset: str, encoder: str, profile: Prof
         if cell is not None:
             mapping, extraction = cell.mapping, cell.extraction
             src["cell"] = cell.source
-        if profile.official_budget:
+        if profile.official_budget and not user_batch:
             d = table.defaults
             accum = cell.accumulate_steps if cell else method_config.recipe.grad_accum or d["accumulate_steps"]
             bs = cell.per_rank_batch if cell else d["per_rank_batch"]
             train = dataclasses.replace(train, batch_size=bs * table.ranks * accum, micro_batch_size=bs,
                                         grad_sum_steps=accum)
+            src["batch"] = cell.source if cell else f"no official script: defaults ({d['source']})"
+        if profile.official_budget:
+            d = table.defaults
             cell_lr = cell.lr if cell else d["lr"]
             cell_clip = cell.grad_clip if cell else own_clip or d["grad_clip"]
             where = cell.source if cell else f"no official script: defaults ({d['source']}) and method {base_id}"
-            src.update(lr=where, grad_clip=where, batch=where)
+            src.update(lr=where, grad_clip=where)
     else:
         extraction = PAPER_CELL_EXTRACTION.get((base_id.split("+")[0], dataset), {})
+    if user_batch:
+        src["batch"] = "user"
     if lr is not None:
         cell_lr, src["lr"] = lr, "user"
     if grad_clip is not None:

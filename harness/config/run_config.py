@@ -23,27 +23,41 @@ _UNHASHED = ("data_root", "plugins", "feature_levels", "recipe_source")
 class TrainSettings:
     """Optimisation recipe, Appendix C.3 (defaults are the paper's)."""
 
-    epochs: int | None = None  # None: the benchmark's own epoch count
-    max_steps: int | None = None  # cap on optimiser steps (CPU profiles)
-    batch_size: int = 128  # effective batch, reached by gradient accumulation
-    micro_batch_size: int = 16  # largest per-device batch of one forward pass
-    # the step gradient is this many times the mean over the effective batch: the official code backpropagates each
-    # of its `accumulate_steps` losses undivided (a sum over accumulation steps of means over its 8 ranks)
+    epochs: int | None = None
+    """training epochs (null: the benchmark's own count)"""
+    max_steps: int | None = None
+    """cap on optimiser steps (CPU profiles)"""
+    batch_size: int = 128
+    """effective batch, reached by gradient accumulation"""
+    micro_batch_size: int = 16
+    """largest per-device batch of one forward pass"""
     grad_sum_steps: int = 1
+    """the step gradient is this many times the mean over the effective batch (the official code backpropagates
+    each of its accumulate_steps losses undivided: a sum over accumulation steps of means over its 8 ranks)"""
     weight_decay: float = 0.1
     adam_eps: float = 1e-4
     adam_betas: tuple[float, float] = (0.9, 0.999)
     warmup_frac: float = 0.2
-    min_lr_ratio: float = 1e-4  # alpha_min = alpha_max * 1e-4
+    """fraction of the steps spent in linear warmup"""
+    min_lr_ratio: float = 1e-4
+    """alpha_min = alpha_max * min_lr_ratio at the end of the cosine decay"""
     label_smoothing: float = 2e-3
-    max_target_tokens: int = 64  # answer tokens kept (EOS included)
+    max_target_tokens: int = 64
+    """answer tokens kept (EOS included)"""
     augment: bool = True
-    train_size: int | None = None  # cap on training items (None: the whole split)
-    subset_seed: int | None = None  # seed of a low-data subset: None draws it with the run seed, an int fixes it
-    image_size: int | None = None  # encoder input resolution override (None: the encoder's own)
-    checkpoint_every: int = 200  # optimiser steps between full-state checkpoints
+    """the benchmark's training augmentation"""
+    train_size: int | None = None
+    """cap on training items (null: the whole split)"""
+    subset_seed: int | None = None
+    """seed of a low-data subset (null: each run draws it with its own seed, as the official code does)"""
+    image_size: int | None = None
+    """encoder input resolution override (null: the encoder's own)"""
+    checkpoint_every: int = 200
+    """optimiser steps between full-state checkpoints"""
     log_every: int = 10
+    """optimiser steps between train_log.jsonl records"""
     feature_batch_size: int = 32
+    """items per encoder pass when the frozen features are cached"""
 
 
 @dataclass(frozen=True)
@@ -53,11 +67,14 @@ class EvalSettings:
     num_beams: int = 3
     max_new_tokens: int = 50
     batch_size: int = 32
-    # split roles to evaluate; REPORTED_SPLIT stands for the split the benchmark's Table 4 column reports.
-    # The matrix resolves it (and drops roles the benchmark lacks), so a RunConfig holds concrete roles.
+    """items per generation batch"""
     splits: tuple[str, ...] = ("val", "test")
-    size: int | None = None  # cap on evaluated items per split
-    metrics: tuple[str, ...] | None = None  # caption metrics to compute (None: all; METEOR costs ~20 s of Java)
+    """split roles to evaluate (train | val | test); `reported` stands for the split the benchmark's Table 4 column
+    reports. The matrix resolves it (and drops roles the benchmark lacks), so a RunConfig holds concrete roles."""
+    size: int | None = None
+    """cap on evaluated items per split (null: the whole split)"""
+    metrics: tuple[str, ...] | None = None
+    """caption metrics to compute (null: all; METEOR costs ~20 s of Java)"""
 
 
 @dataclass(frozen=True)

@@ -5,21 +5,14 @@ only appear in rendered Markdown / LaTeX.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import pandas as pd
 
 from benchmarks import BenchmarkSpec, UnknownBenchmark, get_benchmark, list_benchmarks
+from benchmarks.metrics import METRIC_DESCRIPTIONS
+from benchmarks.metrics.vqa import VQA_ACC, VQA_ACC_DEPALM
 from harness.report.paper_numbers import BIAS_FT_SUFFIX, PAPER_METHODS
-
-
-@dataclass(frozen=True)
-class MethodDisplay:
-    """How a method prints: Markdown / plain text and LaTeX."""
-
-    md: str
-    tex: str
-
 
 _SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ",
                          "0123456789+-=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVW"))
@@ -37,26 +30,25 @@ def name_tex(name: str) -> str:
     return "".join(out) + latex_escape(name[last:])
 
 
-def method_display(name: str) -> MethodDisplay:
-    """A method's display name (`MethodConfig.display_name`, e.g. "DePALM^{QP,inner}") in Markdown and LaTeX."""
-    return MethodDisplay(name.replace("|", r"\|"), name_tex(name))
-
-
-def method_names(rows: pd.DataFrame) -> dict[str, MethodDisplay]:
-    """Method id -> display, from the rows' `method_display` (each run carries its method config's display name;
+def method_names(rows: pd.DataFrame) -> dict[str, str]:
+    """Method id -> display name, from the rows' `method_display` (each run carries its method config's display name;
     the latest row wins when a renamed method has older rows). Ids without one print as themselves."""
     if "method_display" not in rows.columns:
         return {}
     named = rows[rows.method_display.fillna("") != ""].sort_values("created_at", kind="stable")
-    return {m: method_display(n) for m, n in named.groupby("method").method_display.last().items()}
+    return {m: str(n) for m, n in named.groupby("method").method_display.last().items()}
 
 
-def display_of(names: dict[str, MethodDisplay], method_id: str) -> MethodDisplay:
-    return names.get(method_id) or method_display(method_id)
+def display_of(names: dict[str, str], method_id: str) -> str:
+    """A method's display name; its id when it has none."""
+    return names.get(method_id) or method_id
 
 
-METRIC_LABELS = {"BLEU_1": "B@1", "BLEU_2": "B@2", "BLEU_3": "B@3", "BLEU_4": "B@4", "VQA_acc": "Acc",
-                 "ROUGE_L": "ROUGE-L"}
+METRIC_LABELS = {"BLEU_1": "B@1", "BLEU_2": "B@2", "BLEU_3": "B@3", "BLEU_4": "B@4", VQA_ACC: "Acc",
+                 VQA_ACC_DEPALM: "Acc (DePALM)", "ROUGE_L": "ROUGE-L"}
+# metric -> the official DePALM code's own computation of it, which produced the paper's numbers (docs/FIDELITY.md,
+# rows V1-V3); runs store both, and the supplementary tables show the second beside the first
+PAPER_COMPUTATION = {VQA_ACC: VQA_ACC_DEPALM}
 PRIMARY_METRIC_PREFERENCE = ("VQA_acc", "SPIDEr", "CIDEr")  # for dataset ids no registered benchmark has
 SPLIT_LABELS = {"val": "Val", "test": "Test", "train": "Train"}
 
@@ -91,20 +83,35 @@ def method_sort_key(method_id: str) -> tuple:
     return (1, 0, False, method_id)
 
 
-def dataset_title(dataset_id: str, fmt: str = "md") -> str:
+def dataset_title(dataset_id: str) -> str:
     spec = benchmark_spec(dataset_id)
-    title = spec.display_title if spec is not None else dataset_id
-    return title if fmt == "md" else latex_escape(title)
+    return spec.display_title if spec is not None else dataset_id
 
 
-def metric_label(metric: str, fmt: str = "md") -> str:
-    label = METRIC_LABELS.get(metric, metric)
-    return label if fmt == "md" else latex_escape(label)
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
+
+
+def metric_lines(metrics: Iterable[str], *, paper: bool) -> list[str]:
+    """What the columns' metrics compute, one line per described metric (`benchmarks.metrics.METRIC_DESCRIPTIONS`):
+    for runs, the metric's description; for the paper's numbers, the official DePALM code's computation that the
+    DePALM authors' numbers come from (`PAPER_COMPUTATION`; numbers the paper quotes from other works are theirs)."""
+    lines = []
+    for metric in dict.fromkeys(metrics):
+        own = PAPER_COMPUTATION.get(metric)
+        if paper and own is not None:
+            lines.append(f"{metric_label(metric)}: the DePALM authors' numbers come from the official DePALM code's "
+                         f"own metric, which runs report as {own} ({metric_label(own)}), not as {metric}. "
+                         f"{own}: {METRIC_DESCRIPTIONS[own]}.")
+        elif not paper and metric in METRIC_DESCRIPTIONS:
+            known = f" (the paper's numbers: {own})" if own is not None else ""
+            lines.append(f"{metric_label(metric)} = {metric}: {METRIC_DESCRIPTIONS[metric]}{known}.")
+    return lines
 
 
 def format_duration(seconds: float) -> str:
     """Training time as the paper prints it ('1h19'); shorter runs as '12m05s' or '45s'."""
-    s = int(round(seconds))
+    s = round(seconds)
     if s >= 3600:
         return f"{s // 3600}h{(s % 3600) // 60:02d}"
     if s >= 60:

@@ -339,10 +339,10 @@ def _table5_rows() -> list[dict]:
                 spec, metric_split = key.split(":", 1)
                 method, dataset = spec.split("@")
                 metric, split = metric_split.split(":")
-                backbones = {axis: backbone}
                 note = f"{half}; {TABLE5_SPICE_NOTE}" if dataset == "audiocaps" else half
                 out.append(_row("table5", method, dataset, metric, split, float(text), n_seeds=3, note=note,
-                                **backbones))
+                                llm=backbone if axis == "llm" else None,
+                                encoder=backbone if axis == "encoder" else None))
     return out
 
 

@@ -8,10 +8,19 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.report.labels import (SPLIT_LABELS, MethodDisplay, dataset_title, display_of, format_duration,
-                                   latex_escape, method_names, method_sort_key, metric_label, paper_columns)
+from harness.report.document import Part, Report, Table, header
+from harness.report.labels import (
+    SPLIT_LABELS,
+    dataset_title,
+    display_of,
+    format_duration,
+    method_names,
+    method_sort_key,
+    metric_label,
+    metric_lines,
+    paper_columns,
+)
 from harness.report.paper_numbers import BIAS_FT_SUFFIX, TABLE5_HALVES
-from harness.report.render import Block, Cell, Document, Grid, Rich, Text
 
 CSV_COLUMNS = ["method", "citation", "llm", "encoder", "dataset", "metric", "split", "value", "std", "n_seeds", "note"]
 _S7_METRICS = {"train_time_s": "Training time T", "gpu_hours": "GPU hours (8 GPUs): T_GPU",
@@ -30,36 +39,43 @@ class Col:
 
 @dataclass(frozen=True)
 class RowSpec:
-    label: Text
+    label: str  # display name
     mask: pd.Series  # which paper rows belong to this table row
     group: str = ""  # rows of one group are compared for the bold best; a new group starts after a rule
 
 
-def _grid(title: str, stub: str, rows: pd.DataFrame, specs: list[RowSpec], cols: list[Col], bold: bool) -> Grid:
-    values = []
-    for spec in specs:
+def _table(title: str, stub: str, rows: pd.DataFrame, specs: list[RowSpec], cols: list[Col], bold: bool) -> Table:
+    """Each (row, column) cell: its published values (" / " between several), bold where it is its group's best,
+    "†" where a note carries the paper's dagger."""
+    hits = []
+    for i, spec in enumerate(specs):
         sel = rows[spec.mask]
-        values.append([[(float(r.value), r.note) for r in sel[(sel.dataset == c.dataset) & (sel.metric == c.metric) &
-                                                               ((sel.method == c.method) if c.method is not None
-                                                                else True)].itertuples()] for c in cols])
-    best: dict[tuple[str, int], float] = {}
-    for spec, vals in zip(specs, values):
-        for j, cell in enumerate(vals):
-            for v, _ in cell:
-                best[spec.group, j] = max(best.get((spec.group, j), -math.inf), v)
-    out = []
-    for i, (spec, vals) in enumerate(zip(specs, values)):
-        cells = [Cell(" / ".join(f"{v:g}" for v, _ in cell) if cell else "—",
-                      1 if bold and len(cell) == 1 and cell[0][0] == best[spec.group, j] else None,
-                      "†" if any(note.endswith("(†)") for _, note in cell) else "")
-                 for j, cell in enumerate(vals)]
-        out.append((spec.label, cells, i > 0 and spec.group != specs[i - 1].group))
-    return Grid(title, stub, [c.head for c in cols], out)
+        for j, c in enumerate(cols):
+            match = (sel.dataset == c.dataset) & (sel.metric == c.metric)
+            if c.method is not None:
+                match &= sel.method == c.method
+            hits.append(sel[match].assign(row=i, col=j, group=spec.group)[["row", "col", "group", "value", "note"]])
+    long = pd.concat(hits, ignore_index=True)
+    cells = long.groupby(["row", "col"]).agg(text=("value", lambda v: " / ".join(f"{x:g}" for x in v)),
+                                             n=("value", "size"), value=("value", "first"),
+                                             group=("group", "first"),
+                                             dagger=("note", lambda n: any(x.endswith("(†)") for x in n)))
+    best = long.groupby(["group", "col"]).value.max()
+    is_best = bold & (cells.n == 1) & (cells.value == best.reindex(
+        pd.MultiIndex.from_arrays([cells.group, cells.index.get_level_values("col")])).to_numpy())
+    grid = pd.MultiIndex.from_product([range(len(specs)), range(len(cols))], names=["row", "col"])
+
+    def frame(values: pd.Series, fill) -> pd.DataFrame:
+        return values.reindex(grid).fillna(fill).unstack("col").set_axis([s.label for s in specs]).set_axis(
+            header([c.head for c in cols]), axis=1)
+
+    rules = tuple(i for i in range(1, len(specs)) if specs[i].group != specs[i - 1].group)
+    return Table(title, frame(cells.text, "—"), frame(is_best.map({True: 1.0, False: math.nan}), math.nan),
+                 frame(cells.dagger.map({True: "†", False: ""}), ""), stub, rules)
 
 
-def _method_label(names: dict[str, MethodDisplay], method: str, extra: str = "") -> Rich:
-    d = display_of(names, method)
-    return Rich(d.md + extra, d.tex + latex_escape(extra))
+def _method_label(names: dict[str, str], method: str, extra: str = "") -> str:
+    return display_of(names, method) + extra
 
 
 def _head(dataset: str, metric: str, split: str) -> tuple[str, str]:
@@ -70,25 +86,26 @@ def _csv(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[CSV_COLUMNS].reset_index(drop=True)
 
 
-def table5(rows: pd.DataFrame) -> Document:
-    names, blocks = method_names(rows), []
+def table5(rows: pd.DataFrame) -> Report:
+    names, parts = method_names(rows), []
     for axis, title in (("encoder", "Visual backbones (each dataset's default LLM)"),
                         ("llm", "LLMs (each dataset's default encoder)")):
         sel = rows[rows.note.str.startswith(TABLE5_HALVES[axis])]
         runs = sel[sel.method != ""].drop_duplicates(["method", "dataset", "metric"])
-        cols = [Col((f"{dataset_title(r.dataset)}: {display_of(names, r.method).md}", metric_label(r.metric)),
+        cols = [Col((f"{dataset_title(r.dataset)}: {display_of(names, r.method)}", metric_label(r.metric)),
                     r.dataset, r.metric, r.method) for r in runs.itertuples()]
         cols += [Col((_REFERENCE_HEADS[d],), d, m) for d, m in dict.fromkeys(zip(sel[sel.method == ""].dataset,
                                                                                  sel[sel.method == ""].metric))]
         specs = [RowSpec(b, sel[axis] == b) for b in dict.fromkeys(sel[sel.method != ""][axis])]
         notes = [f"Note: {n.split('; ', 1)[1]}." for n in dict.fromkeys(sel.note) if "; " in n]
-        blocks.append(Block(axis, title, ["Averaged over 3 runs, as published."],
-                            [_grid(title, axis.upper() if axis == "llm" else "Encoder", sel, specs, cols, False)],
-                            notes))
-    return Document("table5", "Table 5: perceptual encoders and LLMs (published numbers)", blocks, _csv(rows))
+        notes += metric_lines((c.metric for c in cols), paper=True)
+        parts.append(Part(axis, title, ["Averaged over 3 runs, as published."],
+                          [_table(title, axis.upper() if axis == "llm" else "Encoder", sel, specs, cols, False)],
+                          notes))
+    return Report("table5", "Table 5: perceptual encoders and LLMs (published numbers)", parts, _csv(rows))
 
 
-def table6(rows: pd.DataFrame) -> Document:
+def table6(rows: pd.DataFrame) -> Report:
     names, specs = method_names(rows), []
     keys = dict.fromkeys((r.note.split(";")[0] if r.citation else _T6_GROUPS[-1], r.method, r.citation,
                           next((p.strip() for p in r.note.split(";")[1:] if "shot" in p), ""))
@@ -104,13 +121,14 @@ def table6(rows: pd.DataFrame) -> Document:
     split = {d: rows[rows.dataset == d].split.iloc[0] for d in datasets}
     cols = [Col(_head(d, metric[d], split[d]), d, metric[d]) for d in datasets]
     notes = ["Groups, top to bottom: " + "; ".join(_T6_GROUPS) + " methods (only the last group is directly "
-             "comparable with DePALM). Best per group in bold.", "† standard split instead of Karpathy's."]
-    grid = _grid("Comparison with the state of the art", "Method", rows, specs, cols, True)
-    return Document("table6", "Table 6: comparison with the state of the art (published numbers)",
-                    [Block("paper", "DePALM paper, Table 6", [], [grid], notes)], _csv(rows))
+             "comparable with DePALM). Best per group in bold.", "† standard split instead of Karpathy's.",
+             *metric_lines((c.metric for c in cols), paper=True)]
+    table = _table("Comparison with the state of the art", "Method", rows, specs, cols, True)
+    return Report("table6", "Table 6: comparison with the state of the art (published numbers)",
+                  [Part("paper", "DePALM paper, Table 6", [], [table], notes)], _csv(rows))
 
 
-def table_s6(rows: pd.DataFrame) -> Document:
+def table_s6(rows: pd.DataFrame) -> Report:
     names = method_names(rows)
     methods = sorted(set(rows.method), key=lambda m: (m.endswith(BIAS_FT_SUFFIX), method_sort_key(m)))
     specs = [RowSpec(_method_label(names, m), rows.method == m, "bias-FT" if m.endswith(BIAS_FT_SUFFIX) else "frozen")
@@ -118,33 +136,27 @@ def table_s6(rows: pd.DataFrame) -> Document:
     first = rows.drop_duplicates("dataset").set_index("dataset")
     datasets = [d for d in paper_columns() if d in first.index]
     cols = [Col(_head(d, first.metric[d], first.split[d]), d, first.metric[d]) for d in datasets]
-    grid = _grid("Bias tuning of the perceptual encoder", "Method", rows, specs, cols, False)
-    return Document("tableS6", "Table S6: bias tuning of the perceptual encoder (published numbers, 5 runs)",
-                    [Block("paper", "DePALM paper, Table S6", [], [grid], [])], _csv(rows))
+    table = _table("Bias tuning of the perceptual encoder", "Method", rows, specs, cols, False)
+    return Report("tableS6", "Table S6: bias tuning of the perceptual encoder (published numbers, 5 runs)",
+                  [Part("paper", "DePALM paper, Table S6", [], [table], [])], _csv(rows))
 
 
-def table_s7(rows: pd.DataFrame) -> Document:
+def table_s7(rows: pd.DataFrame) -> Report:
     datasets = [d for d in paper_columns() if d in set(rows.dataset)]
-    grid_rows = []
-    for metric, label in _S7_METRICS.items():
-        cells = []
-        for d in datasets:
-            hit = rows[(rows.dataset == d) & (rows.metric == metric)].value
-            if hit.empty:
-                cells.append(Cell("—"))
-            else:
-                cells.append(Cell(format_duration(hit.iloc[0]) if metric == "train_time_s" else f"{hit.iloc[0]:.2f}"))
-        grid_rows.append((label, cells, False))
-    grid = Grid("Estimated carbon footprint of training one DePALM model", "", [(dataset_title(d),) for d in datasets],
-                grid_rows)
+    first = rows.drop_duplicates(["metric", "dataset"]).pivot(index="metric", columns="dataset", values="value")
+    first = first.reindex(index=list(_S7_METRICS), columns=datasets)
+    text = pd.DataFrame({d: [("—" if pd.isna(v) else format_duration(v) if metric == "train_time_s" else f"{v:.2f}")
+                             for metric, v in first[d].items()] for d in datasets}, index=list(_S7_METRICS.values()))
+    table = Table("Estimated carbon footprint of training one DePALM model",
+                  text.set_axis(header([(dataset_title(d),) for d in datasets]), axis=1), stub="")
     notes = ["T_GPU = 8 × T (one 8-GPU node); K = 250 W × 1.1 PUE × T_GPU / 1000; E = 0.385 kg CO₂ per kWh × K."]
-    return Document("tableS7", "Table S7: training time and carbon footprint of DePALM (published numbers)",
-                    [Block("paper", "DePALM paper, Table S7", [], [grid], notes)], _csv(rows))
+    return Report("tableS7", "Table S7: training time and carbon footprint of DePALM (published numbers)",
+                  [Part("paper", "DePALM paper, Table S7", [], [table], notes)], _csv(rows))
 
 
 BUILDERS = {"table5": table5, "table6": table6, "tableS6": table_s6, "tableS7": table_s7}
 
 
-def paper_only_documents(paper: pd.DataFrame) -> list[Document]:
-    """Documents for the published-only tables whose rows are present."""
+def paper_only_reports(paper: pd.DataFrame) -> list[Report]:
+    """Reports for the published-only tables whose rows are present."""
     return [build(paper[paper.table_ref == ref]) for ref, build in BUILDERS.items() if (paper.table_ref == ref).any()]

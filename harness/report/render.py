@@ -1,111 +1,88 @@
-"""Rendering of report tables: Markdown and LaTeX (booktabs) through jinja2 templates, plus CSV (no torch).
+"""Exporters of the reports (harness/report/document.py): Markdown, LaTeX (booktabs) and CSV (no torch).
 
-harness/report/tables.py builds `Document`s (what the tables say); this module lays them out with
-reports/templates/table.{md,tex}.j2: highlights (bold / underline / italic, \\textbf / \\underline / \\textit),
-escaping, grouped LaTeX headers.
+Both text formats go through the same code: a `Format` says how plain text, display names and highlights print
+(Markdown: `|` escaped, bold / <ins> / italic; LaTeX: escaped, superscripts raised, \\textbf / \\underline /
+\\textit), and reports/templates/table.{md,tex}.j2 lay out the page around the tables.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import pandas as pd
 
 from harness import REPO_ROOT
-from harness.report.labels import latex_escape
+from harness.report.document import Name, Ranked, Report, Table, Text
+from harness.report.labels import latex_escape, name_tex
 from harness.store.atomic import write_text
 
 TEMPLATES = REPO_ROOT / "reports" / "templates"
-PLACE_NAMES = {1: "first", 2: "second", 3: "third"}
 
 
 @dataclass(frozen=True)
-class Rich:
-    """Text with a Markdown and a LaTeX form (display names, highlights); plain strings are escaped instead."""
+class Format:
+    """How one output format prints plain text, display names and first / second / third-best highlights."""
 
-    md: str
-    tex: str
+    escape: Callable[[str], str]
+    name: Callable[[str], str]
+    places: dict[int, str]  # place -> pattern around the highlighted text
 
+    def highlight(self, text: str, place: int) -> str:
+        return self.places[place].format(text) if place in self.places else text
 
-Text = str | Rich
+    def text(self, text: Text) -> str:
+        if isinstance(text, str):
+            return self.escape(text)
+        return "".join(self.name(f) if isinstance(f, Name) else
+                       self.highlight(self.escape(f.text), f.place) if isinstance(f, Ranked) else self.escape(f)
+                       for f in text)
 
-
-@dataclass
-class Cell:
-    """One table cell: plain text, an optional first/second/third highlight and marks appended after it."""
-
-    text: str
-    place: int | None = None  # 1, 2, 3: highlighted as first / second / third best
-    marks: str = ""
-
-
-@dataclass
-class Grid:
-    """One tabular: a stub column of row labels and value columns with multi-line headers."""
-
-    caption: str
-    stub: str
-    columns: list[tuple[str, ...]]  # header lines of each column, top to bottom
-    rows: list[tuple[Text, list[Cell], bool]]  # (label, cells, horizontal rule before the row)
-
-
-@dataclass
-class Block:
-    """A section of a report: heading, intro lines (source, backbones), its tables and their footnotes."""
-
-    key: str
-    title: str
-    intro: list[Text] = field(default_factory=list)
-    grids: list[Grid] = field(default_factory=list)
-    notes: list[Text] = field(default_factory=list)
+    def cells(self, table: Table) -> list[list[str]]:
+        """Each cell printed: escaped text, highlighted by its place, then its escaped marks."""
+        text = _positional(table.text).map(self.escape)
+        if table.place is not None:
+            place = table.place.to_numpy()
+            for p, pattern in self.places.items():
+                text = text.mask(place == p, text.map(pattern.format))
+        if table.marks is not None:
+            text = text + _positional(table.marks).map(self.escape)
+        return text.to_numpy().tolist()
 
 
-@dataclass
-class Document:
-    """One report table (`<name>.md/.tex/.csv`): its sections and its machine-readable CSV."""
-
-    name: str
-    title: str
-    blocks: list[Block]
-    csv: pd.DataFrame
-    extra_csv: dict[str, pd.DataFrame] = field(default_factory=dict)
+def _positional(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with positional row and column labels, so that frames with the same shape align."""
+    return pd.DataFrame(frame.to_numpy(dtype=object), dtype=object)
 
 
-def escape(text: Text, fmt: str) -> str:
-    """A plain string escaped for Markdown tables or LaTeX; a `Rich` text in its own form."""
-    if isinstance(text, Rich):
-        return text.md if fmt == "md" else text.tex
-    return text.replace("|", r"\|") if fmt == "md" else latex_escape(text)
+def _md_escape(text: str) -> str:
+    return text.replace("|", r"\|")
 
 
-def highlight(text: str, place: int | None, fmt: str) -> str:
-    """Mark the first / second / third best: bold / underline / italic."""
-    if place not in PLACE_NAMES:
-        return text
-    if fmt == "md":
-        return {1: "**{}**", 2: "<ins>{}</ins>", 3: "*{}*"}[place].format(text)  # <ins>: underline GitHub keeps
-    return {1: r"\textbf{{{}}}", 2: r"\underline{{{}}}", 3: r"\textit{{{}}}"}[place].format(text)
+MARKDOWN = Format(_md_escape, _md_escape, {1: "**{}**", 2: "<ins>{}</ins>", 3: "*{}*"})  # <ins>: GitHub keeps it
+LATEX = Format(latex_escape, name_tex, {1: r"\textbf{{{}}}", 2: r"\underline{{{}}}", 3: r"\textit{{{}}}"})
 
 
-def _cell(cell: Cell, fmt: str) -> str:
-    return highlight(escape(cell.text, fmt), cell.place, fmt) + escape(cell.marks, fmt)
+def _labels(table: Table, fmt: Format) -> list[str]:
+    return [fmt.name(str(label)) for label in table.text.index]
 
 
-def _md_grid(grid: Grid) -> dict:
-    return {"caption": escape(grid.caption, "md"),
-            "head": [grid.stub] + ["<br>".join(escape(x, "md") for x in col if x) for col in grid.columns],
-            "align": ["---"] + ["---:"] * len(grid.columns),
-            "rows": [[escape(label, "md")] + [_cell(c, "md") for c in cells] for label, cells, _ in grid.rows]}
+def _md_table(table: Table) -> dict:
+    heads = [[x for x in col if x] for col in table.text.columns]
+    return {"caption": MARKDOWN.escape(table.caption),
+            "head": [table.stub] + ["<br>".join(MARKDOWN.escape(x) for x in col) for col in heads],
+            "align": ["---"] + ["---:"] * len(heads),
+            "rows": [[label] + cells for label, cells in zip(_labels(table, MARKDOWN), MARKDOWN.cells(table))]}
 
 
-def _tex_head(grid: Grid) -> list[str]:
+def _tex_head(table: Table) -> list[str]:
     """Header lines; the top lines group equal neighbouring labels under one \\multicolumn with a \\cmidrule."""
-    depth = max((len(c) for c in grid.columns), default=1)
-    cols = [("",) * (depth - len(c)) + tuple(c) for c in grid.columns]
+    cols = list(table.text.columns)
+    depth = table.text.columns.nlevels
     lines = []
     for level in range(depth):
-        parts, rules, i = [latex_escape(grid.stub) if level == depth - 1 else ""], [], 0
+        parts, rules, i = [latex_escape(table.stub) if level == depth - 1 else ""], [], 0
         while i < len(cols):
             j = i
             while level < depth - 1 and j + 1 < len(cols) and cols[i][level] and \
@@ -120,48 +97,45 @@ def _tex_head(grid: Grid) -> list[str]:
     return lines
 
 
-def _tex_grid(grid: Grid, label: str) -> dict:
-    return {"caption": latex_escape(grid.caption), "label": label, "colspec": "l" + "r" * len(grid.columns),
-            "head": _tex_head(grid),
-            "rows": [{"cells": [escape(lbl, "tex")] + [_cell(c, "tex") for c in cells], "rule": rule}
-                     for lbl, cells, rule in grid.rows]}
+def _tex_table(table: Table, label: str) -> dict:
+    rows = zip(_labels(table, LATEX), LATEX.cells(table))
+    return {"caption": latex_escape(table.caption), "label": label, "colspec": "l" + "r" * table.text.shape[1],
+            "head": _tex_head(table),
+            "rows": [{"cells": [lbl] + cells, "rule": i in table.rules} for i, (lbl, cells) in enumerate(rows)]}
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-
-
-def _tex_environment() -> jinja2.Environment:
-    """LaTeX-friendly delimiters, so braces in the template stay LaTeX."""
-    env = _environment()
-    env.block_start_string, env.block_end_string = "<%", "%>"
-    env.variable_start_string, env.variable_end_string = "<<", ">>"
-    env.comment_start_string, env.comment_end_string = "<#", "#>"
+def _environment(latex: bool) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    if latex:  # LaTeX-friendly delimiters, so braces in the template stay LaTeX
+        env.block_start_string, env.block_end_string = "<%", "%>"
+        env.variable_start_string, env.variable_end_string = "<<", ">>"
+        env.comment_start_string, env.comment_end_string = "<#", "#>"
     return env
 
 
-def render_markdown(doc: Document) -> str:
-    blocks = [{"title": escape(b.title, "md"), "intro": [escape(x, "md") for x in b.intro],
-               "grids": [_md_grid(g) for g in b.grids], "notes": [escape(x, "md") for x in b.notes]}
-              for b in doc.blocks]
-    return _environment().get_template("table.md.j2").render(title=doc.title, blocks=blocks)
+def render_markdown(report: Report) -> str:
+    parts = [{"title": MARKDOWN.escape(p.title), "intro": [MARKDOWN.text(x) for x in p.intro],
+              "tables": [_md_table(t) for t in p.tables], "notes": [MARKDOWN.text(x) for x in p.notes]}
+             for p in report.parts]
+    return _environment(latex=False).get_template("table.md.j2").render(title=report.title, parts=parts)
 
 
-def render_latex(doc: Document) -> str:
-    blocks = [{"title": latex_escape(b.title), "intro": [escape(x, "tex") for x in b.intro],
-               "grids": [_tex_grid(g, f"tab:{doc.name}-{b.key}-{i}") for i, g in enumerate(b.grids)],
-               "notes": [escape(x, "tex") for x in b.notes]} for b in doc.blocks]
-    return _tex_environment().get_template("table.tex.j2").render(title=latex_escape(doc.title), blocks=blocks)
+def render_latex(report: Report) -> str:
+    parts = [{"title": latex_escape(p.title), "intro": [LATEX.text(x) for x in p.intro],
+              "tables": [_tex_table(t, f"tab:{report.name}-{p.key}-{i}") for i, t in enumerate(p.tables)],
+              "notes": [LATEX.text(x) for x in p.notes]} for p in report.parts]
+    return _environment(latex=True).get_template("table.tex.j2").render(title=latex_escape(report.title),
+                                                                         parts=parts)
 
 
-def write_document(doc: Document, out_dir: Path) -> list[Path]:
+def write_report(report: Report, out_dir: Path) -> list[Path]:
     """Write `<name>.md`, `<name>.tex`, `<name>.csv` (+ extra CSVs) into out_dir; returns their paths."""
-    paths = [out_dir / f"{doc.name}.md", out_dir / f"{doc.name}.tex", out_dir / f"{doc.name}.csv"]
-    write_text(paths[0], render_markdown(doc))
-    write_text(paths[1], render_latex(doc))
-    write_text(paths[2], doc.csv.to_csv(index=False))
-    for name, frame in doc.extra_csv.items():
+    paths = [out_dir / f"{report.name}.md", out_dir / f"{report.name}.tex", out_dir / f"{report.name}.csv"]
+    write_text(paths[0], render_markdown(report))
+    write_text(paths[1], render_latex(report))
+    write_text(paths[2], report.csv.to_csv(index=False))
+    for name, frame in report.extra_csv.items():
         paths.append(out_dir / f"{name}.csv")
         write_text(paths[-1], frame.to_csv(index=False))
     return paths

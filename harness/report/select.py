@@ -1,4 +1,4 @@
-"""From results rows to report sections: grouping, hyper-parameter choice on val, mean ± std over seeds (Sec. 4.1).
+"""From results rows to report sections: grouping, hyper-parameter choice on val (Sec. 4.1).
 
 A `Section` is one comparable set of results: one source, one profile, and for each benchmark one (LLM, encoder)
 pair. Run results are split into as many sections as needed so that no table silently mixes backbones or profiles.
@@ -14,8 +14,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.report.labels import (PRIMARY_METRIC_PREFERENCE, MethodDisplay, benchmark_spec, dataset_sort_key,
-                                   display_of, method_names, method_sort_key)
+from harness.report.labels import (
+    PRIMARY_METRIC_PREFERENCE,
+    benchmark_spec,
+    dataset_sort_key,
+    display_of,
+    method_names,
+    method_sort_key,
+)
 from harness.store.results import AGGREGATE_DATASET
 
 STATUS_SEVERITY = {"ok": 0, "unstable": 1, "cancelled": 2, "failed": 3}
@@ -39,63 +45,14 @@ class Section:
     backbones: dict[str, tuple[str, str]]  # dataset -> (llm, encoder)
     choices: pd.DataFrame = field(default_factory=pd.DataFrame)  # method, dataset, lr, grad_clip, n_candidates, ...
     superseded: int = 0  # older runs of the same cell and seed, replaced by a rerun
-    names: dict[str, MethodDisplay] = field(init=False, repr=False)  # method id -> display name, from the rows
-    _metric_rows: dict = field(init=False, repr=False)
-    _run_status: dict = field(init=False, repr=False)
+    names: dict[str, str] = field(init=False, repr=False)  # method id -> display name, from the rows
 
     def __post_init__(self) -> None:
         self.names = method_names(self.rows)
-        self._metric_rows = dict(iter(self.rows.groupby(["method", "dataset", "metric", "split"], sort=False)))
-        self._run_status = {}
-        for (method, dataset, *_), status in _run_status(self.rows).items():
-            self._run_status.setdefault((method, dataset), []).append(status)
 
-    def cell(self, method: str, dataset: str, metric: str, split: str) -> "CellStats":
-        rows = self._metric_rows.get((method, dataset, metric, split), self.rows.iloc[0:0])
-        return CellStats.of(rows, self._run_status.get((method, dataset), []))
-
-    def method(self, method_id: str) -> MethodDisplay:
+    def method(self, method_id: str) -> str:
+        """The method's display name."""
         return display_of(self.names, method_id)
-
-    def cell_rows(self, method: str, dataset: str) -> pd.DataFrame:
-        return self.rows[(self.rows.method == method) & (self.rows.dataset == dataset)]
-
-
-@dataclass(frozen=True)
-class CellStats:
-    """Mean ± std over seeds of one metric, with the cell's worst run status and its notes."""
-
-    mean: float
-    std: float
-    n_runs: int
-    n_bad: int
-    status: str
-    notes: tuple[str, ...]
-
-    @classmethod
-    def of(cls, metric_rows: pd.DataFrame, runs: list[str]) -> "CellStats":
-        """metric_rows: one metric on one split of a cell; runs: worst status of each run of the cell."""
-        ok = metric_rows[(metric_rows.status == "ok") & metric_rows.value.notna()]
-        n_bad = sum(status != "ok" for status in runs)
-        status = max(runs, key=STATUS_SEVERITY.__getitem__, default="ok")
-        if len(ok) == 1 and pd.notna(ok.n_seeds.iloc[0]) and ok.n_seeds.iloc[0] > 1:  # a published mean and its std
-            mean, std = float(ok.value.iloc[0]), float(ok["std"].iloc[0])
-        elif len(ok):
-            mean = float(ok.value.mean())
-            std = float(ok.value.std()) if len(ok) > 1 else math.nan
-        else:
-            mean, std = math.nan, math.nan
-        notes = tuple(dict.fromkeys(n for n in metric_rows.note if n))
-        return cls(mean, std, len(runs), n_bad, status, notes)
-
-
-def _run_status(rows: pd.DataFrame) -> pd.Series:
-    """Worst status per run, indexed by (method, dataset, run_id, seed); paper rows share one run_id per table."""
-    if rows.empty:
-        return pd.Series(dtype=object)
-    keys = [rows.method, rows.dataset, rows.run_id, rows.seed.astype("string").fillna("")]
-    worst = rows.status.map(STATUS_SEVERITY).groupby(keys).max()
-    return worst.map({v: k for k, v in STATUS_SEVERITY.items()})
 
 
 def primary_metric(dataset: str, metrics: set[str]) -> str:
@@ -153,7 +110,7 @@ def _report_splits(rows: pd.DataFrame, primary: dict[str, str]) -> dict[str, str
         splits = set(rows[(rows.dataset == dataset) & (rows.metric == primary[dataset])].split)
         spec = benchmark_spec(dataset)
         paper = spec.eval_split if spec is not None and spec.paper_column is not None else None
-        out[dataset] = (paper if paper in splits else "test" if "test" in splits
+        out[dataset] = (paper if paper is not None and paper in splits else "test" if "test" in splits
                         else "val" if "val" in splits else (min(splits) if splits else "val"))
     return out
 
@@ -176,8 +133,8 @@ def make_section(rows: pd.DataFrame, key: str, title: str, *, choose: bool) -> S
     source = str(rows.source.iloc[0]) if len(rows) else ""
     profile = str(rows.profile.iloc[0]) if len(rows) else ""
     variant = str(rows.variant.iloc[0]) if len(rows) and source == "run" else ""
-    return Section(key, title, source, profile, variant, rows, datasets, methods, primary, _report_splits(rows, primary),
-                   _backbones(rows), choices)
+    return Section(key, title, source, profile, variant, rows, datasets, methods, primary,
+                   _report_splits(rows, primary), _backbones(rows), choices)
 
 
 _CELL_SEED = ["method", "dataset", "seed", "lr", "grad_clip", "llm", "encoder", "profile", "variant"]
@@ -201,7 +158,8 @@ def _slug(text: str) -> str:
 
 
 def run_sections(runs: pd.DataFrame) -> list[Section]:
-    """Split run rows into sections: per profile and recipe variant (a table never mixes them), then greedily merge (llm, encoder) groups with disjoint datasets.
+    """Split run rows into sections: per profile and recipe variant (a table never mixes them), then greedily merge
+    (llm, encoder) groups with disjoint datasets.
 
     The largest backbone group seeds a table; a group joins the first table that has none of its datasets yet, so a
     benchmark column never mixes backbones; an override run (e.g. --llm on one dataset) gets its own section.

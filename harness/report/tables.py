@@ -3,31 +3,39 @@
 `render_reports(results_dirs, out_dir)` reads every results file under the given directories and writes, for each
 table, `<name>.md`, `<name>.tex` and `<name>.csv`. Results are split into sections (harness/report/select.py) so that a
 table never mixes sources, profiles or backbones without a header saying so. This module decides what the tables
-say; harness/report/render.py and reports/templates/table.{md,tex}.j2 lay them out.
+say, from the frames of harness/report/aggregate.py; harness/report/render.py writes them.
 """
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from harness import REPO_ROOT
 from harness.errors import UsageError
-from harness.report import ranking
-from harness.report.labels import (SPLIT_LABELS, benchmark_spec, dataset_sort_key, dataset_title, display_of,
-                                   format_duration, latex_escape, method_names, metric_label)
+from harness.report import aggregate, ranking
+from harness.report.aggregate import STATUS_MARKS, footnote_text
+from harness.report.document import Name, Part, Ranked, Report, Table, Text, header
+from harness.report.labels import (
+    SPLIT_LABELS,
+    benchmark_spec,
+    dataset_sort_key,
+    dataset_title,
+    display_of,
+    format_duration,
+    method_names,
+    metric_label,
+    metric_lines,
+)
 from harness.report.paper_numbers import PAPER_LABEL
-from harness.report.paper_tables import paper_only_documents
-from harness.report.render import (PLACE_NAMES, Block, Cell, Document, Grid, Rich, Text, escape, highlight,
-                                   write_document)
-from harness.report.select import STATUS_SEVERITY, CellStats, Section, make_section, run_sections
+from harness.report.paper_tables import paper_only_reports
+from harness.report.render import write_report
+from harness.report.select import Section, make_section, run_sections
 from harness.store.results import AGGREGATE_DATASET, read_results
 
 PAPER_RESULTS = REPO_ROOT / "results" / "paper"  # the paper's numbers (scripts/build_paper_results.py)
-STATUS_MARKS = {"unstable": "♦", "failed": "✗", "cancelled": "✗"}
-NOTE_MARKS = ("•", "†", "‡", "§", "¶", "#")
 TABLE3_METHODS = ("limber-all", "mapl", "epalm")
 TABLE3_COLUMNS = ("coco", "coco-1pct", "vqav2", "vqav2-1pct", "okvqa")
 _CSV_HEAD = ("method", "origin", "note")
@@ -47,19 +55,14 @@ class NoResultsError(UsageError):
 
 # ---------------------------------------------------------------------------------------------------- formatting
 
-def _method(section: Section, method_id: str) -> Rich:
-    d = section.method(method_id)
-    return Rich(d.md, d.tex)
-
-
 def _num(x: float, digits: int = 2) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
 
-def _mean_std(s: CellStats) -> str:
-    if math.isnan(s.mean):
+def _mean_std(mean: float, std: float) -> str:
+    if math.isnan(mean):
         return "—"
-    return _num(s.mean) if math.isnan(s.std) else f"{s.mean:.2f}±{s.std:.2f}"
+    return _num(mean) if math.isnan(std) else f"{mean:.2f}±{std:.2f}"
 
 
 def _lr(x: float) -> str:
@@ -69,51 +72,38 @@ def _lr(x: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
+def _table(caption: str, section: Section, heads: Sequence[tuple[str, ...]], text: pd.DataFrame,
+           place: pd.DataFrame | None = None, marks: pd.DataFrame | None = None) -> Table:
+    """A table whose rows are the methods of `text`'s index (ids), printed with their display names."""
+    labels = [section.method(m) for m in text.index]
+    columns = header(heads)
+    return Table(caption, text.set_axis(labels).set_axis(columns, axis=1),
+                 None if place is None else place.set_axis(labels).set_axis(columns, axis=1),
+                 None if marks is None else marks.set_axis(labels).set_axis(columns, axis=1))
+
+
 # ------------------------------------------------------------------------------------------------ shared pieces
 
-def _status_mark(status: str) -> str:
-    return STATUS_MARKS.get(status, "")
+STATUS_LEGEND = ("♦: unstable training (incomplete data, as the paper's ♦); ✗: failed or cancelled run(s). Flagged "
+                 "cells average the runs that finished; a cell with no finished run is missing.")
 
 
-_OWN_MARK = re.compile(r"\s*\((\S)\)$")  # a note ending with the paper's own mark, e.g. "... (†)"
-
-
-def _note_marks(notes: list[str]) -> dict[str, str]:
-    """A footnote mark per distinct note: the paper's own mark when the note ends with it, else the next free one."""
-    marks: dict[str, str] = {}
-    for note in dict.fromkeys(notes):
-        own = _OWN_MARK.search(note)
-        if own and own.group(1) in NOTE_MARKS:
-            marks[note] = own.group(1)
-    free = iter(m for m in NOTE_MARKS if m not in marks.values())
-    for note in dict.fromkeys(notes):
-        if note not in marks:
-            marks[note] = next(free, "*")
-    return marks
-
-
-def _note_legend(marks: dict[str, str]) -> list[str]:
-    return [f"{mark} {_OWN_MARK.sub('', note)}." for note, mark in marks.items()]
-
-
-def _status_legend(stats: dict, section: Section) -> list[Text]:
+def _status_legend(flagged: pd.DataFrame, section: Section) -> list[Text]:
     """One line per flagged cell (how many runs failed and the first error), after a legend of the marks."""
-    flagged = {k: s for k, s in stats.items() if s.status != "ok"}
-    if not flagged:
+    if flagged.empty:
         return []
-    lines: list[Text] = ["♦: unstable training (incomplete data, as the paper's ♦); ✗: failed or cancelled run(s). "
-                         "Flagged cells average the runs that finished; a cell with no finished run is missing."]
+    lines: list[Text] = [STATUS_LEGEND]
     if section.source == "paper":
         return lines
-    for (method, dataset), s in flagged.items():
-        errors = [e for e in section.cell_rows(method, dataset).error if e]
-        detail = f"; first error: {errors[0].splitlines()[0][:160]}" if errors else ""
-        d = section.method(method)
-        lines.append(Rich(f"{d.md} on {dataset_title(dataset)}: {s.n_bad} of {s.n_runs} run(s) {s.status}"
-                          f"{escape(detail, 'md')}",
-                          f"{d.tex} on {dataset_title(dataset, 'tex')}: {s.n_bad} of {s.n_runs} run(s) {s.status}"
-                          f"{latex_escape(detail)}"))
+    for f in flagged.itertuples():
+        detail = f"; first error: {f.error[:160]}" if f.error else ""
+        lines.append((Name(section.method(f.method)),
+                      f" on {dataset_title(f.dataset)}: {f.n_bad} of {f.n_runs} run(s) {f.status}{detail}"))
     return lines
+
+
+def _note_legend(footnotes: dict[str, str]) -> list[Text]:
+    return [f"{mark} {footnote_text(note)}." for note, mark in footnotes.items()]
 
 
 def _backbone_line(section: Section) -> str:
@@ -126,7 +116,7 @@ def _backbone_line(section: Section) -> str:
 
 def _section_intro(section: Section) -> list[Text]:
     if section.source == "paper":
-        lines = [f"Source: numbers published in {PAPER_LABEL} (source=paper)."]
+        lines: list[Text] = [f"Source: numbers published in {PAPER_LABEL} (source=paper)."]
     else:
         n = section.rows.groupby(["method", "dataset"]).seed.nunique()
         seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
@@ -139,11 +129,11 @@ def _section_intro(section: Section) -> list[Text]:
     return lines + [_backbone_line(section)]
 
 
-def _column_head(section: Section, dataset: str, metric: str, split: str) -> tuple[str, str]:
+def _column_head(dataset: str, metric: str, split: str) -> tuple[str, str]:
     return dataset_title(dataset), f"{metric_label(metric)} {SPLIT_LABELS.get(split, split)} ↑"
 
 
-def _hparam_notes(section: Section) -> tuple[list[Text], list[Grid]]:
+def _hparam_notes(section: Section) -> tuple[list[Text], list[Table]]:
     """Say which lr / grad clip each cell used: one line when uniform, else a table of the val-selected settings."""
     ch = section.choices
     if ch.empty:
@@ -157,41 +147,23 @@ def _hparam_notes(section: Section) -> tuple[list[Text], list[Grid]]:
         return notes + [f"Hyper-parameters: lr {lr}, grad clip {clip} in every cell (no grid)."], []
     notes.append("With several learning rates per cell, each cell uses the setting with the best mean primary "
                  "metric on the val split over seeds (table below: selected lr / number of candidates).")
-    rows = []
-    for method in section.methods:
-        cells = []
-        for d in section.datasets:
-            hit = ch[(ch.method == method) & (ch.dataset == d)]
-            if hit.empty:
-                cells.append(Cell("—"))
-                continue
-            c = hit.iloc[0]
-            on = "" if c.selected_on in ("val", "only setting") else f" ({c.selected_on})"
-            cells.append(Cell(f"{_lr(c.lr)} /{c.n_candidates}{on}"))
-        rows.append((_method(section, method), cells, False))
-    grid = Grid("Selected learning rate per cell (chosen on val)", "Method",
-                [(dataset_title(d),) for d in section.datasets], rows)
-    return notes, [grid]
+    on = ch.selected_on.map(lambda s: "" if s in ("val", "only setting") else f" ({s})")
+    chosen = ch.assign(text=ch.lr.map(_lr) + " /" + ch.n_candidates.astype(str) + on)
+    text = chosen.pivot(index="method", columns="dataset", values="text").reindex(
+        index=section.methods, columns=section.datasets).fillna("—")
+    table = _table("Selected learning rate per cell (chosen on val)", section,
+                   [(dataset_title(d),) for d in section.datasets], text)
+    return notes, [table]
 
 
 # -------------------------------------------------------------------------------------------------------- Table 4
-
-def _train_times(section: Section) -> tuple[pd.Series, list[str]]:
-    """Mean training time per method over its runs (paper: the AudioCaps runs), and the datasets it covers."""
-    rows = section.rows[section.rows.train_time_s.notna() & ~section.rows.status.isin(["failed", "cancelled"])]
-    if rows.empty:
-        return pd.Series(dtype=float), []
-    keys = [rows.method, rows.run_id, rows.dataset, rows.seed.astype("string").fillna("")]
-    per_run = rows.groupby(keys).train_time_s.first()
-    return per_run.groupby(level=0).mean(), sorted(set(rows.dataset))
-
 
 def _printed_comparison(section: Section, agg: pd.DataFrame, printed: pd.DataFrame) -> list[Text]:
     """Compare computed aggregates with the ones the paper prints (dataset 'average' rows)."""
     if printed.empty:
         return []
     table = printed.pivot_table(index="method", columns="metric", values="value", aggfunc="first")
-    diffs = []
+    diffs: list[str | Name] = []
     for method in agg.index.intersection(table.index):
         got, shown = agg.loc[method], table.loc[method]
         parts = []
@@ -202,68 +174,53 @@ def _printed_comparison(section: Section, agg: pd.DataFrame, printed: pd.DataFra
             if int(got[key]) != int(shown[key]):
                 parts.append(f"{what} printed ({int(shown[key])}), computed ({int(got[key])})")
         if parts:
-            d = section.method(method)
-            diffs.append(Rich(f"{d.md}: " + "; ".join(parts), f"{d.tex}: " + latex_escape("; ".join(parts))))
+            diffs += (["; "] if diffs else []) + [Name(section.method(method)), ": " + "; ".join(parts)]
     if not diffs:
         return ["Every computed average rank, score and position equals the one printed in the paper."]
-    head = "Computed with these rules, some values differ from those printed in the paper (slips in the paper): "
-    return [Rich(head + "; ".join(d.md for d in diffs) + ".",
-                 latex_escape(head) + "; ".join(d.tex for d in diffs) + ".")]
+    return [("Computed with these rules, some values differ from those printed in the paper (slips in the paper): ",
+             *diffs, ".")]
 
 
-def table4_block(section: Section, printed: pd.DataFrame) -> tuple[Block, pd.DataFrame]:
-    methods, datasets = section.methods, section.datasets
-    stats = {(m, d): section.cell(m, d, section.primary[d], section.report_split[d]) for m in methods
-             for d in datasets}
-    values = pd.DataFrame({d: [stats[m, d].mean for m in methods] for d in datasets}, index=methods, dtype=float)
-    agg = ranking.aggregate(values)
-    places = ranking.column_ranks(values)
-    train, timed = _train_times(section)
-    notes_all = [n for s in stats.values() for n in s.notes]
-    note_marks = _note_marks(notes_all)
-    columns = [_column_head(section, d, section.primary[d], section.report_split[d]) for d in datasets]
-    show_train = not train.empty
-    columns += ([("Train time ↓",)] if show_train else []) + [("Avg. rank ↓",), ("Avg. score ↑",)]
-    rows = []
-    for m in methods:
-        cells = []
-        for d in datasets:
-            s = stats[m, d]
-            place = places.loc[m, d]
-            cells.append(Cell(_num(s.mean), None if math.isnan(place) else int(place),
-                              _status_mark(s.status) + "".join(note_marks[n] for n in s.notes)))
-        if show_train:
-            cells.append(Cell(format_duration(train[m]) if m in train.index else "—"))
-        worst = max((stats[m, d].status for d in datasets), key=STATUS_SEVERITY.__getitem__, default="ok")
-        a = agg.loc[m]
-        cells.append(Cell(f"{a['rank']:.1f} ({int(a.rank_pos)})", int(a.rank_pos)))
-        cells.append(Cell(f"{a.score:.1f} ({int(a.score_pos)})", int(a.score_pos), _status_mark(worst)))
-        rows.append((_method(section, m), cells, False))
-    hl = Rich("Highlights per column: " + ", ".join(highlight(PLACE_NAMES[p], p, "md") for p in (1, 2, 3)) +
-              " best (ties share a place).",
-              "Highlights per column: " + ", ".join(highlight(PLACE_NAMES[p], p, "tex") for p in (1, 2, 3)) +
+HIGHLIGHTS = ("Highlights per column: ", Ranked("first", 1), ", ", Ranked("second", 2), ", ", Ranked("third", 3),
               " best (ties share a place).")
-    notes: list[Text] = [ranking.RULES, hl]
-    notes += _printed_comparison(section, agg, printed)
-    specs = {d: benchmark_spec(d) for d in datasets}
+_AGGREGATES = ["train_time", "rank", "rank_pos", "score", "score_pos"]
+
+
+def table4_part(section: Section, printed: pd.DataFrame) -> tuple[Part, pd.DataFrame]:
+    t = aggregate.table4(section)
+    c, s = t.cells, t.summary
+    show_train = bool(s.train_time.notna().any())
+    heads: list[tuple[str, ...]] = [_column_head(*col) for col in aggregate.primary_columns(section)]
+    heads += ([("Train time ↓",)] if show_train else []) + [("Avg. rank ↓",), ("Avg. score ↑",)]
+    text = c.mean.map(_num)
+    place, marks = t.ranks.copy(), c.marks.copy()
+    if show_train:
+        text["train_time"] = s.train_time.map(lambda x: "—" if pd.isna(x) else format_duration(x))
+        place["train_time"], marks["train_time"] = math.nan, ""
+    text["rank"] = [f"{r:.1f} ({p})" for r, p in zip(s["rank"], s.rank_pos)]
+    text["score"] = [f"{r:.1f} ({p})" for r, p in zip(s.score, s.score_pos)]
+    place["rank"], place["score"] = s.rank_pos, s.score_pos
+    marks["rank"], marks["score"] = "", s.status.map(lambda x: STATUS_MARKS.get(x, ""))
+    notes: list[Text] = [ranking.RULES, HIGHLIGHTS]
+    notes += _printed_comparison(section, s, printed)
+    notes += metric_lines((section.primary[d] for d in section.datasets), paper=section.source == "paper")
+    specs = {d: benchmark_spec(d) for d in section.datasets}
     substitutes = [f"{dataset_title(d)}: {section.primary[d]} (the paper's {spec.primary_metric} is not in "
                    f"the results)" for d, spec in specs.items()
                    if spec is not None and section.primary[d] != spec.primary_metric]
     if substitutes:
         notes.append("Substitute column metrics: " + "; ".join(substitutes) + ".")
     if show_train:
-        where = dataset_title(timed[0]) if len(timed) == 1 else "the columns shown"
+        where = dataset_title(t.timed[0]) if len(t.timed) == 1 else "the columns shown"
         notes.append(f"Train time: mean training wall-clock time per run on {where}.")
-    notes += _status_legend(stats, section) + _note_legend(note_marks)
-    hp_notes, hp_grids = _hparam_notes(section)
-    block = Block(section.key, section.title, _section_intro(section),
-                  [Grid(section.title, "Method", columns, rows)] + hp_grids, notes + hp_notes)
-    csv = values.copy()
-    csv["train_time"] = train.reindex(methods) if show_train else math.nan
-    csv = pd.concat([csv, agg], axis=1)
-    csv.insert(0, "method", methods)
+    notes += _status_legend(c.flagged, section) + _note_legend(c.footnotes)
+    hp_notes, hp_tables = _hparam_notes(section)
+    main = _table(section.title, section, heads, text, place, marks)
+    part = Part(section.key, section.title, _section_intro(section), [main] + hp_tables, notes + hp_notes)
+    csv = pd.concat([c.mean, s[_AGGREGATES]], axis=1)
+    csv.insert(0, "method", section.methods)
     csv["section"] = section.key
-    return block, csv.reset_index(drop=True)
+    return part, csv.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------- Tables S2 – S5
@@ -273,52 +230,27 @@ def _s_table_of(dataset: str) -> str:
     return S_TABLE_OF_MODALITY[spec.modality] if spec is not None else "tableS2"
 
 
-def _s_columns(section: Section, datasets: list[str]) -> list[tuple[str, str, str]]:
-    """(dataset, metric, split) columns: the paper's extra metrics on the reported split, and the primary metric on
-    both val and test where the paper shows both (VQAv2)."""
-    present = set(zip(section.rows.dataset, section.rows.metric, section.rows.split))
-    cols = []
-    for d in datasets:
-        split, primary = section.report_split[d], section.primary[d]
-        spec = benchmark_spec(d)
-        if spec is not None and spec.s_metrics:
-            metrics, primary_splits = spec.s_metrics, spec.s_splits or (split,)
-        else:
-            metrics = tuple(sorted({m for dd, m, _ in present if dd == d and m and m != primary})) + (primary,)
-            primary_splits = (split,)
-        for m in metrics:
-            splits = primary_splits if m == primary else (split,)
-            cols += [(d, m, s) for s in splits if (d, m, s) in present]
-    return cols
-
-
-def s_block(section: Section, table: str) -> tuple[Block, pd.DataFrame] | None:
+def s_part(section: Section, table: str) -> tuple[Part, pd.DataFrame] | None:
     datasets = [d for d in section.datasets if _s_table_of(d) == table or section.source == "paper"]
-    cols = _s_columns(section, datasets)
+    cols = aggregate.supplementary_columns(section, datasets)
     if not cols:
         return None
-    stats = {(m, c): section.cell(m, *c) for m in section.methods for c in cols}
-    note_marks = _note_marks([n for s in stats.values() for n in s.notes])
-    rows, records = [], []
-    for m in section.methods:
-        cells, rec = [], {"method": m}
-        for c in cols:
-            s = stats[m, c]
-            cells.append(Cell(_mean_std(s), None, _status_mark(s.status) + "".join(note_marks[n] for n in s.notes)))
-            rec[":".join(c)], rec[":".join(c) + ":std"] = s.mean, s.std
-        if all(math.isnan(stats[m, c].mean) and stats[m, c].status == "ok" for c in cols):
-            continue  # the method was not run on these benchmarks
-        rows.append((_method(section, m), cells, False))
-        records.append(rec)
-    columns = [(dataset_title(d), f"{metric_label(m)} {SPLIT_LABELS.get(s, s)}") for d, m, s in cols]
-    flagged = {(m, c[0]): s for (m, c), s in stats.items()}
+    c = aggregate.cells(section, cols)
+    ran = c.mean.notna().any(axis=1) | (c.status != "ok").any(axis=1)  # else not run on these benchmarks
+    mean, std = c.mean[ran], c.std[ran]
+    text = pd.DataFrame([[_mean_std(m, s) for m, s in zip(ms, ss)] for ms, ss in zip(mean.values, std.values)],
+                        index=mean.index, columns=mean.columns)
+    heads = [(dataset_title(d), f"{metric_label(m)} {SPLIT_LABELS.get(s, s)}") for d, m, s in cols]
     notes: list[Text] = ["Mean ± sample standard deviation over seeds (a published row: as printed)."]
-    notes += _status_legend(flagged, section) + _note_legend(note_marks)
-    block = Block(section.key, section.title, _section_intro(section), [Grid(section.title, "Method", columns, rows)],
-                  notes)
-    csv = pd.DataFrame(records)
+    notes += metric_lines((m for _, m, _ in cols), paper=section.source == "paper")
+    notes += _status_legend(c.flagged, section) + _note_legend(c.footnotes)
+    part = Part(section.key, section.title, _section_intro(section),
+                [_table(section.title, section, heads, text, marks=c.marks[ran])], notes)
+    csv = pd.concat([mean, std.add_suffix(":std")], axis=1)
+    csv = csv[[k for col in mean.columns for k in (col, f"{col}:std")]]
+    csv.insert(0, "method", mean.index)
     csv["section"] = section.key
-    return block, csv
+    return part, csv.reset_index(drop=True)
 
 
 # -------------------------------------------------------------------------------------------------------- Table 3
@@ -341,52 +273,59 @@ def _table3_datasets(section: Section) -> dict[str, str]:
     return out
 
 
-def table3_block(section: Section | None, published: pd.DataFrame) -> tuple[Block, pd.DataFrame]:
-    """Published baseline numbers (quoted in the paper's Table 3) above a section's reimplementation of them."""
-    mapping = _table3_datasets(section) if section else {}
-    published_names = method_names(published)
-    note_marks = _note_marks([n for n in published.note if n])
-    entries, records = [], []  # entries: (label, [[(value, mark)] per column], is_reimplementation)
+def _table3_values(section: Section | None, published: pd.DataFrame) -> pd.DataFrame:
+    """Table 3's numbers, one row per value: label, ours (a reimplementation row), column, value, mark, and the
+    CSV fields method, origin, note. A published cell may hold several values (e.g. 0-shot / 8-shot)."""
+    names = method_names(published)
+    footnotes = aggregate.footnote_marks([n for n in published.note if n])
+    values = []
     for method in TABLE3_METHODS:
         pub = published[published.method == method]
-        if pub.empty:
-            continue
-        cells = [[(float(r.value), note_marks.get(r.note, "")) for r in pub[pub.dataset == col].itertuples()]
-                 for col in TABLE3_COLUMNS]
-        citation, d = pub.citation.iloc[0], display_of(published_names, method)
-        entries.append((Rich(f"{d.md} {citation} (published)", f"{d.tex} {latex_escape(citation)} (published)"),
-                        cells, False))
-        records += [{"method": method, "origin": f"published {citation}", "note": r.note, r.dataset: r.value}
-                    for r in pub.itertuples()]
-    for method in (m for m in TABLE3_METHODS if section is not None and m in section.methods):
-        cells, rec = [], {"method": method, "origin": "reimplementation", "note": ""}
-        for col in TABLE3_COLUMNS:
-            d = mapping.get(col)
-            s = section.cell(method, d, section.primary[d], section.report_split[d]) if d else None
-            cells.append([] if s is None or math.isnan(s.mean) else [(s.mean, _status_mark(s.status))])
-            rec[col] = s.mean if s else math.nan
-        disp = section.method(method)
-        entries.append((Rich(f"{disp.md} (reimpl.)", f"{disp.tex} (reimpl.)"), cells, True))
-        records.append(rec)
+        if not pub.empty:
+            label = f"{display_of(names, method)} {pub.citation.iloc[0]} (published)"
+            values += [dict(label=label, ours=False, column=r.dataset, value=float(r.value),
+                            mark=footnotes.get(r.note, ""), method=method, origin=f"published {r.citation}",
+                            note=r.note) for r in pub.itertuples()]
+    mapping = _table3_datasets(section) if section else {}
+    ours = [m for m in TABLE3_METHODS if section is not None and m in section.methods]
+    if section is not None and ours and mapping:
+        c = aggregate.cells(section, [(d, section.primary[d], section.report_split[d]) for d in mapping.values()],
+                            list(mapping))
+        values += [dict(label=f"{section.method(m)} (reimpl.)", ours=True, column=col, value=c.mean.loc[m, col],
+                        mark=STATUS_MARKS.get(c.status.loc[m, col], ""), method=m, origin="reimplementation",
+                        note="") for m in ours for col in TABLE3_COLUMNS if col in mapping]
+    return pd.DataFrame(values, columns=["label", "ours", "column", "value", "mark", "method", "origin", "note"])
+
+
+def table3_part(section: Section | None, published: pd.DataFrame) -> tuple[Part, pd.DataFrame]:
+    """Published baseline numbers (quoted in the paper's Table 3) above a section's reimplementation of them."""
+    values = _table3_values(section, published)
     # the paper bolds the best of all rows; runs on other backbones / data are only compared among themselves
     all_compared = section is None or section.source == "paper"
-    best = [max((v for _, cells, ours in entries if ours or all_compared for v, _ in cells[j]), default=math.nan)
-            for j in range(len(TABLE3_COLUMNS))]
-    rows = []
-    for i, (label, cells, ours) in enumerate(entries):
-        bold = ours or all_compared
-        out = [Cell(" / ".join(f"{v:.1f}{m}" for v, m in vals) if vals else "—",
-                    1 if bold and len(vals) == 1 and vals[0][0] == best[j] else None)
-               for j, vals in enumerate(cells)]
-        rows.append((label, out, ours and not entries[i - 1][2]))
-    columns = []
+    compared = values[values.ours | all_compared]
+    best = compared.groupby("column").value.max()
+    shown = values[values.value.notna()]
+    cells = shown.assign(text=[f"{v:.1f}{m}" for v, m in zip(shown.value, shown.mark)]).groupby(
+        ["label", "column"], sort=False).agg(text=("text", " / ".join), n=("value", "size"), value=("value", "first"),
+                                             ours=("ours", "first"))
+    is_best = (cells.n == 1) & (cells.ours | all_compared) & (cells.value == best.reindex(
+        cells.index.get_level_values("column")).to_numpy())
+    labels = list(dict.fromkeys(values.label))
+    text = cells.text.unstack("column").reindex(index=labels, columns=list(TABLE3_COLUMNS)).fillna("—")
+    place = is_best.map({True: 1.0, False: math.nan}).unstack("column").reindex(
+        index=labels, columns=list(TABLE3_COLUMNS))
+    ours = values.drop_duplicates("label").ours.tolist()
+    heads: list[tuple[str, ...]] = []
+    metrics = []
     for col in TABLE3_COLUMNS:
         spec = benchmark_spec(col)
-        head = (dataset_title(col), f"{metric_label(spec.primary_metric)} {SPLIT_LABELS[spec.eval_split]} ↑")
-        shown = mapping.get(col, col)
-        if section is not None and section.source != "paper" and shown in section.report_split:
-            head += (f"runs: {dataset_title(shown)}, {SPLIT_LABELS.get(section.report_split[shown], '')}",)
-        columns.append(head)
+        assert spec is not None, col  # Table 3's columns are registered paper benchmarks
+        metrics.append(spec.primary_metric)
+        head: tuple[str, ...] = _column_head(col, spec.primary_metric, spec.eval_split)
+        runs = _table3_datasets(section).get(col, col) if section is not None else col
+        if section is not None and section.source != "paper" and runs in section.report_split:
+            head += (f"runs: {dataset_title(runs)}, {SPLIT_LABELS.get(section.report_split[runs], '')}",)
+        heads.append(head)
     title = f"Published vs reimplemented: {section.title}" if section else "Published baseline numbers"
     if section is None or section.source == "paper":
         notes: list[Text] = ["Best value per column in bold."]
@@ -394,18 +333,24 @@ def table3_block(section: Section | None, published: pd.DataFrame) -> tuple[Bloc
         notes = ["Best reimplementation value per column in bold. Reimplementation numbers come from the runs of this "
                  "section, with their own backbones and data (offline mirrors where the header says so): they are "
                  "not directly comparable with the published numbers."]
-    notes += _note_legend(note_marks)
+    if section is not None:
+        notes += metric_lines(metrics, paper=section.source == "paper")
+    notes += _note_legend(aggregate.footnote_marks([n for n in published.note if n]))
     if section is None:
         notes.append("No reimplementation results in the given directories.")
     intro = [f"Published numbers as quoted by {PAPER_LABEL}, Table 3."] + (_section_intro(section) if section else [])
-    block = Block(section.key if section else "published", title, intro, [Grid(title, "Method", columns, rows)], notes)
-    csv = pd.DataFrame(records, columns=["method", "origin", "note", *TABLE3_COLUMNS])
-    csv = csv.groupby(["method", "origin", "note"], sort=False).first().reset_index()
-    csv["section"] = block.key
-    return block, csv
+    rules = tuple(i for i in range(1, len(ours)) if ours[i] and not ours[i - 1])
+    table = Table(title, text.set_axis(header(heads), axis=1), place.set_axis(header(heads), axis=1), rules=rules)
+    key = section.key if section else "published"
+    part = Part(key, title, intro, [table], notes)
+    per_column = {col: values.value.where(values.column == col) for col in TABLE3_COLUMNS}
+    csv = values.assign(**per_column).groupby(["method", "origin", "note"], sort=False)[list(TABLE3_COLUMNS)].first()
+    csv = csv.reset_index()
+    csv["section"] = key
+    return part, csv
 
 
-# ------------------------------------------------------------------------------------------------- documents
+# --------------------------------------------------------------------------------------------------- reports
 
 def _paper_section(paper: pd.DataFrame, table_ref: str, title: str) -> Section | None:
     rows = paper[(paper.table_ref == table_ref) & (paper.citation == "")]
@@ -414,51 +359,51 @@ def _paper_section(paper: pd.DataFrame, table_ref: str, title: str) -> Section |
     return make_section(rows, f"paper-{table_ref.lower()}", title, choose=False)
 
 
-def _document(name: str, title: str, parts: list[tuple[Block, pd.DataFrame]], empty_note: str) -> Document:
+def _report(name: str, title: str, parts: list[tuple[Part, pd.DataFrame]], empty_note: str) -> Report:
     if not parts:
-        return Document(name, title, [Block("empty", "No results", [empty_note])], pd.DataFrame({"method": []}))
+        return Report(name, title, [Part("empty", "No results", [empty_note])], pd.DataFrame({"method": []}))
     csv = pd.concat([c for _, c in parts], ignore_index=True)
     head = [c for c in _CSV_HEAD if c in csv.columns]
     tail = [c for c in _CSV_TAIL if c in csv.columns]
     # dataset columns ("coco" or "coco:CIDEr:test") in paper order; a stable sort keeps each dataset's metric order
     middle = sorted((c for c in csv.columns if c not in head + tail), key=lambda c: dataset_sort_key(c.split(":")[0]))
-    return Document(name, title, [b for b, _ in parts], csv[head + middle + tail])
+    return Report(name, title, [p for p, _ in parts], csv[head + middle + tail])
 
 
-def build_documents(df: pd.DataFrame) -> list[Document]:
-    """All report documents for a results frame (read_results output)."""
+def build_reports(df: pd.DataFrame) -> list[Report]:
+    """All reports for a results frame (read_results output)."""
     paper, runs = df[df.source == "paper"], df[df.source == "run"]
     sections = run_sections(runs) if len(runs) else []
-    docs = []
+    reports = []
 
     t4_paper = _paper_section(paper, "table4", "DePALM paper, Table 4 (published numbers, 5 seeds)")
     printed = paper[(paper.table_ref == "table4") & (paper.dataset == AGGREGATE_DATASET)]
-    parts = [table4_block(t4_paper, printed)] if t4_paper else []
-    parts += [table4_block(s, printed.iloc[0:0]) for s in sections]
-    doc = _document("table4", "Table 4: methods × benchmarks, average rank and normalized score", parts,
-                    "No results for Table 4 in the given directories.")
+    parts = [table4_part(t4_paper, printed)] if t4_paper else []
+    parts += [table4_part(s, printed.iloc[0:0]) for s in sections]
+    t4 = _report("table4", "Table 4: methods × benchmarks, average rank and normalized score", parts,
+             "No results for Table 4 in the given directories.")
     hparams = [s.choices.assign(section=s.key, report_split=s.choices.dataset.map(s.report_split))
                for s in sections if not s.choices.empty]
     if hparams:
-        doc.extra_csv["table4_hparams"] = pd.concat(hparams, ignore_index=True)
-    docs.append(doc)
+        t4.extra_csv["table4_hparams"] = pd.concat(hparams, ignore_index=True)
+    reports.append(t4)
 
     for table, title in S_TABLES.items():
         paper_sec = _paper_section(paper, table, f"DePALM paper, {title.split(':')[0]} (published numbers)")
-        parts = [p for p in ([s_block(paper_sec, table)] if paper_sec else []) if p]
+        parts = [p for p in ([s_part(paper_sec, table)] if paper_sec else []) if p]
         if table != "tableS5":
-            parts += [p for p in (s_block(s, table) for s in sections) if p]
+            parts += [p for p in (s_part(s, table) for s in sections) if p]
         if parts or table != "tableS5":
-            docs.append(_document(table, title, parts, "No results for this table in the given directories."))
+            reports.append(_report(table, title, parts, "No results for this table in the given directories."))
 
     published = _published_table3()
     t3_paper = _paper_section(paper, "table3", "DePALM paper, Table 3 (published numbers)")
     t3_sections = ([t3_paper] if t3_paper else []) + [
         s for s in sections if set(TABLE3_METHODS) & set(s.methods) and _table3_datasets(s)]
-    parts = [table3_block(s, published) for s in t3_sections] or [table3_block(None, published)]
-    docs.append(_document("table3", "Table 3: our reimplementation of the baselines vs originally published numbers",
-                          parts, ""))
-    return docs + paper_only_documents(paper)
+    parts = [table3_part(s, published) for s in t3_sections] or [table3_part(None, published)]
+    reports.append(_report("table3", "Table 3: our reimplementation of the baselines vs originally published numbers",
+                           parts, ""))
+    return reports + paper_only_reports(paper)
 
 
 def render_reports(results_dirs: list[Path], out_dir: Path) -> list[Path]:
@@ -472,4 +417,4 @@ def render_reports(results_dirs: list[Path], out_dir: Path) -> list[Path]:
                              f"(python run_matrix.py ...) or pass --results results/paper for the paper's numbers")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [p for doc in build_documents(df) for p in write_document(doc, out_dir)]
+    return [p for report in build_reports(df) for p in write_report(report, out_dir)]

@@ -1,21 +1,22 @@
-"""The method x dataset x seed (x lr) matrix: resolve and validate the command line into `RunConfig` cells, skip
-cells whose result is cached under the same config hash, run the rest on an executor with a live display, then
-render the reports. Everything is validated before any directory is created.
+"""The method x dataset x seed (x lr) matrix: resolve and validate the study (harness.config.study) into `RunConfig`
+cells, skip cells whose result is cached under the same config hash, run the rest on an executor with a live
+display, then render the reports. Everything is validated before any directory is created.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import REPO_ROOT
-from harness.config import PAPER_LR_GRID, REPORTED_SPLIT, RunConfig
+from harness.config import PAPER_LR_GRID, REPORTED_SPLIT, EvalSettings, RunConfig, TrainSettings
 from harness.config.profiles import PROFILES, Profile, default_profile_name, get_profile
 from harness.config.recipes import resolve_recipe
+from harness.config.study import StudyConfig, flag_names
 from harness.errors import UsageError
 from harness.runner.executors.base import check_executor_name, get_executor
 
@@ -33,21 +34,23 @@ class Plan:
     out_dir: Path
 
 
-# ---- resolution of the command line -------------------------------------------------------------------------
+# ---- resolution of the study --------------------------------------------------------------------------------
 
-def _split_ids(value: str) -> list[str]:
-    ids = [v.strip() for v in value.split(",") if v.strip()]
+def _split_ids(value: str | Sequence[str]) -> list[str]:
+    """Ids from a comma separated string or a list."""
+    parts = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    ids = [v.strip() for v in parts if v.strip()]
     if not ids:
         raise UsageError("an empty id list; pass ids separated by commas")
     return list(dict.fromkeys(ids))
 
 
-def resolve_methods(value: str) -> list[str]:
+def resolve_methods(value: str | Sequence[str]) -> list[str]:
     """Ids of registered presets; `<id>+bias-ft` variants (Table S6) resolve through get_preset too."""
     from methods import UnknownMethodError, get_preset, list_presets
 
     valid = list(list_presets())
-    if value.strip() == "all":
+    if isinstance(value, str) and value.strip() == "all":
         return valid
     ids = _split_ids(value)
     unknown = []
@@ -62,13 +65,13 @@ def resolve_methods(value: str) -> list[str]:
     return ids
 
 
-def resolve_datasets(value: str, data_root: str | None) -> tuple[list[str], list[tuple[str, str]]]:
+def resolve_datasets(value: str | Sequence[str], data_root: str | None) -> tuple[list[str], list[tuple[str, str]]]:
     """Dataset ids to run and (id, why) of those `all` skips for missing data."""
     from benchmarks import get_benchmark, list_benchmarks
 
     valid = list(list_benchmarks())
     groups = {b: get_benchmark(b).spec.group for b in valid}
-    keyword = value.strip()
+    keyword = value.strip() if isinstance(value, str) else ""
     if keyword == "all":
         ids, reasons = [], []
         for b in valid:
@@ -89,7 +92,7 @@ def resolve_datasets(value: str, data_root: str | None) -> tuple[list[str], list
                              f"or one of all | paper | offline")
     missing = [(b, why) for b in ids if (why := get_benchmark(b).availability(data_root))]
     if missing:
-        raise UsageError(f"--datasets {value}: data not found for {', '.join(b for b, _ in missing)}:\n"
+        raise UsageError(f"--datasets {_show(value)}: data not found for {', '.join(b for b, _ in missing)}:\n"
                          + _reasons(missing) + "\n(use --data-root DIR, or --datasets all to run what is available)")
     return ids, []
 
@@ -98,10 +101,15 @@ def _reasons(pairs: list[tuple[str, str]]) -> str:
     return "\n".join(f"  {b}: {why}" for b, why in pairs)
 
 
-def resolve_seeds(value: str) -> list[int]:
-    text = str(value).strip()
+def _show(value: str | Sequence[Any]) -> str:
+    return value if isinstance(value, str) else ",".join(map(str, value))
+
+
+def resolve_seeds(value: int | str | Sequence[int]) -> list[int]:
+    listed = isinstance(value, (list, tuple))
+    text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value).strip()
     try:
-        if "," in text:
+        if listed or "," in text:
             seeds = [int(v) for v in text.split(",") if v.strip()]
             if not seeds or any(s < 0 for s in seeds):
                 raise ValueError
@@ -122,7 +130,7 @@ def _positive(name: str, value: float) -> float:
     return value
 
 
-def resolve_variants(value: str | None) -> list[str]:
+def resolve_variants(value: str | Sequence[str] | None) -> list[str]:
     """Recipe variants (methods.variants); the official code's by default."""
     from methods.variants import DEFAULT_VARIANT, VARIANTS
 
@@ -136,15 +144,17 @@ def resolve_variants(value: str | None) -> list[str]:
     return variants
 
 
-def resolve_lrs(args: argparse.Namespace, profile: Profile) -> list[float]:
-    if args.lr_grid:
-        if args.lr is not None:
-            raise UsageError(f"--lr {args.lr} with --lr-grid: the grid sweeps {PAPER_LR_GRID}; pass one of them")
+def resolve_lrs(study: StudyConfig, profile: Profile) -> list[float]:
+    if study.lr_grid:
+        if study.lr is not None:
+            raise UsageError(f"--lr {study.lr} with --lr-grid: the grid sweeps {PAPER_LR_GRID}; drop --lr (or "
+                             f"the lr of the --config file) or --lr-grid")
         return list(PAPER_LR_GRID)
-    return [_positive("--lr", args.lr if args.lr is not None else profile.lr)]
+    return [_positive("--lr", study.lr if study.lr is not None else profile.lr)]
 
 
 def resolve_profile(name: str | None) -> Profile:
+    """The named profile (default: paper with a GPU, else cpu)."""
     name = name or default_profile_name()
     if name not in PROFILES:
         raise UsageError(f"--profile {name!r}: unknown profile; valid: {', '.join(PROFILES)}")
@@ -169,38 +179,73 @@ def resolve_eval_splits(splits: tuple[str, ...], spec: Any, lr_grid: bool) -> tu
     return tuple(r for r in dict.fromkeys(roles) if getattr(spec.splits, r, None) is not None)
 
 
-def build_cells(methods: list[str], datasets: list[str], seeds: list[int], lrs: list[float], grad_clip: float,
-                profile: Profile, args: argparse.Namespace, variants: list[str]) -> list[RunConfig]:
+def check_settings(train: TrainSettings, ev: EvalSettings) -> None:
+    """Counts >= 1, rates and fractions in range, split roles and caption metrics that exist."""
+    from benchmarks.metrics.caption import CAPTION_METRICS
+    from benchmarks.spec import SPLIT_ROLES
+
+    fractions = ("warmup_frac", "min_lr_ratio", "label_smoothing", "adam_betas")
+    seeds = ("subset_seed",)
+    for group, settings in (("train", train), ("eval", ev)):
+        for f in dataclasses.fields(settings):
+            value = getattr(settings, f.name)
+            numbers = value if isinstance(value, tuple) else (value,)
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+                continue
+            if f.name in seeds:
+                bad, need = any(not isinstance(v, int) or v < 0 for v in numbers), "an integer >= 0"
+            elif all(isinstance(v, int) for v in numbers):
+                bad, need = any(v < 1 for v in numbers), ">= 1"
+            elif f.name in fractions:
+                bad, need = any(not 0 <= v < 1 for v in numbers), "in [0, 1)"
+            else:
+                bad, need = any(not (math.isfinite(v) and v >= 0) for v in numbers), "a finite number >= 0"
+            if bad:
+                raise UsageError(f"{flag_names(f'{group}.{f.name}')} {value}: must be {need}")
+    roles = (REPORTED_SPLIT, *SPLIT_ROLES)
+    unknown = [r for r in ev.splits if r not in roles]
+    if unknown or not ev.splits:
+        raise UsageError(f"--eval.splits {list(ev.splits)}: pass a list of split roles from {', '.join(roles)}, "
+                         f"e.g. --eval.splits '[{REPORTED_SPLIT}]'")
+    unknown = [m for m in ev.metrics or () if m not in CAPTION_METRICS]
+    if unknown:
+        raise UsageError(f"--eval.metrics: unknown caption metric(s) {', '.join(unknown)}; valid: "
+                         f"{', '.join(CAPTION_METRICS)} (null: all of them)")
+
+
+def build_cells(study: StudyConfig, profile: Profile, methods: list[str], datasets: list[str], seeds: list[int],
+                lrs: list[float], grad_clip: float, variants: list[str]) -> list[RunConfig]:
+    """Every cell, with the study's train and eval settings made concrete for each benchmark."""
     from benchmarks import get_benchmark
     from methods import get_preset
 
-    eval_settings = profile.eval
-    if args.num_beams is not None:
-        eval_settings = dataclasses.replace(eval_settings, num_beams=int(_positive("--num-beams", args.num_beams)))
-    if args.max_new_tokens is not None:
-        eval_settings = dataclasses.replace(eval_settings,
-                                            max_new_tokens=int(_positive("--max-new-tokens", args.max_new_tokens)))
     presets = {(m, v): get_preset(m, v) for v in variants for m in methods}
     feature_levels = max(p.extraction.n_levels for p in presets.values())
+    # the study holds the profile's values unless the user set others (flags, --config): those win over a cell's
+    # official recipe (harness.config.recipes); a value equal to the profile's counts as the profile's
+    batch_fields = ("batch_size", "micro_batch_size", "grad_sum_steps")
+    user_batch = any(getattr(study.train, f) != getattr(profile.train, f) for f in batch_fields)
+    user_lr = study.lr_grid or study.lr not in (None, profile.lr)
+    user_clip = study.grad_clip not in (None, profile.grad_clip)
     cells = []
     for dataset in datasets:
         spec = get_benchmark(dataset).spec
         train = dataclasses.replace(
-            profile.train, epochs=profile.train.epochs or spec.epochs,
-            image_size=profile.train.image_size if spec.modality in ("image", "video") else None)
-        ev = dataclasses.replace(eval_settings, splits=resolve_eval_splits(eval_settings.splits, spec, args.lr_grid))
-        encoder = args.encoder or spec.default_encoder
+            study.train, epochs=study.train.epochs or spec.epochs,
+            image_size=study.train.image_size if spec.modality in ("image", "video") else None)
+        ev = dataclasses.replace(study.eval, splits=resolve_eval_splits(study.eval.splits, spec, study.lr_grid))
+        encoder = study.encoder or spec.default_encoder
         for (method, variant), preset in presets.items():
             for seed in seeds:
                 for lr in lrs:
                     recipe = resolve_recipe(preset, dataset, encoder, profile, train,
-                                            lr=lr if args.lr is not None or args.lr_grid else None,
-                                            grad_clip=grad_clip if args.grad_clip is not None else None)
+                                            lr=lr if user_lr else None, grad_clip=grad_clip if user_clip else None,
+                                            user_batch=user_batch)
                     cells.append(RunConfig(
                         method=method, dataset=dataset, seed=seed, lr=recipe.lr, grad_clip=recipe.grad_clip,
-                        llm=args.llm or spec.default_llm, encoder=encoder, profile=profile.name, variant=variant,
+                        llm=study.llm or spec.default_llm, encoder=encoder, profile=profile.name, variant=variant,
                         method_config=dataclasses.asdict(recipe.method_config), train=recipe.train, eval=ev,
-                        data_root=args.data_root, plugins=tuple(args.plugin or ()), feature_levels=feature_levels,
+                        data_root=study.data_root, plugins=study.plugins, feature_levels=feature_levels,
                         recipe_source=recipe.source))
     return cells
 
@@ -220,30 +265,31 @@ def cached_status(results_dir: Path) -> dict[str, str]:
     return status
 
 
-def plan(args: argparse.Namespace) -> Plan:
-    """Validate every argument and resolve the cells; creates nothing on disk."""
-    check_executor_name(args.executor)
-    if args.max_parallel is not None and args.max_parallel < 1:
-        raise UsageError(f"--max-parallel {args.max_parallel}: must be >= 1")
-    profile = resolve_profile(args.profile)
-    lrs = resolve_lrs(args, profile)
-    grad_clip = _positive("--grad-clip", args.grad_clip if args.grad_clip is not None else profile.grad_clip)
-    seeds = resolve_seeds(args.seeds)
-    methods = resolve_methods(args.methods)
-    variants = resolve_variants(args.variant)
-    datasets, skipped = resolve_datasets(args.datasets, args.data_root)
-    check_backbone("llm", args.llm)
-    check_backbone("encoder", args.encoder)
-    results_dir = Path(args.results[0]) if args.results else REPO_ROOT / "results"
-    if args.results and len(args.results) > 1:
+def plan(study: StudyConfig) -> Plan:
+    """Validate the study and resolve its cells; creates nothing on disk."""
+    check_executor_name(study.executor)
+    if study.local.max_parallel < 1:
+        raise UsageError(f"--max-parallel {study.local.max_parallel}: must be >= 1")
+    profile = resolve_profile(study.profile)
+    lrs = resolve_lrs(study, profile)
+    grad_clip = _positive("--grad-clip", study.grad_clip if study.grad_clip is not None else profile.grad_clip)
+    check_settings(study.train, study.eval)
+    seeds = resolve_seeds(study.seeds)
+    methods = resolve_methods(study.methods)
+    variants = resolve_variants(study.variants)
+    datasets, skipped = resolve_datasets(study.datasets, study.data_root)
+    check_backbone("llm", study.llm)
+    check_backbone("encoder", study.encoder)
+    results_dir = Path(study.results[0]) if study.results else REPO_ROOT / "results"
+    if len(study.results) > 1:
         raise UsageError("--results: a matrix writes to one results directory; repeat it only with --report-only")
     if results_dir.exists() and not results_dir.is_dir():
         raise UsageError(f"--results {results_dir}: exists and is not a directory")
-    runs_dir = Path(args.runs_dir) if args.runs_dir else results_dir / "runs"
-    out_dir = Path(args.out) if args.out else REPO_ROOT / "reports"
-    cells = build_cells(methods, datasets, seeds, lrs, grad_clip, profile, args, variants)
+    runs_dir = Path(study.runs_dir) if study.runs_dir else results_dir / "runs"
+    out_dir = Path(study.out) if study.out else REPO_ROOT / "reports"
+    cells = build_cells(study, profile, methods, datasets, seeds, lrs, grad_clip, variants)
     stored = cached_status(results_dir)
-    rerun = {"cancelled"} | ({"failed", "unstable"} if args.retry_failed else set())
+    rerun = {"cancelled"} | ({"failed", "unstable"} if study.retry_failed else set())
     todo = [c for c in cells if c.config_hash() not in stored or stored[c.config_hash()] in rerun]
     cached = [c for c in cells if c not in todo]
     return Plan(cells, todo, cached, stored, skipped, profile, results_dir, runs_dir, out_dir)
@@ -297,14 +343,14 @@ def print_plan(p: Plan, estimates: dict[str, float], parallel: int, stream: Any 
 
 # ---- main -----------------------------------------------------------------------------------------------------
 
-def main(args: argparse.Namespace) -> int:
-    p = plan(args)
-    executor = get_executor(args.executor, args)
+def main(study: StudyConfig) -> int:
+    p = plan(study)
+    executor = get_executor(study.executor, study.executor_options)
     parallel = getattr(executor, "max_parallel", 1)
     step_s = stored_step_times(p.results_dir)
     estimates = {c.run_id: estimate_cell_s(c, p.profile, step_s) for c in p.todo}
     print_plan(p, estimates, parallel)
-    if args.dry_run:
+    if study.dry_run:
         return 0
     outcomes = []
     if p.todo:

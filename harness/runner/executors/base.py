@@ -6,7 +6,6 @@ row itself with `harness.runner.cell.record_status`.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -40,7 +39,9 @@ class Executor(ABC):
     name: str = ""
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Executor:
+    def from_options(cls, options: Any = None) -> Executor:
+        """An executor configured by its typed options (the study's field named like it: harness.config.study);
+        None for one that takes none."""
         return cls()
 
     @abstractmethod
@@ -54,11 +55,11 @@ def check_executor_name(name: str) -> None:
         raise UsageError(f"--executor {name!r}: unknown executor; valid: {', '.join(EXECUTORS)}")
 
 
-def get_executor(name: str, args: argparse.Namespace) -> Executor:
+def get_executor(name: str, options: Any = None) -> Executor:
     check_executor_name(name)
     module, cls = EXECUTORS[name].split(":")
     try:
         mod = importlib.import_module(module)
     except ImportError as e:
         raise UsageError(f"--executor {name}: cannot import {module} ({e})") from e
-    return getattr(mod, cls).from_args(args)
+    return getattr(mod, cls).from_options(options)

@@ -2,13 +2,13 @@
 the CPU threads split between them."""
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 from harness.config import RunConfig
+from harness.config.study import LocalOptions
 from harness.errors import UsageError
 from harness.runner.cell import CellOutcome, execute_cell, record_status
 from harness.runner.executors.base import Executor, Progress
@@ -35,8 +35,8 @@ class LocalExecutor(Executor):
         self.threads = threads or max(1, (os.cpu_count() or 1) // max_parallel)
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> LocalExecutor:
-        return cls(max_parallel=getattr(args, "max_parallel", 1) or 1)
+    def from_options(cls, options: LocalOptions | None = None) -> LocalExecutor:
+        return cls(max_parallel=(options or LocalOptions()).max_parallel)
 
     def run(self, cells: list[RunConfig], runs_dir: Path, results_dir: Path,
             progress: Progress) -> Iterator[CellOutcome]:

@@ -12,7 +12,6 @@ grace period, with a message saying so. Submitted job ids are kept in `<runs_dir
 """
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
@@ -29,6 +28,7 @@ from submitit.helpers import Checkpointable, DelayedSubmission, TorchDistributed
 
 from harness import REPO_ROOT
 from harness.config import RunConfig
+from harness.config.study import SlurmOptions
 from harness.errors import UsageError
 from harness.runner.cell import CellOutcome, execute_cell, record_status
 from harness.runner.executors.base import Executor, Progress
@@ -39,9 +39,6 @@ SUBMITIT_DIR = "_slurm"  # <runs_dir>/_slurm/<job_id>/: submitit's pickles and t
 RUN_DIR_LOG_LINK = "slurm"  # <run_dir>/slurm -> that job folder: the logs of a cell sit in its run directory
 START_HINT = "bash scripts/slurm-local.sh install && bash scripts/slurm-local.sh start"
 
-DEFAULT_TIME_MIN = 24 * 60
-DEFAULT_GPUS_PER_NODE = 8
-DEFAULT_ARRAY_PARALLELISM = 32
 MAX_ARRAY_SIZE = 1000  # SLURM's default MaxArraySize is 1001 (indices 0..1000)
 MAX_TIMEOUT_REQUEUES = 20  # a paper-scale cell may need many slots of a short partition; preemptions do not count
 RESERVED_SBATCH_KEYS = ("array", "output", "error", "open-mode", "signal", "ntasks-per-node", "parsable", "wrap")
@@ -52,59 +49,35 @@ ACTIVE_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "RE
                            "PREEMPTED"})
 
 
-@dataclass(frozen=True)
-class SlurmOptions:
-    """What every job of a matrix asks SLURM for (the `--partition ... --sbatch-arg` flags)."""
+def check_options(options: SlurmOptions) -> None:
+    """A UsageError naming the flag of the first invalid option."""
+    for name, minimum in (("gpus_per_node", 0), ("tasks_per_node", 1), ("cpus_per_task", 1), ("mem_gb", 1),
+                          ("array_parallelism", 1)):
+        value = getattr(options, name)
+        if value is not None and value < minimum:
+            raise UsageError(f"--{name.replace('_', '-')} {value}: must be >= {minimum}")
+    parse_time_min(options.time)
+    for arg in options.sbatch_args:
+        parse_sbatch_arg(arg)
 
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    constraint: str | None = None
-    time_min: int = DEFAULT_TIME_MIN
-    gpus_per_node: int = DEFAULT_GPUS_PER_NODE
-    cpus_per_task: int | None = None
-    mem_gb: int | None = None
-    array_parallelism: int = DEFAULT_ARRAY_PARALLELISM
-    sbatch_args: tuple[tuple[str, str | bool], ...] = ()
-    tasks_per_node: int | None = None  # ranks per job; None: one per GPU (one task without GPUs)
 
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> SlurmOptions:
-        def positive(flag: str, value: int | None, minimum: int = 1) -> int | None:
-            if value is not None and value < minimum:
-                raise UsageError(f"{flag} {value}: must be >= {minimum}")
-            return value
-
-        gpus = positive("--gpus-per-node", getattr(args, "gpus_per_node", None), minimum=0)
-        parallelism = positive("--array-parallelism", getattr(args, "array_parallelism", None))
-        time_arg = getattr(args, "time", None)
-        return cls(
-            partition=getattr(args, "partition", None), account=getattr(args, "account", None),
-            qos=getattr(args, "qos", None), constraint=getattr(args, "constraint", None),
-            time_min=parse_time_min(time_arg) if time_arg is not None else DEFAULT_TIME_MIN,
-            gpus_per_node=DEFAULT_GPUS_PER_NODE if gpus is None else gpus,
-            cpus_per_task=positive("--cpus-per-task", getattr(args, "cpus_per_task", None)),
-            mem_gb=positive("--mem-gb", getattr(args, "mem_gb", None)),
-            array_parallelism=parallelism or DEFAULT_ARRAY_PARALLELISM,
-            sbatch_args=tuple(parse_sbatch_arg(a) for a in getattr(args, "sbatch_arg", None) or ()))
-
-    def submitit_parameters(self, setup: list[str]) -> dict[str, Any]:
-        """`submitit.SlurmExecutor.update_parameters` keywords."""
-        tasks = self.tasks_per_node or max(1, self.gpus_per_node)
-        params: dict[str, Any] = {
-            "job_name": "depalm-bench", "time": self.time_min, "nodes": 1, "ntasks_per_node": tasks,
-            "array_parallelism": self.array_parallelism, "setup": setup,
-        }
-        if tasks > 1:  # a rank that dies would leave the others blocked in a collective until its timeout
-            params["srun_args"] = ["--kill-on-bad-exit=1"]
-        optional = {"partition": self.partition, "account": self.account, "qos": self.qos,
-                    "constraint": self.constraint, "cpus_per_task": self.cpus_per_task,
-                    "gpus_per_node": self.gpus_per_node or None,
-                    "mem": f"{self.mem_gb}GB" if self.mem_gb else None}
-        params.update({k: v for k, v in optional.items() if v is not None})
-        if self.sbatch_args:
-            params["additional_parameters"] = dict(self.sbatch_args)
-        return params
+def submitit_parameters(options: SlurmOptions, setup: list[str]) -> dict[str, Any]:
+    """`submitit.SlurmExecutor.update_parameters` keywords for every job of a matrix."""
+    tasks = options.tasks_per_node or max(1, options.gpus_per_node)
+    params: dict[str, Any] = {
+        "job_name": "depalm-bench", "time": parse_time_min(options.time), "nodes": 1, "ntasks_per_node": tasks,
+        "array_parallelism": options.array_parallelism, "setup": setup,
+    }
+    if tasks > 1:  # a rank that dies would leave the others blocked in a collective until its timeout
+        params["srun_args"] = ["--kill-on-bad-exit=1"]
+    optional = {"partition": options.partition, "account": options.account, "qos": options.qos,
+                "constraint": options.constraint, "cpus_per_task": options.cpus_per_task,
+                "gpus_per_node": options.gpus_per_node or None,
+                "mem": f"{options.mem_gb}GB" if options.mem_gb else None}
+    params.update({k: v for k, v in optional.items() if v is not None})
+    if options.sbatch_args:
+        params["additional_parameters"] = dict(parse_sbatch_arg(a) for a in options.sbatch_args)
+    return params
 
 
 def parse_time_min(value: str | int) -> int:
@@ -318,18 +291,18 @@ class SlurmExecutor(Executor):
     result_grace_s = 30.0  # a finished job's result pickle may appear late on a network filesystem
     unreachable_s = 600.0  # give up waiting (jobs stay registered) when squeue fails this long
 
-    def __init__(self, options: SlurmOptions | None = None, detach: bool = False,
+    def __init__(self, options: SlurmOptions | None = None,
                  cell_fn: Callable[[RunConfig, Path, Path], CellOutcome] = execute_cell) -> None:
         self.options = options or SlurmOptions()
-        self.detach = detach
+        check_options(self.options)
         self.cell_fn = cell_fn
         self.max_parallel = self.options.array_parallelism
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> SlurmExecutor:
-        options = SlurmOptions.from_args(args)
+    def from_options(cls, options: SlurmOptions | None = None) -> SlurmExecutor:
+        executor = cls(options)
         check_slurm_reachable()
-        return cls(options, detach=bool(getattr(args, "detach", False)))
+        return executor
 
     # -- submission --
 
@@ -347,7 +320,7 @@ class SlurmExecutor(Executor):
 
         folder = Path(runs_dir).resolve() / SUBMITIT_DIR / "%j"
         ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=MAX_TIMEOUT_REQUEUES)  # runs sys.executable
-        ex.update_parameters(**self.options.submitit_parameters(self._job_setup()))
+        ex.update_parameters(**submitit_parameters(self.options, self._job_setup()))
         records: list[JobRecord] = []
         registry = JobRegistry(runs_dir)
         for start in range(0, len(cells), MAX_ARRAY_SIZE):
@@ -437,7 +410,7 @@ class SlurmExecutor(Executor):
                         registry.remove([run_id])
                         progress.finished(t.cfg, outcome)
                         yield outcome
-                if self.detach and tracked:
+                if self.options.detach and tracked:
                     self._report_left(tracked, registry, "--detach")
                     return
                 if tracked:
