@@ -79,7 +79,7 @@ class ImagePreprocess:
             img = img.resize((s, s), Image.BICUBIC)
             if self.crop_pct < 1:  # timm's eval transform: Resize(floor(s / crop_pct)) + CenterCrop(s)
                 big = math.floor(s / self.crop_pct)
-                top = int(round((big - s) / 2.0))
+                top = round((big - s) / 2.0)
                 img = img.resize((big, big), Image.BICUBIC).crop((top, top, top + s, top + s))
         else:
             w, h = img.size
