@@ -27,7 +27,7 @@ def extracted_layout(cfg: ExtractionConfig, spec: FeatureSpec) -> TokenLayout:
     return TokenLayout(d=spec.d_feats, grid=grid, has_cls=spec.has_cls)
 
 
-def pool_time(patches: torch.Tensor, grid: tuple[int, int, int], how: str) -> torch.Tensor:
+def pool_time(patches: torch.Tensor, grid: tuple[int, ...], how: str) -> torch.Tensor:
     """[..., T*H*W, d] patch tokens in (T, H, W) order -> [..., H*W, d].
 
     "mean": position p averages its T time steps. "official": the official extractor's
