@@ -44,7 +44,8 @@ def generation(args) -> dict[str, Any]:
     import torch
 
     from harness.runner.cell import Backbones, CellRun
-    from harness.runner.generate import encode_prompts, generate_predictions
+    from harness.runner.generate import generate_predictions
+    from harness.runner.text import encode_prompts
 
     results = {}
     backbones = Backbones()
@@ -56,7 +57,7 @@ def generation(args) -> dict[str, Any]:
         encoder = cell.encoder()
         llm, model, _ = cell.build(encoder)
         model.eval()
-        items = cell.items("val")
+        items = cell.llm_items("val", llm)
         features_fn = cell.features_fn(encoder, "val", False)
         eos = llm.tokenizer.eos_token_id
         bs = cfg.eval.batch_size
@@ -66,12 +67,12 @@ def generation(args) -> dict[str, Any]:
             for start in range(0, len(items), bs):
                 batch = items[start: start + bs]
                 prompt = encode_prompts(llm.tokenizer, [it.prompt for it in batch])
-                embeds, mask, actions = model._prepare(features_fn(batch), prompt["input_ids"],
-                                                       prompt["attention_mask"], expand=expand)
+                embeds, mask, positions, actions = model._prepare(features_fn(batch), prompt["input_ids"],
+                                                                  prompt["attention_mask"], expand=expand)
                 if actions:
                     raise SystemExit(f"{args.method} injects inside layers; pick a first-layer method for the "
                                      f"direct model.generate comparison")
-                prepared.append((embeds, mask))
+                prepared.append((embeds, mask, positions))
         pad = llm.model.generation_config.pad_token_id
         pad = eos if pad is None else pad
 
@@ -82,11 +83,11 @@ def generation(args) -> dict[str, Any]:
             return time.perf_counter() - t0, time.process_time() - c0, [r["raw"] for r in records]
 
         def direct_side(i: int) -> tuple[float, float, Any]:
-            embeds, mask = prepared[i]
+            embeds, mask, positions = prepared[i]
             t0, c0 = time.perf_counter(), time.process_time()
             with torch.no_grad():
-                gen = llm.model.generate(inputs_embeds=embeds, attention_mask=mask, do_sample=False, use_cache=True,
-                                         pad_token_id=pad, **gen_kw)
+                gen = llm.model.generate(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
+                                         do_sample=False, use_cache=True, pad_token_id=pad, **gen_kw)
             return time.perf_counter() - t0, time.process_time() - c0, gen
 
         sides = {"harness": harness_side, "direct": direct_side}
@@ -103,7 +104,7 @@ def generation(args) -> dict[str, Any]:
                     outputs.setdefault(name, {})[i] = out
             print(f"  {label} pass {r + 1}/{args.rounds}: harness {sum(walls['harness'][-len(prepared):]):.2f} s, "
                   f"direct {sum(walls['direct'][-len(prepared):]):.2f} s", flush=True)
-        from harness.runner.generate import decode_new_tokens
+        from harness.runner.text import decode_new_tokens
 
         gens = [outputs["direct"][i] for i in range(len(prepared))]
         direct_texts = [t for g in gens for t in decode_new_tokens(llm.tokenizer, g)]

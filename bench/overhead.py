@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from harness.runner.cell import Backbones, CellRun
-    from harness.runner.train import Trainer, encode_for_training
+    from harness.runner.text import encode_for_training
+    from harness.runner.train import Trainer
 
     info = machine(args.threads)
     base = cell_config(args.method, profile=args.profile)
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"{args.method} wraps LLM layers, so two copies cannot share the LLM; pick a first-layer method")
         init = {k: v.clone() for k, v in state.trainable_state_dict().items()}
         features_fn = probe.features_fn(encoder, "train", True)  # fills the feature cache outside the timing
-        planner = Trainer(model, state.parameters(), probe.items("train"), features_fn, llm.tokenizer, cfg.train,
-                          cfg.lr, cfg.grad_clip, cfg.seed, tmp / "plan", torch.device("cpu"), state)
+        planner = Trainer(model, state.parameters(), probe.llm_items("train", llm), features_fn, llm.tokenizer,
+                          cfg.train, cfg.lr, cfg.grad_clip, cfg.seed, tmp / "plan", torch.device("cpu"), state)
         batches = []
         for step in range(steps):
             pairs = planner.global_batch(step)

@@ -57,17 +57,20 @@ class Benchmark:
         return self.source.availability(self.spec, data_root)
 
     def postprocess(self, text: str) -> str:
-        """Task post-processing of a generation: first non-empty line; VQA drops an echoed 'Answer:'."""
+        """Task post-processing of a generation (the paper variant's; the official code scores the stripped decode
+        unchanged): first non-empty line; VQA drops an echoed 'Answer:'."""
         line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
         if self.spec.task == "vqa":
             line = _ECHOED_PREFIX.sub("", line)
         return line
 
-    def evaluate(self, predictions: dict[str, str], items: list[Item],
-                 metrics: tuple[str, ...] | None = None) -> dict[str, float]:
+    def evaluate(self, predictions: dict[str, str], items: list[Item], metrics: tuple[str, ...] | None = None,
+                 raw: dict[str, str] | None = None) -> dict[str, float]:
         """Score already post-processed predictions (item id -> text) against the items' targets.
 
         metrics: caption metrics to compute (default all; METEOR costs ~20 s of Java start-up per call).
+        raw: the generations before post-processing (default `predictions`); `VQA_acc_depalm` scores these, as the
+        official DePALM code scores its stripped decode.
         """
         ids = [it.id for it in items]
         missing = [i for i in ids if i not in predictions]
@@ -90,4 +93,6 @@ class Benchmark:
             return scores
         from benchmarks.metrics.vqa import vqa_scores
 
-        return vqa_scores({i: predictions[i] for i in ids}, {it.id: it.targets for it in items})
+        raw = predictions if raw is None else raw
+        return vqa_scores({i: predictions[i] for i in ids}, {it.id: it.targets for it in items},
+                          raw={i: raw[i] for i in ids})

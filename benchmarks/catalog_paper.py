@@ -12,8 +12,12 @@ from benchmarks.real.source import FileSource
 from benchmarks.registry import register_benchmark
 from benchmarks.spec import BenchmarkSpec, Splits, SubsetSpec
 
-CAPTION_PROMPT = "A picture of"
-VQA_PROMPT = "Question: {question} Answer:"
+# Prompt templates of the official dataset configs (BenchmarkSpec.format_prompt applies them): captioning sets no
+# instruction (`insert_instruction: False`, config/dataset/{coco,textcaps,audiocaps,msrvtt}.yaml, and run.yaml:235 for
+# TextCaps), nor does TextVQA (so its prompt is the question alone); VQAv2 uses instruction 1 (vqa.yaml:28-31),
+# OK-VQA and A-OKVQA instruction 0 (okvqa.yaml:7-9, aokvqa.yaml:7-9), the same text.
+NO_INSTRUCTION = ""
+VQA_PROMPT = "{question}\n\nAnswer:\n"
 ONE_PERCENT = SubsetSpec(fraction=0.01, seed=0)
 
 COCO_LAYOUT = """coco/dataset_coco.json            (Karpathy split: images[].filepath/filename/split/sentences)
@@ -59,14 +63,14 @@ MSRVTT_OFFICIAL = {"n_frames": 16, "frame_sampling": "segments", "pixel_stats": 
 KARPATHY = Splits("train", "val", "test")
 PAPER = [
     (_spec("coco", "COCO captioning (Karpathy split)", "COCO", "coco", "image", "caption", "llama-7b", "eva-clip-l",
-           8, CAPTION_PROMPT, "CIDEr", KARPATHY, "test", "coco", COCO_LAYOUT, COCO_SOURCE, CAPTION_S2),
+           8, NO_INSTRUCTION, "CIDEr", KARPATHY, "test", "coco", COCO_LAYOUT, COCO_SOURCE, CAPTION_S2),
      FileSource(coco.read_coco, lambda split: [coco.KARPATHY_JSON])),
     (_spec("coco-1pct", "COCO captioning, 1% of the training data", "COCO (1%)", "coco-1pct", "image", "caption",
-           "llama-7b", "eva-clip-l", 30, CAPTION_PROMPT, "CIDEr", KARPATHY, "test", "coco", COCO_LAYOUT, COCO_SOURCE,
+           "llama-7b", "eva-clip-l", 30, NO_INSTRUCTION, "CIDEr", KARPATHY, "test", "coco", COCO_LAYOUT, COCO_SOURCE,
            CAPTION_S2, subset=ONE_PERCENT),
      FileSource(coco.read_coco, lambda split: [coco.KARPATHY_JSON])),
     (_spec("textcaps", "TextCaps captioning", "TextCaps", "textcaps", "image", "caption", "llama-7b", "clip-vit-l14",
-           20, CAPTION_PROMPT, "CIDEr", Splits("train", "val", None), "val", "textcaps",
+           20, NO_INSTRUCTION, "CIDEr", Splits("train", "val", None), "val", "textcaps",
            "textcaps/TextCaps_0.1_{train,val}.json\ntextcaps/train_images/<image_id>.jpg  (train and val images)",
            "https://textvqa.org/textcaps/dataset/ (annotations; images: TextVQA train_val_images.zip)", CAPTION_S2),
      FileSource(textcaps.read_textcaps, textcaps.textcaps_required)),
@@ -77,8 +81,8 @@ PAPER = [
            "clip-vit-l14", 30, VQA_PROMPT, "VQA_acc", KARPATHY, "val", "vqav2", VQAV2_LAYOUT, VQAV2_SOURCE, VQA_S2,
            VAL_AND_TEST, subset=ONE_PERCENT),
      FileSource(vqa_formats.read_vqav2_karpathy, vqa_formats.vqav2_required)),
-    (_spec("textvqa", "TextVQA 0.5.1", "TextVQA", "textvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20, VQA_PROMPT,
-           "VQA_acc", Splits("train", "val", None), "val", "textvqa",
+    (_spec("textvqa", "TextVQA 0.5.1", "TextVQA", "textvqa", "image", "vqa", "opt-6.7b", "clip-vit-l14", 20,
+           NO_INSTRUCTION, "VQA_acc", Splits("train", "val", None), "val", "textvqa",
            "textvqa/TextVQA_0.5.1_{train,val}.json\ntextvqa/train_images/<image_id>.jpg  (train and val images)",
            "https://textvqa.org/dataset/", VQA_S2),
      FileSource(vqa_formats.read_textvqa, vqa_formats.textvqa_required)),
@@ -94,8 +98,8 @@ PAPER = [
            "aokvqa/aokvqa_v1p0_{train,val}.json\naokvqa/train2017/<image_id:012d>.jpg, aokvqa/val2017/<id:012d>.jpg",
            "https://allenai.org/project/a-okvqa (+ COCO 2017 images: https://cocodataset.org/#download)", VQA_S2),
      FileSource(vqa_formats.read_aokvqa, vqa_formats.aokvqa_required)),
-    (_spec("audiocaps", "AudioCaps", "AudioCaps", "audiocaps", "audio", "caption", "opt-6.7b", "ast", 12, "An audio of",
-           "SPIDEr", Splits("train", "val", "test"), "test", "audiocaps",
+    (_spec("audiocaps", "AudioCaps", "AudioCaps", "audiocaps", "audio", "caption", "opt-6.7b", "ast", 12,
+           NO_INSTRUCTION, "SPIDEr", Splits("train", "val", "test"), "test", "audiocaps",
            "audiocaps/{train,val,test}.csv   (audiocap_id,youtube_id,start_time,caption)\n"
            "audiocaps/audio/{train,val,test}/<youtube_id>.wav  (10 s clips cut at start_time; .flac needs soundfile)",
            "https://github.com/cdjkim/audiocaps (csv; clips from YouTube, e.g. with audiocaps-download)",
@@ -103,7 +107,7 @@ PAPER = [
            official=AUDIOCAPS_OFFICIAL),
      FileSource(audiocaps.read_audiocaps, audiocaps.audiocaps_required)),
     (_spec("msrvtt", "MSR-VTT captioning", "MSRVTT", "msrvtt", "video", "caption", "llama-7b", "timesformer", 8,
-           "A video of", "CIDEr", Splits("train", "validate", "test"), "test", "msrvtt",
+           NO_INSTRUCTION, "CIDEr", Splits("train", "validate", "test"), "test", "msrvtt",
            "msrvtt/train_val_videodatainfo.json, msrvtt/test_videodatainfo.json\n"
            "msrvtt/videos/<video_id>.mp4  (needs PyAV)  or  msrvtt/frames/<video_id>/*.jpg",
            "https://www.microsoft.com/en-us/research/publication/msr-vtt/ (MSRVTT 2016 release)",

@@ -65,7 +65,7 @@ class BenchmarkSpec:
     default_llm: str
     default_encoder: str
     epochs: int
-    prompt: str  # format string; VQA prompts take {question}
+    prompt: str  # the official instruction template (format_prompt); VQA questions fill {question}
     primary_metric: str
     splits: Splits
     eval_split: str = "val"  # the split role Table 4 reports
@@ -108,7 +108,12 @@ class BenchmarkSpec:
         return self.short_title or self.title
 
     def format_prompt(self, question: str | None = None) -> str:
-        return self.prompt.format(question=question) if "{question}" in self.prompt else self.prompt
+        """The item's prompt by the official rule (`depalm/data/data/data_base.py:230-232`, then the format call
+        of `depalm/depalmodel.py:96`): a template without `{question}` gets ' {question}' appended, the template is
+        stripped, then filled with the question ('' for captioning). The LLM family's answer marker comes later
+        (`harness.runner.text.llm_prompt`)."""
+        template = self.prompt if "{question}" in self.prompt else self.prompt + " {question}"
+        return template.strip().format(question=question or "")
 
 
 @dataclass(frozen=True, eq=True)

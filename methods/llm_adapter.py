@@ -1,5 +1,6 @@
 """One small adapter for any HF decoder-only LLM: where the token embeddings and the decoder layers are, the
-embedding scale, and the rotary position module (for tokens injected inside the model, B.2).
+embedding scale, the rotary position module (for tokens injected inside the model, B.2), and OPT's learned
+position embedding (added at the input; its perceptual tokens skip it under the official variant, `PerceptualLM`).
 
 Known layouts (decoder-layer name map, as in open_flamingo): OPT `model.decoder.layers`; LLaMA / Llama-2 / Vicuna /
 SmolLM2 / Mistral / Qwen2 / Gemma-3 `model.layers`; GPT-2 / GPT-J `transformer.h`; GPT-NeoX `gpt_neox.layers`.
@@ -63,6 +64,9 @@ class LLMAdapter:
     embed: nn.Module
     dims: LLMDims
     rotary: nn.Module | None
+    # OPT: the learned absolute positions its decoder adds to the input embeddings (None for other models, and for
+    # OPT checkpoints that project the input embeddings first, where an input token cannot cancel them)
+    input_positions: nn.Module | None = None
 
     @classmethod
     def of(cls, llm: nn.Module) -> LLMAdapter:
@@ -76,11 +80,22 @@ class LLMAdapter:
         d_hidden = llm.config.hidden_size
         dims = LLMDims(d_input=embed.weight.shape[1], d_hidden=d_hidden, n_layers=len(layers), embed_scale=scale)
         rotary = getattr(getattr(llm, "base_model", llm), "rotary_emb", None)
-        return cls(llm=llm, layers_path=path, layers=layers, embed=embed, dims=dims, rotary=rotary)
+        positions = None
+        if llm.config.model_type == "opt":
+            decoder = llm.base_model.decoder
+            positions = decoder.embed_positions if decoder.project_in is None else None
+        return cls(llm=llm, layers_path=path, layers=layers, embed=embed, dims=dims, rotary=rotary,
+                   input_positions=positions)
 
     def embed_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Token embeddings exactly as the model computes them (scale included)."""
         return self.embed(input_ids)
+
+    def input_position_embeds(self, position_ids: torch.Tensor) -> torch.Tensor:
+        """OPT's learned position embeddings for `position_ids` [B, S], exactly as its decoder adds them."""
+        if self.input_positions is None:
+            raise ValueError(f"{type(self.llm).__name__} adds no learned positions to its input embeddings")
+        return self.input_positions(torch.ones_like(position_ids), 0, position_ids=position_ids)
 
     def rope_for_layer(self, layer_idx: int) -> Callable[[torch.Tensor, torch.Tensor], tuple] | None:
         """(x, position_ids) -> (cos, sin) for `layer_idx`, or None for models without rotary embeddings."""

@@ -1,9 +1,16 @@
 """The connector (extraction -> mapping -> injection + prompt tuning, Figure 1) and `PerceptualLM`, which plugs it
 into a frozen HF decoder-only LLM for training loss and generation. One forward pass serves all methods.
 
-Sequence given to the LLM: [first-layer perceptual tokens, prompt-tuning tokens, text] (B.2, B.4). Position ids come
-from the attention mask (cumulative sum), exactly as HF generation computes them, so a sample's logits do not depend on
-the padding of its batch, in training (text right-padded) or generation (prompt left-padded).
+Sequence given to the LLM: [first-layer perceptual tokens, prompt-tuning tokens, text] (B.2, B.4); the text starts
+with BOS (harness.runner.text). Position ids come from the attention mask (cumulative sum) and are passed explicitly,
+in training and generation, so a sample's logits do not depend on the padding of its batch, in training (text
+right-padded) or generation (prompt left-padded).
+
+OPT under the official variant: the official code inserts first-layer tokens inside layer 0, after OPT has added its
+learned positions to the input (`depalm/models/adapters/prefix_tokens.py:147`), so they carry no position embedding
+and the positions of the prompt tokens and text are counted without them. Here they enter at the input like every
+other token, minus the position embedding OPT is about to add to them (the same sum, OPT's code untouched), and the
+position ids skip them.
 """
 from __future__ import annotations
 
@@ -68,6 +75,8 @@ class PerceptualLM(nn.Module):
         self.connector = connector
         self.llm = llm
         self.adapter = adapter
+        # official variant on OPT: first-layer tokens without position embeddings (module docstring)
+        self.unpositioned_first = connector.cfg.variant == "official" and llm.config.model_type == "opt"
         llm.requires_grad_(False)
         llm.eval()
         plan = connector.injection.layer_plan()
@@ -111,31 +120,40 @@ class PerceptualLM(nn.Module):
         return self.adapter.embed.weight.dtype
 
     def _prepare(self, features: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 expand: int = 1) -> tuple[torch.Tensor, torch.Tensor, dict[int, LayerAction]]:
-        """(inputs_embeds, 2D attention mask, layer actions) for the LLM; actions are expanded `expand` times per
-        sample (beam search expands the inputs the same way)."""
+                 expand: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[int, LayerAction]]:
+        """(inputs_embeds, 2D attention mask, position ids, layer actions) for the LLM; actions are expanded `expand`
+        times per sample (beam search expands the inputs the same way)."""
         if features.shape[0] != input_ids.shape[0] or input_ids.shape != attention_mask.shape:
             raise ValueError(f"batch mismatch: features {tuple(features.shape)}, input_ids {tuple(input_ids.shape)}, "
                              f"attention_mask {tuple(attention_mask.shape)}")
         dtype = self._llm_dtype()
         mapped = self.connector(features)
         b = input_ids.shape[0]
-        prefix = []
         first = self.connector.injection.input_tokens(mapped)
-        if first is not None:
-            prefix.append(first)
+        n_first = first.shape[1] if first is not None else 0
+        n_prompt = self.connector.prompt.tokens.shape[0] if self.connector.prompt is not None else 0
+        mask = torch.cat([attention_mask.new_ones(b, n_first + n_prompt), attention_mask], dim=1).to(torch.long)
+        unpositioned = bool(n_first) and self.unpositioned_first
+        counted = mask
+        if unpositioned:
+            if self.adapter.input_positions is None:
+                raise ValueError("official variant: this OPT checkpoint projects its input embeddings (project_in), "
+                                 "so first-layer tokens cannot skip its position embeddings; use --variant paper")
+            counted = mask.clone()
+            counted[:, :n_first] = 0
+        position_ids = (counted.cumsum(-1) - 1).masked_fill(counted == 0, 0)
+        if unpositioned:  # OPT adds these positions' embeddings at its input: taken off here, so they cancel
+            first = first.float() - self.adapter.input_position_embeds(position_ids[:, :n_first]).float()
+        prefix = [first] if first is not None else []
         if self.connector.prompt is not None:
             prefix.append(self.connector.prompt(b) * self.adapter.dims.embed_scale)
         embeds = self.adapter.embed_ids(input_ids)
-        mask = attention_mask.to(torch.long)
         if prefix:
-            p = torch.cat(prefix, dim=1).to(dtype)
-            embeds = torch.cat([p, embeds], dim=1)
-            mask = torch.cat([mask.new_ones(b, p.shape[1]), mask], dim=1)
+            embeds = torch.cat([torch.cat(prefix, dim=1).to(dtype), embeds], dim=1)
         actions = self.connector.injection.layer_actions(
             mapped.repeat_interleave(expand, dim=0), mask.repeat_interleave(expand, dim=0),
             self.adapter.rope_for_layer)
-        return embeds, mask, actions
+        return embeds, mask, position_ids, actions
 
     @contextlib.contextmanager
     def _acting(self, actions: dict[int, LayerAction]) -> Iterator[None]:
@@ -154,8 +172,7 @@ class PerceptualLM(nn.Module):
         `loss` is the mean (label-smoothed) cross-entropy over tokens whose label is not -100."""
         from transformers.modeling_outputs import CausalLMOutput
 
-        embeds, mask, actions = self._prepare(features, input_ids, attention_mask)
-        position_ids = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        embeds, mask, position_ids, actions = self._prepare(features, input_ids, attention_mask)
         n_text = input_ids.shape[1]
         # the LM head only on text positions: with hundreds of perceptual tokens it is most of the output cost
         keep = {"logits_to_keep": n_text} if self._accepts_logits_to_keep else {}
@@ -170,10 +187,12 @@ class PerceptualLM(nn.Module):
         return CausalLMOutput(loss=loss, logits=logits)
 
     @torch.no_grad()
-    def generate(self, features: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 max_new_tokens: int = 50, num_beams: int = 3, **kwargs: Any) -> torch.Tensor:
-        """Beam search (no sampling unless `do_sample=True` is passed) through HF `generate` with `inputs_embeds` and
-        the KV cache; `input_ids` is the left-padded prompt. Returns the new tokens only [B, <= max_new_tokens]."""
+    def generate(self, features: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
+                 max_new_tokens: int, num_beams: int, **kwargs: Any) -> torch.Tensor:
+        """Beam search (no sampling unless `do_sample=True` is passed) through HF `generate` with `inputs_embeds`, the
+        position ids of `_prepare` and the KV cache; `input_ids` is the left-padded prompt. Further HF generation
+        arguments pass through (the runner passes every one, `harness.runner.generate.generation_kwargs`).
+        Returns the new tokens only [B, <= max_new_tokens]."""
         if kwargs.get("use_cache") is False:
             raise ValueError("generate needs the KV cache: with inputs_embeds and no cache, HF generation drops the "
                              "perceptual prefix after the first step")
@@ -183,10 +202,10 @@ class PerceptualLM(nn.Module):
             gc = self.llm.generation_config
             kwargs["pad_token_id"] = gc.pad_token_id if gc.pad_token_id is not None else gc.eos_token_id
         expand = max(num_beams, kwargs["num_return_sequences"])  # as HF expands the inputs
-        embeds, mask, actions = self._prepare(features, input_ids, attention_mask, expand=expand)
+        embeds, mask, position_ids, actions = self._prepare(features, input_ids, attention_mask, expand=expand)
         with self._acting(actions):
-            return self.llm.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                     num_beams=num_beams, use_cache=True, **kwargs)
+            return self.llm.generate(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids,
+                                     max_new_tokens=max_new_tokens, num_beams=num_beams, use_cache=True, **kwargs)
 
 
 def build_connector(preset: MethodConfig, spec: FeatureSpec, dims: LLMDims) -> Connector:

@@ -9,8 +9,10 @@ from torch import nn
 
 
 class CharTokenizer:
-    """Characters -> ids (eos 1, pad 0); enough of the HF tokenizer API for the runner."""
+    """Characters -> ids (eos 1, pad 0, no BOS of its own: texts start with EOS); enough of the HF tokenizer API for
+    the runner."""
 
+    bos_token_id = None
     eos_token_id = 1
     pad_token_id = 0
 
@@ -112,3 +114,53 @@ def fake_features(items, d_feats: int = 8, tokens: int = 3) -> dict[str, torch.T
         g = torch.Generator().manual_seed(int(it.input_key[1:]))
         out[it.input_key] = torch.randn(1, tokens, d_feats, generator=g)
     return out
+
+
+TOKENIZER_CORPUS = ["a man riding a blue bike", "what color is the bus?", "Answer: blue", "two red cubes on the left",
+                    "Question: how many dogs are there?", "A picture of a cat", "yes no green"] * 20
+
+
+def _trained_bpe(pre_tokenizer, specials: list[str], vocab_size: int) -> tuple[dict, list]:
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizer
+    alphabet = pre_tokenizers.ByteLevel.alphabet() if isinstance(pre_tokenizer, pre_tokenizers.ByteLevel) else []
+    tok.train_from_iterator(TOKENIZER_CORPUS, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet, show_progress=False))
+    model = json.loads(tok.to_str())["model"]
+    return model["vocab"], [tuple(m) for m in model["merges"]]
+
+
+def tiny_llama_tokenizer():
+    """A LlamaTokenizer on a tiny BPE vocabulary (SentencePiece-style '▁' words), adding <s> like LLaMA's."""
+    from tokenizers import pre_tokenizers
+    from transformers import LlamaTokenizer
+
+    vocab, merges = _trained_bpe(pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True),
+                                 ["<unk>", "<s>", "</s>"], 120)
+    return LlamaTokenizer(vocab=vocab, merges=merges, add_bos_token=True)
+
+
+def tiny_gpt2_tokenizer(**special_tokens):
+    """A byte-level BPE GPT2Tokenizer on a tiny vocabulary; OPT's: `tiny_opt_tokenizer`."""
+    from tokenizers import pre_tokenizers
+    from transformers import GPT2Tokenizer
+
+    vocab, merges = _trained_bpe(pre_tokenizers.ByteLevel(add_prefix_space=False),
+                                 ["<s>", "<pad>", "</s>", "<unk>", "<|im_start|>", "<|im_end|>"], 330)
+    return GPT2Tokenizer(vocab=vocab, merges=merges, **special_tokens)
+
+
+def tiny_opt_tokenizer():
+    """OPT's tokenizer conventions: GPT-2 BPE adding `</s>` (id 2) as BOS, `</s>` EOS, `<pad>` id 1."""
+    return tiny_gpt2_tokenizer(bos_token="</s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                               add_bos_token=True)
+
+
+def tiny_smollm2_tokenizer():
+    """SmolLM2-Instruct's conventions: GPT-2 BPE declaring BOS `<|im_start|>` but adding none by itself."""
+    return tiny_gpt2_tokenizer(bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|im_end|>",
+                               unk_token="<unk>")

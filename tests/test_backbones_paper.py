@@ -27,6 +27,13 @@ def test_registry_has_contract_ids():
     assert list_llms(embedded=True) == ["smollm2-135m"]
 
 
+def test_paper_llms_are_the_official_checkpoints():
+    from harness.backbones.paper import PAPER_LLMS
+
+    assert PAPER_LLMS["opt-6.7b"][0] == "facebook/opt-6.7b"  # config/llm/opt.yaml:1
+    assert PAPER_LLMS["vicuna-7b"][0] == "lmsys/vicuna-7b-v1.5"  # config/llm/vicuna.yaml:1 (LLaMA-2 based)
+
+
 def test_unknown_ids_and_options_are_clear():
     with pytest.raises(KeyError, match="known: .*clip-vit-l14"):
         load_encoder("clip-vit-xxl")
@@ -278,7 +285,8 @@ def test_llm_loader_from_local_path(tmp_path, llm_id):
 
     torch.manual_seed(0)
     if llm_id.startswith("opt"):
-        model = OPTForCausalLM(OPTConfig(vocab_size=7, hidden_size=16, num_hidden_layers=2, ffn_dim=32,
+        # a spare embedding row for the answer token, as OPT has (50,265 tokens, 50,272 rows)
+        model = OPTForCausalLM(OPTConfig(vocab_size=8, hidden_size=16, num_hidden_layers=2, ffn_dim=32,
                                          num_attention_heads=2, word_embed_proj_dim=16, max_position_embeddings=32))
     else:
         model = LlamaForCausalLM(LlamaConfig(vocab_size=7, hidden_size=16, num_hidden_layers=2,
@@ -292,9 +300,14 @@ def test_llm_loader_from_local_path(tmp_path, llm_id):
     assert not any(p.requires_grad for p in llm.model.parameters()) and not llm.model.training
     ids = llm.tokenizer("a photo of dog", return_tensors="pt").input_ids
     with torch.no_grad():
-        assert llm.model(input_ids=ids).logits.shape == (1, 4, 7)
+        assert llm.model(input_ids=ids).logits.shape == (1, 4, llm.embeddings.num_embeddings)
+    opt = llm_id.startswith("opt")
+    assert llm.family == ("opt" if opt else "llama-2")
+    assert ("</a>" in llm.tokenizer.get_vocab()) == opt  # OPT's answer token, on the spare row
+    assert not opt or llm.tokenizer.convert_tokens_to_ids("</a>") == 7
     generic = load_llm(str(tmp_path), dtype=torch.bfloat16)
     assert generic.id == str(tmp_path) and generic.dtype == torch.bfloat16
+    assert generic.family == ("opt" if opt else "llama")  # from the model type
 
 
 def test_llm_offline_error_names_fix(tmp_path):

@@ -76,10 +76,12 @@ def test_items_well_formed_at_default_size(bench_id):
         assert len(items) == spec.default_sizes[split]
         for it in items[:20]:
             assert it.targets and all(isinstance(t, str) and t for t in it.targets)
-            if spec.task == "vqa":
-                assert len(it.targets) >= 10 and it.prompt.startswith("Question: ") and it.prompt.endswith("Answer:")
+            if spec.task == "vqa":  # the template around a non-empty question
+                before, after = spec.format_prompt("\0").split("\0")
+                assert len(it.targets) >= 10 and it.prompt.startswith(before) and it.prompt.endswith(after)
+                assert it.prompt[len(before): len(it.prompt) - len(after)].strip()
             else:
-                assert len(set(it.targets)) >= 3 and it.prompt == spec.prompt
+                assert len(set(it.targets)) >= 3 and it.prompt == spec.format_prompt()
     raw = bench.load("val", size=2)[0].load_input()
     if spec.modality == "image":
         assert raw.mode == "RGB" and 64 <= raw.size[0] <= 224
@@ -235,6 +237,7 @@ def test_readme_table_matches_registry():
     for b in list_benchmarks():
         s = get_benchmark(b).spec
         sizes = "/".join(str(s.default_sizes[r]) for r in ("train", "val", "test")) if s.default_sizes else "dataset"
-        row = (f"| {s.id} | {s.paper_column or '-'} | {s.modality} | {s.task} | {sizes} | {s.epochs} | `{s.prompt}` | "
+        prompt = json.dumps(s.format_prompt("{question}" if s.task == "vqa" else None))
+        row = (f"| {s.id} | {s.paper_column or '-'} | {s.modality} | {s.task} | {sizes} | {s.epochs} | `{prompt}` | "
                f"{s.primary_metric} ({s.eval_split}) |")
         assert row in readme, row

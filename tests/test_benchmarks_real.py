@@ -80,7 +80,7 @@ def test_coco_karpathy_split(data_root):
     assert test.id == "391895" and len(test.targets) == 5
     assert test.targets[0] == "A man with a red helmet on a small moped on a dirt road."
     assert test.input_key == "coco/val2014/COCO_val2014_000000391895.jpg"
-    assert test.prompt == "A picture of" and test.load_input().size == (24, 16)
+    assert test.prompt == "" and test.load_input().size == (24, 16)  # captioning: no instruction
     assert [it.id for it in bench.load("val", data_root=data_root)] == ["522418"]
     assert len(bench.load("train", data_root=data_root, size=2)) == 2
 
@@ -88,7 +88,7 @@ def test_coco_karpathy_split(data_root):
 def test_vqav2_on_karpathy_images_groups_training_duplicates(data_root):
     bench = get_benchmark("vqav2")
     train = bench.load("train", data_root=data_root)
-    holding = [it for it in train if it.prompt == "Question: What is the boy holding? Answer:"]
+    holding = [it for it in train if it.prompt == "What is the boy holding?\n\nAnswer:"]
     assert len(holding) == 1 and len(holding[0].targets) == 20 and holding[0].id == "1846130"
     assert len(train) == 5  # restval image 318219 (a val2014 image) is trained on
     (val,) = bench.load("val", data_root=data_root)
@@ -115,7 +115,7 @@ def test_okvqa_textvqa_aokvqa(data_root):
     assert tv_val[0].input_key == "textvqa/train_images/003a8ae2ef43b901.jpg"
     (ao,) = get_benchmark("aokvqa").load("val", data_root=data_root)
     assert ao.targets == ["cigarette"] * 10 and ao.input_key == "aokvqa/val2017/000000461751.jpg"
-    assert ao.prompt == "Question: What is in the motorcyclist's mouth? Answer:"
+    assert ao.prompt == "What is in the motorcyclist's mouth?\n\nAnswer:"
 
 
 def test_textcaps_groups_caption_rows_per_image(data_root):
@@ -136,7 +136,7 @@ def test_audiocaps_groups_captions_per_clip_and_reads_audio(data_root):
     wave_, sr = train[0].load_input()
     assert sr == 16000 and wave_.dtype == np.float32 and wave_.shape == (16000,) and 0.4 < np.abs(wave_).max() <= 0.5
     (test,) = bench.load("test", data_root=data_root)
-    assert len(test.targets) == 5 and test.prompt == "An audio of"
+    assert len(test.targets) == 5 and test.prompt == ""
 
 
 def test_audiocaps_official_text_loses_commas_and_quotes(data_root):

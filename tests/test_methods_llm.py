@@ -165,6 +165,51 @@ def test_inner_injection_equals_a_hand_written_llama_pass():
     assert torch.allclose(got, expected, atol=1e-5)
 
 
+def opt_reference_logits(model, feats, ids, first_positioned: bool) -> torch.Tensor:
+    """OPT run layer by layer on one unpadded sample, as the official code runs it: learned positions added at the
+    input to [prompt tokens, text]; the first-layer tokens put in front of layer 0's input, with positions (counted
+    with them) or without (inserted after OPT's embedding, `prefix_tokens.py:147`)."""
+    dec = model.llm.model.decoder
+    with torch.no_grad():
+        first = model.connector.injection.input_tokens(model.connector(feats))
+        rest = dec.embed_tokens(ids)
+        if model.connector.prompt is not None:
+            rest = torch.cat([model.connector.prompt(1), rest], dim=1)
+
+        def positioned(x):
+            return x + dec.embed_positions(torch.ones(x.shape[:2]), 0, position_ids=torch.arange(x.shape[1])[None])
+
+        x = positioned(torch.cat([first, rest], dim=1)) if first_positioned else torch.cat([first, positioned(rest)], 1)
+        causal = torch.full((x.shape[1], x.shape[1]), torch.finfo(x.dtype).min).triu(1)[None, None]
+        for layer in model.adapter.layers:
+            out = layer(x, attention_mask=causal)
+            x = out[0] if isinstance(out, tuple) else out
+        return model.llm.lm_head(dec.final_layer_norm(x))[:, -ids.shape[1]:]
+
+
+@pytest.mark.parametrize("method_id", ["depalm", "limber-all", "depalm-r-linear"])
+def test_official_opt_first_layer_tokens_carry_no_position_embedding(method_id):
+    """T3: under the official variant OPT's first-layer tokens get no learned position and do not shift the
+    positions of prompt tokens and text; the paper variant positions them like text."""
+    feats, ids, _ = batch(b=1)
+    mask = torch.ones_like(ids)
+    for variant, first_positioned in (("official", False), ("paper", True)):
+        model = build(method_id, "opt", variant)
+        with torch.no_grad():
+            got = model(feats, ids, mask).logits
+        assert torch.allclose(got, opt_reference_logits(model, feats, ids, first_positioned), atol=1e-5), variant
+        assert not torch.allclose(got, opt_reference_logits(model, feats, ids, not first_positioned), atol=1e-3)
+
+
+def test_official_opt_with_projected_inputs_refuses_first_layer_tokens():
+    torch.manual_seed(0)
+    llm = OPTForCausalLM(OPTConfig(vocab_size=VOCAB, hidden_size=D, ffn_dim=64, num_hidden_layers=LAYERS,
+                                   num_attention_heads=4, max_position_embeddings=128, word_embed_proj_dim=16)).eval()
+    feats, ids, mask = batch()
+    with pytest.raises(ValueError, match="project_in"):
+        build_model(small("depalm"), SPEC, llm)(feats, ids, mask)
+
+
 @pytest.mark.parametrize("variant", ["official", "paper"])
 @pytest.mark.parametrize("arch", ["llama", "opt", "gpt2"])
 def test_cross_attention_starts_as_the_frozen_llm(arch, variant):
@@ -293,7 +338,7 @@ def test_bad_inputs_fail_clearly():
     with pytest.raises(ValueError, match="features must be"):
         model(feats[..., :5], ids, mask)
     with pytest.raises(ValueError, match="KV cache"):
-        model.generate(feats, ids, mask, use_cache=False)
+        model.generate(feats, ids, mask, max_new_tokens=2, num_beams=1, use_cache=False)
     with pytest.raises(ValueError, match="at least 14 layers"):
         build_model(small("epalm", "paper"), SPEC, LlamaForCausalLM(LlamaConfig(
             vocab_size=VOCAB, hidden_size=D, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4)))

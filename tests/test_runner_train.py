@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from harness.config import TrainSettings
-from harness.runner.train import (Trainer, UnstableTraining, derive_batching, encode_for_training, epoch_plan,
-                           lr_multiplier, total_steps)
+from harness.runner.text import encode_for_training
+from harness.runner.train import Trainer, UnstableTraining, derive_batching, epoch_plan, lr_multiplier, total_steps
 from runner_fakes import CharTokenizer, PrefixLM, fake_features, fake_items, tiny_llm
 
 
@@ -37,20 +37,26 @@ def test_batching_is_derived_from_the_devices_present(batch, micro, world, n, ex
 
 
 def test_loss_only_on_answer_tokens_with_eos():
-    tok = CharTokenizer()
-    enc = encode_for_training(tok, ["ab", "abcd"], ["c", "de"], max_target_tokens=16)
+    tok = CharTokenizer()  # declares no BOS: every text starts with its EOS
+    bos, eos = tok.eos_token_id, tok.eos_token_id
+    enc = encode_for_training(tok, ["ab ", "abcd:"], ["c", " de "], max_target_tokens=None)
     ids, labels, mask = enc["input_ids"], enc["labels"], enc["attention_mask"]
-    # row 0: "ab" + " c" + eos, right padded
-    assert labels[0].tolist()[:2] == [-100, -100]
-    assert labels[0].tolist()[2:5] == tok(" c").input_ids + [tok.eos_token_id]
-    assert mask[0].tolist() == [1] * 5 + [0] * 3 and labels[0, 5:].eq(-100).all()
-    assert labels[1].tolist()[-1] == tok.eos_token_id and ids.shape == labels.shape
+    # row 0: BOS "ab" then " c" (the prompt's trailing space goes with the answer) + EOS, right padded
+    assert ids[0, :6].tolist() == [bos] + tok("ab").input_ids + tok(" c").input_ids + [eos]
+    assert labels[0].tolist()[:3] == [-100] * 3
+    assert labels[0].tolist()[3:6] == tok(" c").input_ids + [eos]
+    assert mask[0].tolist() == [1] * 6 + [0] * 3 and labels[0, 6:].eq(-100).all()
+    # row 1: no separator added after a prompt that ends in text; the answer is stripped
+    assert ids[1].tolist() == [bos] + tok("abcd:de").input_ids + [eos]
+    assert labels[1].tolist() == [-100] * 6 + tok("de").input_ids + [eos] and ids.shape == labels.shape
 
 
-def test_targets_truncated_but_keep_eos():
+def test_targets_truncated_only_under_a_cap_but_keep_eos():
     tok = CharTokenizer()
-    enc = encode_for_training(tok, ["a"], ["bcdefgh"], max_target_tokens=3)
-    assert enc["labels"][0].tolist() == [-100] + tok(" b").input_ids + [tok.eos_token_id]
+    capped = encode_for_training(tok, ["a"], ["bcdefgh"], max_target_tokens=3)
+    assert capped["labels"][0].tolist() == [-100, -100] + tok("bc").input_ids + [tok.eos_token_id]
+    full = encode_for_training(tok, ["a"], ["bcdefgh"], max_target_tokens=None)
+    assert full["labels"][0].tolist() == [-100, -100] + tok("bcdefgh").input_ids + [tok.eos_token_id]
 
 
 def test_one_target_drawn_per_epoch_deterministically():

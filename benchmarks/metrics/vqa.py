@@ -118,9 +118,12 @@ def depalm_vqa_accuracy(predictions: dict[str, str], answers: dict[str, list[str
                        for q in answers) / len(answers)
 
 
-def vqa_scores(predictions: dict[str, str], answers: dict[str, list[str]]) -> dict[str, float]:
-    """Both VQA accuracies (x100), keyed by metric name."""
-    return {VQA_ACC: vqa_accuracy(predictions, answers), VQA_ACC_DEPALM: depalm_vqa_accuracy(predictions, answers)}
+def vqa_scores(predictions: dict[str, str], answers: dict[str, list[str]],
+               raw: dict[str, str] | None = None) -> dict[str, float]:
+    """Both VQA accuracies (x100), keyed by metric name; `VQA_acc_depalm` on `raw` (the generations before any
+    post-processing, DePALM's input) when given."""
+    return {VQA_ACC: vqa_accuracy(predictions, answers),
+            VQA_ACC_DEPALM: depalm_vqa_accuracy(predictions if raw is None else raw, answers)}
 
 
 def multiple_choice_accuracy(predictions: dict[str, str], correct: dict[str, str]) -> float:

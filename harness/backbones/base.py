@@ -16,6 +16,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .families import LLM_FAMILIES, AnswerMarker
+
 FINGERPRINT_VERSION = 2  # bump when a change of extraction code changes features for the same weights
 
 
@@ -141,11 +143,17 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
 
 @dataclass
 class LLMBackbone:
-    """A frozen decoder-only LLM with its tokenizer."""
+    """A frozen decoder-only LLM with its tokenizer and its family (`families.LLM_FAMILIES`: the answer marker its
+    prompts get)."""
 
     model: Any  # transformers PreTrainedModel (causal LM)
     tokenizer: Any
     id: str
+    family: str = "llama"
+
+    @property
+    def answer_marker(self) -> AnswerMarker:
+        return LLM_FAMILIES[self.family]
 
     @property
     def hidden_size(self) -> int:

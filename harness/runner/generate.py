@@ -1,58 +1,48 @@
-"""Evaluation: batched generation (left padding, KV cache inside `PerceptualLM.generate`), beam search with the
-configured beams and length (3 and 50 in the official code), task post-processing, predictions kept per item.
+"""Evaluation: batched generation (left padding, KV cache inside `PerceptualLM.generate`), beam search with every
+setting passed explicitly from `EvalSettings` (nothing taken from the checkpoint's generation config), post-processing,
+predictions kept per item with their prompt and raw text.
 """
 from __future__ import annotations
 
 import contextlib
-
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
 from harness.config import EvalSettings
+from harness.runner.text import decode_new_tokens, encode_prompts
 from harness.runner.train import FeaturesFn
 
 
-def encode_prompts(tokenizer, prompts: Sequence[str], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """Left-padded prompt ids so every row's last prompt token sits at the end (batched generation)."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    seqs = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, width - len(s):] = torch.tensor(s)
-        mask[i, width - len(s):] = 1
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-
-
-def decode_new_tokens(tokenizer, new_tokens: torch.Tensor) -> list[str]:
-    """Text of each row up to its first EOS."""
+def generation_kwargs(settings: EvalSettings, tokenizer) -> dict[str, Any]:
+    """Every argument of the search, so that a checkpoint's `generation_config.json` (sampling, repetition
+    penalties, n-gram bans, a minimum length) cannot change it: beam search without sampling or logits processors
+    (`config/run.yaml:200-205`), stopped at the tokenizer's EOS."""
     eos = tokenizer.eos_token_id
-    out = []
-    for row in new_tokens.tolist():
-        if eos in row:
-            row = row[: row.index(eos)]
-        out.append(tokenizer.decode(row, skip_special_tokens=True).strip())
-    return out
+    return {"num_beams": settings.num_beams, "max_new_tokens": settings.max_new_tokens,
+            "length_penalty": settings.length_penalty, "early_stopping": settings.early_stopping,
+            "do_sample": False, "num_return_sequences": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
+            "min_new_tokens": 0, "eos_token_id": eos,
+            "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos}
 
 
 @torch.no_grad()
 def generate_predictions(model, items: Sequence[Any], features_fn: FeaturesFn, tokenizer, settings: EvalSettings,
                          postprocess: Callable[[str], str], device: torch.device,
                          on_batch: Callable[[int], None] | None = None) -> list[dict[str, str]]:
-    """One record per item: id, raw generation, post-processed prediction."""
+    """One record per item: id, the prompt as given to the LLM, raw generation (stripped decode), scored prediction."""
     model.eval()
     records = []
     amp_ctx = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
+    search = generation_kwargs(settings, tokenizer)
     for start in range(0, len(items), settings.batch_size):
         batch = list(items[start: start + settings.batch_size])
         prompt = encode_prompts(tokenizer, [it.prompt for it in batch], device)
         with amp_ctx:
-            new = model.generate(features_fn(batch), prompt["input_ids"], prompt["attention_mask"],
-                                 max_new_tokens=settings.max_new_tokens, num_beams=settings.num_beams)
+            new = model.generate(features_fn(batch), prompt["input_ids"], prompt["attention_mask"], **search)
         for it, raw in zip(batch, decode_new_tokens(tokenizer, new)):
-            records.append({"id": it.id, "raw": raw, "prediction": postprocess(raw)})
+            records.append({"id": it.id, "prompt": it.prompt, "raw": raw, "prediction": postprocess(raw)})
         if on_batch:
             on_batch(len(batch))
     return records

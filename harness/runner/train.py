@@ -1,6 +1,7 @@
 """Training loop of Appendix C.3: AdamW (wd 0.1, eps 1e-4), linear warmup over the first 20% of steps from
 alpha_max*1e-4 then cosine back down, gradient clipping, effective batch by accumulation, label smoothing, loss on
-answer tokens + EOS only, one target drawn per epoch for grouped items, resumable full-state checkpoints.
+answer tokens + EOS only (token ids: `harness.runner.text`), one target drawn per epoch for grouped items,
+resumable full-state checkpoints.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from harness.config import TrainSettings
+from harness.runner.text import encode_for_training
 from harness.store.atomic import atomic_path, write_text
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -98,28 +100,6 @@ def epoch_plan(n_items: int, n_targets: Sequence[int], seed: int, epoch: int) ->
     order = rng.permutation(n_items)
     picks = np.array([rng.integers(k) for k in n_targets], dtype=np.int64)
     return order, picks
-
-
-def encode_for_training(tokenizer, prompts: Sequence[str], answers: Sequence[str], max_target_tokens: int,
-                        device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """Right-padded prompt + " answer" + EOS; labels are -100 everywhere but on the answer tokens and EOS."""
-    eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    seqs, labs = [], []
-    for prompt, answer in zip(prompts, answers):
-        p = tokenizer(prompt, add_special_tokens=False).input_ids
-        a = tokenizer(" " + answer.strip(), add_special_tokens=False).input_ids[: max_target_tokens - 1] + [eos]
-        seqs.append(p + a)
-        labs.append([-100] * len(p) + a)
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    labels = torch.full((len(seqs), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, (s, lab) in enumerate(zip(seqs, labs)):
-        ids[i, : len(s)] = torch.tensor(s)
-        labels[i, : len(s)] = torch.tensor(lab)
-        mask[i, : len(s)] = 1
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
 
 @dataclass
