@@ -45,7 +45,7 @@ def test_rerun_trains_nothing_and_renders_the_same_tables(finished, monkeypatch,
     assert _tables(root / "reports") == before
 
 
-def test_plugin_connector_runs_and_is_ranked_beside_cached_results(finished, capsys):
+def test_plugin_connector_runs_and_is_ranked_beside_cached_results(finished, capsys, isolated_registry):
     from harness.store.results import read_results
 
     root, cell, dirs = finished

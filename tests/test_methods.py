@@ -6,7 +6,6 @@ import dataclasses
 import importlib
 import json
 import math
-import sys
 from dataclasses import dataclass
 
 from pathlib import Path
@@ -28,7 +27,7 @@ from methods.mapping import MappingBlock
 from methods.mapping.resampler import BlockResampler, group_blocks
 from methods.mapping.rrand import RandomTokenSubset
 
-PLUGIN = "methods.contrib.qpmapper8"
+from conftest import PLUGIN
 PAPER_IDS = ["limber-1", "limber-all", "mapl", "epalm", "depalm", "depalm-qp-inner", "depalm-r-avgpool",
              "depalm-r-linear", "depalm-r-qpmapper", "depalm-r-rand", "depalm-c-attn"]
 # Table 1, LLaMA-7B + CLIP-L (d=1024, 16x16 patches + CLS)
@@ -208,18 +207,6 @@ def test_rrand_training_draws_f_in_range_and_keeps_cls():
     kept = seen[0][0, 1:]  # patches keep their grid order
     idx = [int((x[0, 0] == row).all(-1).nonzero()) for row in kept]
     assert idx == sorted(idx)
-
-
-@pytest.fixture
-def isolated_registry(monkeypatch):
-    """Registrations made by the test (plugins, README examples) vanish afterwards: other tests see the 11 methods."""
-    monkeypatch.setattr(registry, "_PRESETS", dict(registry._PRESETS))
-    monkeypatch.setattr(registry, "_BLOCKS", {kind: dict(blocks) for kind, blocks in registry._BLOCKS.items()})
-    plugin = sys.modules.pop(PLUGIN, None)
-    yield
-    sys.modules.pop(PLUGIN, None)
-    if plugin is not None:
-        sys.modules[PLUGIN] = plugin
 
 
 def mean_token_block():

@@ -21,7 +21,7 @@ from methods.mapping.rrand import RandomTokenSubset
 from methods.modules import CrossAttention, ScaleBias
 from methods.registry import block_options
 from methods.variants import DEFAULT_VARIANT, VARIANTS
-from test_methods import PAPER_IDS, isolated_registry, one_thread, rrand_training_draws  # noqa: F401
+from test_methods import PAPER_IDS, one_thread, rrand_training_draws  # noqa: F401
 from test_methods_llm import LAYERS, SPEC, VOCAB, batch, build, hidden_arg, small, tiny_llm
 
 # The official code's modules built with LLaMA-7B (d 4096, 32 layers) + CLIP-L (d 1024, 16x16 patches + CLS).

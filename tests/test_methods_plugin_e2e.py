@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from test_methods import isolated_registry  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.embedded]
 

@@ -6,7 +6,6 @@ import importlib
 
 import pandas as pd
 import pytest
-from test_methods import isolated_registry  # noqa: F401  (fixture)
 
 from benchmarks import Benchmark, BenchmarkSpec, Splits, get_benchmark, list_benchmarks, registry
 from harness.report import render_reports
