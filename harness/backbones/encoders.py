@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .base import EncoderMeta, PerceptualEncoder, freeze
+from .whisper import WhisperAudioEncoder
 
 
 class HiddenStatesEncoder(PerceptualEncoder):
@@ -38,7 +39,8 @@ class TimesformerEncoder(HiddenStatesEncoder):
     def _set_frames(self, frames: int) -> None:
         # its layers read the clip length from the config; the time embedding is interpolated (nearest) to it, as
         # the official TimeSformer does (depalm/models/perceptual/timesformermodel.py:285-289)
-        self.model.config.num_frames = frames
+        config: Any = self.model.config  # a transformers config; nn.Module.__getattr__ types it Tensor | Module
+        config.num_frames = frames
 
     def _hidden_levels(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
         h = super()._hidden_levels(x, n_levels)  # [B, n, 1 + HW*T, d]
@@ -69,13 +71,14 @@ class IntermediatesEncoder(PerceptualEncoder):
         self.timm_api = timm_api
 
     def _hidden_levels(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
+        model: Any = self.model  # forward_intermediates is the towers' own API, not nn.Module's
         if self.timm_api:
-            trunk = getattr(self.model, "trunk", self.model)
+            trunk = getattr(model, "trunk", model)
             levels = trunk.forward_intermediates(x, indices=n_levels, output_fmt="NLC", intermediates_only=True,
                                                  return_prefix_tokens=True)
             pairs = [(prefix[:, :1], spatial) for spatial, prefix in levels]  # CLS first, registers dropped
         else:
-            out = self.model.forward_intermediates(x, indices=n_levels, output_fmt="NLC", intermediates_only=True,
+            out = model.forward_intermediates(x, indices=n_levels, output_fmt="NLC", intermediates_only=True,
                                                    output_extra_tokens=True)
             pairs = list(zip(out["image_intermediates_prefix"], out["image_intermediates"]))
         return torch.stack([torch.cat(p, 1) for p in pairs], 1)
@@ -95,7 +98,8 @@ class DinoHubEncoder(PerceptualEncoder):
         self.model = freeze(model)
 
     def _hidden_levels(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
-        levels = self.model.get_intermediate_layers(x, n=n_levels, return_class_token=True, norm=False)
+        vit: Any = self.model  # the hub's DinoVisionTransformer, attributes untyped
+        levels = vit.get_intermediate_layers(x, n=n_levels, return_class_token=True, norm=False)
         return torch.stack([torch.cat([cls[:, None], patches], 1) for patches, cls in levels], 1)
 
     def final_norm_module(self) -> nn.Module | None:
@@ -105,7 +109,7 @@ class DinoHubEncoder(PerceptualEncoder):
 class WhisperEncoder(PerceptualEncoder):
     """WhisperAudioEncoder (CTranslate2 weights). log-mel [B, 80, T] -> T/2 tokens, no CLS."""
 
-    def __init__(self, model: nn.Module, meta: EncoderMeta, weights_id: str, preprocessor: Callable):
+    def __init__(self, model: WhisperAudioEncoder, meta: EncoderMeta, weights_id: str, preprocessor: Callable):
         super().__init__(meta, weights_id, preprocessor)
         self.model = freeze(model)
 

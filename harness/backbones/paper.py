@@ -39,13 +39,14 @@ def open_clip_encoder(id: str, visual: nn.Module, image_size: int, weights_id: s
     """Wrap an open_clip visual tower (VisionTransformer or TimmModel)."""
     from open_clip.model import get_model_preprocess_cfg
 
+    tower: Any = visual  # attributes differ between VisionTransformer and TimmModel
     trunk = getattr(visual, "trunk", None)
     if trunk is not None:
         patch, width, layers = trunk.patch_embed.patch_size[0], trunk.embed_dim, len(trunk.blocks)
         if tuple(trunk.patch_embed.img_size) != (image_size, image_size):
-            visual.set_input_size(image_size)  # TimmModel builds its trunk at the default size; resamples positions
+            tower.set_input_size(image_size)  # TimmModel builds its trunk at the default size; resamples positions
     else:
-        patch, width, layers = visual.patch_size[0], visual.transformer.width, len(visual.transformer.resblocks)
+        patch, width, layers = tower.patch_size[0], tower.transformer.width, len(tower.transformer.resblocks)
     check_image_size(image_size, patch, id)
     cfg = get_model_preprocess_cfg(visual)
     prep = ImagePreprocess(image_size, tuple(cfg.get("mean", CLIP_MEAN)), tuple(cfg.get("std", CLIP_STD)),
@@ -81,10 +82,11 @@ DINOV2_REPO = "facebookresearch/dinov2"
 
 
 def dinov2_hub_encoder(id: str, model: nn.Module, image_size: int, weights_id: str) -> DinoHubEncoder:
-    patch = model.patch_size if isinstance(model.patch_size, int) else model.patch_size[0]
+    vit: Any = model  # the hub's DinoVisionTransformer, attributes untyped
+    patch = vit.patch_size if isinstance(vit.patch_size, int) else vit.patch_size[0]
     check_image_size(image_size, patch, id)
     prep = ImagePreprocess(image_size, IMAGENET_MEAN, IMAGENET_STD)
-    meta = prep.meta(id, patch, model.embed_dim, model.n_blocks, encoder_final_norm(id))
+    meta = prep.meta(id, patch, vit.embed_dim, vit.n_blocks, encoder_final_norm(id))
     return DinoHubEncoder(model, meta, weights_id, prep)
 
 
@@ -131,12 +133,13 @@ for _id, _name in [("dinov2-s", "dinov2_vits14"), ("dinov2-b", "dinov2_vitb14"),
 # ---------------------------------------------------------------- ViT-L (timm; Steiner et al. AugReg weights)
 
 def timm_vit_encoder(id: str, model: nn.Module, weights_id: str) -> IntermediatesEncoder:
-    image_size = model.patch_embed.img_size[0]
-    patch = model.patch_embed.patch_size[0]
-    cfg = model.pretrained_cfg
+    vit: Any = model  # timm VisionTransformer, attributes untyped
+    image_size = vit.patch_embed.img_size[0]
+    patch = vit.patch_embed.patch_size[0]
+    cfg = vit.pretrained_cfg
     prep = ImagePreprocess(image_size, tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)),
                            crop_pct=cfg.get("crop_pct", 1.0))  # timm's eval transform, as the official loads it
-    meta = prep.meta(id, patch, model.embed_dim, len(model.blocks), encoder_final_norm(id))
+    meta = prep.meta(id, patch, vit.embed_dim, len(vit.blocks), encoder_final_norm(id))
     return IntermediatesEncoder(model, meta, weights_id, prep, timm_api=True)
 
 
@@ -167,7 +170,7 @@ def _from_pretrained(cls: Any, source: str, id: str) -> Any:
 
 
 def timesformer_encoder(id: str, model: nn.Module, weights_id: str) -> TimesformerEncoder:
-    c = model.config
+    c: Any = model.config  # a transformers config; nn.Module.__getattr__ types it Tensor | Module
     prep = VideoPreprocess(c.num_frames, ImagePreprocess(c.image_size, KINETICS_MEAN, KINETICS_STD))
     g = c.image_size // c.patch_size
     meta = EncoderMeta(id, "video", (c.num_frames, g, g), True, c.hidden_size, c.num_hidden_layers, prep.config,
@@ -202,7 +205,7 @@ class ASTPreprocess:
 
 
 def ast_encoder(id: str, model: nn.Module, weights_id: str) -> ASTEncoder:
-    c = model.config
+    c: Any = model.config  # a transformers config; nn.Module.__getattr__ types it Tensor | Module
     f_out = (c.num_mel_bins - c.patch_size) // c.frequency_stride + 1
     t_out = (c.max_length - c.patch_size) // c.time_stride + 1
     prep = ASTPreprocess(c.num_mel_bins, c.max_length)

@@ -38,8 +38,8 @@ def check_image_size(image_size: int, patch_size: int, encoder_id: str) -> int:
 @dataclass(frozen=True)
 class ImagePreprocess:
     image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     resize: str = "crop"  # a key of RESIZES
     crop_pct: float = 1.0  # the encoder's own eval transform after a squash (timm's crop_pct; 1: none)
 
@@ -76,16 +76,16 @@ class ImagePreprocess:
         img = image.convert("RGB")
         s = self.image_size
         if self.resize == "squash":
-            img = img.resize((s, s), Image.BICUBIC)
+            img = img.resize((s, s), Image.Resampling.BICUBIC)
             if self.crop_pct < 1:  # timm's eval transform: Resize(floor(s / crop_pct)) + CenterCrop(s)
                 big = math.floor(s / self.crop_pct)
                 top = round((big - s) / 2.0)
-                img = img.resize((big, big), Image.BICUBIC).crop((top, top, top + s, top + s))
+                img = img.resize((big, big), Image.Resampling.BICUBIC).crop((top, top, top + s, top + s))
         else:
             w, h = img.size
             scale = s / min(w, h)
             nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
-            img = img.resize((nw, nh), Image.BICUBIC)
+            img = img.resize((nw, nh), Image.Resampling.BICUBIC)
             left, top = (nw - s) // 2, (nh - s) // 2
             img = img.crop((left, top, left + s, top + s))
         x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
@@ -115,7 +115,7 @@ class VideoPreprocess:
         return torch.stack([self.image(frames[i]) for i in idx])
 
 
-def hz_to_mel_slaney(f: np.ndarray) -> np.ndarray:
+def hz_to_mel_slaney(f: float | np.ndarray) -> np.ndarray:
     """Slaney mel scale: linear below 1 kHz, logarithmic above (librosa's default, htk=False)."""
     f = np.asarray(f, dtype=np.float64)
     f_sp, min_log_hz = 200.0 / 3, 1000.0

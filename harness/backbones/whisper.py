@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: "bfloat16"}
+_CT2_DTYPES: dict[int, type[np.generic] | str] = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16,
+                                                  5: "bfloat16"}
 
 
 def read_ct2(path: str | Path) -> dict[str, np.ndarray]:
@@ -87,6 +88,8 @@ class WhisperBlock(nn.Module):
 class WhisperAudioEncoder(nn.Module):
     """Conv stem (stride 2) + sinusoidal positions + pre-LN transformer blocks. log-mel [B, n_mels, T] ->
     hidden states of every block, each [B, T/2, d]."""
+
+    positions: torch.Tensor  # registered buffer
 
     def __init__(self, config: WhisperEncoderConfig):
         super().__init__()
