@@ -60,8 +60,9 @@ def crop_box(rng: random.Random, width: int, height: int, cfg: AugmentConfig) ->
 def _crop_flip(img, box, flip: bool, size: tuple[int, int], resample: str = "bilinear"):
     from PIL import Image
 
-    out = img.resize(size, {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[resample], box=box)
-    return out.transpose(Image.FLIP_LEFT_RIGHT) if flip else out
+    modes = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+    out = img.resize(size, modes[resample], box=box)
+    return out.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else out
 
 
 # ---- RandAugment operations (PIL) ----
@@ -91,7 +92,7 @@ def _apply(img, op: str, v: float):
     if op == "Posterize":
         return ImageOps.posterize(img, int(v))
     if op == "Solarize":
-        return ImageOps.solarize(img, v)
+        return ImageOps.solarize(img, v)  # type: ignore[arg-type]  # stub says int; a float threshold works
     if op == "ShearX":
         return _affine(img, (1, v, 0, 0, 1, 0))
     if op == "ShearY":
@@ -159,7 +160,7 @@ def _run(img, ops):
 
 def augment_image(img, rng: random.Random, cfg: AugmentConfig = AugmentConfig()):
     size = (cfg.output_size, cfg.output_size) if cfg.output_size else img.size
-    img = _crop_flip(img, crop_box(rng, *img.size, cfg), rng.random() < cfg.flip_p, size, cfg.resample)
+    img = _crop_flip(img, crop_box(rng, img.size[0], img.size[1], cfg), rng.random() < cfg.flip_p, size, cfg.resample)
     return _run(img, albef_ops(rng, cfg))
 
 

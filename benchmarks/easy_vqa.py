@@ -6,6 +6,7 @@ val (image id % 8 == 0 -> val); its test set is the test split.
 """
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,8 @@ class EasyVQASource:
         n = min(size or spec.default_sizes[role], len(keep))
         chosen = sorted(random.Random(f"easy-vqa:{seed}:{role}").sample(keep, n))
         items = [Item(f"{role}-{i:05d}", f"easy-vqa/{src}/{image_ids[i]}",
-                      lambda p=paths[image_ids[i]]: _load_image(p), spec.format_prompt(texts[i]), [answers[i]] * 10)
+                      functools.partial(_load_image, paths[image_ids[i]]), spec.format_prompt(texts[i]),
+                      [answers[i]] * 10)
                  for i in chosen]
         return group_duplicates(items)
 

@@ -173,7 +173,9 @@ def score_captions(predictions: dict[str, str], references: dict[str, list[str]]
         if status["SPICE"]:
             warnings.warn(status["SPICE"], stacklevel=2)
         else:
-            spice = 100.0 * _run_spice(gts, res, _spice_java())
+            java = _spice_java()
+            assert java is not None  # metric_status() found one
+            spice = 100.0 * _run_spice(gts, res, java)
             if "SPICE" in metrics:
                 out["SPICE"] = spice
             if "SPIDEr" in metrics:

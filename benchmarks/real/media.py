@@ -89,7 +89,7 @@ def load_video(path: Path, n_frames: int, sampling: str = "centres", rng: random
         return [load_image(files[i]) for i in frame_indices(len(files), n_frames, sampling, rng)]
     if path.suffix.lower() == ".gif":
         with Image.open(path) as im:
-            wanted = frame_indices(im.n_frames, n_frames, sampling, rng)
+            wanted = frame_indices(im.n_frames, n_frames, sampling, rng)  # type: ignore[attr-defined]  # GIF only
             frames = []
             for i in wanted:
                 im.seek(i)
@@ -103,9 +103,9 @@ def load_video(path: Path, n_frames: int, sampling: str = "centres", rng: random
     with av.open(str(path)) as container:
         total = sum(1 for _ in container.decode(video=0))
     wanted = frame_indices(total, n_frames, sampling, rng)
-    frames = {}
+    decoded = {}
     with av.open(str(path)) as container:
         for i, frame in enumerate(container.decode(video=0)):
             if i in wanted:
-                frames[i] = frame.to_image().convert("RGB")
-    return [frames[i] for i in wanted]
+                decoded[i] = frame.to_image().convert("RGB")
+    return [decoded[i] for i in wanted]

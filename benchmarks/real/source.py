@@ -36,6 +36,7 @@ Reader = Callable[[Path, str, BenchmarkSpec], list[Sample]]  # (dataset folder, 
 def not_found(spec: BenchmarkSpec, folder: Path | None, how: str, problem: str) -> DatasetNotFound:
     where = f"{folder} (from {how})" if folder else "no data folder configured"
     key = spec.data_key
+    assert key is not None  # file-backed datasets name their folder key
     return DatasetNotFound(
         f"{spec.title} [{spec.id}]: {problem}.\n"
         f"  expected folder: {where}\n"
@@ -51,6 +52,7 @@ class FileSource:
     required: Callable[[str], list[str]]  # split name -> annotation files (relative to the dataset folder)
 
     def _folder(self, spec: BenchmarkSpec, split: str, data_root) -> tuple[Path, str]:
+        assert spec.data_key is not None  # file-backed datasets name their folder key
         folder, how = resolve_dataset_dir(spec.data_key, data_root)
         if folder is None:
             raise not_found(spec, None, how, "no location given for this dataset")

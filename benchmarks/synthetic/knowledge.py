@@ -11,6 +11,7 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass
+from typing import cast
 
 from benchmarks.synthetic.language import human_answers
 from benchmarks.synthetic.scenes import BACKGROUNDS, COLORS, draw_shape
@@ -117,9 +118,9 @@ def sample_question(rng: random.Random, family: str, role: str) -> tuple[Knowled
                            rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08))
     if family == "flags":
         question, field = FLAG_QUESTIONS[kind]
-        answer = subject if field is None else FLAGS[subject][field]
+        answer = subject if field is None else cast(str, FLAGS[subject][field])  # fields 1-3 are names
         variants = {"usa": ["america"], "kyiv": ["kiev"], "chinese": ["mandarin"]}.get(answer, [])
-        distractors = sorted({FLAGS[c][field] if field else c for c in FLAGS} - {answer})
+        distractors = sorted({cast(str, FLAGS[c][field]) if field else c for c in FLAGS} - {answer})
         return scene, question, human_answers(rng, answer, variants, distractors)
     if kind == "what":
         return scene, "what is shown in this picture?", human_answers(rng, subject, [f"a {subject}"], list(OBJECTS))

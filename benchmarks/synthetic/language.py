@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 NUMBER_WORDS = {0: "zero", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
 
@@ -26,7 +27,7 @@ def pick_refs(rng: random.Random, candidates: list[str], k: int = 5) -> list[str
     return rng.sample(unique, min(k, len(unique)))
 
 
-def human_answers(rng: random.Random, canonical: str, variants: list[str] = (), distractors: list[str] = (),
+def human_answers(rng: random.Random, canonical: str, variants: Sequence[str] = (), distractors: Sequence[str] = (),
                   n: int = 10) -> list[str]:
     """n annotator answers (VQAv2-like): a clear majority for the canonical answer, 0-3 equivalent variants
     (synonyms, number words, casing) and sometimes one wrong answer, in random order."""

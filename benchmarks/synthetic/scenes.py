@@ -53,7 +53,7 @@ def sample_scene(rng: random.Random) -> Scene:
     cells = rng.sample([(r, c) for r in range(3) for c in range(3)], 4)
     kind = rng.choice(["single", "pair", "group"])
     if kind == "single":
-        shapes = (Shape(rng.choice(SHAPES), rng.choice(colors), rng.random() < 0.5, *cells[0]),)
+        shapes: tuple[Shape, ...] = (Shape(rng.choice(SHAPES), rng.choice(colors), rng.random() < 0.5, *cells[0]),)
     elif kind == "pair":
         s1, s2 = rng.sample(SHAPES, 2)
         c1, c2 = rng.sample(colors, 2)

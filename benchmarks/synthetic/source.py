@@ -1,6 +1,7 @@
 """`GeneratedSource`: the offline suite's item source (deterministic per seed; low-data subsets of a generated pool)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,7 +30,7 @@ class GeneratedSource:
             ss = spec.subset.seed if subset_seed is None else subset_seed
             wanted = set(draw_subset(spec.id, [item_id(role, i) for i in range(pool)], spec.subset.fraction, ss,
                                      tag=f"_gen{seed}"))
-            indices = [i for i in range(pool) if item_id(role, i) in wanted][:size]
+            indices: Sequence[int] = [i for i in range(pool) if item_id(role, i) in wanted][:size]
         else:
             indices = range(size or spec.default_sizes[role])
         return group_duplicates([self.make_item(spec, role, seed, i) for i in indices])
