@@ -8,10 +8,11 @@ import csv
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from methods.config import FeatureSpec, LLMDims, MethodConfig
+from methods.config import BlockConfig, FeatureSpec, LLMDims, MethodConfig
 from methods.extraction import describe_extraction
 from methods.model import build_connector
 from methods.registry import block_options, get_block, get_preset, list_presets
@@ -36,14 +37,19 @@ def token_grid(n_tokens: int) -> tuple[int, ...]:
     return (side, side) if side * side == n_tokens else (n_tokens,)
 
 
+def _describe_block(kind: str, block: BlockConfig) -> str:
+    cls: Any = get_block(kind, block.name)  # the registry returns a bare `type`
+    return cls.describe(block_options(kind, block))
+
+
 def describe_row(cfg: MethodConfig, spec: FeatureSpec, dims: LLMDims) -> dict[str, object]:
     """One Table 1 row; a method that cannot be built for this geometry gets its error in place of the counts."""
     row: dict[str, object] = {
         "variant": cfg.variant,
         "method": cfg.display_name,
         "extraction": describe_extraction(cfg.extraction),
-        "mapping": get_block("mapping", cfg.mapping.name).describe(block_options("mapping", cfg.mapping)),
-        "injection": get_block("injection", cfg.injection.name).describe(block_options("injection", cfg.injection)),
+        "mapping": _describe_block("mapping", cfg.mapping),
+        "injection": _describe_block("injection", cfg.injection),
         "finetuning": describe_finetuning(cfg),
     }
     try:

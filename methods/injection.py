@@ -281,7 +281,7 @@ class InnerLayerInjection(InjectionBlock):
 
     def layer_actions(self, mapped: torch.Tensor, seq_mask: torch.Tensor,
                       rope: Callable[[int], Rope | None]) -> dict[int, LayerAction]:
-        actions = {}
+        actions: dict[int, LayerAction] = {}
         for rank, (i, lvl) in enumerate(self.plan.items()):
             tokens = self.tuners[rank](mapped[:, lvl]) if self.tuners else mapped[:, lvl]
             actions[i] = PrependTokens(tokens * self.dims.embed_scale, seq_mask, rope(i))
@@ -331,6 +331,7 @@ class GatedCrossAttention(InjectionBlock):
         d = options.d_embed
         self.text_ffn = nn.Sequential(nn.Linear(dims.d_hidden, d), nn.GELU(), nn.Linear(d, d))
         self.text_norm = rms_norm(d, options.norm_eps)
+        self.attn: nn.MultiheadAttention | CrossAttention
         if options.attn_out_proj:
             self.attn = nn.MultiheadAttention(d, options.n_heads, dropout=options.dropout, kdim=d_mem, vdim=d_mem,
                                               batch_first=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -34,7 +34,7 @@ LAYER_PATHS = {
 
 
 def _get(root: nn.Module, path: str) -> nn.Module | None:
-    obj = root
+    obj: Any = root
     for part in path.split("."):
         obj = getattr(obj, part, None)
         if obj is None:
@@ -43,10 +43,10 @@ def _get(root: nn.Module, path: str) -> nn.Module | None:
 
 
 def find_layers(llm: nn.Module) -> tuple[str, nn.ModuleList]:
-    config = llm.config
+    config: Any = llm.config  # a transformers config; nn.Module.__getattr__ types it Tensor | Module
     path = LAYER_PATHS.get(config.model_type)
     layers = _get(llm, path) if path else None
-    if isinstance(layers, nn.ModuleList):
+    if path and isinstance(layers, nn.ModuleList):
         return path, layers
     n = getattr(config, "num_hidden_layers", None)
     found = [(name, m) for name, m in llm.named_modules() if isinstance(m, nn.ModuleList) and len(m) == n]
@@ -61,7 +61,7 @@ class LLMAdapter:
     llm: nn.Module
     layers_path: str
     layers: nn.ModuleList
-    embed: nn.Module
+    embed: nn.Embedding  # what get_input_embeddings returns for decoder-only HF models
     dims: LLMDims
     rotary: nn.Module | None
     # OPT: the learned absolute positions its decoder adds to the input embeddings (None for other models, and for
@@ -73,16 +73,17 @@ class LLMAdapter:
         if getattr(llm.config, "is_encoder_decoder", False):
             raise ValueError(f"{type(llm).__name__} is an encoder-decoder model; the connectors need a decoder-only "
                              f"LLM")
-        embed = llm.get_input_embeddings()
+        hf: Any = llm  # a transformers PreTrainedModel; nn.Module types its attributes Tensor | Module
+        embed = hf.get_input_embeddings()
         path, layers = find_layers(llm)
         scale = getattr(embed, "embed_scale", 1.0)
         scale = float(scale.item() if isinstance(scale, torch.Tensor) else scale)
-        d_hidden = llm.config.hidden_size
+        d_hidden = hf.config.hidden_size
         dims = LLMDims(d_input=embed.weight.shape[1], d_hidden=d_hidden, n_layers=len(layers), embed_scale=scale)
         rotary = getattr(getattr(llm, "base_model", llm), "rotary_emb", None)
         positions = None
-        if llm.config.model_type == "opt":
-            decoder = llm.base_model.decoder
+        if hf.config.model_type == "opt":
+            decoder = hf.base_model.decoder
             positions = decoder.embed_positions if decoder.project_in is None else None
         return cls(llm=llm, layers_path=path, layers=layers, embed=embed, dims=dims, rotary=rotary,
                    input_positions=positions)
@@ -99,13 +100,14 @@ class LLMAdapter:
 
     def rope_for_layer(self, layer_idx: int) -> Callable[[torch.Tensor, torch.Tensor], tuple] | None:
         """(x, position_ids) -> (cos, sin) for `layer_idx`, or None for models without rotary embeddings."""
-        if self.rotary is None:
+        rotary = self.rotary
+        if rotary is None:
             return None
         layer_types = getattr(self.llm.config, "layer_types", None)
-        if layer_types and "layer_type" in inspect.signature(self.rotary.forward).parameters:
+        if layer_types and "layer_type" in inspect.signature(rotary.forward).parameters:
             layer_type = layer_types[layer_idx]
-            return lambda x, pos: self.rotary(x, pos, layer_type)
-        return lambda x, pos: self.rotary(x, pos)
+            return lambda x, pos: rotary(x, pos, layer_type)
+        return lambda x, pos: rotary(x, pos)
 
     def check_attention(self) -> None:
         impl = getattr(self.llm.config, "_attn_implementation", None) or "eager"

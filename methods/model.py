@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, cast
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ import methods.mapping  # noqa: F401  (registers the mapping blocks)
 from methods.config import FeatureSpec, LLMDims, MethodConfig
 from methods.extraction import extract, extracted_layout
 from methods.finetune import PromptTuning
-from methods.injection import InjectableLayer, LayerAction
+from methods.injection import InjectableLayer, InjectionBlock, LayerAction
 from methods.llm_adapter import LLMAdapter
 from methods.registry import block_options, get_block, validate_preset
 
@@ -44,7 +44,7 @@ class Connector(nn.Module):
         self.spec = spec
         self.dims = dims
         self.layout = extracted_layout(cfg.extraction, spec)
-        inj_cls = get_block("injection", cfg.injection.name)
+        inj_cls = cast("type[InjectionBlock]", get_block("injection", cfg.injection.name))  # registry: a bare type
         inj_opts = block_options("injection", cfg.injection)
         map_cls = get_block("mapping", cfg.mapping.name)
         self.mapping = map_cls(block_options("mapping", cfg.mapping), self.layout,
@@ -76,7 +76,8 @@ class PerceptualLM(nn.Module):
         self.llm = llm
         self.adapter = adapter
         # official variant on OPT: first-layer tokens without position embeddings (module docstring)
-        self.unpositioned_first = connector.cfg.variant == "official" and llm.config.model_type == "opt"
+        config: Any = llm.config  # a transformers config; nn.Module.__getattr__ types it Tensor | Module
+        self.unpositioned_first = connector.cfg.variant == "official" and config.model_type == "opt"
         llm.requires_grad_(False)
         llm.eval()
         plan = connector.injection.layer_plan()
@@ -142,7 +143,8 @@ class PerceptualLM(nn.Module):
             counted = mask.clone()
             counted[:, :n_first] = 0
         position_ids = (counted.cumsum(-1) - 1).masked_fill(counted == 0, 0)
-        if unpositioned:  # OPT adds these positions' embeddings at its input: taken off here, so they cancel
+        # OPT adds these positions' embeddings at its input: taken off here, so they cancel
+        if unpositioned and first is not None:  # (unpositioned implies first tokens)
             first = first.float() - self.adapter.input_position_embeds(position_ids[:, :n_first]).float()
         prefix = [first] if first is not None else []
         if self.connector.prompt is not None:
@@ -198,13 +200,14 @@ class PerceptualLM(nn.Module):
                              "perceptual prefix after the first step")
         kwargs.setdefault("do_sample", False)
         kwargs.setdefault("num_return_sequences", 1)
+        hf: Any = self.llm  # a transformers PreTrainedModel: generate is not nn.Module's
         if kwargs.get("pad_token_id") is None:
-            gc = self.llm.generation_config
+            gc = hf.generation_config
             kwargs["pad_token_id"] = gc.pad_token_id if gc.pad_token_id is not None else gc.eos_token_id
         expand = max(num_beams, kwargs["num_return_sequences"])  # as HF expands the inputs
         embeds, mask, position_ids, actions = self._prepare(features, input_ids, attention_mask, expand=expand)
         with self._acting(actions):
-            return self.llm.generate(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids,
+            return hf.generate(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids,
                                      max_new_tokens=max_new_tokens, num_beams=num_beams, use_cache=True, **kwargs)
 
 

@@ -35,7 +35,7 @@ DEPALM_QPMAPPER = {"d_embed": 1024, "n_layers": 2, "n_queries": 32}
 # The official code's transformer layers (adapters/common.py:265-276) and queries (adapters/common.py:262-263).
 OFFICIAL_QUERY_POOLER = {"ln_eps": OFFICIAL_NORM_EPS, "query_std": 1.0}
 # Its prompt tuning: LearnedPrefixTokensL0, N(0, 1) (adapters/prefix_tokens.py:600-601).
-OFFICIAL_PROMPT = {"prompt_init": "normal"}
+OFFICIAL_PROMPT: dict[str, Any] = {"prompt_init": "normal"}
 # Its per-layer token norm and bias tuner on inner-layer tokens (adapters/prefix_tokens.py:100-116, 142-145;
 # BiasTuner: models/finetuning.py:34-57): RMSNorm then a scale and a bias per feature, shared by the tokens
 # (run.yaml:148-153, share_on_tokens).

@@ -94,6 +94,7 @@ class BlockResampler(MappingBlock):
             raise ValueError(f"feature-avgpool pooling averages groups of 4 features: d_embed={d} must be a multiple "
                              f"of 4")
         self.proj_in = nn.Linear(layout.d, d)
+        self.pool: nn.Linear | QueryPooler
         if options.pool == "linear":
             self.pool = nn.Linear(4 * d, d)
         elif options.pool == "qpmapper":
