@@ -194,6 +194,9 @@ def _load_plugins(modules: Sequence[str]) -> None:
         except ImportError as e:
             raise UsageError(f"--plugin {name}: cannot import it ({e}); pass an importable module path "
                              f"(e.g. methods.contrib.my_connector) or add its folder to PYTHONPATH") from e
+        except Exception as e:  # noqa: BLE001 - a plugin that raises on import is bad input, not a crash
+            raise UsageError(f"--plugin {name}: importing it raised {type(e).__name__}: {e}; fix the plugin "
+                             f"(python -c 'import {name}' shows the traceback)") from e
 
 
 def _dispatch(study: StudyConfig) -> int:
@@ -227,6 +230,10 @@ def _dispatch(study: StudyConfig) -> int:
         from harness.doctor import run_doctor
 
         return run_doctor()
+    if study.mode == "gc":
+        from harness.runner.gc import main as gc_main
+
+        return gc_main(study)
     from harness.runner.matrix import main as matrix_main
 
     return matrix_main(study)
@@ -242,3 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"{_prog()}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{_prog()}: interrupted; finished cells are kept, run the same command again to resume",
+              file=sys.stderr)
+        return 130

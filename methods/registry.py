@@ -10,12 +10,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import re
 from typing import Any, Callable, TypeVar
 
 from methods.config import BlockConfig, MethodConfig
 from methods.variants import DEFAULT_VARIANT, VARIANTS, check_variant
 
 BLOCK_KINDS = ("mapping", "injection")
+_METHOD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")  # path-safe: no separator, no control character
 BIAS_FT_SUFFIX = "+bias-ft"  # Table S6: any method + bias tuning of the perceptual encoder, e.g. "depalm+bias-ft"
 
 _BLOCKS: dict[str, dict[str, type]] = {kind: {} for kind in BLOCK_KINDS}
@@ -84,8 +86,10 @@ def block_options(kind: str, block: BlockConfig) -> Any:
 def validate_preset(cfg: MethodConfig) -> None:
     if not isinstance(cfg, MethodConfig):
         raise TypeError(f"a preset must be a MethodConfig, got {type(cfg).__name__}")
-    if not cfg.id or "," in cfg.id or " " in cfg.id or cfg.id.endswith(BIAS_FT_SUFFIX):
-        raise ValueError(f"method id {cfg.id!r}: must be non-empty, without spaces or commas, and not end with "
+    if not isinstance(cfg.id, str) or not _METHOD_ID.fullmatch(cfg.id) or ".." in cfg.id \
+            or cfg.id.endswith(BIAS_FT_SUFFIX):
+        raise ValueError(f"method id {cfg.id!r}: must be non-empty and path-safe (letters, digits and . _ + - only, "
+                         f"starting with a letter or digit, no '..': it names run directories), and not end with "
                          f"{BIAS_FT_SUFFIX!r} (that variant exists for every method)")
     block_options("mapping", cfg.mapping)
     block_options("injection", cfg.injection)

@@ -164,3 +164,31 @@ def tiny_smollm2_tokenizer():
     """SmolLM2-Instruct's conventions: GPT-2 BPE declaring BOS `<|im_start|>` but adding none by itself."""
     return tiny_gpt2_tokenizer(bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|im_end|>",
                                unk_token="<unk>")
+
+
+def stand_in_training(cfg, run_dir, backbones, on_step, checkpoint_bytes: int = 64 * 2**10):
+    """Replaces `harness.runner.cell._train_and_evaluate` where no model is needed: writes what a training writes
+    (a checkpoint, the weights, predictions) and returns fixed metrics. With DEPALM_TEST_EVENTS set it appends
+    "<pid> <run_id>" there on starting; with DEPALM_TEST_GATE set it waits for that file to exist first."""
+    import json
+    import os
+    import time
+    from pathlib import Path
+
+    from harness.runner.checkpoint import CHECKPOINT_NAME, save_checkpoint
+    from harness.runner.rundir import WEIGHTS_NAME
+    from harness.store import atomic
+
+    if os.environ.get("DEPALM_TEST_EVENTS"):
+        with open(os.environ["DEPALM_TEST_EVENTS"], "a") as f:
+            f.write(f"{os.getpid()} {cfg.run_id}\n")
+    gate = os.environ.get("DEPALM_TEST_GATE")
+    while gate and not Path(gate).exists():
+        time.sleep(0.05)
+    save_checkpoint({"step": 4, "total_steps": 4, "w": torch.zeros(checkpoint_bytes // 4)}, run_dir / CHECKPOINT_NAME)
+    atomic.write_bytes(run_dir / WEIGHTS_NAME, b"w" * 1024)
+    atomic.write_text(run_dir / "predictions_test.jsonl", json.dumps({"id": "a", "prediction": "x"}) + "\n")
+    info = {"train_time_s": 1.0, "mean_step_s": 0.25, "steps": 4, "resumed_from": 0, "final_loss": 1.0,
+            "trainable_params": 10, "n_injected_tokens": 4, "n_train": 16, "world_size": 1, "feature_cache": [],
+            "primary": ("test", "CIDEr")}
+    return {"test": {"CIDEr": 40.0 + len(cfg.method)}}, info

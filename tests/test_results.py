@@ -88,17 +88,14 @@ def test_failure_mid_write_leaves_earlier_results_intact_and_no_partial_file(tmp
     write_result([_row(value=1.0)], tmp_path, "a")
     write_result([_row(value=2.0)], tmp_path, "b")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real_write = pq.write_table
+    def crash_after_partial_write(writer, table, **kw):
+        raise OSError("disk full")  # the writer has put its header in the temp file, then the disk is full
 
-    def crash_after_partial_write(table, where, **kw):
-        Path(where).write_bytes(b"PAR1 partial bytes")  # some bytes reach the temp file, then the process "dies"
-        raise OSError("disk full")
-
-    monkeypatch.setattr(pq, "write_table", crash_after_partial_write)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", crash_after_partial_write)
     for run_id in ("b", "c"):  # overwrite of an existing run and a new run
         with pytest.raises(OSError, match="disk full"):
             write_result([_row(value=99.0)], tmp_path, run_id)
-    monkeypatch.setattr(pq, "write_table", real_write)
+    monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp file, nothing changed
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -176,3 +173,17 @@ def test_schema_is_documented_in_the_module_docstring():
     listing = results.__doc__.split("Columns")[1]
     for column in COLUMNS:
         assert re.search(rf"^  (\w+, )?{column}\b", listing, re.M), column
+
+
+def test_written_files_get_the_permissions_the_umask_allows(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert atomic.UMASK == mask
+    path = write_result([_row()], tmp_path, "r")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # mkstemp alone would give 0600
+    with atomic.atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "x").write_text("x")
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~mask

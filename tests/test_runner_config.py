@@ -75,8 +75,8 @@ PYTHON_PROFILES = {
     "paper": Profile(
         name="paper",
         summary="Appendix C.3: effective batch 128, the benchmark's epochs, augmentation, beam 3, 50 new tokens",
-        lr=8e-4, grad_clip=0.8, train=TrainSettings(), eval=EvalSettings(), est_step_s=2.0, est_eval_item_s=0.05,
-        official_budget=True),
+        lr=8e-4, grad_clip=0.8, train=TrainSettings(checkpoint_every_s=600.0), eval=EvalSettings(), est_step_s=2.0,
+        est_eval_item_s=0.05, official_budget=True),
     "cpu": Profile(
         name="cpu",
         summary="2-core CPU in minutes: frozen-feature cache, 96 px images, 24 steps of batch 8, "

@@ -141,13 +141,17 @@ def test_nan_loss_raises_unstable(tmp_path):
         trainer.train()
 
 
-def test_checkpoint_from_another_configuration_is_refused(tmp_path):
+def test_checkpoint_from_another_configuration_is_set_aside_and_training_restarts(tmp_path):
+    from harness.runner.checkpoint import CheckpointWarning
+
     _, t1 = _trainer(tmp_path, SETTINGS)
     t1.train()
     other = TrainSettings(epochs=2, max_steps=4, batch_size=4, micro_batch_size=2, checkpoint_every=2, augment=False)
     _, t2 = _trainer(tmp_path, other)
-    with pytest.raises(RuntimeError, match="another configuration"):
-        t2.train()
+    with pytest.warns(CheckpointWarning, match="another configuration"):
+        res = t2.train()
+    assert res.resumed_from == 0 and res.steps == 4
+    assert (tmp_path / "checkpoint.safetensors.corrupt").exists()
 
 
 def test_official_gradient_is_summed_over_accumulation_steps_before_clipping(tmp_path):

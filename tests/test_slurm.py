@@ -338,7 +338,8 @@ def test_detach_requeue_and_the_same_command_collects_the_resumed_run(matrix, tm
     ((run_id, job_id),) = registered_jobs(tmp_path / "runs").items()
     run_dir = tmp_path / "runs" / run_id
     try:
-        wait_for(lambda: (run_dir / "checkpoint.pt").exists(), DRIVER_TIMEOUT_S, "the first checkpoint", 0.05)
+        wait_for(lambda: (run_dir / "checkpoint.safetensors").exists(), DRIVER_TIMEOUT_S, "the first checkpoint",
+                 0.05)
         scancel("--signal=USR2", job_id)
         second = run_matrix(args)
     finally:

@@ -173,9 +173,9 @@ def collect(monkeypatch, tmp_path, states, **executor_attrs):
     return list(ex._collect(tracked, registry, tmp_path / "results", NoProgress())), registry
 
 
-def test_job_ending_without_result_is_failed_with_its_state_and_log_tail(monkeypatch, tmp_path):
+def test_job_ending_without_result_is_interrupted_with_its_state_and_log_tail(monkeypatch, tmp_path):
     outcomes, registry = collect(monkeypatch, tmp_path, lambda ids: {"77_0": "OUT_OF_MEMORY"}, result_grace_s=0)
-    assert [o.status for o in outcomes] == ["failed"]
+    assert [o.status for o in outcomes] == ["interrupted"]  # killed from outside: a plain re-run runs it again
     assert "state 'OUT_OF_MEMORY' without a result" in outcomes[0].error and "77_0_0_log.err" in outcomes[0].error
     assert registry.load() == {}
 
@@ -191,3 +191,81 @@ def test_controller_silent_too_long_stops_waiting_and_keeps_the_jobs(monkeypatch
     assert len(registry.load()) == 1  # still registered: a later run collects it
     out = capsys.readouterr().out
     assert "SLURM has not answered" in out and "run the same command again" in out
+
+
+# ---- stale registry records (the job ended before this run asked for its cell again) ----------------------
+
+def _ended_job(tmp_path, result):
+    """A registered job that has ended; `result(cfg)` gives what its result pickle holds (a str: it raised)."""
+    from submitit.core.utils import cloudpickle_dump
+
+    tracked_by_run, registry = tracked_job(tmp_path)
+    (tracked,) = tracked_by_run.values()
+    outcome_or_trace = result(tracked.cfg)
+    tracked.job.paths.result_pickle.parent.mkdir(parents=True, exist_ok=True)
+    kind = "error" if isinstance(outcome_or_trace, str) else "success"
+    cloudpickle_dump((kind, outcome_or_trace), tracked.job.paths.result_pickle)
+    return tracked.cfg, registry
+
+
+def _run_with_fake_submission(monkeypatch, tmp_path, cfg):
+    """SlurmExecutor.run with sbatch replaced: a submitted job 'runs' slurm_cells.ok_cell at once."""
+    import slurm_cells
+    from submitit.core.utils import cloudpickle_dump
+
+    from harness.runner.executors import slurm
+
+    submitted = []
+
+    def fake_submit(self, cells, runs_dir, results_dir):
+        records = []
+        for c in cells:
+            record = JobRecord(c.run_id, f"{90 + len(submitted)}_0", c.config_hash(),
+                               str(tmp_path / "runs" / "_slurm" / "%j"), 0.0)
+            outcome = slurm_cells.ok_cell(c, runs_dir, results_dir)
+            record.job().paths.result_pickle.parent.mkdir(parents=True, exist_ok=True)
+            cloudpickle_dump(("success", outcome), record.job().paths.result_pickle)
+            submitted.append(c.run_id)
+            records.append(record)
+        JobRegistry(runs_dir).add(records)
+        return records
+
+    monkeypatch.setattr(slurm.SlurmExecutor, "submit", fake_submit)
+    monkeypatch.setattr(slurm, "job_states", lambda ids: {})
+    monkeypatch.setattr(slurm.time, "sleep", lambda s: None)
+    ex = slurm.SlurmExecutor(SlurmOptions(gpus_per_node=0))
+    outcomes = list(ex.run([cfg], tmp_path / "runs", tmp_path / "results", NoProgress()))
+    return outcomes, submitted
+
+
+def test_retry_failed_resubmits_a_cell_whose_detached_job_recorded_its_failure(monkeypatch, tmp_path):
+    from harness.runner.cell import record_status
+    from harness.store.results import read_results
+
+    cfg, registry = _ended_job(tmp_path, lambda c: record_status(c, tmp_path / "results", "failed", "the old one"))
+    outcomes, submitted = _run_with_fake_submission(monkeypatch, tmp_path, cfg)
+    assert submitted == [cfg.run_id] and [o.status for o in outcomes] == ["ok"]
+    assert set(read_results([tmp_path / "results"])["status"]) == {"ok"}
+    assert registry.load() == {}
+
+
+def test_a_deleted_result_of_a_finished_job_is_resubmitted_not_reported_as_run(monkeypatch, tmp_path):
+    from harness.runner.cell import CellOutcome
+    from harness.store.results import read_results
+
+    cfg, _ = _ended_job(tmp_path, lambda c: CellOutcome(c.run_id, "ok", metrics={"test": {"VQA_acc": 50.0}}))
+    assert not (tmp_path / "results").exists()  # its row was deleted
+    outcomes, submitted = _run_with_fake_submission(monkeypatch, tmp_path, cfg)
+    assert submitted == [cfg.run_id] and [o.status for o in outcomes] == ["ok"]
+    assert read_results([tmp_path / "results"])["run_id"].tolist() == [cfg.run_id]
+
+
+def test_an_uncollected_failure_of_a_detached_job_is_collected_not_resubmitted(monkeypatch, tmp_path):
+    from harness.store.results import read_results
+
+    cfg, registry = _ended_job(tmp_path, lambda c: "Traceback (most recent call last):\nValueError: on the node")
+    outcomes, submitted = _run_with_fake_submission(monkeypatch, tmp_path, cfg)
+    assert submitted == [] and [o.status for o in outcomes] == ["failed"]
+    assert "on the node" in outcomes[0].error
+    assert read_results([tmp_path / "results"])["status"].tolist() == ["failed"]
+    assert registry.load() == {}

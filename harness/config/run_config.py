@@ -17,6 +17,8 @@ REPORTED_SPLIT = "reported"
 
 # Fields of RunConfig that locate inputs or load code but do not change what a run computes.
 _UNHASHED = ("data_root", "plugins", "feature_levels", "recipe_source")
+# Fields of TrainSettings that only decide what is kept on disk (a resumed run computes the same numbers).
+_UNHASHED_TRAIN = ("checkpoint_every_s", "keep_checkpoint")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ class TrainSettings:
     """encoder input resolution override (null: the encoder's own)"""
     checkpoint_every: int = 200
     """optimiser steps between full-state checkpoints"""
+    checkpoint_every_s: float = 0.0
+    """... and at least this many seconds since the last one (a big connector is costly to rewrite); not hashed"""
+    keep_checkpoint: bool = False
+    """keep the full-state checkpoint once the run succeeded (its weights are kept anyway); not hashed"""
     log_every: int = 10
     """optimiser steps between train_log.jsonl records"""
     feature_batch_size: int = 32
@@ -116,8 +122,8 @@ class RunConfig:
             problems.append(f"lr must be a positive number, got {self.lr}")
         if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
             problems.append(f"grad_clip must be a positive number, got {self.grad_clip}")
-        if self.seed < 0:
-            problems.append(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed < 2**32:
+            problems.append(f"seed must be in [0, 2**32), got {self.seed}")
         if self.train.batch_size < 1 or self.train.micro_batch_size < 1 or self.train.grad_sum_steps < 1:
             problems.append("batch sizes and grad_sum_steps must be >= 1")
         if self.eval.num_beams < 1 or self.eval.max_new_tokens < 1:
@@ -143,6 +149,8 @@ class RunConfig:
         d = self.to_dict()
         for k in _UNHASHED:
             d.pop(k, None)
+        for k in _UNHASHED_TRAIN:
+            d["train"].pop(k, None)
         return d
 
     def config_hash(self) -> str:

@@ -17,7 +17,7 @@ import yaml
 
 from harness.config.run_config import EvalSettings, TrainSettings, _jsonable
 
-Mode = Literal["run", "report-only", "describe-methods", "doctor"]
+Mode = Literal["run", "report-only", "describe-methods", "doctor", "gc"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,10 @@ class StudyConfig:
     """Study: the method x dataset x seed (x lr) matrix, where it runs and where its results go"""
 
     mode: Mode = "run"
-    """run the matrix | render every table from cached results | write Table 1 | check the environment"""
+    """run the matrix | render every table from cached results | write Table 1 | check the environment | list
+    (with --yes remove) run directories and feature-cache entries no current result refers to"""
+    yes: bool = False
+    """with --mode gc: remove what it lists (else a dry run)"""
     methods: str | tuple[str, ...] = "all"
     """method ids (a list or comma separated) or 'all'"""
     datasets: str | tuple[str, ...] = "offline"
@@ -148,6 +151,9 @@ SHORTHANDS: dict[str, Shorthand] = {
     "--report-only": Shorthand("mode", "report-only"),
     "--describe-methods": Shorthand("mode", "describe-methods"),
     "--doctor": Shorthand("mode", "doctor"),
+    "--gc": Shorthand("mode", "gc"),
+    "--yes": Shorthand("yes", "true"),
+    "--keep-checkpoints": Shorthand("train.keep_checkpoint", "true"),
     "--variant": Shorthand("variants"),
     "--lr-grid": Shorthand("lr_grid", "true"),
     "--grad-clip": Shorthand("grad_clip"),

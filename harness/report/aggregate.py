@@ -18,7 +18,7 @@ from harness.report import ranking
 from harness.report.labels import PAPER_COMPUTATION, benchmark_spec
 from harness.report.select import STATUS_SEVERITY, Section
 
-STATUS_MARKS = {"unstable": "♦", "failed": "✗", "cancelled": "✗"}
+STATUS_MARKS = {"unstable": "♦", "failed": "✗", "cancelled": "✗", "interrupted": "✗"}
 NOTE_MARKS = ("•", "†", "‡", "§", "¶", "#")
 _STATUS_OF = {v: k for k, v in STATUS_SEVERITY.items()}
 _CELL = ["method", "dataset", "metric", "split"]

@@ -24,7 +24,7 @@ from harness.report.labels import (
 )
 from harness.store.results import AGGREGATE_DATASET
 
-STATUS_SEVERITY = {"ok": 0, "unstable": 1, "cancelled": 2, "failed": 3}
+STATUS_SEVERITY = {"ok": 0, "unstable": 1, "interrupted": 2, "cancelled": 3, "failed": 4}
 _HPARAMS = ("lr", "grad_clip")
 
 

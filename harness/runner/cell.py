@@ -1,18 +1,22 @@
 """One matrix cell end to end (Figure 1): benchmark items -> frozen encoder or feature cache -> connector -> frozen
 LLM -> training (Appendix C.3) -> generation -> metrics -> its run directory and its results parquet file.
 
-The run directory `<runs_dir>/<run_id>/` holds config.json, train_log.jsonl, checkpoint.pt (full state, written every
-`checkpoint_every` steps, so calling `execute_cell` again after a kill resumes), trainable.safetensors,
-predictions_<split>.jsonl and metrics.json.
+The run directory (harness.runner.rundir) holds config.json, train_log.jsonl, checkpoint.safetensors (full state,
+written every `checkpoint_every` steps, so calling `execute_cell` again after a kill resumes; removed once the run
+succeeds unless `keep_checkpoint`), trainable.safetensors, predictions_<split>.jsonl and metrics.json. A failure of
+the cell's own code, a write error included (disk full, read-only directory), is recorded as the cell's status and
+never raised, so the matrix goes on.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import importlib
 import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -21,17 +25,15 @@ from typing import Any, Callable, Sequence
 
 from harness import REPO_ROOT
 from harness.config import RunConfig
+from harness.runner.rundir import (CONFIG_NAME, FILES_FIELD, METRICS_NAME, WEIGHTS_NAME, manifest, sweep_temp_files,
+                                   write_json)
 from harness.store.atomic import write_text
-
-CONFIG_NAME = "config.json"
-METRICS_NAME = "metrics.json"
-WEIGHTS_NAME = "trainable.safetensors"
 
 
 @dataclass
 class CellOutcome:
     run_id: str
-    status: str  # ok | failed | unstable | cancelled
+    status: str  # ok | failed | unstable | cancelled | interrupted
     error: str | None = None
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # split -> metric -> value
     train_time_s: float = float("nan")
@@ -54,10 +56,6 @@ def code_version() -> str:
             return "depalm-bench-" + version("depalm-bench")
         except PackageNotFoundError:
             return "unknown"
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
 def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
@@ -183,6 +181,7 @@ class CellRun:
         self.n_levels = self.preset.extraction.n_levels
         self.tune_encoder = bool(getattr(self.preset.finetune, "encoder_bias", False))
         self._items: dict[str, list[Any]] = {}
+        self.feature_entries: set[str] = set()  # feature-cache entries this cell read (for --gc)
         self.augmenter = None
         if cfg.train.augment:
             from benchmarks.augment import AugmentConfig, get_augmenter
@@ -248,6 +247,7 @@ class CellRun:
             store = FeatureCache(_feature_cache_root()).get_or_compute(
                 encoder, f"{self.cfg.dataset}-{_items_digest(items)}", role,
                 [(it.input_key, it.load_input) for it in items], levels, self.cfg.train.feature_batch_size)
+            self.feature_entries.add(store.directory.name)
             return lambda batch: torch.stack([store[it.input_key][-n:] for it in batch]).to(self.device)
         augment = self.augmenter if train else None
 
@@ -389,7 +389,7 @@ def _train(cfg: RunConfig, run_dir: Path, cell: CellRun, encoder) -> tuple[Any, 
 
 def _train_and_evaluate(cfg: RunConfig, run_dir: Path, backbones: Backbones,
                         on_step: Callable[[dict[str, Any]], None] | None) -> tuple[dict, dict]:
-    from safetensors.torch import save_file
+    from harness.runner.checkpoint import save_tensors
 
     launched = launched_rank()
     device = None
@@ -406,11 +406,12 @@ def _train_and_evaluate(cfg: RunConfig, run_dir: Path, backbones: Backbones,
             "trainable_params": sum(p.numel() for p in state.parameters()),
             "n_injected_tokens": int(getattr(model, "n_injected_tokens", -1)),
             "n_train": len(cell.items("train")), "world_size": world,
+            "feature_cache": sorted(cell.feature_entries),
             "primary": (cell.bench.spec.eval_split, cell.bench.spec.primary_metric)}
     if launched and launched[0] != 0:
         return {}, info  # rank 0 evaluates and writes
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.trainable_state_dict().items()},
-              str(run_dir / WEIGHTS_NAME))
+    save_tensors({k: v.detach().cpu().contiguous() for k, v in state.trainable_state_dict().items()},
+                 run_dir / WEIGHTS_NAME)
     return cell.evaluate(encoder, llm, model), info
 
 
@@ -427,37 +428,64 @@ def primary_of(cfg: RunConfig) -> tuple[str, str]:
 def execute_cell(cfg: RunConfig, runs_dir: Path, results_dir: Path, backbones: Backbones | None = None,
                  on_step: Callable[[dict[str, Any]], None] | None = None) -> CellOutcome:
     """Run one cell (resuming from its checkpoint), write its run directory and results file; never raises for a
-    failure of the run itself (status failed/unstable is recorded instead)."""
-    from harness.runner.train import UnstableTraining
+    failure of the run itself, a write error included (status failed/unstable is recorded where it can be)."""
+    import torch
+
+    from harness.runner.checkpoint import CHECKPOINT_NAME
+    from harness.runner.train import TRAIN_LOG_NAME, UnstableTraining
     from harness.store.results import write_result
 
     runs_dir, results_dir = Path(runs_dir), Path(results_dir)
     run_dir = runs_dir / cfg.run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    results_dir.mkdir(parents=True, exist_ok=True)
     chash = cfg.config_hash()
-    _write_json(run_dir / CONFIG_NAME, {"config": cfg.to_dict(), "config_hash": chash, "run_id": cfg.run_id,
-                                        "code_version": code_version(), "host": socket.gethostname()})
+    launched = launched_rank()
+    writes = not launched or launched[0] == 0  # rank 0 writes the run directory and the results row
     outcome = CellOutcome(run_id=cfg.run_id, status="ok", config_hash=chash)
     info: dict[str, Any] = {}
     t0 = time.perf_counter()
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if writes:
+            sweep_temp_files(run_dir)  # this process owns the cell: temp files here are a killed writer's
+            write_json(run_dir / CONFIG_NAME, {"config": cfg.to_dict(), "config_hash": chash, "run_id": cfg.run_id,
+                                               "code_version": code_version(), "host": socket.gethostname()})
         outcome.metrics, info = _train_and_evaluate(cfg, run_dir, backbones or Backbones(), on_step)
         outcome.train_time_s, outcome.mean_step_s = info["train_time_s"], info["mean_step_s"]
     except UnstableTraining as e:
         outcome.status, outcome.error = "unstable", str(e)
-    except Exception:  # noqa: BLE001 - any failure of a cell is recorded as its result, the matrix goes on
-        outcome.status, outcome.error = "failed", traceback.format_exc()
-    launched = launched_rank()
-    if launched and launched[0] != 0:
-        return outcome  # rank 0 writes the metrics and the results row
+    except Exception as e:  # noqa: BLE001 - any failure of a cell is recorded as its result, the matrix goes on
+        outcome.status, outcome.error = "failed", traceback.format_exc() + _write_error_hint(e, run_dir)
+    if not writes:
+        return outcome
     primary = info.pop("primary", None) or primary_of(cfg)
     extra = {k: info.get(k) for k in ("trainable_params", "n_injected_tokens", "n_train")}
-    _write_json(run_dir / METRICS_NAME, {"status": outcome.status, "error": outcome.error, "config_hash": chash,
-                                         "metrics": outcome.metrics, "info": info,
-                                         "wall_s": time.perf_counter() - t0})
-    write_result(result_rows(cfg, outcome, extra, primary), results_dir, cfg.run_id)
+    extra["torch_threads"] = torch.get_num_threads()  # the numbers may depend on it (CPU reductions)
+    try:
+        files = manifest(run_dir, [CONFIG_NAME, TRAIN_LOG_NAME, WEIGHTS_NAME,
+                                   *sorted(p.name for p in run_dir.glob("predictions_*.jsonl"))])
+        write_json(run_dir / METRICS_NAME, {"status": outcome.status, "error": outcome.error, "config_hash": chash,
+                                            "metrics": outcome.metrics, "info": info, FILES_FIELD: files,
+                                            "wall_s": time.perf_counter() - t0})
+        write_result(result_rows(cfg, outcome, extra, primary), results_dir, cfg.run_id)
+    except OSError as e:
+        outcome.status = "failed"
+        outcome.error = f"could not write the results of {cfg.run_id}: {e}" + _write_error_hint(e, results_dir)
+        try:
+            write_result(result_rows(cfg, outcome, extra, primary), results_dir, cfg.run_id)
+        except OSError:  # the disk is still full: the missing row makes the next run retry the cell
+            pass
+        return outcome
+    if outcome.status == "ok" and not cfg.train.keep_checkpoint:
+        (run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)  # the trained weights stay in trainable.safetensors
     return outcome
+
+
+def _write_error_hint(e: BaseException, where: Path) -> str:
+    """The last line of a failed cell's error when the disk refused a write (the matrix prints that line)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+        return (f"\nwrite error ({e.strerror}) under {where}: free space or make it writable, then run the same "
+                f"command with --retry-failed (the cell resumes from its checkpoint)")
+    return ""
 
 
 def _items_digest(items: Sequence[Any]) -> str:
@@ -467,10 +495,14 @@ def _items_digest(items: Sequence[Any]) -> str:
 
 
 def record_status(cfg: RunConfig, results_dir: Path, status: str, error: str) -> CellOutcome:
-    """Write the results row of a cell whose worker could not (killed, cancelled, lost job): used by executors."""
+    """Write the results row of a cell whose worker could not (killed, cancelled, lost job): used by executors. A
+    write error is said on stderr, not raised: the row is then missing and the next run retries the cell."""
     from harness.store.results import write_result
 
     outcome = CellOutcome(run_id=cfg.run_id, status=status, error=error, config_hash=cfg.config_hash())
-    Path(results_dir).mkdir(parents=True, exist_ok=True)
-    write_result(result_rows(cfg, outcome, {}, primary_of(cfg)), Path(results_dir), cfg.run_id)
+    try:
+        Path(results_dir).mkdir(parents=True, exist_ok=True)
+        write_result(result_rows(cfg, outcome, {}, primary_of(cfg)), Path(results_dir), cfg.run_id)
+    except OSError as e:
+        print(f"could not record {cfg.run_id} as {status} in {results_dir}: {e}", file=sys.stderr)
     return outcome

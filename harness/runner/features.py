@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from harness.backbones.weights_cache import file_lock
+from harness.runner.rundir import file_sha256
 from harness.store.atomic import write_bytes
 
 FORMAT_VERSION = 1
@@ -30,14 +31,6 @@ def cache_key(encoder_fingerprint: str, dataset_key: str, split: str, n_levels: 
     fields = {"format": FORMAT_VERSION, "encoder": encoder_fingerprint, "dataset": dataset_key, "split": split,
               "n_levels": n_levels}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**24), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class FeatureStore(Mapping[str, torch.Tensor]):
@@ -120,7 +113,7 @@ class FeatureCache:
     def _shard_ok(directory: Path, shard: dict[str, Any]) -> bool:
         path = directory / shard["file"]
         try:
-            if path.stat().st_size == shard["bytes"] and _sha256(path) == shard["sha256"]:
+            if path.stat().st_size == shard["bytes"] and file_sha256(path) == shard["sha256"]:
                 return True
         except OSError:
             pass

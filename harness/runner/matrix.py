@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from harness.config.recipes import resolve_recipe
 from harness.config.study import StudyConfig, flag_names
 from harness.errors import UsageError
 from harness.runner.executors.base import check_executor_name, get_executor
+from harness.store.results import check_run_id
 
 
 @dataclass
@@ -101,6 +103,9 @@ def _reasons(pairs: list[tuple[str, str]]) -> str:
     return "\n".join(f"  {b}: {why}" for b, why in pairs)
 
 
+MAX_SEED_COUNT = 1000  # a larger count is a typo for a seed (one seed S: --seeds S,)
+
+
 def _show(value: str | Sequence[Any]) -> str:
     return value if isinstance(value, str) else ",".join(map(str, value))
 
@@ -111,17 +116,31 @@ def resolve_seeds(value: int | str | Sequence[int]) -> list[int]:
     try:
         if listed or "," in text:
             seeds = [int(v) for v in text.split(",") if v.strip()]
-            if not seeds or any(s < 0 for s in seeds):
+            if not seeds or any(not 0 <= s < 2**32 for s in seeds):
                 raise ValueError
             return list(dict.fromkeys(seeds))
         n = int(text)
+        if n > MAX_SEED_COUNT:
+            raise ValueError
     except ValueError:
-        raise UsageError(f"--seeds {value!r}: pass a count N >= 1 (seeds 0..N-1) or a comma list of seeds >= 0, "
-                         f"e.g. --seeds 5 or --seeds 0,3") from None
+        raise UsageError(f"--seeds {value!r}: pass a count 1 <= N <= {MAX_SEED_COUNT} (seeds 0..N-1) or a comma "
+                         f"list of seeds >= 0 and < 2**32, e.g. --seeds 5 or --seeds 0,3") from None
     if n < 1:
         raise UsageError(f"--seeds {value}: the seed count must be >= 1 (--seeds 1 runs seed 0; a single other "
                          f"seed: --seeds 3,)")
     return list(range(n))
+
+
+def check_output_dir(flag: str, path: Path) -> None:
+    """A directory the matrix will write to must be, or be creatable as, a writable directory."""
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is under {existing}, which is a file"
+        raise UsageError(f"{flag} {path}: {where}; pass a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: {existing} is not writable; pass a directory you can write to")
 
 
 def _positive(name: str, value: float) -> float:
@@ -283,13 +302,19 @@ def plan(study: StudyConfig) -> Plan:
     results_dir = Path(study.results[0]) if study.results else REPO_ROOT / "results"
     if len(study.results) > 1:
         raise UsageError("--results: a matrix writes to one results directory; repeat it only with --report-only")
-    if results_dir.exists() and not results_dir.is_dir():
-        raise UsageError(f"--results {results_dir}: exists and is not a directory")
     runs_dir = Path(study.runs_dir) if study.runs_dir else results_dir / "runs"
     out_dir = Path(study.out) if study.out else REPO_ROOT / "reports"
+    for flag, directory in (("--results", results_dir), ("--runs-dir", runs_dir), ("--out", out_dir)):
+        check_output_dir(flag, directory)
     cells = build_cells(study, profile, methods, datasets, seeds, lrs, grad_clip, variants)
+    for c in cells:
+        try:
+            check_run_id(c.run_id)
+        except ValueError as e:
+            raise UsageError(f"{e}: method {c.method!r} x dataset {c.dataset!r} (a plugin's ids must be "
+                             f"path-safe)") from None
     stored = cached_status(results_dir)
-    rerun = {"cancelled"} | ({"failed", "unstable"} if study.retry_failed else set())
+    rerun = {"cancelled", "interrupted"} | ({"failed", "unstable"} if study.retry_failed else set())
     todo = [c for c in cells if c.config_hash() not in stored or stored[c.config_hash()] in rerun]
     cached = [c for c in cells if c not in todo]
     return Plan(cells, todo, cached, stored, skipped, profile, results_dir, runs_dir, out_dir)
@@ -354,12 +379,14 @@ def main(study: StudyConfig) -> int:
         return 0
     outcomes = []
     if p.todo:
+        from harness.runner.claims import run_owned, sigterm_interrupts
         from harness.runner.progress import MatrixProgress
 
         progress = MatrixProgress(p.todo, p.runs_dir, parallel, estimates)
         try:
-            for outcome in executor.run(p.todo, p.runs_dir, p.results_dir, progress):
-                outcomes.append(outcome)
+            with sigterm_interrupts():
+                for outcome in run_owned(executor, p.todo, p.runs_dir, p.results_dir, p.stored, progress):
+                    outcomes.append(outcome)
         finally:
             progress.close()
         print(f"ran {len(outcomes)} cells in {_fmt_s(progress.elapsed_s())}")
@@ -372,7 +399,8 @@ def main(study: StudyConfig) -> int:
         print(f"{status} (cached): {c.run_id} ({p.runs_dir / c.run_id}); --retry-failed runs it again",
               file=sys.stderr)
     render(p)
-    failed = any(o.status in ("failed", "cancelled") for o in outcomes) or any(s == "failed" for _, s in cached_bad)
+    failed = any(o.status in ("failed", "cancelled", "interrupted") for o in outcomes) or any(
+        s == "failed" for _, s in cached_bad)
     return 1 if failed else 0
 
 

@@ -80,11 +80,12 @@ class MatrixProgress:
             if lines:
                 try:
                     record = json.loads(lines[-1])
-                except json.JSONDecodeError:  # a line being written
+                    total, step, loss = int(record["total_steps"]), int(record["step"]), float(record["loss"])
+                except (ValueError, KeyError, TypeError):  # a line being written, or a damaged one: no update
                     continue
-                bar = self._cell_bar(run_id, record["total_steps"])
-                bar.n = record["step"]
-                bar.set_postfix_str(f"loss {record['loss']:.3f}", refresh=True)
+                bar = self._cell_bar(run_id, total)
+                bar.n = step
+                bar.set_postfix_str(f"loss {loss:.3f}", refresh=True)
         self._refresh()
 
     def finished(self, cfg: RunConfig, outcome: CellOutcome) -> None:
@@ -93,7 +94,7 @@ class MatrixProgress:
             bar.close()
         self.durations.append(time.perf_counter() - self.started_at.pop(cfg.run_id, time.perf_counter()))
         self.done += 1
-        self.failed += outcome.status in ("failed", "cancelled")
+        self.failed += outcome.status in ("failed", "cancelled", "interrupted")
         self.unstable += outcome.status == "unstable"
         self.bar.update(1)
         self._refresh()

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from harness.config import TrainSettings
+from harness.runner.checkpoint import (CHECKPOINT_NAME, CheckpointSchedule, resumable_state, save_checkpoint,
+                                       truncate_log)
 from harness.runner.text import encode_for_training
-from harness.store.atomic import atomic_path, write_text
 
-CHECKPOINT_NAME = "checkpoint.pt"
 TRAIN_LOG_NAME = "train_log.jsonl"
 
 
@@ -126,21 +126,9 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def _truncate_log(log_path: Path, last_step: int) -> None:
-    """Drop log lines written after the checkpoint we resume from, so the log has each step once."""
-    if not log_path.exists():
-        return
-    keep = [ln for ln in log_path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= last_step]
-    write_text(log_path, "".join(ln + "\n" for ln in keep))
-
-
 class Trainer:
-    """Trains the trainable parameters of a `PerceptualLM` over `items`; resumes from `run_dir/checkpoint.pt`.
+    """Trains the trainable parameters of a `PerceptualLM` over `items`; resumes from the run directory's checkpoint
+    (harness.runner.checkpoint: safetensors + JSON, never a pickle).
 
     `model` may be wrapped in DistributedDataParallel (`rank`/`world_size` set); only rank 0 writes files.
     `state_owner` saves/loads the trainable weights (the model, plus encoder biases under bias tuning).
@@ -163,6 +151,7 @@ class Trainer:
         self.total = total_steps(settings, len(self.items), self.batching)
         self.opt = build_optimizer(trainable, lr, settings)
         self.sched = build_scheduler(self.opt, self.total, settings)
+        self.checkpoints = CheckpointSchedule(settings, self.total, world_size, device)
         self.use_amp = device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self._plans: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -219,14 +208,11 @@ class Trainer:
         return states
 
     def _resume(self) -> tuple[int, float, float]:
-        if not self.checkpoint_path.exists():
+        ck = resumable_state(self.run_dir, self.total, may_write=self.rank == 0)
+        if ck is None:
             if self.rank == 0 and self.log_path.exists():
                 self.log_path.unlink()
             return 0, 0.0, float("nan")
-        ck = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        if ck["total_steps"] != self.total:
-            raise RuntimeError(f"{self.checkpoint_path} was written for {ck['total_steps']} steps, this run has "
-                               f"{self.total}: the run directory belongs to another configuration; delete it")
         self.state_owner.load_trainable_state_dict(ck["trainable"])
         self.opt.load_state_dict(ck["optimizer"])
         self.sched.load_state_dict(ck["scheduler"])
@@ -237,7 +223,7 @@ class Trainer:
             if k in self.rng_streams:
                 self.rng_streams[k].setstate(state)
         if self.rank == 0:
-            _truncate_log(self.log_path, ck["step"])
+            truncate_log(self.log_path, ck["step"])
         return ck["step"], ck["train_time_s"], ck["last_loss"]
 
     def _forward(self, chunk: list[tuple[TrainItem, str]]) -> tuple[torch.Tensor, int]:
@@ -290,10 +276,10 @@ class Trainer:
             if self.rank == 0 and (done % self.s.log_every == 0 or done == self.total or done == start + 1):
                 with self.log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
-            if done % self.s.checkpoint_every == 0 or done == self.total:
+            if self.checkpoints.due(done):
                 state = self.state_dict(done, elapsed, step_loss)  # collective under DDP: every rank calls it
                 if self.rank == 0:
-                    _atomic_torch_save(state, self.checkpoint_path)
+                    save_checkpoint(state, self.checkpoint_path)
             if self.on_step:
                 self.on_step(record)
         self.model.eval()

@@ -2,8 +2,11 @@
 
 The content goes to a hidden temp file (or folder) beside the target, on the same filesystem, is flushed to disk and
 then renamed over the target with `os.replace`, so a crash, a kill or a concurrent reader never sees a partial file
-and an earlier version stays intact until the new one is complete. Readers skip the hidden temp names. Stdlib only,
-so any layer (benchmarks included) can use it without pulling the results store's pandas.
+and an earlier version stays intact until the new one is complete. Readers skip the hidden temp names. Temp names
+are unique (mkstemp), so concurrent writers of one target never share a temp file. `mkstemp` creates files readable
+by their owner only: they are given the permissions a plain `open()` would (0666 / 0777 less the umask), so a shared
+results directory stays readable by the group. Stdlib only, so any layer (benchmarks included) can use it without
+pulling the results store's pandas.
 """
 from __future__ import annotations
 
@@ -13,6 +16,25 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+
+def _read_umask() -> int:
+    """The process umask, read without changing it where Linux exposes it (os.umask would set it for an instant,
+    racing other threads' file creation)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+FILE_MODE = 0o666 & ~UMASK
+DIR_MODE = 0o777 & ~UMASK
 
 
 def _fsync(path: Path) -> None:
@@ -30,9 +52,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     tmp = Path(name)
     try:
+        try:
+            os.fchmod(fd, FILE_MODE)
+        finally:
+            os.close(fd)
         yield tmp
         _fsync(tmp)
         os.replace(tmp, path)
@@ -48,6 +73,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
+        os.chmod(tmp, DIR_MODE)
         yield tmp
         if path.exists():
             shutil.rmtree(path)

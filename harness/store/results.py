@@ -5,6 +5,12 @@ all its rows to `<results_dir>/<run_id>.parquet` in one atomic step (`harness.st
 so a crash mid-write never leaves a partial file visible and never touches earlier runs. The paper's published
 numbers use the same schema with `source="paper"` (results/paper/, built by scripts/build_paper_results.py).
 
+Integrity: each file carries the SHA-256 of its content (column names and every value, exactly) in its parquet
+key-value metadata (`CHECKSUM_KEY`). A reader skips, with a `ResultsWarning` naming it, any file that cannot be
+read, does not match its checksum, lacks a required column or holds an unknown value in a categorical column
+(status, source, split): a damaged file is never used and never stops a report. Files written before checksums
+existed are read with a warning saying they are unverified.
+
 Columns (`SCHEMA`; extra columns are kept as they are):
   method            method id (the presets' ids, e.g. `depalm`; plugins register their own)
   method_display    the method's display name in the tables (its `MethodConfig.display_name`, e.g.
@@ -25,7 +31,8 @@ Columns (`SCHEMA`; extra columns are kept as they are):
                     values use the paper's x100 scale
   value             the number; NaN for a failed / unstable cell
   std               standard deviation over seeds (paper S-tables); NaN for run rows (the report computes it)
-  status            ok | failed | unstable | cancelled
+  status            ok | failed | unstable | cancelled | interrupted (its worker was killed from outside: the
+                    next plain run re-runs it)
   error             why a run failed ("" when ok)
   train_time_s      wall-clock training time of the run in seconds (NaN when unknown)
   trainable_params  number of trained parameters (null when unknown)
@@ -44,6 +51,9 @@ Columns (`SCHEMA`; extra columns are kept as they are):
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
+import json
 import math
 import re
 import warnings
@@ -56,7 +66,7 @@ import pyarrow.parquet as pq
 
 from harness.store.atomic import atomic_path
 
-STATUSES = ("ok", "failed", "unstable", "cancelled")
+STATUSES = ("ok", "failed", "unstable", "cancelled", "interrupted")
 SOURCES = ("run", "paper")
 SPLITS = ("train", "val", "test", "all")  # "all": aggregates over several benchmarks (Table 4 rank/score)
 AGGREGATE_DATASET = "average"  # dataset id of the paper's printed Table 4 aggregates (rank, score and positions)
@@ -96,8 +106,11 @@ SCHEMA: dict[str, tuple[pa.DataType, Any]] = {
 COLUMNS: tuple[str, ...] = tuple(SCHEMA)
 REQUIRED: tuple[str, ...] = tuple(c for c, (_, default) in SCHEMA.items() if default is None and c not in
                                   ("run_id", "created_at"))
+CATEGORICAL: dict[str, tuple[str, ...]] = {"status": STATUSES, "source": SOURCES, "split": SPLITS}
+CHECKSUM_KEY = b"depalm_bench.content_sha256"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
 _PANDAS_DTYPES = {pa.string(): "string", pa.int64(): "Int64", pa.float64(): "float64"}
+_ARROW_TO_PANDAS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(), pa.int64(): pd.Int64Dtype()}
 
 
 def _arrow_kind(t: pa.DataType) -> pa.DataType:
@@ -105,7 +118,31 @@ def _arrow_kind(t: pa.DataType) -> pa.DataType:
 
 
 class ResultsWarning(UserWarning):
-    """A results file could not be read and was skipped."""
+    """A results file could not be read, or failed its checks, and was skipped (or was read unverified)."""
+
+
+def check_run_id(run_id: str) -> None:
+    """A run id becomes a file and a directory name: letters, digits and . _ = + - only, not starting with a dot."""
+    if not _RUN_ID.match(run_id):
+        raise ValueError(f"run_id {run_id!r}: use letters, digits and . _ = + - only (it becomes a file name)")
+
+
+def content_digest(table: pa.Table) -> str:
+    """SHA-256 of a table's column names and values, in order; floats by their exact repr (NaN, -0.0 included)."""
+    h = hashlib.sha256()
+    for name in table.column_names:
+        values = table.column(name).to_pylist()
+        h.update(json.dumps([name, values], default=repr, allow_nan=True, separators=(",", ":")).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _check_categories(table: pa.Table) -> None:
+    for col, allowed in CATEGORICAL.items():
+        if col in table.column_names:
+            unknown = sorted({repr(v) for v in table.column(col).unique().to_pylist() if v not in allowed})
+            if unknown:
+                raise ValueError(f"unknown {col} value(s) {', '.join(unknown)}; expected one of {', '.join(allowed)}")
 
 
 def _missing(value: Any) -> bool:
@@ -146,17 +183,23 @@ def normalize_rows(rows: Iterable[dict], run_id: str) -> pd.DataFrame:
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
     """Cast schema columns to their pandas dtypes (nullable ints, strings) and put them first, in schema order."""
+    columns: dict[str, pd.Series] = {}
     for col, (arrow_type, default) in SCHEMA.items():
-        if col not in df.columns:
-            df[col] = default if default is not None else pd.NA
-        try:
-            df[col] = df[col].astype(_PANDAS_DTYPES[arrow_type])
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"column {col!r}: cannot be read as {_PANDAS_DTYPES[arrow_type]} ({e})") from e
-        if isinstance(default, str):  # null text (None from a writer, or an older file) reads as its default
-            df[col] = df[col].fillna(default)
-    extra = [c for c in df.columns if c not in SCHEMA]
-    return df[list(COLUMNS) + extra]
+        dtype = _PANDAS_DTYPES[arrow_type]
+        if col in df.columns:
+            series = df[col]
+        else:
+            series = pd.Series(default if default is not None else pd.NA, index=df.index, dtype=object)
+        if str(series.dtype) != dtype:
+            try:
+                series = series.astype(dtype)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"column {col!r}: cannot be read as {dtype} ({e})") from e
+        if isinstance(default, str) and series.hasnans:  # null text (None, or an older file) reads as its default
+            series = series.fillna(default)
+        columns[col] = series
+    columns.update((c, df[c]) for c in df.columns if c not in SCHEMA)
+    return pd.DataFrame(columns, index=df.index)
 
 
 def write_result(rows: list[dict], results_dir: Path, run_id: str) -> Path:
@@ -165,14 +208,18 @@ def write_result(rows: list[dict], results_dir: Path, run_id: str) -> Path:
     Written through `harness.store.atomic`: readers never see a partial file; on any error the temp file is removed
     and earlier files are untouched.
     """
-    if not _RUN_ID.match(run_id):
-        raise ValueError(f"run_id {run_id!r}: use letters, digits and . _ = + - only (it becomes a file name)")
+    check_run_id(run_id)
     df = normalize_rows(rows, run_id)
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     final = results_dir / f"{run_id}.parquet"
+    # the reader restores the dtypes from SCHEMA: pandas' metadata, the arrow schema and column statistics would
+    # only repeat what the columns say, so the file's key-value metadata holds the checksum alone
+    table = pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
     with atomic_path(final) as tmp:
-        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+        with pq.ParquetWriter(tmp, table.schema, store_schema=False, write_statistics=False) as writer:
+            writer.write_table(table)
+            writer.add_key_value_metadata({CHECKSUM_KEY: content_digest(table).encode()})
     return final
 
 
@@ -192,31 +239,60 @@ def result_files(paths: Iterable[Path]) -> list[Path]:
     return list(found)
 
 
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    # nullable ints stay exact (not float64 with NaN); a file's own pandas metadata, if any, is ignored
+    return table.replace_schema_metadata(None).to_pandas(types_mapper=_ARROW_TO_PANDAS.get)
+
+
+@functools.lru_cache(maxsize=1)
+def _empty_frame() -> pd.DataFrame:
+    return _to_pandas(pa.schema([(c, t) for c, (t, _) in SCHEMA.items()]).empty_table())
+
+
+def read_verified(path: Path) -> tuple[pa.Table, bool]:
+    """One results file, checked: (table, whether it carried a checksum). Raises ValueError (or an arrow / OS
+    error) when it is unreadable, fails its checksum, lacks a required column or has an unknown category."""
+    table = pq.read_table(path)
+    stored = (table.schema.metadata or {}).get(CHECKSUM_KEY)
+    if stored is not None and stored.decode("ascii", "replace") != content_digest(table):
+        raise ValueError("its content does not match its checksum (the file is damaged or was edited)")
+    absent = [c for c in REQUIRED if c not in table.column_names]
+    if absent:
+        raise ValueError(f"missing column(s) {', '.join(absent)}")
+    _check_categories(table)
+    return table, stored is not None
+
+
 def read_results(paths: list[Path]) -> pd.DataFrame:
     """Merge every results file under `paths` into one typed DataFrame (schema columns first).
 
-    A file that cannot be read, or lacks required columns, is skipped with a `ResultsWarning` naming it.
+    A file that cannot be read, fails its checksum, lacks required columns or holds an unknown status / source /
+    split is skipped with a `ResultsWarning` naming it; files without a checksum are read with one warning.
     """
     tables, frames = [], []  # files in the schema's types are merged in arrow (fast); others are cast one by one
+    unverified = []
     for path in result_files(paths):
         try:
-            table = pq.read_table(path)
-            absent = [c for c in REQUIRED if c not in table.column_names]
-            if absent:
-                raise ValueError(f"missing column(s) {', '.join(absent)}")
+            table, verified = read_verified(path)
             if all(_arrow_kind(table.schema.field(c).type) == t for c, (t, _) in SCHEMA.items()
                    if c in table.column_names):
                 tables.append(table)
             else:
-                frames.append(_typed(table.to_pandas()))
+                frames.append(_typed(_to_pandas(table)))
+            if not verified:
+                unverified.append(path)
         except Exception as e:  # noqa: BLE001 - any unreadable file is reported and skipped, never fatal
             warnings.warn(f"skipping unreadable results file {path}: {e}", ResultsWarning, stacklevel=2)
+    if unverified:
+        warnings.warn(f"{len(unverified)} results file(s) carry no checksum (written by an older version), read "
+                      f"unverified: {', '.join(map(str, unverified[:3]))}{' ...' if len(unverified) > 3 else ''}",
+                      ResultsWarning, stacklevel=2)
     if tables:
         try:
-            frames.append(pa.concat_tables(tables, promote_options="permissive").to_pandas())
+            frames.append(_to_pandas(pa.concat_tables(tables, promote_options="permissive")))
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # extra columns of clashing types: merge in pandas instead
-            frames += [t.to_pandas() for t in tables]
+            frames += [_to_pandas(t) for t in tables]
     frames = [f for f in frames if len(f)]
     if not frames:
-        return _typed(pd.DataFrame(columns=list(COLUMNS)))
+        return _empty_frame().copy()
     return _typed(pd.concat(frames, ignore_index=True))

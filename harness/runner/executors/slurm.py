@@ -8,7 +8,10 @@ exported from SLURM's environment; rank 0 evaluates and writes). The job is a
 the controller has forgotten) and turns what it sees into results rows: a job that raised -> `failed` with the
 remote traceback; a cancelled job -> `cancelled`; a job that SLURM no longer knows at all -> `cancelled` after a
 grace period, with a message saying so. Submitted job ids are kept in `<runs_dir>/slurm_jobs.json`, so that
-`--detach` can return at once and the same command, run again, collects the jobs instead of resubmitting them.
+`--detach` can return at once and the same command, run again, collects the jobs instead of resubmitting them. A job
+that ended without any result (killed: time limit, memory, node failure) leaves its cell `interrupted`, re-run by
+the next plain run. A record whose job already ended is stale when the matrix asks for its cell again (its row was
+recorded and the cell is re-run, or the row of its success was deleted): it is dropped and the cell resubmitted.
 """
 from __future__ import annotations
 
@@ -360,7 +363,9 @@ class SlurmExecutor(Executor):
         registry = JobRegistry(runs_dir)
         known = registry.load()
         attach = {c.run_id: known[c.run_id] for c in cells
-                  if c.run_id in known and known[c.run_id].config_hash == c.config_hash()}
+                  if c.run_id in known and known[c.run_id].config_hash == c.config_hash()
+                  and not self._stale(known[c.run_id], results_dir)}
+        registry.remove([c.run_id for c in cells if c.run_id in known and c.run_id not in attach])
         to_submit = [c for c in cells if c.run_id not in attach]
         if attach:
             print(f"slurm: re-attaching to {len(attach)} job(s) submitted earlier (from {registry.path})")
@@ -372,6 +377,21 @@ class SlurmExecutor(Executor):
         by_run = {r.run_id: r for r in [*attach.values(), *submitted]}
         tracked = {c.run_id: _Tracked(c, by_run[c.run_id], by_run[c.run_id].job()) for c in cells}
         yield from self._collect(tracked, registry, results_dir, progress)
+
+    @staticmethod
+    def _stale(record: JobRecord, results_dir: Path) -> bool:
+        """A registered job that has already ended with a result is not worth re-attaching to when the matrix asks
+        for its cell again: its row was recorded (and the cell is being re-run, e.g. --retry-failed) or it was a
+        success whose row has since been deleted. Only an uncollected failure is collected; the rest resubmit."""
+        job = record.job()
+        if not job.paths.result_pickle.exists():
+            return False  # pending, running, or ended without a result: collecting it tells which
+        if (Path(results_dir) / f"{record.run_id}.parquet").exists():
+            return True
+        try:
+            return job.exception() is None
+        except Exception:  # noqa: BLE001 - an unreadable result pickle: nothing to collect from it
+            return True
 
     @staticmethod
     def _forget_finished_elsewhere(known: dict[str, JobRecord], cell_ids: set[str], registry: JobRegistry) -> None:
@@ -453,9 +473,10 @@ class SlurmExecutor(Executor):
         t.ended_at = t.ended_at or now
         if now - t.ended_at < self.result_grace_s:
             return None
-        return record_status(t.cfg, results_dir, "failed",
+        return record_status(t.cfg, results_dir, "interrupted",
                              f"SLURM job {job_id} ended in state {state!r} without a result (killed: time limit, "
-                             f"memory, node failure?).\n{_log_tail(t.job)}")
+                             f"memory, node failure?); running the matrix again resubmits it (it resumes from "
+                             f"its checkpoint).\n{_log_tail(t.job)}")
 
     @staticmethod
     def _outcome_from_result(t: _Tracked, results_dir: Path) -> CellOutcome:
@@ -463,8 +484,12 @@ class SlurmExecutor(Executor):
 
         try:
             outcome = t.job.result()
-        except (FailedJobError, UncompletedJobError) as e:
+        except FailedJobError as e:
             return record_status(t.cfg, results_dir, "failed", f"SLURM job {t.record.job_id} raised on the node:\n{e}")
+        except UncompletedJobError as e:
+            return record_status(t.cfg, results_dir, "interrupted", f"SLURM job {t.record.job_id} ended without a "
+                                                                   f"result; running the matrix again resubmits "
+                                                                   f"it:\n{e}")
         if not isinstance(outcome, CellOutcome):
             return record_status(t.cfg, results_dir, "failed", f"SLURM job {t.record.job_id} returned "
                                                               f"{type(outcome).__name__}, not a CellOutcome")
