@@ -12,6 +12,7 @@ return their input unchanged when `AugmentConfig.enabled` is False (smoke profil
 The official code's crop outputs the encoder's 224 x 224 input, bicubic (`RandomResizedCrop(224, scale=(0.5, 1),
 interpolation=BICUBIC)`, depalm/data/data/data_base.py:168, video.py:109): `output_size` and `resample="bicubic"`.
 """
+
 from __future__ import annotations
 
 import math
@@ -106,10 +107,34 @@ def _apply(img, op: str, v: float):
     raise ValueError(f"unknown augmentation op {op!r}")
 
 
-ALBEF_OPS = ("Identity", "AutoContrast", "Equalize", "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateX",
-             "TranslateY", "Rotate")
-TORCHVISION_OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color",
-                   "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize")
+ALBEF_OPS = (
+    "Identity",
+    "AutoContrast",
+    "Equalize",
+    "Brightness",
+    "Sharpness",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+)
+TORCHVISION_OPS = (
+    "Identity",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+    "Brightness",
+    "Color",
+    "Contrast",
+    "Sharpness",
+    "Posterize",
+    "Solarize",
+    "AutoContrast",
+    "Equalize",
+)
 
 
 def albef_ops(rng: random.Random, cfg: AugmentConfig) -> list[tuple[str, float]]:
@@ -120,9 +145,15 @@ def albef_ops(rng: random.Random, cfg: AugmentConfig) -> list[tuple[str, float]]
         if rng.random() > 0.5:
             continue
         sign = rng.choice((-1, 1))
-        value = {"Brightness": frac * 1.8 + 0.1, "Sharpness": frac * 1.8 + 0.1, "ShearX": sign * frac * 0.3,
-                 "ShearY": sign * frac * 0.3, "TranslateX": sign * frac * 10, "TranslateY": sign * frac * 10,
-                 "Rotate": sign * frac * 30}.get(op, 0.0)
+        value = {
+            "Brightness": frac * 1.8 + 0.1,
+            "Sharpness": frac * 1.8 + 0.1,
+            "ShearX": sign * frac * 0.3,
+            "ShearY": sign * frac * 0.3,
+            "TranslateX": sign * frac * 10,
+            "TranslateY": sign * frac * 10,
+            "Rotate": sign * frac * 30,
+        }.get(op, 0.0)
         ops.append((op, value))
     return ops
 
@@ -180,8 +211,8 @@ def augment_spectrogram(spec: Any, rng: random.Random, cfg: AugmentConfig = Augm
     f0 = rng.randint(0, n_mels - f)
     t = rng.randint(0, min(cfg.time_mask, n_time))
     t0 = rng.randint(0, n_time - t)
-    out[..., f0:f0 + f, :] = fill
-    out[..., :, t0:t0 + t] = fill
+    out[..., f0 : f0 + f, :] = fill
+    out[..., :, t0 : t0 + t] = fill
     return out
 
 

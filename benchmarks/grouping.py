@@ -1,4 +1,5 @@
 """Duplicate inputs (Appendix C.3): samples with the same input and prompt become one Item holding every target."""
+
 from __future__ import annotations
 
 import dataclasses

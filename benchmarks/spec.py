@@ -1,10 +1,12 @@
 """Benchmark declarations: `BenchmarkSpec` (Table 2 + Appendix C.3 facts, and how the paper's tables show the
 benchmark), `Item`, and `DatasetNotFound`."""
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 MODALITIES = ("image", "audio", "video")
 TASKS = ("caption", "vqa")
@@ -84,8 +86,12 @@ class BenchmarkSpec:
     s_splits: tuple[str, ...] = ()  # splits Tables S2–S4 show the primary metric on (empty: eval_split only)
 
     def __post_init__(self) -> None:
-        checks = [("modality", self.modality, MODALITIES), ("task", self.task, TASKS),
-                  ("primary_metric", self.primary_metric, PRIMARY_METRICS), ("group", self.group, GROUPS)]
+        checks = [
+            ("modality", self.modality, MODALITIES),
+            ("task", self.task, TASKS),
+            ("primary_metric", self.primary_metric, PRIMARY_METRICS),
+            ("group", self.group, GROUPS),
+        ]
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ValueError(f"BenchmarkSpec {self.id}: {name}={value!r} not in {allowed}")
@@ -100,8 +106,9 @@ class BenchmarkSpec:
             raise ValueError(f"{self.id}: unknown variant {variant!r}; valid: {', '.join(DATA_VARIANTS)}")
         if variant == "paper" or not (self.official_options or self.official_splits):
             return self
-        return dataclasses.replace(self, options={**self.options, **self.official_options},
-                                   splits=self.official_splits or self.splits)
+        return dataclasses.replace(
+            self, options={**self.options, **self.official_options}, splits=self.official_splits or self.splits
+        )
 
     @property
     def display_title(self) -> str:

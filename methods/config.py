@@ -4,6 +4,7 @@ A `MethodConfig` is declarative and JSON-able (`dataclasses.asdict`): the runner
 Mapping and injection blocks are pluggable, so their configs carry the registered block name plus the block's own
 options; each block validates them against its typed `Options` dataclass when the preset is registered or built.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,9 @@ class FeatureSpec:
         if self.d_feats <= 0 or self.n_levels <= 0:
             raise ValueError(f"FeatureSpec: d_feats and n_levels must be positive, got {self.d_feats}, {self.n_levels}")
         if not 1 <= len(self.grid) <= 3 or any(g <= 0 for g in self.grid):
-            raise ValueError(f"FeatureSpec: grid must be (N,), (H, W) or (T, H, W) with positive sizes, "
-                             f"got {self.grid}")
+            raise ValueError(
+                f"FeatureSpec: grid must be (N,), (H, W) or (T, H, W) with positive sizes, got {self.grid}"
+            )
         object.__setattr__(self, "grid", tuple(int(g) for g in self.grid))
 
     @property
@@ -174,8 +176,9 @@ class MethodConfig:
             recipe=RecipeOverrides(**d.get("recipe", {})),
         )
 
-    def with_options(self, *, mapping: dict[str, Any] | None = None, injection: dict[str, Any] | None = None,
-                     **fields: Any) -> MethodConfig:
+    def with_options(
+        self, *, mapping: dict[str, Any] | None = None, injection: dict[str, Any] | None = None, **fields: Any
+    ) -> MethodConfig:
         """A copy with some block options and/or top-level fields replaced (e.g. a smaller d_embed for a sweep, or
         `finetune=FinetuneConfig(...)`)."""
         new = copy.deepcopy(self)

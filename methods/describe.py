@@ -2,6 +2,7 @@
 instant) for a given LLM / encoder geometry, and its blocks, injected tokens and trainable parameters are listed.
 Defaults of the CLI (`run_matrix.py --describe-methods [--variant official|paper]`): LLaMA-7B (d=4096, 32 layers) +
 CLIP-L (d=1024, 16x16 patches + CLS), the paper's setting. One table holds one recipe variant."""
+
 from __future__ import annotations
 
 import csv
@@ -66,13 +67,16 @@ def _count(n: object) -> str:
     return f"{n:,} ({n / 1e6:.1f}M)" if isinstance(n, int) else "n/a"
 
 
-def describe_methods(d_llm: int, d_feats: int, llm_layers: int, n_tokens: int, out_dir: Path,
-                     variant: str = DEFAULT_VARIANT) -> list[Path]:
+def describe_methods(
+    d_llm: int, d_feats: int, llm_layers: int, n_tokens: int, out_dir: Path, variant: str = DEFAULT_VARIANT
+) -> list[Path]:
     """Write table1.md and table1.csv into `out_dir` for every registered method in `variant`; returns their
     paths."""
     if min(d_llm, d_feats, llm_layers, n_tokens) < 1:
-        raise ValueError(f"describe-methods: sizes must be positive (d_llm={d_llm}, d_feats={d_feats}, "
-                         f"llm_layers={llm_layers}, n_tokens={n_tokens})")
+        raise ValueError(
+            f"describe-methods: sizes must be positive (d_llm={d_llm}, d_feats={d_feats}, "
+            f"llm_layers={llm_layers}, n_tokens={n_tokens})"
+        )
     check_variant(variant)
     presets = [get_preset(m, variant) for m in list_presets()]
     n_levels = max(p.extraction.n_levels for p in presets)

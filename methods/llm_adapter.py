@@ -8,11 +8,13 @@ Anything else: the one `nn.ModuleList` with `num_hidden_layers` entries. Gemma-3
 sqrt(d_model) inside the embedding module; soft tokens (perceptual, prompt) are multiplied by the same
 `embed_scale`, so that they live in the same space as `embed(ids)`.
 """
+
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -51,8 +53,10 @@ def find_layers(llm: nn.Module) -> tuple[str, nn.ModuleList]:
     n = getattr(config, "num_hidden_layers", None)
     found = [(name, m) for name, m in llm.named_modules() if isinstance(m, nn.ModuleList) and len(m) == n]
     if len(found) != 1:
-        raise ValueError(f"cannot locate the decoder layers of model_type {config.model_type!r} "
-                         f"({len(found)} ModuleLists of {n} layers); add it to methods.llm_adapter.LAYER_PATHS")
+        raise ValueError(
+            f"cannot locate the decoder layers of model_type {config.model_type!r} "
+            f"({len(found)} ModuleLists of {n} layers); add it to methods.llm_adapter.LAYER_PATHS"
+        )
     return found[0]
 
 
@@ -71,8 +75,9 @@ class LLMAdapter:
     @classmethod
     def of(cls, llm: nn.Module) -> LLMAdapter:
         if getattr(llm.config, "is_encoder_decoder", False):
-            raise ValueError(f"{type(llm).__name__} is an encoder-decoder model; the connectors need a decoder-only "
-                             f"LLM")
+            raise ValueError(
+                f"{type(llm).__name__} is an encoder-decoder model; the connectors need a decoder-only LLM"
+            )
         hf: Any = llm  # a transformers PreTrainedModel; nn.Module types its attributes Tensor | Module
         embed = hf.get_input_embeddings()
         path, layers = find_layers(llm)
@@ -85,8 +90,9 @@ class LLMAdapter:
         if hf.config.model_type == "opt":
             decoder = hf.base_model.decoder
             positions = decoder.embed_positions if decoder.project_in is None else None
-        return cls(llm=llm, layers_path=path, layers=layers, embed=embed, dims=dims, rotary=rotary,
-                   input_positions=positions)
+        return cls(
+            llm=llm, layers_path=path, layers=layers, embed=embed, dims=dims, rotary=rotary, input_positions=positions
+        )
 
     def embed_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Token embeddings exactly as the model computes them (scale included)."""
@@ -107,10 +113,12 @@ class LLMAdapter:
         if layer_types and "layer_type" in inspect.signature(rotary.forward).parameters:
             layer_type = layer_types[layer_idx]
             return lambda x, pos: rotary(x, pos, layer_type)
-        return lambda x, pos: rotary(x, pos)
+        return rotary
 
     def check_attention(self) -> None:
         impl = getattr(self.llm.config, "_attn_implementation", None) or "eager"
         if impl not in ("eager", "sdpa"):
-            raise ValueError(f"inner-layer injection builds 4D attention masks, which attn_implementation={impl!r} "
-                             f"does not take; load the LLM with attn_implementation='sdpa' or 'eager'")
+            raise ValueError(
+                f"inner-layer injection builds 4D attention masks, which attn_implementation={impl!r} "
+                f"does not take; load the LLM with attn_implementation='sdpa' or 'eager'"
+            )

@@ -1,4 +1,5 @@
 """Test-wide settings: offline hubs (a hub call fails fast instead of retrying) and a fixed CPU thread count."""
+
 import os
 import sys
 

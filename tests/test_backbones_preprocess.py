@@ -1,4 +1,5 @@
 """Input preprocessing: Whisper log-mel front end against transformers' reference, image and video transforms."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -8,15 +9,29 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.backbones.preprocess import (CLIP_MEAN, CLIP_STD, ImagePreprocess, LogMelPreprocess, VideoPreprocess,
-                                          mel_filters, resample)
+from harness.backbones.preprocess import (
+    CLIP_MEAN,
+    CLIP_STD,
+    ImagePreprocess,
+    LogMelPreprocess,
+    VideoPreprocess,
+    mel_filters,
+    resample,
+)
 
 
 def test_mel_filters_match_transformers_slaney():
     from transformers.audio_utils import mel_filter_bank
 
-    ref = mel_filter_bank(num_frequency_bins=201, num_mel_filters=80, min_frequency=0.0, max_frequency=8000.0,
-                          sampling_rate=16000, norm="slaney", mel_scale="slaney")
+    ref = mel_filter_bank(
+        num_frequency_bins=201,
+        num_mel_filters=80,
+        min_frequency=0.0,
+        max_frequency=8000.0,
+        sampling_rate=16000,
+        norm="slaney",
+        mel_scale="slaney",
+    )
     np.testing.assert_allclose(mel_filters(16000, 400, 80, 0.0, 8000.0), ref.T, atol=1e-7)
 
 
@@ -24,8 +39,10 @@ def test_log_mel_matches_whisper_feature_extractor():
     from transformers import WhisperFeatureExtractor
 
     t = np.arange(16000 * 2) / 16000
-    wave = (0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 3 * t)
-            + 0.05 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
+    wave = (
+        0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 3 * t)
+        + 0.05 * np.random.default_rng(0).standard_normal(len(t))
+    ).astype(np.float32)
     ref = WhisperFeatureExtractor(feature_size=80)(wave, sampling_rate=16000, return_tensors="np").input_features[0]
     ours = LogMelPreprocess(max_seconds=30)((wave, 16000))
     assert ours.shape == (80, 3000)

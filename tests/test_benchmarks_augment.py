@@ -1,12 +1,19 @@
 """Appendix C.3 augmentations: crop/flip ranges, RandAugment ops, spectrogram masks, switchable, deterministic."""
+
 import random
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.augment import (AugmentConfig, augment_input, augment_preprocessed, augment_spectrogram, crop_box,
-                                torchvision_ops)
+from benchmarks.augment import (
+    AugmentConfig,
+    augment_input,
+    augment_preprocessed,
+    augment_spectrogram,
+    crop_box,
+    torchvision_ops,
+)
 
 
 def _img(w=64, h=48):
@@ -20,7 +27,7 @@ def test_crop_box_respects_scale_and_ratio():
     for _ in range(200):
         left, top, right, bottom = crop_box(rng, 200, 150, cfg)
         w, h = right - left, bottom - top
-        assert 0 <= left and 0 <= top and right <= 200 and bottom <= 150
+        assert left >= 0 and top >= 0 and right <= 200 and bottom <= 150
         assert 0.5 * 0.95 <= w * h / (200 * 150) <= 1.0
         assert 3 / 4 * 0.95 <= w / h <= 4 / 3 * 1.05
 

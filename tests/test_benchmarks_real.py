@@ -1,4 +1,5 @@
 """Real-dataset loaders on small committed fixtures in each dataset's published format (media made at test time)."""
+
 import json
 import random
 import shutil
@@ -61,8 +62,17 @@ def test_paper_benchmarks_registered_with_table2_and_c3_facts():
     assert list_benchmarks("paper") == PAPER
     spec = {b: get_benchmark(b).spec for b in PAPER}
     assert {b: s.epochs for b, s in spec.items()} == {
-        "coco": 8, "coco-1pct": 30, "textcaps": 20, "vqav2": 8, "vqav2-1pct": 30, "textvqa": 20, "okvqa": 20,
-        "aokvqa": 20, "audiocaps": 12, "msrvtt": 8}
+        "coco": 8,
+        "coco-1pct": 30,
+        "textcaps": 20,
+        "vqav2": 8,
+        "vqav2-1pct": 30,
+        "textvqa": 20,
+        "okvqa": 20,
+        "aokvqa": 20,
+        "audiocaps": 12,
+        "msrvtt": 8,
+    }
     assert (spec["coco"].default_llm, spec["coco"].default_encoder) == ("llama-7b", "eva-clip-l")
     assert (spec["vqav2"].default_llm, spec["vqav2"].default_encoder) == ("opt-6.7b", "clip-vit-l14")
     assert (spec["msrvtt"].default_llm, spec["msrvtt"].default_encoder) == ("llama-7b", "timesformer")
@@ -142,8 +152,9 @@ def test_audiocaps_groups_captions_per_clip_and_reads_audio(data_root):
 def test_audiocaps_official_text_loses_commas_and_quotes(data_root):
     """D10: the official loader's normalize_text (depalm/data/data/audiocaps.py:99-100), targets and references."""
     csv = data_root / "audiocaps" / "test.csv"
-    csv.write_text(csv.read_text() + 'x,' + csv.read_text().splitlines()[1].split(",")[1]
-                   + ',0,"A ""loud"" dog, barking"\n')
+    csv.write_text(
+        csv.read_text() + "x," + csv.read_text().splitlines()[1].split(",")[1] + ',0,"A ""loud"" dog, barking"\n'
+    )
     bench = get_benchmark("audiocaps")
     (test,) = bench.load("test", data_root=data_root)
     assert test.targets[-1] == "A loud dog barking" and not any("," in t or '"' in t for t in test.targets)
@@ -206,6 +217,7 @@ def test_mp4_without_pyav_names_the_fix(tmp_path):
     pytest.importorskip("PIL")
     try:
         import av  # noqa: F401
+
         pytest.skip("PyAV installed")
     except ImportError:
         pass
@@ -223,7 +235,7 @@ def _official_subset(rows: list[str], n_test: int, seed: int) -> list[str]:
     random.shuffle(test_rows)
     rows = list(rows)
     random.shuffle(rows)
-    return rows[:max(1, round(0.01 * len(rows)))]
+    return rows[: max(1, round(0.01 * len(rows)))]
 
 
 @pytest.mark.parametrize("bench_id", ["coco-1pct", "vqav2-1pct"])
@@ -240,7 +252,8 @@ def test_one_percent_subset_deterministic_and_saved(data_root, bench_id):
     assert record["shuffled_before"] == [n_test] and record["pool_size"] == len(rows)
     for s in range(8):  # D4: exactly the official draw for each seed
         assert [it.id for it in bench.load("train", data_root=data_root, subset_seed=s)] == _official_subset(
-            rows, n_test, s)
+            rows, n_test, s
+        )
     draws = {bench.load("train", data_root=data_root, subset_seed=s)[0].id for s in range(8)}
     assert len(draws) > 1
     full_val = get_benchmark(bench_id.replace("-1pct", "")).load("val", data_root=data_root)

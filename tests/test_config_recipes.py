@@ -1,5 +1,6 @@
 """Per-cell recipes (Appendix C.3 "further adapt[ed] for each experiment"; ledger C1-C8, R3, R5, R6): the official
 scripts' lr, clip, batch and method overrides per (method, benchmark), and what each profile and variant keeps."""
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,12 @@ def test_official_cell_values_under_the_paper_profile():
     assert r.source["lr"] == "official:experiments/vqa_1%/vqa_1%_depalm-c-attn.sh:8"
     r = _recipe("limber-all", "coco")  # 4 per rank x 8 ranks x 4 accumulation steps
     assert (r.lr, r.grad_clip, r.train.batch_size, r.train.micro_batch_size, r.train.grad_sum_steps) == (
-        8e-4, 0.8, 128, 4, 4)
+        8e-4,
+        0.8,
+        128,
+        4,
+        4,
+    )
     r = _recipe("mapl", "coco")
     assert (r.lr, r.grad_clip, r.train.batch_size, r.train.grad_sum_steps) == (8e-4, 0.2, 128, 1)
     r = _recipe("depalm-r-rand", "msrvtt")
@@ -89,9 +95,13 @@ def test_cpu_profiles_keep_their_budget_but_not_the_methods_clip(profile):
 def test_cell_overrides_of_the_method_apply_under_every_profile(profile):
     r = _recipe("depalm-r-qpmapper", "coco-1pct", profile=profile)  # adapter.transformer.n_layers=1 (C3)
     assert {k: r.method_config.mapping.options[k] for k in ("post_qp_layers", "post_qp_queries")} == {
-        "post_qp_layers": 1, "post_qp_queries": 1}
-    assert _recipe("depalm-r-qpmapper", "coco", profile=profile).method_config.mapping.options.get(
-        "post_qp_layers", 0) == 0
+        "post_qp_layers": 1,
+        "post_qp_queries": 1,
+    }
+    assert (
+        _recipe("depalm-r-qpmapper", "coco", profile=profile).method_config.mapping.options.get("post_qp_layers", 0)
+        == 0
+    )
     assert _recipe("limber-all", "msrvtt", profile=profile).method_config.extraction.time_pool == "official"
     assert _recipe("limber-1", "msrvtt", profile=profile).method_config.extraction.time_pool == "none"
     assert _recipe("limber-1", "audiocaps", profile=profile).method_config.extraction.cls_token == "patch-mean"
@@ -104,8 +114,12 @@ def test_paper_variant_keeps_the_profile_recipe_and_the_texts_time_averaging():
     assert _recipe("limber-1", "msrvtt", variant="paper").method_config.extraction.time_pool == "mean"
     assert _recipe("depalm-r-rand", "msrvtt", variant="paper").method_config.extraction.time_pool == "mean"
     assert _recipe("limber-all", "msrvtt", variant="paper").method_config.extraction.time_pool == "none"
-    assert _recipe("depalm-r-qpmapper", "coco-1pct", variant="paper").method_config.mapping.options.get(
-        "post_qp_layers", 0) == 0
+    assert (
+        _recipe("depalm-r-qpmapper", "coco-1pct", variant="paper").method_config.mapping.options.get(
+            "post_qp_layers", 0
+        )
+        == 0
+    )
 
 
 def test_explicit_lr_and_clip_win_and_are_recorded():
@@ -118,8 +132,18 @@ def test_matrix_cells_carry_the_resolved_recipe(tmp_path):
     from harness.cli import parse_study
     from harness.runner.matrix import plan
 
-    base = ["--methods", "depalm-c-attn,depalm-r-qpmapper", "--datasets", "vqav2-1pct", "--profile", "paper",
-            "--data-root", str(FIXTURES), "--results", str(tmp_path / "r")]
+    base = [
+        "--methods",
+        "depalm-c-attn,depalm-r-qpmapper",
+        "--datasets",
+        "vqav2-1pct",
+        "--profile",
+        "paper",
+        "--data-root",
+        str(FIXTURES),
+        "--results",
+        str(tmp_path / "r"),
+    ]
     cells = {c.method: c for c in plan(parse_study(base)).cells}
     attn, rqp = cells["depalm-c-attn"], cells["depalm-r-qpmapper"]
     assert (attn.lr, attn.grad_clip, attn.train.batch_size, attn.train.grad_sum_steps) == (4e-3, 0.1, 256, 2)
@@ -141,11 +165,25 @@ def test_cells_configure_the_encoder_input_by_variant(tmp_path):
     from harness.runner.cell import Backbones, CellRun
     from harness.runner.matrix import plan
 
-    args = parse_study(["--methods", "limber-all", "--datasets", "msrvtt,coco,audiocaps", "--profile",
-                                      "paper", "--variant", "official,paper", "--data-root", str(FIXTURES),
-                                      "--results", str(tmp_path / "r")])
-    inputs = {(c.dataset, c.variant): CellRun(c, tmp_path / "run", Backbones()).encoder_inputs()
-              for c in plan(args).cells}
+    args = parse_study(
+        [
+            "--methods",
+            "limber-all",
+            "--datasets",
+            "msrvtt,coco,audiocaps",
+            "--profile",
+            "paper",
+            "--variant",
+            "official,paper",
+            "--data-root",
+            str(FIXTURES),
+            "--results",
+            str(tmp_path / "r"),
+        ]
+    )
+    inputs = {
+        (c.dataset, c.variant): CellRun(c, tmp_path / "run", Backbones()).encoder_inputs() for c in plan(args).cells
+    }
     assert inputs[("msrvtt", "official")] == {"resize": "squash", "frames": 16, "mean_std": (CLIP_MEAN, CLIP_STD)}
     assert inputs[("msrvtt", "paper")] == {"frames": 8}
     assert inputs[("coco", "official")] == {"resize": "squash"} and inputs[("coco", "paper")] == {}

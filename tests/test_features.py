@@ -1,4 +1,5 @@
 """Frozen-feature cache: reuse, invalidation, corruption handling."""
+
 import json
 import os
 

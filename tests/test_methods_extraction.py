@@ -1,4 +1,5 @@
 """Feature extraction options (Appendix B.1, C.3): time averaging of video tokens, the patch-mean CLS token."""
+
 from __future__ import annotations
 
 import pytest

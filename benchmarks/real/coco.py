@@ -3,6 +3,7 @@
 Captioning trains on Karpathy `train` only (82,783 images; Table 2's "82K"), as the official loader does
 (depalm/data/data/vis_datasets.py:27, `row['split'] == split`): `restval` is not used. VQAv2 keeps restval images
 in training: the official Karpathy VQAv2 train file has 605,102 questions, which only train + restval reach."""
+
 from __future__ import annotations
 
 import json
@@ -27,6 +28,10 @@ def karpathy_split_of(folder: Path) -> dict[int, str]:
 
 
 def read_coco(folder: Path, split: str, spec: BenchmarkSpec) -> list[Sample]:
-    return [Sample(str(img["cocoid"]), folder / img["filepath"] / img["filename"],
-                   [s["raw"].strip() for s in img["sentences"]])
-            for img in _karpathy_images(folder / KARPATHY_JSON) if img["split"] in CAPTION_SPLITS[split]]
+    return [
+        Sample(
+            str(img["cocoid"]), folder / img["filepath"] / img["filename"], [s["raw"].strip() for s in img["sentences"]]
+        )
+        for img in _karpathy_images(folder / KARPATHY_JSON)
+        if img["split"] in CAPTION_SPLITS[split]
+    ]

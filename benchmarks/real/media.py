@@ -1,4 +1,5 @@
 """Raw input readers: images (PIL), audio (wave / soundfile), video frames (frame folder, GIF, or PyAV)."""
+
 from __future__ import annotations
 
 import random
@@ -36,8 +37,9 @@ def load_audio(path: Path) -> tuple[np.ndarray, int]:
     try:
         import soundfile
     except ImportError as e:
-        raise RuntimeError(f"{path}: reading {path.suffix} audio needs `pip install soundfile` "
-                           f"(or convert the clips to .wav)") from e
+        raise RuntimeError(
+            f"{path}: reading {path.suffix} audio needs `pip install soundfile` (or convert the clips to .wav)"
+        ) from e
     data, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
     return data.mean(axis=1).astype(np.float32), int(sr)
 
@@ -98,8 +100,10 @@ def load_video(path: Path, n_frames: int, sampling: str = "centres", rng: random
     try:
         import av
     except ImportError as e:
-        raise RuntimeError(f"{path}: decoding {path.suffix} video needs PyAV (`pip install av`); or extract frames "
-                           f"to a folder <video_id>/ of .jpg files, which is read without it") from e
+        raise RuntimeError(
+            f"{path}: decoding {path.suffix} video needs PyAV (`pip install av`); or extract frames "
+            f"to a folder <video_id>/ of .jpg files, which is read without it"
+        ) from e
     with av.open(str(path)) as container:
         total = sum(1 for _ in container.decode(video=0))
     wanted = frame_indices(total, n_frames, sampling, rng)

@@ -1,4 +1,5 @@
 """MSR-VTT (`train_val_videodatainfo.json` + `test_videodatainfo.json`): videos as .mp4 or extracted frame folders."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,11 @@ from pathlib import Path
 from benchmarks.real.source import Sample
 from benchmarks.spec import BenchmarkSpec
 
-ANNOTATIONS = {"train": "train_val_videodatainfo.json", "validate": "train_val_videodatainfo.json",
-               "test": "test_videodatainfo.json"}
+ANNOTATIONS = {
+    "train": "train_val_videodatainfo.json",
+    "validate": "train_val_videodatainfo.json",
+    "test": "test_videodatainfo.json",
+}
 
 
 def _info(path: Path) -> dict:

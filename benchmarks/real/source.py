@@ -6,12 +6,13 @@ layout and download page; draw the low-data subset from the annotation rows, as 
 group duplicate inputs (C.3: captioning always; VQA training only, so every evaluated question is scored on its own
 answers as the official evaluator does).
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from benchmarks.dataroot import ROOT_ENV, config_path, dataset_env_var, resolve_dataset_dir
 from benchmarks.grouping import group_duplicates
@@ -43,7 +44,8 @@ def not_found(spec: BenchmarkSpec, folder: Path | None, how: str, problem: str) 
         f"  expected layout:\n    " + spec.layout.replace("\n", "\n    ") + "\n"
         f"  get it from: {spec.source}\n"
         f"  point to it with --data-root DIR (reads DIR/{key}/), {dataset_env_var(key)}=<folder>, "
-        f"{ROOT_ENV}=DIR, or a [data] section in {config_path()}")
+        f"{ROOT_ENV}=DIR, or a [data] section in {config_path()}"
+    )
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,9 @@ class FileSource:
             return str(e)
         return None
 
-    def load(self, spec: BenchmarkSpec, role: str, data_root, size: int | None, seed: int,
-             subset_seed: int | None) -> list[Item]:
+    def load(
+        self, spec: BenchmarkSpec, role: str, data_root, size: int | None, seed: int, subset_seed: int | None
+    ) -> list[Item]:
         split = spec.splits.name(role)
         folder, how = self._folder(spec, split, data_root)
         samples = self.read(folder, split, spec)
@@ -82,18 +85,20 @@ class FileSource:
             ss = spec.subset.seed if subset_seed is None else subset_seed
             # the official loader shuffles the test rows with the same generator first
             before = [len(self.read(folder, spec.splits.test, spec))] if spec.splits.test else []
-            keep = set(draw_subset(spec.id, [s.id for s in samples], spec.subset.fraction, ss,
-                                   shuffled_before=before))
+            keep = set(draw_subset(spec.id, [s.id for s in samples], spec.subset.fraction, ss, shuffled_before=before))
             samples = [s for s in samples if s.id in keep]
         present = [s for s in samples if s.media.exists()]
         if not present:
             example = samples[0].media if samples else "(no annotations)"
-            raise not_found(spec, folder, how,
-                            f"none of the {len(samples)} media files of split {split!r} exist (e.g. {example})")
+            raise not_found(
+                spec, folder, how, f"none of the {len(samples)} media files of split {split!r} exist (e.g. {example})"
+            )
         if len(present) < len(samples):
-            warnings.warn(f"{spec.id}: {len(samples) - len(present)} of {len(samples)} {split} samples skipped, "
-                          f"their media files are missing (e.g. {next(s.media for s in samples if not s.media.exists())})",
-                          stacklevel=3)
+            warnings.warn(
+                f"{spec.id}: {len(samples) - len(present)} of {len(samples)} {split} samples skipped, "
+                f"their media files are missing (e.g. {next(s.media for s in samples if not s.media.exists())})",
+                stacklevel=3,
+            )
         items = [self._item(spec, folder, s) for s in present]
         if spec.task == "caption" or role == "train":
             items = group_duplicates(items)

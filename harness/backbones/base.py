@@ -5,13 +5,15 @@ token first when it has one (T = 1 + N), N patch tokens laid out on `meta.grid` 
 `meta.final_norm` every level goes through the encoder's final norm, as the official extractor does (its
 `feat_model.norm: auto`, depalm/models/extractors.py:44-45, 57-73): a fact of each registered encoder.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -75,8 +77,10 @@ class PerceptualEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
         if not 1 <= n_levels <= self.meta.n_levels:
-            raise ValueError(f"{self.meta.id}: n_levels={n_levels} but the encoder has {self.meta.n_levels} levels; "
-                             f"ask for 1..{self.meta.n_levels}")
+            raise ValueError(
+                f"{self.meta.id}: n_levels={n_levels} but the encoder has {self.meta.n_levels} levels; "
+                f"ask for 1..{self.meta.n_levels}"
+            )
         x = x.to(device=self.device, dtype=self.dtype)
         out = self._hidden_levels(x, n_levels)
         if self.meta.final_norm:
@@ -86,8 +90,10 @@ class PerceptualEncoder(nn.Module):
             out = norm(out)
         expected = (x.shape[0], n_levels, self.meta.n_tokens, self.meta.d_feats)
         if tuple(out.shape) != expected:
-            raise RuntimeError(f"{self.meta.id}: produced features {tuple(out.shape)}, expected {expected} "
-                               f"(input {tuple(x.shape)}; meta.preprocess={self.meta.preprocess})")
+            raise RuntimeError(
+                f"{self.meta.id}: produced features {tuple(out.shape)}, expected {expected} "
+                f"(input {tuple(x.shape)}; meta.preprocess={self.meta.preprocess})"
+            )
         return out
 
     def _hidden_levels(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
@@ -97,8 +103,12 @@ class PerceptualEncoder(nn.Module):
         """The norm the encoder applies after its last block (per token), if it has one."""
         return None
 
-    def configure_input(self, resize: str | None = None, frames: int | None = None,
-                        mean_std: tuple[tuple[float, ...], tuple[float, ...]] | None = None) -> PerceptualEncoder:
+    def configure_input(
+        self,
+        resize: str | None = None,
+        frames: int | None = None,
+        mean_std: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    ) -> PerceptualEncoder:
         """Change the deterministic preprocessing of an image or video encoder (resize mode, frame count, pixel
         statistics); `meta` follows, so the fingerprint and the feature-cache key do too. Returns self."""
         configured = getattr(self.preprocessor, "configured", None)  # ImagePreprocess, VideoPreprocess
@@ -119,7 +129,7 @@ class PerceptualEncoder(nn.Module):
     def _set_frames(self, frames: int) -> None:
         """Video encoders whose model needs to know the clip length override this."""
 
-    def train(self, mode: bool = True) -> "PerceptualEncoder":
+    def train(self, mode: bool = True) -> PerceptualEncoder:
         return super().train(False)
 
     @property
@@ -132,8 +142,13 @@ class PerceptualEncoder(nn.Module):
 
     def fingerprint(self) -> str:
         """Hash of weights identity + extraction code version + token layout + preprocessing (feature-cache key)."""
-        payload = {"class": type(self).__name__, "weights": self.weights_id, "version": FINGERPRINT_VERSION,
-                   "meta": dataclasses.asdict(self.meta), "dtype": str(self.dtype)}
+        payload = {
+            "class": type(self).__name__,
+            "weights": self.weights_id,
+            "version": FINGERPRINT_VERSION,
+            "meta": dataclasses.asdict(self.meta),
+            "dtype": str(self.dtype),
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 

@@ -1,8 +1,10 @@
 """PerceptualEncoder adapters: one per model-code family, each returning the last n transformer-layer outputs
 (paper Appendix B.1) as `[B, n, T, d]` with the CLS token first."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,8 +17,14 @@ class HiddenStatesEncoder(PerceptualEncoder):
     """transformers vision model (CLIPVisionModel[WithProjection], Dinov2Model, ViTModel): `hidden_states[1:]` are
     the layer outputs. `forward_kwargs` e.g. interpolate_pos_encoding=True for CLIP at a non-native size."""
 
-    def __init__(self, model: nn.Module, meta: EncoderMeta, weights_id: str, preprocessor: Callable,
-                 forward_kwargs: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        meta: EncoderMeta,
+        weights_id: str,
+        preprocessor: Callable,
+        forward_kwargs: dict[str, Any] | None = None,
+    ):
         super().__init__(meta, weights_id, preprocessor)
         self.model = freeze(model)
         self.forward_kwargs = dict(forward_kwargs or {})
@@ -64,8 +72,7 @@ class IntermediatesEncoder(PerceptualEncoder):
     which returns block outputs without the final norm. `timm_api`: the model (or its `.trunk`, for open_clip's
     TimmModel) follows timm's signature rather than open_clip's VisionTransformer's."""
 
-    def __init__(self, model: nn.Module, meta: EncoderMeta, weights_id: str, preprocessor: Callable,
-                 timm_api: bool):
+    def __init__(self, model: nn.Module, meta: EncoderMeta, weights_id: str, preprocessor: Callable, timm_api: bool):
         super().__init__(meta, weights_id, preprocessor)
         self.model = freeze(model)
         self.timm_api = timm_api
@@ -74,12 +81,14 @@ class IntermediatesEncoder(PerceptualEncoder):
         model: Any = self.model  # forward_intermediates is the towers' own API, not nn.Module's
         if self.timm_api:
             trunk = getattr(model, "trunk", model)
-            levels = trunk.forward_intermediates(x, indices=n_levels, output_fmt="NLC", intermediates_only=True,
-                                                 return_prefix_tokens=True)
+            levels = trunk.forward_intermediates(
+                x, indices=n_levels, output_fmt="NLC", intermediates_only=True, return_prefix_tokens=True
+            )
             pairs = [(prefix[:, :1], spatial) for spatial, prefix in levels]  # CLS first, registers dropped
         else:
-            out = model.forward_intermediates(x, indices=n_levels, output_fmt="NLC", intermediates_only=True,
-                                                   output_extra_tokens=True)
+            out = model.forward_intermediates(
+                x, indices=n_levels, output_fmt="NLC", intermediates_only=True, output_extra_tokens=True
+            )
             pairs = list(zip(out["image_intermediates_prefix"], out["image_intermediates"]))
         return torch.stack([torch.cat(p, 1) for p in pairs], 1)
 

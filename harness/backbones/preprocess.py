@@ -7,11 +7,13 @@ CLIP processor and DINOv2's transform, timm's resize to image_size / crop_pct an
 (`crop_pct`, e.g. 0.9 for EVA-CLIP-L: 224 -> 248 -> 224); then normalize. Video: `frames` frames sampled
 uniformly, each preprocessed as an image. Audio: Whisper's log-mel front end, in torch.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,8 +32,10 @@ RESIZES = {"crop": "bicubic-shorter-side+center-crop", "squash": "bicubic-squash
 def check_image_size(image_size: int, patch_size: int, encoder_id: str) -> int:
     if image_size < patch_size or image_size % patch_size:
         ok = max(patch_size, round(image_size / patch_size) * patch_size)
-        raise ValueError(f"{encoder_id}: image_size={image_size} must be a positive multiple of the patch size "
-                         f"{patch_size} (e.g. {ok})")
+        raise ValueError(
+            f"{encoder_id}: image_size={image_size} must be a positive multiple of the patch size "
+            f"{patch_size} (e.g. {ok})"
+        )
     return image_size
 
 
@@ -53,15 +57,19 @@ class ImagePreprocess:
     def config(self) -> dict[str, Any]:
         return {**asdict(self), "resize": RESIZES[self.resize]}
 
-    def configured(self, resize: str | None = None, frames: int | None = None,
-                   mean_std: tuple[Sequence[float], Sequence[float]] | None = None) -> ImagePreprocess:
+    def configured(
+        self,
+        resize: str | None = None,
+        frames: int | None = None,
+        mean_std: tuple[Sequence[float], Sequence[float]] | None = None,
+    ) -> ImagePreprocess:
         """A copy with another resize mode and/or pixel statistics."""
         if frames is not None:
             raise ValueError("an image encoder takes no frame count")
         mean, std = mean_std or (self.mean, self.std)
         return replace(self, resize=resize or self.resize, mean=tuple(mean), std=tuple(std))
 
-    def meta(self, id: str, patch_size: int, d_feats: int, n_levels: int, final_norm: bool) -> "EncoderMeta":
+    def meta(self, id: str, patch_size: int, d_feats: int, n_levels: int, final_norm: bool) -> EncoderMeta:
         """Metadata of a ViT with a CLS token fed by this preprocessing (square grid of patch tokens)."""
         from .base import EncoderMeta
 
@@ -103,8 +111,12 @@ class VideoPreprocess:
     def config(self) -> dict[str, Any]:
         return {**self.image.config, "frames": self.frames, "frame_sampling": "uniform"}
 
-    def configured(self, resize: str | None = None, frames: int | None = None,
-                   mean_std: tuple[Sequence[float], Sequence[float]] | None = None) -> VideoPreprocess:
+    def configured(
+        self,
+        resize: str | None = None,
+        frames: int | None = None,
+        mean_std: tuple[Sequence[float], Sequence[float]] | None = None,
+    ) -> VideoPreprocess:
         """A copy with another frame count and/or per-frame settings."""
         return VideoPreprocess(frames or self.frames, self.image.configured(resize=resize, mean_std=mean_std))
 
@@ -132,8 +144,9 @@ def mel_to_hz_slaney(m: np.ndarray) -> np.ndarray:
     return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
 
 
-def mel_filters(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None
-                ) -> np.ndarray:
+def mel_filters(
+    sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None
+) -> np.ndarray:
     """[n_mels, 1 + n_fft // 2] triangular filters, Slaney scale and area normalization (librosa.filters.mel)."""
     f_max = sample_rate / 2 if f_max is None else f_max
     fft_freqs = np.linspace(0, sample_rate / 2, 1 + n_fft // 2)
@@ -143,7 +156,7 @@ def mel_filters(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f
     lower = -ramps[:-2] / fdiff[:-1, None]
     upper = ramps[2:] / fdiff[1:, None]
     weights = np.maximum(0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_f[2: n_mels + 2] - mel_f[:n_mels]))[:, None]
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
     return weights.astype(np.float32)
 
 
@@ -188,7 +201,7 @@ class LogMelPreprocess:
 
     @property
     def n_frames(self) -> int:
-        return int(round(self.max_seconds * self.sample_rate)) // self.hop_length
+        return round(self.max_seconds * self.sample_rate) // self.hop_length
 
     def __call__(self, raw: Any) -> torch.Tensor:
         return self.log_mel(mono_waveform(raw, self.sample_rate))
@@ -196,8 +209,7 @@ class LogMelPreprocess:
     def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
         n_samples = self.n_frames * self.hop_length
         wave = F.pad(wave[:n_samples], (0, max(0, n_samples - wave.shape[-1])))
-        stft = torch.stft(wave, self.n_fft, self.hop_length, window=torch.hann_window(self.n_fft),
-                          return_complex=True)
+        stft = torch.stft(wave, self.n_fft, self.hop_length, window=torch.hann_window(self.n_fft), return_complex=True)
         power = stft[..., :-1].abs() ** 2
         fb = torch.from_numpy(mel_filters(self.sample_rate, self.n_fft, self.n_mels, 0.0, 8000.0))
         log_spec = torch.clamp(fb @ power, min=1e-10).log10()

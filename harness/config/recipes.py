@@ -13,6 +13,7 @@ the one per-cell rule the text states (C.3: time averaging for LiMBeR^(1) and R-
 An lr, clip or batch the user sets (flags or --config; one equal to the profile's counts as the profile's) wins;
 `recipe_source` records where each value came from.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,10 @@ from harness.config.run_config import TrainSettings
 OFFICIAL_CELLS = Path(__file__).with_name("official_cells.json")
 # C.3: "when training LiMBeR^(1) and DePALM^{R-rand,L0} on MSRVTT, we average the patch tokens along the time
 # dimension" (the official scripts average for LiMBeR^(all) instead; official_cells.json)
-PAPER_CELL_EXTRACTION = {("limber-1", "msrvtt"): {"time_pool": "mean"},
-                         ("depalm-r-rand", "msrvtt"): {"time_pool": "mean"}}
+PAPER_CELL_EXTRACTION = {
+    ("limber-1", "msrvtt"): {"time_pool": "mean"},
+    ("depalm-r-rand", "msrvtt"): {"time_pool": "mean"},
+}
 
 
 @dataclass(frozen=True)
@@ -86,16 +89,27 @@ class CellRecipe:
     source: dict[str, str]
 
 
-def resolve_recipe(method_config: Any, dataset: str, encoder: str, profile: Profile, train: TrainSettings,
-                   lr: float | None = None, grad_clip: float | None = None, user_batch: bool = False) -> CellRecipe:
+def resolve_recipe(
+    method_config: Any,
+    dataset: str,
+    encoder: str,
+    profile: Profile,
+    train: TrainSettings,
+    lr: float | None = None,
+    grad_clip: float | None = None,
+    user_batch: bool = False,
+) -> CellRecipe:
     """The recipe of one cell in the variant of `method_config` (a `methods.MethodConfig`). `train` holds the
     study's settings for this dataset; `lr` / `grad_clip` are the user's explicit values (None: not given);
     `user_batch`: the batch in `train` is the user's, not the profile's."""
     variant = method_config.variant
     own_clip = method_config.recipe.grad_clip
     cell_lr, cell_clip = profile.lr, own_clip or profile.grad_clip
-    src = {"lr": f"profile:{profile.name}", "grad_clip": f"method:{method_config.id}" if own_clip else
-           f"profile:{profile.name}", "batch": f"profile:{profile.name}"}
+    src = {
+        "lr": f"profile:{profile.name}",
+        "grad_clip": f"method:{method_config.id}" if own_clip else f"profile:{profile.name}",
+        "batch": f"profile:{profile.name}",
+    }
     extraction: dict[str, Any] = {}
     mapping: dict[str, Any] = {}
     base_id = method_config.id
@@ -110,8 +124,9 @@ def resolve_recipe(method_config: Any, dataset: str, encoder: str, profile: Prof
             d = table.defaults
             accum = cell.accumulate_steps if cell else method_config.recipe.grad_accum or d["accumulate_steps"]
             bs = cell.per_rank_batch if cell else d["per_rank_batch"]
-            train = dataclasses.replace(train, batch_size=bs * table.ranks * accum, micro_batch_size=bs,
-                                        grad_sum_steps=accum)
+            train = dataclasses.replace(
+                train, batch_size=bs * table.ranks * accum, micro_batch_size=bs, grad_sum_steps=accum
+            )
             src["batch"] = cell.source if cell else f"no official script: defaults ({d['source']})"
         if profile.official_budget:
             d = table.defaults
@@ -129,5 +144,6 @@ def resolve_recipe(method_config: Any, dataset: str, encoder: str, profile: Prof
         cell_clip, src["grad_clip"] = grad_clip, "user"
     if mapping or extraction:
         method_config = method_config.with_options(
-            mapping=mapping, extraction=dataclasses.replace(method_config.extraction, **extraction))
+            mapping=mapping, extraction=dataclasses.replace(method_config.extraction, **extraction)
+        )
     return CellRecipe(lr=cell_lr, grad_clip=cell_clip, train=train, method_config=method_config, source=src)

@@ -3,6 +3,7 @@
 A run is a pure function of its `RunConfig`; `config_hash()` keys the results cache, so every field that can change
 a result is hashed, while locations and bookkeeping (data root, plugins to import) are not.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """Linear projection and 2-layer MLP mappings (Section 3.2 "Linear projection"; MLP_2 of Figure 3)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
