@@ -1,4 +1,5 @@
 """Entry point: the method x dataset x seed matrix, Table 4 from cached results, --describe-methods, --doctor."""
+
 import sys
 
 from harness.cli import main

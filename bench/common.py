@@ -6,9 +6,11 @@ process and reports medians and per-round ratios, never absolute thresholds. Bes
 process CPU time (`time.process_time`): with one torch thread it measures the work itself and barely moves when other
 jobs compete for the cores, whereas wall time stretches with the machine's load.
 """
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -18,8 +20,9 @@ import socket
 import statistics
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from harness.store.atomic import write_text
 
@@ -32,7 +35,9 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=description)
-    p.add_argument("--out", type=Path, default=OUT_DIR / f"{name}.json", help="JSON file written (default: %(default)s)")
+    p.add_argument(
+        "--out", type=Path, default=OUT_DIR / f"{name}.json", help="JSON file written (default: %(default)s)"
+    )
     p.add_argument("--threads", type=int, default=2, help="torch threads (default: %(default)s, the machine's cores)")
     return p
 
@@ -59,28 +64,37 @@ def machine(threads: int) -> dict[str, Any]:
     import torch
 
     cpu = platform.processor()
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                   if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "host": socket.gethostname(),
-            "cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "load_avg_at_start": os.getloadavg()[0]}
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        )
+    return {
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "host": socket.gethostname(),
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": threads,
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "load_avg_at_start": os.getloadavg()[0],
+    }
 
 
 def describe_machine(info: dict[str, Any]) -> str:
-    return (f"{info['date_utc']}, {info['host']}: {info['cpu']}, {info['logical_cpus']} logical CPUs, "
-            f"{info['torch_threads']} torch threads, GPU: {info['gpu'] or 'none'}, torch {info['torch']}, "
-            f"load average {info['load_avg_at_start']:.1f} at start")
+    return (
+        f"{info['date_utc']}, {info['host']}: {info['cpu']}, {info['logical_cpus']} logical CPUs, "
+        f"{info['torch_threads']} torch threads, GPU: {info['gpu'] or 'none'}, torch {info['torch']}, "
+        f"load average {info['load_avg_at_start']:.1f} at start"
+    )
 
 
 def alternating(rounds: int, names: Sequence[str]) -> Iterator[tuple[int, str]]:
     """(round, name) with the order reversed every other round, so a drift of the machine's speed during a round
     hits every contender about equally."""
     for r in range(rounds):
-        for name in (names if r % 2 == 0 else list(reversed(names))):
+        for name in names if r % 2 == 0 else list(reversed(names)):
             yield r, name
 
 
@@ -147,8 +161,10 @@ def cell_config(method: str, dataset: str = "syn-coco", profile: str = "cpu", **
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> None:
     """columns: (key, header, format spec)."""
-    cells = [[format(r[k], f) if isinstance(r.get(k), (int, float)) else str(r.get(k, "")) for k, _, f in columns]
-             for r in rows]
+    cells = [
+        [format(r[k], f) if isinstance(r.get(k), (int, float)) else str(r.get(k, "")) for k, _, f in columns]
+        for r in rows
+    ]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h, _) in enumerate(columns)]
     print("  ".join(h.rjust(w) if i else h.ljust(w) for i, ((_, h, _), w) in enumerate(zip(columns, widths))))
     for c in cells:

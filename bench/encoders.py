@@ -6,6 +6,7 @@ forward rate relative to the first row. Rounds alternate the rows' order (ABBA);
 
 Usage: python -m bench.encoders [--image-sizes 224,112] [--frames 8] [--seconds 10] [--batch-size 8] [--rounds 3]
 """
+
 from __future__ import annotations
 
 import time
@@ -47,11 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     from harness.backbones import load_encoder
 
     info = machine(args.threads)
-    settings = [(e, f"{s} px", {"image_size": s}) for e in ("clip-b16-embedded", "dinov2-s14-embedded")
-                for s in sizes]
+    settings = [(e, f"{s} px", {"image_size": s}) for e in ("clip-b16-embedded", "dinov2-s14-embedded") for s in sizes]
     settings = [(e, label, o) for e, label, o in settings if not (e.startswith("dinov2") and o["image_size"] % 14)]
-    settings.append(("video-clip-b16-embedded", f"{args.frames} frames @ {min(sizes)} px",
-                     {"frames": args.frames, "image_size": min(sizes)}))
+    settings.append(
+        (
+            "video-clip-b16-embedded",
+            f"{args.frames} frames @ {min(sizes)} px",
+            {"frames": args.frames, "image_size": min(sizes)},
+        )
+    )
     settings.append(("whisper-tiny-embedded", f"{args.seconds:g} s audio", {"max_seconds": args.seconds}))
 
     rows: dict[str, dict[str, Any]] = {}
@@ -63,8 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         enc = load_encoder(enc_id, **opts)
         load_s = time.perf_counter() - t0
         batches[key] = (enc, _raw_inputs(enc.meta.modality, args.batch_size, args.frames, args.seconds))
-        rows[key] = {"encoder": enc_id, "setting": label, "tokens": enc.meta.n_tokens, "levels": enc.meta.n_levels,
-                     "load_s": load_s, "preprocess_s": [], "forward_s": []}
+        rows[key] = {
+            "encoder": enc_id,
+            "setting": label,
+            "tokens": enc.meta.n_tokens,
+            "levels": enc.meta.n_levels,
+            "load_s": load_s,
+            "preprocess_s": [],
+            "forward_s": [],
+        }
     with torch.no_grad():
         for enc, raws in batches.values():  # warm-up: first-call allocations and kernel selection
             enc(torch.stack([enc.preprocess(r) for r in raws]), enc.meta.n_levels)
@@ -83,12 +95,22 @@ def main(argv: list[str] | None = None) -> int:
         r["vs_first"] = r["forward_items_s"] / (args.batch_size / median(first["forward_s"]))
 
     print(describe_machine(info))
-    print(f"batch {args.batch_size}, {args.rounds} rounds (medians); forward returns all levels; "
-          f"'x first' = forward rate relative to {first['encoder']} {first['setting']}")
-    print_table(list(rows.values()), [("encoder", "encoder", ""), ("setting", "input", ""),
-                                      ("tokens", "tokens/item", "d"), ("load_s", "cached load s", ".2f"),
-                                      ("preprocess_items_s", "preprocess items/s", ".1f"),
-                                      ("forward_items_s", "forward items/s", ".2f"), ("vs_first", "x first", ".2f")])
+    print(
+        f"batch {args.batch_size}, {args.rounds} rounds (medians); forward returns all levels; "
+        f"'x first' = forward rate relative to {first['encoder']} {first['setting']}"
+    )
+    print_table(
+        list(rows.values()),
+        [
+            ("encoder", "encoder", ""),
+            ("setting", "input", ""),
+            ("tokens", "tokens/item", "d"),
+            ("load_s", "cached load s", ".2f"),
+            ("preprocess_items_s", "preprocess items/s", ".1f"),
+            ("forward_items_s", "forward items/s", ".2f"),
+            ("vs_first", "x first", ".2f"),
+        ],
+    )
     write_json(args.out, {"machine": info, "args": vars(args), "rows": list(rows.values())})
     return 0
 

@@ -19,14 +19,16 @@ the per-block extras (wall time of `train()` outside steps).
 
 Usage: python -m bench.overhead [--method depalm] [--steps 12] [--rounds 2]
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bench.common import cell_config, describe_machine, machine, median, parser, print_table, setup, write_json
 
@@ -42,13 +44,15 @@ def bare_loop(model, params: list, batches: list[dict[str, Any]], cfg) -> Iterat
     s = cfg.train
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=s.weight_decay, eps=s.adam_eps, betas=s.adam_betas)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: lr_multiplier(i, len(batches), s.warmup_frac, s.min_lr_ratio))
+        opt, lambda i: lr_multiplier(i, len(batches), s.warmup_frac, s.min_lr_ratio)
+    )
     model.train()
     for b in batches:
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
-        loss = model(b["features"], b["input_ids"], b["attention_mask"], labels=b["labels"],
-                     label_smoothing=s.label_smoothing).loss
+        loss = model(
+            b["features"], b["input_ids"], b["attention_mask"], labels=b["labels"], label_smoothing=s.label_smoothing
+        ).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
@@ -89,13 +93,26 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"{args.method} wraps LLM layers, so two copies cannot share the LLM; pick a first-layer method")
         init = {k: v.clone() for k, v in state.trainable_state_dict().items()}
         features_fn = probe.features_fn(encoder, "train", True)  # fills the feature cache outside the timing
-        planner = Trainer(model, state.parameters(), probe.llm_items("train", llm), features_fn, llm.tokenizer,
-                          cfg.train, cfg.lr, cfg.grad_clip, cfg.seed, tmp / "plan", torch.device("cpu"), state)
+        planner = Trainer(
+            model,
+            state.parameters(),
+            probe.llm_items("train", llm),
+            features_fn,
+            llm.tokenizer,
+            cfg.train,
+            cfg.lr,
+            cfg.grad_clip,
+            cfg.seed,
+            tmp / "plan",
+            torch.device("cpu"),
+            state,
+        )
         batches = []
         for step in range(steps):
             pairs = planner.global_batch(step)
-            text = encode_for_training(llm.tokenizer, [it.prompt for it, _ in pairs], [t for _, t in pairs],
-                                       cfg.train.max_target_tokens)
+            text = encode_for_training(
+                llm.tokenizer, [it.prompt for it, _ in pairs], [t for _, t in pairs], cfg.train.max_target_tokens
+            )
             batches.append({"features": features_fn([it for it, _ in pairs]), **text})
         del planner
         for _ in bare_loop(bare_model, bare_state.parameters(), batches[:1], cfg):
@@ -130,13 +147,26 @@ def main(argv: list[str] | None = None) -> int:
             # bare step i sits between harness steps i and i+1: compare it with their mean (cancels linear drift)
             ratios = [(harness_s[i] + harness_s[i + 1]) / 2 / bare_s[i] for i in range(len(bare_s) - 1)]
             cpu_ratios = [h / c for h, c in zip(harness_cpu[1:-1], bare_cpu[1:-1])]  # steps without setup/final save
-            blocks.append({"harness_step_s": harness_s, "bare_step_s": bare_s, "extras_s": extras,
-                           "step_ratios": ratios, "harness_cpu_s": harness_cpu, "bare_cpu_s": bare_cpu,
-                           "cpu_step_ratios": cpu_ratios, "harness_total_cpu_s": harness_total_cpu,
-                           "bare_total_cpu_s": sum(bare_cpu), "final_loss": result.final_loss})
-            print(f"  block {r + 1}/{args.rounds}: harness {sum(harness_s):.1f} s + extras {extras:.2f} s, "
-                  f"bare {sum(bare_s):.1f} s; CPU harness {harness_total_cpu:.1f} s, bare {sum(bare_cpu):.1f} s, "
-                  f"{steps} steps", flush=True)
+            blocks.append(
+                {
+                    "harness_step_s": harness_s,
+                    "bare_step_s": bare_s,
+                    "extras_s": extras,
+                    "step_ratios": ratios,
+                    "harness_cpu_s": harness_cpu,
+                    "bare_cpu_s": bare_cpu,
+                    "cpu_step_ratios": cpu_ratios,
+                    "harness_total_cpu_s": harness_total_cpu,
+                    "bare_total_cpu_s": sum(bare_cpu),
+                    "final_loss": result.final_loss,
+                }
+            )
+            print(
+                f"  block {r + 1}/{args.rounds}: harness {sum(harness_s):.1f} s + extras {extras:.2f} s, "
+                f"bare {sum(bare_s):.1f} s; CPU harness {harness_total_cpu:.1f} s, bare {sum(bare_cpu):.1f} s, "
+                f"{steps} steps",
+                flush=True,
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     step_overhead = median([x for b in blocks for x in b["step_ratios"]]) - 1
@@ -146,25 +176,63 @@ def main(argv: list[str] | None = None) -> int:
     total = step_overhead + extras_share
     cpu_step_overhead = median([x for b in blocks for x in b["cpu_step_ratios"]]) - 1
     cpu_total = sum(b["harness_total_cpu_s"] for b in blocks) / sum(b["bare_total_cpu_s"] for b in blocks) - 1
-    rows = [{"loop": "harness", "median_step_s": median([x for b in blocks for x in b["harness_step_s"]]),
-             "extras_s": extras, "cpu_s": sum(b["harness_total_cpu_s"] for b in blocks)},
-            {"loop": "bare", "median_step_s": bare_step, "extras_s": 0.0,
-             "cpu_s": sum(b["bare_total_cpu_s"] for b in blocks)}]
-    print(f"\n{args.method}, profile {args.profile}: {args.rounds} blocks of {steps} steps of batch {batch}, "
-          f"steps interleaved")
-    print_table(rows, [("loop", "loop", ""), ("median_step_s", "median step s", ".3f"),
-                       ("extras_s", "extras per block s", ".2f"), ("cpu_s", "CPU s, all blocks", ".2f")])
+    rows = [
+        {
+            "loop": "harness",
+            "median_step_s": median([x for b in blocks for x in b["harness_step_s"]]),
+            "extras_s": extras,
+            "cpu_s": sum(b["harness_total_cpu_s"] for b in blocks),
+        },
+        {
+            "loop": "bare",
+            "median_step_s": bare_step,
+            "extras_s": 0.0,
+            "cpu_s": sum(b["bare_total_cpu_s"] for b in blocks),
+        },
+    ]
+    print(
+        f"\n{args.method}, profile {args.profile}: {args.rounds} blocks of {steps} steps of batch {batch}, "
+        f"steps interleaved"
+    )
+    print_table(
+        rows,
+        [
+            ("loop", "loop", ""),
+            ("median_step_s", "median step s", ".3f"),
+            ("extras_s", "extras per block s", ".2f"),
+            ("cpu_s", "CPU s, all blocks", ".2f"),
+        ],
+    )
     verdict = "meets" if cpu_total <= GOAL else "misses"
-    print(f"harness overhead, CPU time: {100 * cpu_step_overhead:+.1f}% per step, {100 * cpu_total:+.1f}% in total "
-          f"(setup, cache open, log, checkpoint every {steps} steps included); goal <= {100 * GOAL:.0f}%: {verdict}")
-    print(f"harness overhead, wall time: {100 * step_overhead:+.1f}% per step, {100 * extras_share:+.1f}% per-block "
-          f"extras = {100 * total:+.1f}% in total")
+    print(
+        f"harness overhead, CPU time: {100 * cpu_step_overhead:+.1f}% per step, {100 * cpu_total:+.1f}% in total "
+        f"(setup, cache open, log, checkpoint every {steps} steps included); goal <= {100 * GOAL:.0f}%: {verdict}"
+    )
+    print(
+        f"harness overhead, wall time: {100 * step_overhead:+.1f}% per step, {100 * extras_share:+.1f}% per-block "
+        f"extras = {100 * total:+.1f}% in total"
+    )
     info["load_avg_at_end"] = os.getloadavg()[0]
     print(f"measured {describe_machine(info)}")
-    write_json(args.out, {"machine": info, "method": args.method, "profile": args.profile, "steps": steps,
-                          "batch": batch, "rounds": args.rounds, "rows": rows, "step_overhead": step_overhead,
-                          "extras_share": extras_share, "total_overhead": total, "cpu_step_overhead": cpu_step_overhead,
-                          "cpu_total_overhead": cpu_total, "goal": GOAL, "blocks": blocks})
+    write_json(
+        args.out,
+        {
+            "machine": info,
+            "method": args.method,
+            "profile": args.profile,
+            "steps": steps,
+            "batch": batch,
+            "rounds": args.rounds,
+            "rows": rows,
+            "step_overhead": step_overhead,
+            "extras_share": extras_share,
+            "total_overhead": total,
+            "cpu_step_overhead": cpu_step_overhead,
+            "cpu_total_overhead": cpu_total,
+            "goal": GOAL,
+            "blocks": blocks,
+        },
+    )
     return 0
 
 

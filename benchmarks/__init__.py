@@ -5,17 +5,28 @@
 
 Importing this package loads no torch (the report path reads titles and paper columns from the specs).
 """
+
 from benchmarks.benchmark import Benchmark
 from benchmarks.catalog_offline import register_offline
 from benchmarks.catalog_paper import register_paper
 from benchmarks.easy_vqa import register_easy_vqa
-from benchmarks.registry import (UnknownBenchmark, get_benchmark, list_benchmarks, register_benchmark,
-                                 select_benchmarks)
+from benchmarks.registry import UnknownBenchmark, get_benchmark, list_benchmarks, register_benchmark, select_benchmarks
 from benchmarks.spec import BenchmarkSpec, DatasetNotFound, Item, Splits, SubsetSpec
 
 register_paper()
 register_offline()
 register_easy_vqa()
 
-__all__ = ["Benchmark", "BenchmarkSpec", "DatasetNotFound", "Item", "Splits", "SubsetSpec", "UnknownBenchmark",
-           "get_benchmark", "list_benchmarks", "register_benchmark", "select_benchmarks"]
+__all__ = [
+    "Benchmark",
+    "BenchmarkSpec",
+    "DatasetNotFound",
+    "Item",
+    "Splits",
+    "SubsetSpec",
+    "UnknownBenchmark",
+    "get_benchmark",
+    "list_benchmarks",
+    "register_benchmark",
+    "select_benchmarks",
+]

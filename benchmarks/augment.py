@@ -9,7 +9,10 @@
   spectrogram, after the encoder's preprocessing.
 The runner applies `augment_input` to raw inputs and `augment_preprocessed` to the encoder-ready tensor; both
 return their input unchanged when `AugmentConfig.enabled` is False (smoke profile). Pure PIL / array code: no torch.
+The official code's crop outputs the encoder's 224 x 224 input, bicubic (`RandomResizedCrop(224, scale=(0.5, 1),
+interpolation=BICUBIC)`, depalm/data/data/data_base.py:168, video.py:109): `output_size` and `resample="bicubic"`.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,6 +30,7 @@ class AugmentConfig:
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip_p: float = 0.5
     output_size: int | None = None  # side of the crop output; None keeps the input size (the encoder resizes)
+    resample: str = "bilinear"  # crop resampling: "bilinear" | "bicubic"
     num_ops: int = 2
     image_level: int = 7  # ALBEF level, of 10
     video_magnitude: int = 9  # torchvision bin, of 31
@@ -54,11 +58,12 @@ def crop_box(rng: random.Random, width: int, height: int, cfg: AugmentConfig) ->
     return left, top, left + w, top + h
 
 
-def _crop_flip(img, box, flip: bool, size: tuple[int, int]):
+def _crop_flip(img, box, flip: bool, size: tuple[int, int], resample: str = "bilinear"):
     from PIL import Image
 
-    out = img.resize(size, Image.BILINEAR, box=box)
-    return out.transpose(Image.FLIP_LEFT_RIGHT) if flip else out
+    modes = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+    out = img.resize(size, modes[resample], box=box)
+    return out.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else out
 
 
 # ---- RandAugment operations (PIL) ----
@@ -88,7 +93,7 @@ def _apply(img, op: str, v: float):
     if op == "Posterize":
         return ImageOps.posterize(img, int(v))
     if op == "Solarize":
-        return ImageOps.solarize(img, v)
+        return ImageOps.solarize(img, v)  # type: ignore[arg-type]  # stub says int; a float threshold works
     if op == "ShearX":
         return _affine(img, (1, v, 0, 0, 1, 0))
     if op == "ShearY":
@@ -102,10 +107,34 @@ def _apply(img, op: str, v: float):
     raise ValueError(f"unknown augmentation op {op!r}")
 
 
-ALBEF_OPS = ("Identity", "AutoContrast", "Equalize", "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateX",
-             "TranslateY", "Rotate")
-TORCHVISION_OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color",
-                   "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize")
+ALBEF_OPS = (
+    "Identity",
+    "AutoContrast",
+    "Equalize",
+    "Brightness",
+    "Sharpness",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+)
+TORCHVISION_OPS = (
+    "Identity",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+    "Brightness",
+    "Color",
+    "Contrast",
+    "Sharpness",
+    "Posterize",
+    "Solarize",
+    "AutoContrast",
+    "Equalize",
+)
 
 
 def albef_ops(rng: random.Random, cfg: AugmentConfig) -> list[tuple[str, float]]:
@@ -116,9 +145,15 @@ def albef_ops(rng: random.Random, cfg: AugmentConfig) -> list[tuple[str, float]]
         if rng.random() > 0.5:
             continue
         sign = rng.choice((-1, 1))
-        value = {"Brightness": frac * 1.8 + 0.1, "Sharpness": frac * 1.8 + 0.1, "ShearX": sign * frac * 0.3,
-                 "ShearY": sign * frac * 0.3, "TranslateX": sign * frac * 10, "TranslateY": sign * frac * 10,
-                 "Rotate": sign * frac * 30}.get(op, 0.0)
+        value = {
+            "Brightness": frac * 1.8 + 0.1,
+            "Sharpness": frac * 1.8 + 0.1,
+            "ShearX": sign * frac * 0.3,
+            "ShearY": sign * frac * 0.3,
+            "TranslateX": sign * frac * 10,
+            "TranslateY": sign * frac * 10,
+            "Rotate": sign * frac * 30,
+        }.get(op, 0.0)
         ops.append((op, value))
     return ops
 
@@ -156,7 +191,7 @@ def _run(img, ops):
 
 def augment_image(img, rng: random.Random, cfg: AugmentConfig = AugmentConfig()):
     size = (cfg.output_size, cfg.output_size) if cfg.output_size else img.size
-    img = _crop_flip(img, crop_box(rng, *img.size, cfg), rng.random() < cfg.flip_p, size)
+    img = _crop_flip(img, crop_box(rng, img.size[0], img.size[1], cfg), rng.random() < cfg.flip_p, size, cfg.resample)
     return _run(img, albef_ops(rng, cfg))
 
 
@@ -165,7 +200,7 @@ def augment_video(frames: list, rng: random.Random, cfg: AugmentConfig = Augment
     size = (cfg.output_size, cfg.output_size) if cfg.output_size else (width, height)
     box, flip = crop_box(rng, width, height, cfg), rng.random() < cfg.flip_p
     ops = torchvision_ops(rng, cfg, size)
-    return [_run(_crop_flip(f, box, flip, size), ops) for f in frames]
+    return [_run(_crop_flip(f, box, flip, size, cfg.resample), ops) for f in frames]
 
 
 def augment_spectrogram(spec: Any, rng: random.Random, cfg: AugmentConfig = AugmentConfig(), fill: float = 0.0):
@@ -176,8 +211,8 @@ def augment_spectrogram(spec: Any, rng: random.Random, cfg: AugmentConfig = Augm
     f0 = rng.randint(0, n_mels - f)
     t = rng.randint(0, min(cfg.time_mask, n_time))
     t0 = rng.randint(0, n_time - t)
-    out[..., f0:f0 + f, :] = fill
-    out[..., :, t0:t0 + t] = fill
+    out[..., f0 : f0 + f, :] = fill
+    out[..., :, t0 : t0 + t] = fill
     return out
 
 

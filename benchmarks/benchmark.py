@@ -1,4 +1,5 @@
 """`Benchmark`: a spec plus the source of its items; loads splits, post-processes generations and scores them."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,15 @@ from benchmarks.spec import SPLIT_ROLES, BenchmarkSpec, Item
 class Source(Protocol):
     """Produces a split's items (real files or the offline generator)."""
 
-    def load(self, spec: BenchmarkSpec, role: str, data_root: str | Path | None, size: int | None,
-             seed: int, subset_seed: int | None) -> list[Item]: ...
+    def load(
+        self,
+        spec: BenchmarkSpec,
+        role: str,
+        data_root: str | Path | None,
+        size: int | None,
+        seed: int,
+        subset_seed: int | None,
+    ) -> list[Item]: ...  # `spec` carries the variant's data rules
 
     def availability(self, spec: BenchmarkSpec, data_root: str | Path | None) -> str | None: ...
 
@@ -35,20 +43,29 @@ class Benchmark:
     def __repr__(self) -> str:
         return f"Benchmark({self.spec.id!r}, {self.spec.task}, {self.spec.modality})"
 
-    def load(self, split: str = "train", data_root: str | Path | None = None, size: int | None = None,
-             seed: int = 0, subset_seed: int | None = None) -> list[Item]:
+    def load(
+        self,
+        split: str = "train",
+        data_root: str | Path | None = None,
+        size: int | None = None,
+        seed: int = 0,
+        subset_seed: int | None = None,
+        variant: str = "official",
+    ) -> list[Item]:
         """Items of split role `split` (train|val|test).
 
         seed: generation seed of the offline suite (keep it fixed across training seeds); real datasets ignore it.
         size: cap on the number of items (offline suite: how many to generate; default `spec.default_sizes`).
-        subset_seed: seed of the low-data subset (default `spec.subset.seed`), independent of the training seed.
+        subset_seed: seed of the low-data subset (default `spec.subset.seed`); a run passes its run seed.
+        variant: recipe variant whose data rules apply (`BenchmarkSpec.for_variant`).
         """
         if split not in SPLIT_ROLES:
             raise ValueError(f"{self.id}: unknown split {split!r}; expected one of {', '.join(SPLIT_ROLES)}")
         if size is not None and size < 1:
             raise ValueError(f"{self.id}: size must be a positive item count, got {size}")
-        self.spec.splits.name(split)
-        return self.source.load(self.spec, split, data_root, size, seed, subset_seed)
+        spec = self.spec.for_variant(variant)
+        spec.splits.name(split)
+        return self.source.load(spec, split, data_root, size, seed, subset_seed)
 
     def availability(self, data_root: str | Path | None = None) -> str | None:
         """None when the data can be loaded, else the reason (the DatasetNotFound message)."""
@@ -62,8 +79,13 @@ class Benchmark:
             line = _ECHOED_PREFIX.sub("", line)
         return line
 
-    def evaluate(self, predictions: dict[str, str], items: list[Item], metrics: tuple[str, ...] | None = None,
-                 raw: dict[str, str] | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        predictions: dict[str, str],
+        items: list[Item],
+        metrics: tuple[str, ...] | None = None,
+        raw: dict[str, str] | None = None,
+    ) -> dict[str, float]:
         """Score already post-processed predictions (item id -> text) against the items' targets.
 
         metrics: caption metrics to compute (default all; METEOR costs ~20 s of Java start-up per call).
@@ -73,12 +95,16 @@ class Benchmark:
         ids = [it.id for it in items]
         missing = [i for i in ids if i not in predictions]
         if missing:
-            raise ValueError(f"{self.id}: {len(missing)} of {len(ids)} items have no prediction "
-                             f"(first: {missing[:5]}); predict every item before evaluating")
+            raise ValueError(
+                f"{self.id}: {len(missing)} of {len(ids)} items have no prediction "
+                f"(first: {missing[:5]}); predict every item before evaluating"
+            )
         extra = set(predictions) - set(ids)
         if extra:
-            warnings.warn(f"{self.id}: {len(extra)} predictions match no item and are ignored "
-                          f"(first: {sorted(extra)[:5]})", stacklevel=2)
+            warnings.warn(
+                f"{self.id}: {len(extra)} predictions match no item and are ignored (first: {sorted(extra)[:5]})",
+                stacklevel=2,
+            )
         if self.spec.task == "caption":
             from benchmarks.metrics.caption import CAPTION_METRICS, score_captions
 
@@ -92,5 +118,6 @@ class Benchmark:
         from benchmarks.metrics.vqa import vqa_scores
 
         raw = predictions if raw is None else raw
-        return vqa_scores({i: predictions[i] for i in ids}, {it.id: it.targets for it in items},
-                          raw={i: raw[i] for i in ids})
+        return vqa_scores(
+            {i: predictions[i] for i in ids}, {it.id: it.targets for it in items}, raw={i: raw[i] for i in ids}
+        )

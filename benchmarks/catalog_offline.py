@@ -3,6 +3,7 @@
 Epochs and prompt templates are those of the column each mirrors (Appendix C.3; the official dataset configs);
 sizes are small so a CPU profile trains in minutes.
 """
+
 from __future__ import annotations
 
 from benchmarks.benchmark import Benchmark
@@ -27,43 +28,147 @@ def _image(namespace: str, **extra) -> dict:
     return {"namespace": namespace, "image_size": 128, **extra}
 
 
-def _spec(id_, title, column, task, epochs, sizes, options, modality="image", encoder=IMAGE_ENCODER,
-          subset=None) -> BenchmarkSpec:
+def _spec(
+    id_, title, column, task, epochs, sizes, options, modality="image", encoder=IMAGE_ENCODER, subset=None
+) -> BenchmarkSpec:
     paper = PAPER_SPEC[column]
     return BenchmarkSpec(
-        id=id_, title=title, group="offline", paper_column=column, modality=modality, task=task, default_llm=LLM,
-        default_encoder=encoder, epochs=epochs, prompt=paper.prompt,
-        primary_metric="CIDEr" if task == "caption" else "VQA_acc", splits=SPLITS, eval_split=paper.eval_split,
-        default_sizes=sizes, subset=subset, options=options,
+        id=id_,
+        title=title,
+        group="offline",
+        paper_column=column,
+        modality=modality,
+        task=task,
+        default_llm=LLM,
+        default_encoder=encoder,
+        epochs=epochs,
+        prompt=paper.prompt,
+        primary_metric="CIDEr" if task == "caption" else "VQA_acc",
+        splits=SPLITS,
+        eval_split=paper.eval_split,
+        default_sizes=sizes,
+        subset=subset,
+        options=options,
         source="generated on the fly (benchmarks/synthetic), nothing to download",
-        short_title=f"{paper.display_title} [offline]", s_metrics=paper.s_metrics, s_splits=paper.s_splits)
+        short_title=f"{paper.display_title} [offline]",
+        s_metrics=paper.s_metrics,
+        s_splits=paper.s_splits,
+    )
 
 
 _SHAPE_CAPS = _image("shapes-cap")
 _SHAPE_VQA = _image("shapes-vqa", questions_per_image=3)
 OFFLINE = [
-    (_spec("syn-coco", "Shapes captioning (COCO mirror)", "coco", "caption", 8, CAPTION_SIZES,
-           _SHAPE_CAPS), image_items.shape_caption_item),
-    (_spec("syn-coco-1pct", "Shapes captioning, 1% of the data (COCO 1% mirror)", "coco-1pct", "caption", 30,
-           LOW_CAPTION_SIZES, _SHAPE_CAPS, subset=SUBSET), image_items.shape_caption_item),
-    (_spec("syn-textcaps", "Sign captioning with written words (TextCaps mirror)", "textcaps", "caption", 20,
-           CAPTION_SIZES, _image("signs-cap")), image_items.text_caption_item),
-    (_spec("syn-vqav2", "Shapes VQA (VQAv2 mirror)", "vqav2", "vqa", 8, VQA_SIZES, _SHAPE_VQA),
-     image_items.shape_vqa_item),
-    (_spec("syn-vqav2-1pct", "Shapes VQA, 1% of the data (VQAv2 1% mirror)", "vqav2-1pct", "vqa", 30,
-           LOW_VQA_SIZES, _SHAPE_VQA, subset=SUBSET), image_items.shape_vqa_item),
-    (_spec("syn-textvqa", "Reading signs VQA (TextVQA mirror)", "textvqa", "vqa", 20, VQA_SIZES,
-           _image("signs-vqa", questions_per_image=3)), image_items.text_vqa_item),
-    (_spec("syn-okvqa", "Flag knowledge VQA (OK-VQA mirror)", "okvqa", "vqa", 20, VQA_SIZES,
-           _image("flags", family="flags")), image_items.knowledge_vqa_item),
-    (_spec("syn-aokvqa", "Everyday-object commonsense VQA (A-OKVQA mirror)", "aokvqa", "vqa", 20,
-           VQA_SIZES, _image("objects", family="objects")), image_items.knowledge_vqa_item),
-    (_spec("syn-audiocaps", "Synthesized sound captioning (AudioCaps mirror)", "audiocaps", "caption", 12,
-           CAPTION_SIZES, {"namespace": "sounds", "sample_rate": 16000, "seconds": 4.0},
-           modality="audio", encoder="whisper-tiny-embedded"), audio.audio_caption_item),
-    (_spec("syn-msrvtt", "Moving-shapes video captioning (MSRVTT mirror)", "msrvtt", "caption", 8,
-           CAPTION_SIZES, {"namespace": "movers", "image_size": 128, "n_frames": 8}, modality="video",
-           encoder="video-clip-b16-embedded"), video.video_caption_item),
+    (
+        _spec("syn-coco", "Shapes captioning (COCO mirror)", "coco", "caption", 8, CAPTION_SIZES, _SHAPE_CAPS),
+        image_items.shape_caption_item,
+    ),
+    (
+        _spec(
+            "syn-coco-1pct",
+            "Shapes captioning, 1% of the data (COCO 1% mirror)",
+            "coco-1pct",
+            "caption",
+            30,
+            LOW_CAPTION_SIZES,
+            _SHAPE_CAPS,
+            subset=SUBSET,
+        ),
+        image_items.shape_caption_item,
+    ),
+    (
+        _spec(
+            "syn-textcaps",
+            "Sign captioning with written words (TextCaps mirror)",
+            "textcaps",
+            "caption",
+            20,
+            CAPTION_SIZES,
+            _image("signs-cap"),
+        ),
+        image_items.text_caption_item,
+    ),
+    (
+        _spec("syn-vqav2", "Shapes VQA (VQAv2 mirror)", "vqav2", "vqa", 8, VQA_SIZES, _SHAPE_VQA),
+        image_items.shape_vqa_item,
+    ),
+    (
+        _spec(
+            "syn-vqav2-1pct",
+            "Shapes VQA, 1% of the data (VQAv2 1% mirror)",
+            "vqav2-1pct",
+            "vqa",
+            30,
+            LOW_VQA_SIZES,
+            _SHAPE_VQA,
+            subset=SUBSET,
+        ),
+        image_items.shape_vqa_item,
+    ),
+    (
+        _spec(
+            "syn-textvqa",
+            "Reading signs VQA (TextVQA mirror)",
+            "textvqa",
+            "vqa",
+            20,
+            VQA_SIZES,
+            _image("signs-vqa", questions_per_image=3),
+        ),
+        image_items.text_vqa_item,
+    ),
+    (
+        _spec(
+            "syn-okvqa",
+            "Flag knowledge VQA (OK-VQA mirror)",
+            "okvqa",
+            "vqa",
+            20,
+            VQA_SIZES,
+            _image("flags", family="flags"),
+        ),
+        image_items.knowledge_vqa_item,
+    ),
+    (
+        _spec(
+            "syn-aokvqa",
+            "Everyday-object commonsense VQA (A-OKVQA mirror)",
+            "aokvqa",
+            "vqa",
+            20,
+            VQA_SIZES,
+            _image("objects", family="objects"),
+        ),
+        image_items.knowledge_vqa_item,
+    ),
+    (
+        _spec(
+            "syn-audiocaps",
+            "Synthesized sound captioning (AudioCaps mirror)",
+            "audiocaps",
+            "caption",
+            12,
+            CAPTION_SIZES,
+            {"namespace": "sounds", "sample_rate": 16000, "seconds": 4.0},
+            modality="audio",
+            encoder="whisper-tiny-embedded",
+        ),
+        audio.audio_caption_item,
+    ),
+    (
+        _spec(
+            "syn-msrvtt",
+            "Moving-shapes video captioning (MSRVTT mirror)",
+            "msrvtt",
+            "caption",
+            8,
+            CAPTION_SIZES,
+            {"namespace": "movers", "image_size": 128, "n_frames": 8},
+            modality="video",
+            encoder="video-clip-b16-embedded",
+        ),
+        video.video_caption_item,
+    ),
 ]
 
 

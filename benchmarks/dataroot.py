@@ -6,6 +6,7 @@ Config file: $DEPALM_CONFIG, else ~/.config/depalm-bench/config.toml, with
     [data.paths]
     coco = "/elsewhere/coco"       # one dataset's folder
 """
+
 from __future__ import annotations
 
 import os

@@ -4,8 +4,10 @@ Mirrors the VQAv2 style (no paper column). It has one answer per question, repea
 so VQA accuracy is exact match after the official normalization. Its train images are split 7:1 into train and
 val (image id % 8 == 0 -> val); its test set is the test split.
 """
+
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +37,15 @@ def _load_image(path: str):
 
 @dataclass(frozen=True)
 class EasyVQASource:
-    def load(self, spec: BenchmarkSpec, role: str, data_root: str | Path | None, size: int | None,
-             seed: int, subset_seed: int | None) -> list[Item]:
+    def load(
+        self,
+        spec: BenchmarkSpec,
+        role: str,
+        data_root: str | Path | None,
+        size: int | None,
+        seed: int,
+        subset_seed: int | None,
+    ) -> list[Item]:
         ev = _module()
         if role == "test":
             (texts, answers, image_ids), paths = ev.get_test_questions(), ev.get_test_image_paths()
@@ -46,9 +55,16 @@ class EasyVQASource:
         keep = [i for i, im in enumerate(image_ids) if role == "test" or (im % 8 == 0) == (role == "val")]
         n = min(size or spec.default_sizes[role], len(keep))
         chosen = sorted(random.Random(f"easy-vqa:{seed}:{role}").sample(keep, n))
-        items = [Item(f"{role}-{i:05d}", f"easy-vqa/{src}/{image_ids[i]}",
-                      lambda p=paths[image_ids[i]]: _load_image(p), spec.format_prompt(texts[i]), [answers[i]] * 10)
-                 for i in chosen]
+        items = [
+            Item(
+                f"{role}-{i:05d}",
+                f"easy-vqa/{src}/{image_ids[i]}",
+                functools.partial(_load_image, paths[image_ids[i]]),
+                spec.format_prompt(texts[i]),
+                [answers[i]] * 10,
+            )
+            for i in chosen
+        ]
         return group_duplicates(items)
 
     def availability(self, spec: BenchmarkSpec, data_root: str | Path | None) -> str | None:
@@ -60,10 +76,21 @@ class EasyVQASource:
 
 
 SPEC = BenchmarkSpec(
-    id="easy-vqa", title="easy-vqa (external shapes VQA, PyPI)", group="external", paper_column=None,
-    modality="image", task="vqa", default_llm="smollm2-135m", default_encoder="clip-b16-embedded", epochs=8,
-    prompt="Question: {question} Answer:", primary_metric="VQA_acc", splits=Splits("train", "val", "test"),
-    eval_split="val", default_sizes={"train": 384, "val": 96, "test": 96}, source=INSTALL_HINT,
+    id="easy-vqa",
+    title="easy-vqa (external shapes VQA, PyPI)",
+    group="external",
+    paper_column=None,
+    modality="image",
+    task="vqa",
+    default_llm="smollm2-135m",
+    default_encoder="clip-b16-embedded",
+    epochs=8,
+    prompt="Question: {question} Answer:",
+    primary_metric="VQA_acc",
+    splits=Splits("train", "val", "test"),
+    eval_split="val",
+    default_sizes={"train": 384, "val": 96, "test": 96},
+    source=INSTALL_HINT,
     layout="inside the easy_vqa package: data/{train,test}/questions.json and data/{train,test}/images/<id>.png",
     short_title="easy-vqa",
 )

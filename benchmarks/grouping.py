@@ -1,5 +1,8 @@
 """Duplicate inputs (Appendix C.3): samples with the same input and prompt become one Item holding every target."""
+
 from __future__ import annotations
+
+import dataclasses
 
 from benchmarks.spec import Item
 
@@ -11,7 +14,7 @@ def group_duplicates(samples: list[Item]) -> list[Item]:
         key = (s.input_key, s.prompt)
         first = merged.get(key)
         if first is None:
-            merged[key] = Item(s.id, s.input_key, s.load_input, s.prompt, list(s.targets))
+            merged[key] = dataclasses.replace(s, targets=list(s.targets))
         else:
             first.targets.extend(s.targets)
     return list(merged.values())

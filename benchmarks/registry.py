@@ -1,4 +1,5 @@
 """The benchmark registry: ids -> `Benchmark`, in the order of Table 4's columns."""
+
 from __future__ import annotations
 
 from benchmarks.benchmark import Benchmark

@@ -7,6 +7,7 @@ VQA accuracy in percent: VQA_acc by the official VQA evaluator, VQA_acc_depalm a
 Ids missing on either side are listed and exit 2, unless --partial scores the ids present on both sides (the
 missing ones are still listed on stderr). Bad input exits 2 with the reason.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,13 +33,16 @@ def _read_json(path: str, what: str):
 def read_predictions(path: str, field: str) -> dict[str, str]:
     data = _read_json(path, "PREDICTIONS")
     if not isinstance(data, list):
-        raise InputError(f"PREDICTIONS file {path}: expected a JSON list of {{\"id\", \"{field}\"}} objects, "
-                         f"got {type(data).__name__}")
+        raise InputError(
+            f'PREDICTIONS file {path}: expected a JSON list of {{"id", "{field}"}} objects, got {type(data).__name__}'
+        )
     out: dict[str, str] = {}
     for n, row in enumerate(data):
         if not isinstance(row, dict) or "id" not in row or not isinstance(row.get(field), str):
-            raise InputError(f"PREDICTIONS file {path}: entry {n} must be {{\"id\": ..., \"{field}\": \"text\"}}, "
-                             f"got {json.dumps(row)[:100]}")
+            raise InputError(
+                f'PREDICTIONS file {path}: entry {n} must be {{"id": ..., "{field}": "text"}}, '
+                f"got {json.dumps(row)[:100]}"
+            )
         key = str(row["id"])
         if key in out:
             raise InputError(f"PREDICTIONS file {path}: id {key!r} appears more than once")
@@ -49,12 +53,12 @@ def read_predictions(path: str, field: str) -> dict[str, str]:
 def read_targets(path: str, what: str) -> dict[str, list[str]]:
     data = _read_json(path, what)
     if not isinstance(data, dict):
-        raise InputError(f"{what} file {path}: expected a JSON object id -> list of strings, "
-                         f"got {type(data).__name__}")
+        raise InputError(f"{what} file {path}: expected a JSON object id -> list of strings, got {type(data).__name__}")
     for key, value in data.items():
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise InputError(f"{what} file {path}: id {key!r} must map to a non-empty list of strings, "
-                             f"got {json.dumps(value)[:100]}")
+            raise InputError(
+                f"{what} file {path}: id {key!r} must map to a non-empty list of strings, got {json.dumps(value)[:100]}"
+            )
     return {str(k): v for k, v in data.items()}
 
 
@@ -63,11 +67,15 @@ def _report_missing(preds: dict, targets: dict, what: str, partial: bool) -> lis
     no_target = [k for k in preds if k not in targets]
     for ids, msg in ((no_pred, f"ids in {what} without a prediction"), (no_target, f"predicted ids not in {what}")):
         if ids:
-            print(f"benchmarks.score: {len(ids)} {msg}: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}",
-                  file=sys.stderr)
+            print(
+                f"benchmarks.score: {len(ids)} {msg}: {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}",
+                file=sys.stderr,
+            )
     if (no_pred or no_target) and not partial:
-        raise InputError("ids differ between the two files (listed above); fix them or pass --partial to score "
-                         "the ids present in both")
+        raise InputError(
+            "ids differ between the two files (listed above); fix them or pass --partial to score "
+            "the ids present in both"
+        )
     common = [k for k in targets if k in preds]
     if not common:
         raise InputError(f"no id is present in both PREDICTIONS and {what}")

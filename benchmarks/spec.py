@@ -1,15 +1,19 @@
 """Benchmark declarations: `BenchmarkSpec` (Table 2 + Appendix C.3 facts, and how the paper's tables show the
 benchmark), `Item`, and `DatasetNotFound`."""
+
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 MODALITIES = ("image", "audio", "video")
 TASKS = ("caption", "vqa")
 PRIMARY_METRICS = ("CIDEr", "VQA_acc", "SPIDEr")
 GROUPS = ("paper", "offline", "external")
 SPLIT_ROLES = ("train", "val", "test")
+DATA_VARIANTS = ("official", "paper")  # the recipe variants, as data rules (official_options apply to the first)
 
 
 class DatasetNotFound(FileNotFoundError):
@@ -35,7 +39,9 @@ class Splits:
 
 @dataclass(frozen=True)
 class SubsetSpec:
-    """A low-data setting (Sec. 4.1, '1% of the training data'): a fraction of the train split, drawn with its own seed."""
+    """A low-data setting (Sec. 4.1, '1% of the training data'): a fraction of the train split. A run draws it with
+    its run seed (the official code's rule) unless its settings fix a subset seed; `seed` is the default of a direct
+    `Benchmark.load`."""
 
     fraction: float
     seed: int = 0
@@ -71,14 +77,21 @@ class BenchmarkSpec:
     default_sizes: dict[str, int] = field(default_factory=dict)  # offline suite: items per split role
     subset: SubsetSpec | None = None
     options: dict[str, Any] = field(default_factory=dict)  # loader options (e.g. n_frames, sample_rate)
+    # the official code's data rules for this dataset, over `options` / `splits` under the official variant
+    official_options: dict[str, Any] = field(default_factory=dict)
+    official_splits: Splits | None = None
     paper_encoder: str = ""  # the encoder the paper used where `default_encoder` stands in for it (AudioCaps: MAViL)
     short_title: str = ""  # table heading ("COCO (1%)"); "" prints `title`
     s_metrics: tuple[str, ...] = ()  # metrics of its block in Tables S2–S4 (empty: every metric in the results)
     s_splits: tuple[str, ...] = ()  # splits Tables S2–S4 show the primary metric on (empty: eval_split only)
 
     def __post_init__(self) -> None:
-        checks = [("modality", self.modality, MODALITIES), ("task", self.task, TASKS),
-                  ("primary_metric", self.primary_metric, PRIMARY_METRICS), ("group", self.group, GROUPS)]
+        checks = [
+            ("modality", self.modality, MODALITIES),
+            ("task", self.task, TASKS),
+            ("primary_metric", self.primary_metric, PRIMARY_METRICS),
+            ("group", self.group, GROUPS),
+        ]
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ValueError(f"BenchmarkSpec {self.id}: {name}={value!r} not in {allowed}")
@@ -86,6 +99,16 @@ class BenchmarkSpec:
             raise ValueError(f"BenchmarkSpec {self.id}: eval_split={self.eval_split!r} not in {SPLIT_ROLES}")
         if not set(self.s_splits) <= set(SPLIT_ROLES):
             raise ValueError(f"BenchmarkSpec {self.id}: s_splits={self.s_splits!r} not all in {SPLIT_ROLES}")
+
+    def for_variant(self, variant: str) -> BenchmarkSpec:
+        """This spec with the data rules of recipe variant `variant` (official: `official_options`/`_splits`)."""
+        if variant not in DATA_VARIANTS:
+            raise ValueError(f"{self.id}: unknown variant {variant!r}; valid: {', '.join(DATA_VARIANTS)}")
+        if variant == "paper" or not (self.official_options or self.official_splits):
+            return self
+        return dataclasses.replace(
+            self, options={**self.options, **self.official_options}, splits=self.official_splits or self.splits
+        )
 
     @property
     def display_title(self) -> str:
@@ -113,3 +136,5 @@ class Item:
     load_input: Callable[[], Any] = field(compare=False, repr=False)
     prompt: str
     targets: list[str]
+    # training draw of an input whose use in training is random (video: a random frame per segment); None: load_input
+    load_train_input: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)

@@ -13,6 +13,7 @@
 Dependencies point one way: cli -> runner -> methods, backbones, benchmarks, store; report reads the store and the
 benchmark registry and imports no torch (tests/test_architecture.py checks it).
 """
+
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -8,6 +8,7 @@ parses on top of its values. `--print-config` prints the resolved study as YAML 
 flags of the first command line (`--num-beams`, `--report-only`, `--plugin`, ...) are `SHORTHANDS` for fields.
 `--report-only` must stay torch-free so tables regenerate instantly from cached results.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,19 +80,29 @@ def build_parser(defaults: dict[str, Any] | None = None) -> ArgumentParser:
     # --help lists each option's type and default only
     with contextlib.suppress(ImportError):
         set_parsing_settings(docstring_parse_attribute_docstrings=True)
-    shorthands = [(f"{flag}{'' if s.const else ' X'}", f"--{s.key} {s.const or ('[X, ...]' if s.repeat else 'X')}")
-                  for flag, s in SHORTHANDS.items()]
+    shorthands = [
+        (f"{flag}{'' if s.const else ' X'}", f"--{s.key} {s.const or ('[X, ...]' if s.repeat else 'X')}")
+        for flag, s in SHORTHANDS.items()
+    ]
     width = max(len(a) for a, _ in shorthands) + 2
     parser = ArgumentParser(
-        prog=_prog(), exit_on_error=False, print_config=None, env_prefix=False, default_env=False,
+        prog=_prog(),
+        exit_on_error=False,
+        print_config=None,
+        env_prefix=False,
+        default_env=False,
         formatter_class=Formatter,
         description="Train and evaluate connector methods over benchmarks and seeds; render the paper's tables.\n"
-                    "Every option is also a key of a --config YAML file (a dotted one nested: train: {max_steps: 3}).\n"
-                    "The defaults shown are the resolved profile's (--profile NAME --help shows another's).",
+        "Every option is also a key of a --config YAML file (a dotted one nested: train: {max_steps: 3}).\n"
+        "The defaults shown are the resolved profile's (--profile NAME --help shows another's).",
         epilog="shorthands (repeat --plugin, --results, --sbatch-arg for several values):\n"
-               + "\n".join(f"  {a:<{width}}{b}" for a, b in shorthands))
-    parser.add_argument("--config", action=ActionConfigFile,
-                        help="a study as YAML (e.g. what --print-config wrote); options after it override it")
+        + "\n".join(f"  {a:<{width}}{b}" for a, b in shorthands),
+    )
+    parser.add_argument(
+        "--config",
+        action=ActionConfigFile,
+        help="a study as YAML (e.g. what --print-config wrote); options after it override it",
+    )
     parser.add_argument("--print-config", action="store_true", help="print the resolved study as YAML and exit")
     parser.add_class_arguments(StudyConfig, None)
     for key, group in (parser.groups or {}).items():
@@ -155,10 +166,14 @@ def _explain(message: str) -> str:
         return f"--{name}: {' '.join(detail.split())}"
     given = re.search(r"(?:Given value|Got value): (.*)", text)
     value = given.group(1).strip() if given else ""
-    quote = " (in a YAML file, quote a time such as '12:00:00', which unquoted reads as a number)" if (
-        value.isdigit() and str in typing.get_args(hint) + (hint,)) else ""
-    return (f"{flag_names(name)} {value}: expected {_type_name(hint)}{quote} (--help lists each option's type and "
-            f"default)")
+    quote = (
+        " (in a YAML file, quote a time such as '12:00:00', which unquoted reads as a number)"
+        if (value.isdigit() and str in typing.get_args(hint) + (hint,))
+        else ""
+    )
+    return (
+        f"{flag_names(name)} {value}: expected {_type_name(hint)}{quote} (--help lists each option's type and default)"
+    )
 
 
 def _field_type(key: str) -> Any:
@@ -183,7 +198,8 @@ def _type_name(hint: Any) -> str:
         return "null"
     if isinstance(hint, type):
         return {"int": "an int", "float": "a number", "str": "a string", "bool": "true or false"}.get(
-            hint.__name__, hint.__name__)
+            hint.__name__, hint.__name__
+        )
     return f"a list ({hint})" if typing.get_origin(hint) is tuple else str(hint)
 
 
@@ -192,11 +208,15 @@ def _load_plugins(modules: Sequence[str]) -> None:
         try:
             importlib.import_module(name)
         except ImportError as e:
-            raise UsageError(f"--plugin {name}: cannot import it ({e}); pass an importable module path "
-                             f"(e.g. methods.contrib.my_connector) or add its folder to PYTHONPATH") from e
-        except Exception as e:  # noqa: BLE001 - a plugin that raises on import is bad input, not a crash
-            raise UsageError(f"--plugin {name}: importing it raised {type(e).__name__}: {e}; fix the plugin "
-                             f"(python -c 'import {name}' shows the traceback)") from e
+            raise UsageError(
+                f"--plugin {name}: cannot import it ({e}); pass an importable module path "
+                f"(e.g. methods.contrib.my_connector) or add its folder to PYTHONPATH"
+            ) from e
+        except Exception as e:  # a plugin that raises on import is bad input, not a crash
+            raise UsageError(
+                f"--plugin {name}: importing it raised {type(e).__name__}: {e}; fix the plugin "
+                f"(python -c 'import {name}' shows the traceback)"
+            ) from e
 
 
 def _dispatch(study: StudyConfig) -> int:
@@ -250,6 +270,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{_prog()}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{_prog()}: interrupted; finished cells are kept, run the same command again to resume",
-              file=sys.stderr)
+        print(f"{_prog()}: interrupted; finished cells are kept, run the same command again to resume", file=sys.stderr)
         return 130

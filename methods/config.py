@@ -4,6 +4,7 @@ A `MethodConfig` is declarative and JSON-able (`dataclasses.asdict`): the runner
 Mapping and injection blocks are pluggable, so their configs carry the registered block name plus the block's own
 options; each block validates them against its typed `Options` dataclass when the preset is registered or built.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,9 @@ class FeatureSpec:
         if self.d_feats <= 0 or self.n_levels <= 0:
             raise ValueError(f"FeatureSpec: d_feats and n_levels must be positive, got {self.d_feats}, {self.n_levels}")
         if not 1 <= len(self.grid) <= 3 or any(g <= 0 for g in self.grid):
-            raise ValueError(f"FeatureSpec: grid must be (N,), (H, W) or (T, H, W) with positive sizes, "
-                             f"got {self.grid}")
+            raise ValueError(
+                f"FeatureSpec: grid must be (N,), (H, W) or (T, H, W) with positive sizes, got {self.grid}"
+            )
         object.__setattr__(self, "grid", tuple(int(g) for g in self.grid))
 
     @property
@@ -70,18 +72,33 @@ class LLMDims:
     embed_scale: float = 1.0
 
 
+TIME_POOLS = ("none", "mean", "official")
+CLS_TOKENS = ("encoder", "patch-mean")
+
+
 @dataclass
 class ExtractionConfig:
-    """Feature extraction (B.1): the last `n_levels` encoder levels (n_fl); all tokens or the CLS token only."""
+    """Feature extraction (B.1): the last `n_levels` encoder levels (n_fl); all tokens or the CLS token only.
+
+    `time_pool` (video, C.3 "average the patch tokens along the time dimension"): "mean" averages each spatial
+    position over time; "official" reproduces the official code's reshape, which averages groups of tokens that mix
+    time steps and positions (its tokens are ordered space-major, time fastest). `cls_token`: "patch-mean" takes the
+    mean of the patch tokens in place of the encoder's CLS token (B.1, MAViL's global pooling)."""
 
     n_levels: int = 1
     tokens: str = "all"  # "all" | "cls"
+    time_pool: str = "none"
+    cls_token: str = "encoder"
 
     def __post_init__(self) -> None:
         if self.n_levels < 1:
             raise ValueError(f"extraction.n_levels must be >= 1, got {self.n_levels}")
         if self.tokens not in ("all", "cls"):
             raise ValueError(f"extraction.tokens must be 'all' or 'cls', got {self.tokens!r}")
+        if self.time_pool not in TIME_POOLS:
+            raise ValueError(f"extraction.time_pool must be one of {TIME_POOLS}, got {self.time_pool!r}")
+        if self.cls_token not in CLS_TOKENS:
+            raise ValueError(f"extraction.cls_token must be one of {CLS_TOKENS}, got {self.cls_token!r}")
 
 
 @dataclass
@@ -159,8 +176,9 @@ class MethodConfig:
             recipe=RecipeOverrides(**d.get("recipe", {})),
         )
 
-    def with_options(self, *, mapping: dict[str, Any] | None = None, injection: dict[str, Any] | None = None,
-                     **fields: Any) -> MethodConfig:
+    def with_options(
+        self, *, mapping: dict[str, Any] | None = None, injection: dict[str, Any] | None = None, **fields: Any
+    ) -> MethodConfig:
         """A copy with some block options and/or top-level fields replaced (e.g. a smaller d_embed for a sweep, or
         `finetune=FinetuneConfig(...)`)."""
         new = copy.deepcopy(self)

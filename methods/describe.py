@@ -2,16 +2,18 @@
 instant) for a given LLM / encoder geometry, and its blocks, injected tokens and trainable parameters are listed.
 Defaults of the CLI (`run_matrix.py --describe-methods [--variant official|paper]`): LLaMA-7B (d=4096, 32 layers) +
 CLIP-L (d=1024, 16x16 patches + CLS), the paper's setting. One table holds one recipe variant."""
+
 from __future__ import annotations
 
 import csv
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from methods.config import FeatureSpec, LLMDims, MethodConfig
+from methods.config import BlockConfig, FeatureSpec, LLMDims, MethodConfig
 from methods.extraction import describe_extraction
 from methods.model import build_connector
 from methods.registry import block_options, get_block, get_preset, list_presets
@@ -36,14 +38,19 @@ def token_grid(n_tokens: int) -> tuple[int, ...]:
     return (side, side) if side * side == n_tokens else (n_tokens,)
 
 
+def _describe_block(kind: str, block: BlockConfig) -> str:
+    cls: Any = get_block(kind, block.name)  # the registry returns a bare `type`
+    return cls.describe(block_options(kind, block))
+
+
 def describe_row(cfg: MethodConfig, spec: FeatureSpec, dims: LLMDims) -> dict[str, object]:
     """One Table 1 row; a method that cannot be built for this geometry gets its error in place of the counts."""
     row: dict[str, object] = {
         "variant": cfg.variant,
         "method": cfg.display_name,
         "extraction": describe_extraction(cfg.extraction),
-        "mapping": get_block("mapping", cfg.mapping.name).describe(block_options("mapping", cfg.mapping)),
-        "injection": get_block("injection", cfg.injection.name).describe(block_options("injection", cfg.injection)),
+        "mapping": _describe_block("mapping", cfg.mapping),
+        "injection": _describe_block("injection", cfg.injection),
         "finetuning": describe_finetuning(cfg),
     }
     try:
@@ -60,13 +67,16 @@ def _count(n: object) -> str:
     return f"{n:,} ({n / 1e6:.1f}M)" if isinstance(n, int) else "n/a"
 
 
-def describe_methods(d_llm: int, d_feats: int, llm_layers: int, n_tokens: int, out_dir: Path,
-                     variant: str = DEFAULT_VARIANT) -> list[Path]:
+def describe_methods(
+    d_llm: int, d_feats: int, llm_layers: int, n_tokens: int, out_dir: Path, variant: str = DEFAULT_VARIANT
+) -> list[Path]:
     """Write table1.md and table1.csv into `out_dir` for every registered method in `variant`; returns their
     paths."""
     if min(d_llm, d_feats, llm_layers, n_tokens) < 1:
-        raise ValueError(f"describe-methods: sizes must be positive (d_llm={d_llm}, d_feats={d_feats}, "
-                         f"llm_layers={llm_layers}, n_tokens={n_tokens})")
+        raise ValueError(
+            f"describe-methods: sizes must be positive (d_llm={d_llm}, d_feats={d_feats}, "
+            f"llm_layers={llm_layers}, n_tokens={n_tokens})"
+        )
     check_variant(variant)
     presets = [get_preset(m, variant) for m in list_presets()]
     n_levels = max(p.extraction.n_levels for p in presets)

@@ -1,5 +1,6 @@
 """Fine-tuning mechanisms, Appendix B.4 and Table S6: prompt tuning of the LLM input, bias tuning of the encoder.
 The LLM itself always stays frozen."""
+
 from __future__ import annotations
 
 import torch

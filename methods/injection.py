@@ -24,12 +24,14 @@ sequence is shorter than the window (512+ tokens), which holds for these tasks. 
 expanded like the text (`repeat_interleave(num_beams)`), and since beams of one sample share their features, HF's
 beam reordering keeps them valid.
 """
+
 from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -45,9 +47,11 @@ def inner_layer_plan(n_layers: int, n_llm: int, n_left: int, n_levels: int) -> d
     """{LLM layer index: extracted level index} for inner-layer and cross-attention injection (B.2)."""
     first = n_layers - n_llm - n_left
     if n_llm < 1 or n_left < 0 or first < 1:
-        raise ValueError(f"injection into n_llm={n_llm} layers leaving n_left={n_left} needs an LLM with at least "
-                         f"{n_llm + n_left + 1} layers (layer 0 stays text-only); this LLM has {n_layers}. "
-                         f"Use a deeper LLM or lower n_llm/n_left in the method's injection options")
+        raise ValueError(
+            f"injection into n_llm={n_llm} layers leaving n_left={n_left} needs an LLM with at least "
+            f"{n_llm + n_left + 1} layers (layer 0 stays text-only); this LLM has {n_layers}. "
+            f"Use a deeper LLM or lower n_llm/n_left in the method's injection options"
+        )
     return {first + r: math.floor(r * n_levels / n_llm) for r in range(n_llm)}
 
 
@@ -88,12 +92,15 @@ class LayerCall:
 
 def _check_batch(kind: str, tokens: torch.Tensor, hidden: torch.Tensor) -> None:
     if tokens.shape[0] != hidden.shape[0]:
-        raise RuntimeError(f"{kind}: {tokens.shape[0]} feature rows for a batch of {hidden.shape[0]} sequences; "
-                           f"features must be expanded like the text (e.g. by num_beams for beam search)")
+        raise RuntimeError(
+            f"{kind}: {tokens.shape[0]} feature rows for a batch of {hidden.shape[0]} sequences; "
+            f"features must be expanded like the text (e.g. by num_beams for beam search)"
+        )
 
 
-def prefix_attention_mask(seq_mask: torch.Tensor, k: int, q: int, prefix_queries: bool,
-                          dtype: torch.dtype) -> torch.Tensor:
+def prefix_attention_mask(
+    seq_mask: torch.Tensor, k: int, q: int, prefix_queries: bool, dtype: torch.dtype
+) -> torch.Tensor:
     """Additive [B, 1, Q, k + S] mask for k prepended tokens before a sequence whose keys have validity `seq_mask`
     [B, S] and whose last q positions are the queries: causal among the text, every text query sees all prepended
     tokens, prepended queries (prefill only) see each other causally and no text."""
@@ -104,8 +111,13 @@ def prefix_attention_mask(seq_mask: torch.Tensor, k: int, q: int, prefix_queries
     text_rows = causal[None] & seq_mask[:, None, :]
     rows = torch.cat([torch.ones(b, q, k, dtype=torch.bool, device=device), text_rows], dim=-1)
     if prefix_queries:
-        prefix_rows = torch.cat([torch.ones(k, k, dtype=torch.bool, device=device).tril(),
-                                 torch.zeros(k, total, dtype=torch.bool, device=device)], dim=-1)
+        prefix_rows = torch.cat(
+            [
+                torch.ones(k, k, dtype=torch.bool, device=device).tril(),
+                torch.zeros(k, total, dtype=torch.bool, device=device),
+            ],
+            dim=-1,
+        )
         rows = torch.cat([prefix_rows.expand(b, -1, -1), rows], dim=1)
     mask = torch.zeros(rows.shape, dtype=dtype, device=device).masked_fill(~rows, torch.finfo(dtype).min)
     return mask[:, None]
@@ -139,11 +151,18 @@ class PrependTokens:
             pe = call.get("position_embeddings")
             if pe is not None:
                 if self.rope is None:
-                    raise RuntimeError("this LLM passes rotary position embeddings to its layers but the adapter "
-                                       "found no rotary module to compute them for injected tokens")
+                    raise RuntimeError(
+                        "this LLM passes rotary position embeddings to its layers but the adapter "
+                        "found no rotary module to compute them for injected tokens"
+                    )
                 cos, sin = self.rope(h, prefix_pos)
-                call.set("position_embeddings", (torch.cat([cos, pe[0].expand(b, -1, -1)], dim=1),
-                                                 torch.cat([sin, pe[1].expand(b, -1, -1)], dim=1)))
+                call.set(
+                    "position_embeddings",
+                    (
+                        torch.cat([cos, pe[0].expand(b, -1, -1)], dim=1),
+                        torch.cat([sin, pe[1].expand(b, -1, -1)], dim=1),
+                    ),
+                )
             pos = call.get("position_ids")
             if isinstance(pos, torch.Tensor) and pos.shape[-1] == q:
                 call.set("position_ids", torch.cat([prefix_pos, pos.expand(b, -1)], dim=-1))
@@ -211,8 +230,9 @@ class InjectionBlock(nn.Module):
     def input_tokens(self, mapped: torch.Tensor) -> torch.Tensor | None:
         return None
 
-    def layer_actions(self, mapped: torch.Tensor, seq_mask: torch.Tensor,
-                      rope: Callable[[int], Rope | None]) -> dict[int, LayerAction]:
+    def layer_actions(
+        self, mapped: torch.Tensor, seq_mask: torch.Tensor, rope: Callable[[int], Rope | None]
+    ) -> dict[int, LayerAction]:
         return {}
 
     def n_injected(self, n_mapped: int) -> int:
@@ -268,9 +288,13 @@ class InnerLayerInjection(InjectionBlock):
         self.tuners = nn.ModuleList()
         if options.token_norm or options.bias_tuning:
             d = dims.d_hidden
-            self.tuners.extend(nn.Sequential(rms_norm(d, options.norm_eps) if options.token_norm else nn.Identity(),
-                                             ScaleBias(d) if options.bias_tuning else nn.Identity())
-                               for _ in self.plan)
+            self.tuners.extend(
+                nn.Sequential(
+                    rms_norm(d, options.norm_eps) if options.token_norm else nn.Identity(),
+                    ScaleBias(d) if options.bias_tuning else nn.Identity(),
+                )
+                for _ in self.plan
+            )
 
     @classmethod
     def target_dim(cls, options: Options, dims: LLMDims) -> int:
@@ -279,9 +303,10 @@ class InnerLayerInjection(InjectionBlock):
     def layer_plan(self) -> dict[int, int]:
         return dict(self.plan)
 
-    def layer_actions(self, mapped: torch.Tensor, seq_mask: torch.Tensor,
-                      rope: Callable[[int], Rope | None]) -> dict[int, LayerAction]:
-        actions = {}
+    def layer_actions(
+        self, mapped: torch.Tensor, seq_mask: torch.Tensor, rope: Callable[[int], Rope | None]
+    ) -> dict[int, LayerAction]:
+        actions: dict[int, LayerAction] = {}
         for rank, (i, lvl) in enumerate(self.plan.items()):
             tokens = self.tuners[rank](mapped[:, lvl]) if self.tuners else mapped[:, lvl]
             actions[i] = PrependTokens(tokens * self.dims.embed_scale, seq_mask, rope(i))
@@ -293,8 +318,10 @@ class InnerLayerInjection(InjectionBlock):
     @classmethod
     def describe(cls, options: Options) -> str:
         tuned = [name for name, on in (("RMSNorm", options.token_norm), ("scale + bias", options.bias_tuning)) if on]
-        return (f"Token injection in {options.n_llm} inner layers (last {options.n_left} left out)"
-                f"{', per-layer ' + ' + '.join(tuned) if tuned else ''}")
+        return (
+            f"Token injection in {options.n_llm} inner layers (last {options.n_left} left out)"
+            f"{', per-layer ' + ' + '.join(tuned) if tuned else ''}"
+        )
 
 
 NORM_PLACES = ("output", "attention")
@@ -331,9 +358,11 @@ class GatedCrossAttention(InjectionBlock):
         d = options.d_embed
         self.text_ffn = nn.Sequential(nn.Linear(dims.d_hidden, d), nn.GELU(), nn.Linear(d, d))
         self.text_norm = rms_norm(d, options.norm_eps)
+        self.attn: nn.MultiheadAttention | CrossAttention
         if options.attn_out_proj:
-            self.attn = nn.MultiheadAttention(d, options.n_heads, dropout=options.dropout, kdim=d_mem, vdim=d_mem,
-                                              batch_first=True)
+            self.attn = nn.MultiheadAttention(
+                d, options.n_heads, dropout=options.dropout, kdim=d_mem, vdim=d_mem, batch_first=True
+            )
         else:
             self.attn = CrossAttention(d, d_mem, options.n_heads, options.dropout)
         self.proj_out = nn.Linear(d, dims.d_hidden)
@@ -358,10 +387,12 @@ class GatedCrossAttention(InjectionBlock):
         h = self.gates[0 if self.options.shared_gate else gate]
         return hidden + (torch.tanh(h) * y).to(hidden.dtype)
 
-    def layer_actions(self, mapped: torch.Tensor, seq_mask: torch.Tensor,
-                      rope: Callable[[int], Rope | None]) -> dict[int, LayerAction]:
-        return {i: CrossAttend(self.cross_attend, mapped[:, lvl], rank)
-                for rank, (i, lvl) in enumerate(self.plan.items())}
+    def layer_actions(
+        self, mapped: torch.Tensor, seq_mask: torch.Tensor, rope: Callable[[int], Rope | None]
+    ) -> dict[int, LayerAction]:
+        return {
+            i: CrossAttend(self.cross_attend, mapped[:, lvl], rank) for rank, (i, lvl) in enumerate(self.plan.items())
+        }
 
     def n_injected(self, n_mapped: int) -> int:
         return 0
@@ -369,5 +400,4 @@ class GatedCrossAttention(InjectionBlock):
     @classmethod
     def describe(cls, options: Options) -> str:
         gate = "one shared gate" if options.shared_gate else "one gate per layer"
-        return (f"Gated cross-attention in {options.n_llm} inner layers (last {options.n_left} left out, "
-                f"{gate})")
+        return f"Gated cross-attention in {options.n_llm} inner layers (last {options.n_left} left out, {gate})"

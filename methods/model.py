@@ -12,20 +12,23 @@ and the positions of the prompt tokens and text are counted without them. Here t
 other token, minus the position embedding OPT is about to add to them (the same sum, OPT's code untouched), and the
 position ids skip them.
 """
+
 from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 import methods.mapping  # noqa: F401  (registers the mapping blocks)
 from methods.config import FeatureSpec, LLMDims, MethodConfig
 from methods.extraction import extract, extracted_layout
 from methods.finetune import PromptTuning
-from methods.injection import InjectableLayer, LayerAction
+from methods.injection import InjectableLayer, InjectionBlock, LayerAction
 from methods.llm_adapter import LLMAdapter
 from methods.registry import block_options, get_block, validate_preset
 
@@ -44,11 +47,10 @@ class Connector(nn.Module):
         self.spec = spec
         self.dims = dims
         self.layout = extracted_layout(cfg.extraction, spec)
-        inj_cls = get_block("injection", cfg.injection.name)
+        inj_cls = cast("type[InjectionBlock]", get_block("injection", cfg.injection.name))  # registry: a bare type
         inj_opts = block_options("injection", cfg.injection)
         map_cls = get_block("mapping", cfg.mapping.name)
-        self.mapping = map_cls(block_options("mapping", cfg.mapping), self.layout,
-                               inj_cls.target_dim(inj_opts, dims))
+        self.mapping = map_cls(block_options("mapping", cfg.mapping), self.layout, inj_cls.target_dim(inj_opts, dims))
         self.injection = inj_cls(inj_opts, dims, cfg.extraction.n_levels, self.mapping.d_out)
         n_pt = cfg.finetune.n_prompt
         self.prompt = PromptTuning(n_pt, dims.d_input) if n_pt else None
@@ -76,7 +78,8 @@ class PerceptualLM(nn.Module):
         self.llm = llm
         self.adapter = adapter
         # official variant on OPT: first-layer tokens without position embeddings (module docstring)
-        self.unpositioned_first = connector.cfg.variant == "official" and llm.config.model_type == "opt"
+        config: Any = llm.config  # a transformers config; nn.Module.__getattr__ types it Tensor | Module
+        self.unpositioned_first = connector.cfg.variant == "official" and config.model_type == "opt"
         llm.requires_grad_(False)
         llm.eval()
         plan = connector.injection.layer_plan()
@@ -119,13 +122,16 @@ class PerceptualLM(nn.Module):
     def _llm_dtype(self) -> torch.dtype:
         return self.adapter.embed.weight.dtype
 
-    def _prepare(self, features: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 expand: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[int, LayerAction]]:
+    def _prepare(
+        self, features: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, expand: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[int, LayerAction]]:
         """(inputs_embeds, 2D attention mask, position ids, layer actions) for the LLM; actions are expanded `expand`
         times per sample (beam search expands the inputs the same way)."""
         if features.shape[0] != input_ids.shape[0] or input_ids.shape != attention_mask.shape:
-            raise ValueError(f"batch mismatch: features {tuple(features.shape)}, input_ids {tuple(input_ids.shape)}, "
-                             f"attention_mask {tuple(attention_mask.shape)}")
+            raise ValueError(
+                f"batch mismatch: features {tuple(features.shape)}, input_ids {tuple(input_ids.shape)}, "
+                f"attention_mask {tuple(attention_mask.shape)}"
+            )
         dtype = self._llm_dtype()
         mapped = self.connector(features)
         b = input_ids.shape[0]
@@ -137,12 +143,15 @@ class PerceptualLM(nn.Module):
         counted = mask
         if unpositioned:
             if self.adapter.input_positions is None:
-                raise ValueError("official variant: this OPT checkpoint projects its input embeddings (project_in), "
-                                 "so first-layer tokens cannot skip its position embeddings; use --variant paper")
+                raise ValueError(
+                    "official variant: this OPT checkpoint projects its input embeddings (project_in), "
+                    "so first-layer tokens cannot skip its position embeddings; use --variant paper"
+                )
             counted = mask.clone()
             counted[:, :n_first] = 0
         position_ids = (counted.cumsum(-1) - 1).masked_fill(counted == 0, 0)
-        if unpositioned:  # OPT adds these positions' embeddings at its input: taken off here, so they cancel
+        # OPT adds these positions' embeddings at its input: taken off here, so they cancel
+        if unpositioned and first is not None:  # (unpositioned implies first tokens)
             first = first.float() - self.adapter.input_position_embeds(position_ids[:, :n_first]).float()
         prefix = [first] if first is not None else []
         if self.connector.prompt is not None:
@@ -151,8 +160,8 @@ class PerceptualLM(nn.Module):
         if prefix:
             embeds = torch.cat([torch.cat(prefix, dim=1).to(dtype), embeds], dim=1)
         actions = self.connector.injection.layer_actions(
-            mapped.repeat_interleave(expand, dim=0), mask.repeat_interleave(expand, dim=0),
-            self.adapter.rope_for_layer)
+            mapped.repeat_interleave(expand, dim=0), mask.repeat_interleave(expand, dim=0), self.adapter.rope_for_layer
+        )
         return embeds, mask, position_ids, actions
 
     @contextlib.contextmanager
@@ -166,8 +175,14 @@ class PerceptualLM(nn.Module):
             for i in actions:
                 self.injected_layers[i].action = None
 
-    def forward(self, features: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                labels: torch.Tensor | None = None, label_smoothing: float = 0.0) -> CausalLMOutput:
+    def forward(
+        self,
+        features: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
+    ) -> CausalLMOutput:
         """Teacher-forced pass over the text (prompt + answer + EOS, right-padded). `logits` cover the text positions;
         `loss` is the mean (label-smoothed) cross-entropy over tokens whose label is not -100."""
         from transformers.modeling_outputs import CausalLMOutput
@@ -177,35 +192,58 @@ class PerceptualLM(nn.Module):
         # the LM head only on text positions: with hundreds of perceptual tokens it is most of the output cost
         keep = {"logits_to_keep": n_text} if self._accepts_logits_to_keep else {}
         with self._acting(actions):
-            out = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False,
-                           **keep)
+            out = self.llm(
+                inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=False, **keep
+            )
         logits = out.logits[:, -n_text:]
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(),
-                                   ignore_index=-100, label_smoothing=label_smoothing)
+            loss = F.cross_entropy(
+                logits[:, :-1].flatten(0, 1).float(),
+                labels[:, 1:].flatten(),
+                ignore_index=-100,
+                label_smoothing=label_smoothing,
+            )
         return CausalLMOutput(loss=loss, logits=logits)
 
     @torch.no_grad()
-    def generate(self, features: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
-                 max_new_tokens: int, num_beams: int, **kwargs: Any) -> torch.Tensor:
+    def generate(
+        self,
+        features: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        max_new_tokens: int,
+        num_beams: int,
+        **kwargs: Any,
+    ) -> torch.Tensor:
         """Beam search (no sampling unless `do_sample=True` is passed) through HF `generate` with `inputs_embeds`, the
         position ids of `_prepare` and the KV cache; `input_ids` is the left-padded prompt. Further HF generation
         arguments pass through (the runner passes every one, `harness.runner.generate.generation_kwargs`).
         Returns the new tokens only [B, <= max_new_tokens]."""
         if kwargs.get("use_cache") is False:
-            raise ValueError("generate needs the KV cache: with inputs_embeds and no cache, HF generation drops the "
-                             "perceptual prefix after the first step")
+            raise ValueError(
+                "generate needs the KV cache: with inputs_embeds and no cache, HF generation drops the "
+                "perceptual prefix after the first step"
+            )
         kwargs.setdefault("do_sample", False)
         kwargs.setdefault("num_return_sequences", 1)
+        hf: Any = self.llm  # a transformers PreTrainedModel: generate is not nn.Module's
         if kwargs.get("pad_token_id") is None:
-            gc = self.llm.generation_config
+            gc = hf.generation_config
             kwargs["pad_token_id"] = gc.pad_token_id if gc.pad_token_id is not None else gc.eos_token_id
         expand = max(num_beams, kwargs["num_return_sequences"])  # as HF expands the inputs
         embeds, mask, position_ids, actions = self._prepare(features, input_ids, attention_mask, expand=expand)
         with self._acting(actions):
-            return self.llm.generate(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids,
-                                     max_new_tokens=max_new_tokens, num_beams=num_beams, use_cache=True, **kwargs)
+            return hf.generate(
+                inputs_embeds=embeds,
+                attention_mask=mask,
+                position_ids=position_ids,
+                max_new_tokens=max_new_tokens,
+                num_beams=num_beams,
+                use_cache=True,
+                **kwargs,
+            )
 
 
 def build_connector(preset: MethodConfig, spec: FeatureSpec, dims: LLMDims) -> Connector:

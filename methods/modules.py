@@ -1,4 +1,5 @@
 """Small neural building blocks shared by the mapping and injection blocks (Appendix B.3, C.2)."""
+
 from __future__ import annotations
 
 import torch
@@ -17,16 +18,24 @@ def check_activation(name: str) -> None:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
 
 
-def transformer_layer(d: int, n_heads: int = 8, dropout: float = 0.1, activation: str = "gelu",
-                      ln_eps: float = TORCH_LN_EPS) -> nn.TransformerEncoderLayer:
+def transformer_layer(
+    d: int, n_heads: int = 8, dropout: float = 0.1, activation: str = "gelu", ln_eps: float = TORCH_LN_EPS
+) -> nn.TransformerEncoderLayer:
     """A standard (post-norm) transformer encoder layer as used inside QPMapper and the c-attn resampler (B.3):
     `n_heads` heads, `activation`, dropout. Its FFN is `d` wide, not 4d, as in the official code: Table 1's 17.9M for
     DePALM (LLaMA-7B + CLIP-L) is matched only with a d_embed-wide FFN (4d would give 30.5M)."""
     if d % n_heads:
         raise ValueError(f"transformer layer: width {d} is not divisible by {n_heads} heads")
     check_activation(activation)
-    return nn.TransformerEncoderLayer(d, n_heads, dim_feedforward=d, dropout=dropout,
-                                      activation=ACTIVATIONS[activation](), layer_norm_eps=ln_eps, batch_first=True)
+    return nn.TransformerEncoderLayer(
+        d,
+        n_heads,
+        dim_feedforward=d,
+        dropout=dropout,
+        activation=ACTIVATIONS[activation](),
+        layer_norm_eps=ln_eps,
+        batch_first=True,
+    )
 
 
 def rms_norm(d: int, eps: float = 1e-6) -> nn.RMSNorm:
@@ -65,7 +74,10 @@ class CrossAttention(nn.Module):
         def heads(t: torch.Tensor) -> torch.Tensor:  # [b, n, d] -> [b, heads, n, d / heads]
             return t.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)
 
-        y = F.scaled_dot_product_attention(heads(self.q_proj(x)), heads(self.k_proj(memory)),
-                                           heads(self.v_proj(memory)),
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = F.scaled_dot_product_attention(
+            heads(self.q_proj(x)),
+            heads(self.k_proj(memory)),
+            heads(self.v_proj(memory)),
+            dropout_p=self.dropout if self.training else 0.0,
+        )
         return y.transpose(1, 2).flatten(2)

@@ -5,13 +5,15 @@ on an `nn.Module` subclass, and/or a method with `@register_preset` on a functio
 method exists in every recipe variant (`methods.variants`): a function taking the variant returns its config for
 that variant; a `MethodConfig` or a zero-argument function is the same method in all of them.
 """
+
 from __future__ import annotations
 
 import copy
 import dataclasses
 import inspect
 import re
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from methods.config import BlockConfig, MethodConfig
 from methods.variants import DEFAULT_VARIANT, VARIANTS, check_variant
@@ -44,12 +46,15 @@ def register_block(kind: str, name: str) -> Callable[[T], T]:
         if options is None or not dataclasses.is_dataclass(options):
             raise TypeError(f"register_block({kind!r}, {name!r}): {cls.__name__} needs an `Options` dataclass")
         if not callable(getattr(cls, "describe", None)):
-            raise TypeError(f"register_block({kind!r}, {name!r}): {cls.__name__} needs a `describe(options)` "
-                            f"classmethod")
+            raise TypeError(
+                f"register_block({kind!r}, {name!r}): {cls.__name__} needs a `describe(options)` classmethod"
+            )
         existing = _BLOCKS[kind].get(name)
         if existing is not None and existing.__qualname__ != cls.__qualname__:
-            raise ValueError(f"register_block: {kind} block {name!r} is already registered by {existing.__module__}."
-                             f"{existing.__qualname__}; pick another name")
+            raise ValueError(
+                f"register_block: {kind} block {name!r} is already registered by {existing.__module__}."
+                f"{existing.__qualname__}; pick another name"
+            )
         _BLOCKS[kind][name] = cls
         return cls
 
@@ -62,8 +67,10 @@ def get_block(kind: str, name: str) -> type:
     try:
         return _BLOCKS[kind][name]
     except KeyError:
-        raise ValueError(f"unknown {kind} block {name!r}; registered: {', '.join(sorted(_BLOCKS[kind]))} "
-                         f"(a plugin block must be imported first: --plugin MODULE)") from None
+        raise ValueError(
+            f"unknown {kind} block {name!r}; registered: {', '.join(sorted(_BLOCKS[kind]))} "
+            f"(a plugin block must be imported first: --plugin MODULE)"
+        ) from None
 
 
 def list_blocks(kind: str) -> list[str]:
@@ -72,7 +79,7 @@ def list_blocks(kind: str) -> list[str]:
 
 def block_options(kind: str, block: BlockConfig) -> Any:
     """The typed options of a block config; unknown or ill-typed options raise a ValueError naming them."""
-    cls = get_block(kind, block.name)
+    cls: Any = get_block(kind, block.name)  # a registered block class: it has an Options dataclass
     fields = {f.name for f in dataclasses.fields(cls.Options)}
     unknown = sorted(set(block.options) - fields)
     if unknown:
@@ -86,11 +93,17 @@ def block_options(kind: str, block: BlockConfig) -> Any:
 def validate_preset(cfg: MethodConfig) -> None:
     if not isinstance(cfg, MethodConfig):
         raise TypeError(f"a preset must be a MethodConfig, got {type(cfg).__name__}")
-    if not isinstance(cfg.id, str) or not _METHOD_ID.fullmatch(cfg.id) or ".." in cfg.id \
-            or cfg.id.endswith(BIAS_FT_SUFFIX):
-        raise ValueError(f"method id {cfg.id!r}: must be non-empty and path-safe (letters, digits and . _ + - only, "
-                         f"starting with a letter or digit, no '..': it names run directories), and not end with "
-                         f"{BIAS_FT_SUFFIX!r} (that variant exists for every method)")
+    if (
+        not isinstance(cfg.id, str)
+        or not _METHOD_ID.fullmatch(cfg.id)
+        or ".." in cfg.id
+        or cfg.id.endswith(BIAS_FT_SUFFIX)
+    ):
+        raise ValueError(
+            f"method id {cfg.id!r}: must be non-empty and path-safe (letters, digits and . _ + - only, "
+            f"starting with a letter or digit, no '..': it names run directories), and not end with "
+            f"{BIAS_FT_SUFFIX!r} (that variant exists for every method)"
+        )
     block_options("mapping", cfg.mapping)
     block_options("injection", cfg.injection)
 
@@ -105,8 +118,10 @@ def _configs_by_variant(arg: MethodConfig | Callable[..., MethodConfig]) -> dict
     configs = {v: arg(v) for v in VARIANTS}
     for v, cfg in configs.items():
         if isinstance(cfg, MethodConfig) and cfg.variant != v:
-            raise ValueError(f"register_preset({getattr(arg, '__name__', arg)!r}): asked for variant {v!r}, it "
-                             f"returned a config of variant {cfg.variant!r} (build it from get_preset(id, variant))")
+            raise ValueError(
+                f"register_preset({getattr(arg, '__name__', arg)!r}): asked for variant {v!r}, it "
+                f"returned a config of variant {cfg.variant!r} (build it from get_preset(id, variant))"
+            )
     return configs
 
 
@@ -123,8 +138,9 @@ def register_preset(arg: MethodConfig | Callable[..., MethodConfig]) -> Any:
         raise ValueError(f"register_preset: one method must keep one id in every variant, got {sorted(ids)}")
     method_id = ids.pop()
     existing = _PRESETS.get(method_id)
-    if existing is not None and any(dataclasses.asdict(existing[v]) != dataclasses.asdict(cfg)
-                                    for v, cfg in configs.items()):
+    if existing is not None and any(
+        dataclasses.asdict(existing[v]) != dataclasses.asdict(cfg) for v, cfg in configs.items()
+    ):
         raise ValueError(f"method id {method_id!r} is already registered with a different config; pick another id")
     _PRESETS[method_id] = copy.deepcopy(configs)
     return arg
@@ -137,8 +153,10 @@ def get_preset(method_id: str, variant: str = DEFAULT_VARIANT) -> MethodConfig:
     check_variant(variant)
     base_id = method_id.removesuffix(BIAS_FT_SUFFIX)
     if base_id not in _PRESETS:
-        raise UnknownMethodError(f"unknown method {method_id!r}; known: {', '.join(_PRESETS)}, each also as "
-                                 f"<id>{BIAS_FT_SUFFIX} (a plugin method must be imported first: --plugin MODULE)")
+        raise UnknownMethodError(
+            f"unknown method {method_id!r}; known: {', '.join(_PRESETS)}, each also as "
+            f"<id>{BIAS_FT_SUFFIX} (a plugin method must be imported first: --plugin MODULE)"
+        )
     cfg = copy.deepcopy(_PRESETS[base_id][variant])
     if base_id == method_id:
         return cfg

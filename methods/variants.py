@@ -4,6 +4,7 @@
 produced the paper's tables. `paper`: as the appendix writes it (Appendix B, C.1, C.2). A variant selects a preset
 (`methods.get_preset(method_id, variant)`) and is recorded in it, so it enters the run config hash.
 """
+
 from __future__ import annotations
 
 DESCRIPTIONS = {

@@ -2,6 +2,7 @@
 
 Usage: python scripts/build_paper_results.py [--out results/paper]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,6 @@
 """Tiny stand-ins for the runner's pure-logic tests: a random 2-layer Llama, a character tokenizer, a prefix connector
 with the `PerceptualLM` interface, and items with several targets."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,8 +36,15 @@ def tiny_llm(vocab_size: int, hidden: int = 32, seed: int = 0):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     llm = LlamaForCausalLM(cfg).eval()
     llm.requires_grad_(False)
     return llm
@@ -75,9 +83,12 @@ class PrefixLM(nn.Module):
         logits = self.llm(inputs_embeds=x, attention_mask=mask).logits[:, n:]
         loss = None
         if labels is not None:
-            loss = nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
-                                               labels[:, 1:].reshape(-1), ignore_index=-100,
-                                               label_smoothing=label_smoothing)
+            loss = nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]),
+                labels[:, 1:].reshape(-1),
+                ignore_index=-100,
+                label_smoothing=label_smoothing,
+            )
         return CausalLMOutput(loss=loss, logits=logits)
 
     @torch.no_grad()
@@ -103,8 +114,15 @@ class FakeItem:
 
 def fake_items(n: int, seed: int = 0) -> list[FakeItem]:
     colors = ["red", "blue", "green", "pink"]
-    return [FakeItem(id=f"i{i}", input_key=f"k{i}", prompt="a photo of",
-                     targets=[f"a {colors[i % 4]} cube", f"one {colors[i % 4]} box"]) for i in range(n)]
+    return [
+        FakeItem(
+            id=f"i{i}",
+            input_key=f"k{i}",
+            prompt="a photo of",
+            targets=[f"a {colors[i % 4]} cube", f"one {colors[i % 4]} box"],
+        )
+        for i in range(n)
+    ]
 
 
 def fake_features(items, d_feats: int = 8, tokens: int = 3) -> dict[str, torch.Tensor]:
@@ -116,8 +134,15 @@ def fake_features(items, d_feats: int = 8, tokens: int = 3) -> dict[str, torch.T
     return out
 
 
-TOKENIZER_CORPUS = ["a man riding a blue bike", "what color is the bus?", "Answer: blue", "two red cubes on the left",
-                    "Question: how many dogs are there?", "A picture of a cat", "yes no green"] * 20
+TOKENIZER_CORPUS = [
+    "a man riding a blue bike",
+    "what color is the bus?",
+    "Answer: blue",
+    "two red cubes on the left",
+    "Question: how many dogs are there?",
+    "A picture of a cat",
+    "yes no green",
+] * 20
 
 
 def _trained_bpe(pre_tokenizer, specials: list[str], vocab_size: int) -> tuple[dict, list]:
@@ -128,8 +153,12 @@ def _trained_bpe(pre_tokenizer, specials: list[str], vocab_size: int) -> tuple[d
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizer
     alphabet = pre_tokenizers.ByteLevel.alphabet() if isinstance(pre_tokenizer, pre_tokenizers.ByteLevel) else []
-    tok.train_from_iterator(TOKENIZER_CORPUS, trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet, show_progress=False))
+    tok.train_from_iterator(
+        TOKENIZER_CORPUS,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet, show_progress=False
+        ),
+    )
     model = json.loads(tok.to_str())["model"]
     return model["vocab"], [tuple(m) for m in model["merges"]]
 
@@ -139,8 +168,9 @@ def tiny_llama_tokenizer():
     from tokenizers import pre_tokenizers
     from transformers import LlamaTokenizer
 
-    vocab, merges = _trained_bpe(pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True),
-                                 ["<unk>", "<s>", "</s>"], 120)
+    vocab, merges = _trained_bpe(
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True), ["<unk>", "<s>", "</s>"], 120
+    )
     return LlamaTokenizer(vocab=vocab, merges=merges, add_bos_token=True)
 
 
@@ -149,21 +179,26 @@ def tiny_gpt2_tokenizer(**special_tokens):
     from tokenizers import pre_tokenizers
     from transformers import GPT2Tokenizer
 
-    vocab, merges = _trained_bpe(pre_tokenizers.ByteLevel(add_prefix_space=False),
-                                 ["<s>", "<pad>", "</s>", "<unk>", "<|im_start|>", "<|im_end|>"], 330)
+    vocab, merges = _trained_bpe(
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ["<s>", "<pad>", "</s>", "<unk>", "<|im_start|>", "<|im_end|>"],
+        330,
+    )
     return GPT2Tokenizer(vocab=vocab, merges=merges, **special_tokens)
 
 
 def tiny_opt_tokenizer():
     """OPT's tokenizer conventions: GPT-2 BPE adding `</s>` (id 2) as BOS, `</s>` EOS, `<pad>` id 1."""
-    return tiny_gpt2_tokenizer(bos_token="</s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-                               add_bos_token=True)
+    return tiny_gpt2_tokenizer(
+        bos_token="</s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", add_bos_token=True
+    )
 
 
 def tiny_smollm2_tokenizer():
     """SmolLM2-Instruct's conventions: GPT-2 BPE declaring BOS `<|im_start|>` but adding none by itself."""
-    return tiny_gpt2_tokenizer(bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|im_end|>",
-                               unk_token="<unk>")
+    return tiny_gpt2_tokenizer(
+        bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|im_end|>", unk_token="<unk>"
+    )
 
 
 def stand_in_training(cfg, run_dir, backbones, on_step, checkpoint_bytes: int = 64 * 2**10):
@@ -188,7 +223,17 @@ def stand_in_training(cfg, run_dir, backbones, on_step, checkpoint_bytes: int = 
     save_checkpoint({"step": 4, "total_steps": 4, "w": torch.zeros(checkpoint_bytes // 4)}, run_dir / CHECKPOINT_NAME)
     atomic.write_bytes(run_dir / WEIGHTS_NAME, b"w" * 1024)
     atomic.write_text(run_dir / "predictions_test.jsonl", json.dumps({"id": "a", "prediction": "x"}) + "\n")
-    info = {"train_time_s": 1.0, "mean_step_s": 0.25, "steps": 4, "resumed_from": 0, "final_loss": 1.0,
-            "trainable_params": 10, "n_injected_tokens": 4, "n_train": 16, "world_size": 1, "feature_cache": [],
-            "primary": ("test", "CIDEr")}
+    info = {
+        "train_time_s": 1.0,
+        "mean_step_s": 0.25,
+        "steps": 4,
+        "resumed_from": 0,
+        "final_loss": 1.0,
+        "trainable_params": 10,
+        "n_injected_tokens": 4,
+        "n_train": 16,
+        "world_size": 1,
+        "feature_cache": [],
+        "primary": ("test", "CIDEr"),
+    }
     return {"test": {"CIDEr": 40.0 + len(cfg.method)}}, info

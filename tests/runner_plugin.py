@@ -1,5 +1,6 @@
 """Test plugin for the runner tests (`--plugin runner_plugin`, tests/ on PYTHONPATH): a connector whose mapping
 produces NaN from its second training step on (a run that must end `unstable`)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,5 +37,11 @@ class NanAfterFirstStep(LinearMapping):
         return "linear, NaN after a few calls (test)"
 
 
-register_preset(dataclasses.replace(get_preset("limber-1"), id="test-nan", display_name="test-nan",
-                                    mapping=BlockConfig("test-nan-later", {"after": 2})))
+register_preset(
+    dataclasses.replace(
+        get_preset("limber-1"),
+        id="test-nan",
+        display_name="test-nan",
+        mapping=BlockConfig("test-nan-later", {"after": 2}),
+    )
+)

@@ -1,5 +1,6 @@
 """Cell functions standing in for `harness.runner.cell.execute_cell` in the SLURM executor's tests (importable on the
 node: tests/ is on the jobs' PYTHONPATH)."""
+
 from __future__ import annotations
 
 import time

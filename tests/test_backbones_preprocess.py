@@ -1,4 +1,5 @@
 """Input preprocessing: Whisper log-mel front end against transformers' reference, image and video transforms."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -8,15 +9,29 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.backbones.preprocess import (CLIP_MEAN, CLIP_STD, ImagePreprocess, LogMelPreprocess, VideoPreprocess,
-                                          mel_filters, resample)
+from harness.backbones.preprocess import (
+    CLIP_MEAN,
+    CLIP_STD,
+    ImagePreprocess,
+    LogMelPreprocess,
+    VideoPreprocess,
+    mel_filters,
+    resample,
+)
 
 
 def test_mel_filters_match_transformers_slaney():
     from transformers.audio_utils import mel_filter_bank
 
-    ref = mel_filter_bank(num_frequency_bins=201, num_mel_filters=80, min_frequency=0.0, max_frequency=8000.0,
-                          sampling_rate=16000, norm="slaney", mel_scale="slaney")
+    ref = mel_filter_bank(
+        num_frequency_bins=201,
+        num_mel_filters=80,
+        min_frequency=0.0,
+        max_frequency=8000.0,
+        sampling_rate=16000,
+        norm="slaney",
+        mel_scale="slaney",
+    )
     np.testing.assert_allclose(mel_filters(16000, 400, 80, 0.0, 8000.0), ref.T, atol=1e-7)
 
 
@@ -24,8 +39,10 @@ def test_log_mel_matches_whisper_feature_extractor():
     from transformers import WhisperFeatureExtractor
 
     t = np.arange(16000 * 2) / 16000
-    wave = (0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 3 * t)
-            + 0.05 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
+    wave = (
+        0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 3 * t)
+        + 0.05 * np.random.default_rng(0).standard_normal(len(t))
+    ).astype(np.float32)
     ref = WhisperFeatureExtractor(feature_size=80)(wave, sampling_rate=16000, return_tensors="np").input_features[0]
     ours = LogMelPreprocess(max_seconds=30)((wave, 16000))
     assert ours.shape == (80, 3000)
@@ -68,3 +85,24 @@ def test_video_uniform_frame_sampling():
     assert short.shape == (4, 3, 16, 16)  # fewer frames than asked: repeated
     with pytest.raises(ValueError, match="no frames"):
         VideoPreprocess(4, ImagePreprocess(16, (0, 0, 0), (1, 1, 1)))([])
+
+
+def test_official_squash_resize_keeps_the_whole_image():
+    """F4: the official evaluation transform is Resize((224, 224)) bicubic, aspect ratio not kept
+    (depalm/data/data/data_base.py:170); the encoder's own resize + centre crop is then a no-op."""
+    arr = np.random.default_rng(0).integers(0, 255, (40, 100, 3), dtype=np.uint8)
+    img = Image.fromarray(arr)
+    prep = ImagePreprocess(32, (0, 0, 0), (1, 1, 1), resize="squash")
+    squashed = np.asarray(img.resize((32, 32), Image.BICUBIC), dtype=np.float32) / 255
+    expected = torch.from_numpy(squashed).permute(2, 0, 1)
+    torch.testing.assert_close(prep(img), expected)
+    crop = ImagePreprocess(32, (0, 0, 0), (1, 1, 1))
+    assert not torch.allclose(crop(img), expected)
+    assert prep.config["resize"] == "bicubic-squash" != crop.config["resize"]
+    with pytest.raises(ValueError, match="squash"):
+        ImagePreprocess(32, (0, 0, 0), (1, 1, 1), resize="pad")
+    # then the encoder's own eval transform: timm's Resize(floor(32 / 0.9) = 35) + CenterCrop(32), as for EVA-CLIP-L
+    timm_like = ImagePreprocess(32, (0, 0, 0), (1, 1, 1), resize="squash", crop_pct=0.9)
+    zoomed = img.resize((32, 32), Image.BICUBIC).resize((35, 35), Image.BICUBIC).crop((2, 2, 34, 34))
+    expected = torch.from_numpy(np.asarray(zoomed, dtype=np.float32) / 255).permute(2, 0, 1)
+    torch.testing.assert_close(timm_like(img), expected)

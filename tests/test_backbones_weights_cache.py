@@ -1,10 +1,17 @@
 """Converted-weights cache: built once, interrupted builds leave nothing, truncated entries are rebuilt."""
+
 import pytest
 import torch
 
 from harness.backbones import weights_cache
-from harness.backbones.weights_cache import (BackboneNotAvailable, cache_root, cached_directory, cached_state_dict,
-                                             package_file, source_tag)
+from harness.backbones.weights_cache import (
+    BackboneNotAvailable,
+    cache_root,
+    cached_directory,
+    cached_state_dict,
+    package_file,
+    source_tag,
+)
 
 
 @pytest.fixture
@@ -52,7 +59,7 @@ def test_state_dict_converted_once_and_rebuilt_when_corrupt(cache):
         calls.append(1)
         return {"w": torch.arange(6.0).view(2, 3)}, {"d": 3}
 
-    state, config = cached_state_dict("t", convert)
+    state, _config = cached_state_dict("t", convert)
     state2, config2 = cached_state_dict("t", convert)
     assert len(calls) == 1 and config2 == {"d": 3} and torch.equal(state2["w"], state["w"])
     file = cache / "weights" / "t.safetensors"

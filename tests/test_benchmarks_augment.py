@@ -1,12 +1,19 @@
 """Appendix C.3 augmentations: crop/flip ranges, RandAugment ops, spectrogram masks, switchable, deterministic."""
+
 import random
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.augment import (AugmentConfig, augment_input, augment_preprocessed, augment_spectrogram, crop_box,
-                                torchvision_ops)
+from benchmarks.augment import (
+    AugmentConfig,
+    augment_input,
+    augment_preprocessed,
+    augment_spectrogram,
+    crop_box,
+    torchvision_ops,
+)
 
 
 def _img(w=64, h=48):
@@ -20,7 +27,7 @@ def test_crop_box_respects_scale_and_ratio():
     for _ in range(200):
         left, top, right, bottom = crop_box(rng, 200, 150, cfg)
         w, h = right - left, bottom - top
-        assert 0 <= left and 0 <= top and right <= 200 and bottom <= 150
+        assert left >= 0 and top >= 0 and right <= 200 and bottom <= 150
         assert 0.5 * 0.95 <= w * h / (200 * 150) <= 1.0
         assert 3 / 4 * 0.95 <= w / h <= 4 / 3 * 1.05
 
@@ -83,3 +90,18 @@ def test_get_augmenter_matches_runner_protocol():
     assert off.tensor(batch) is batch and off.raw(img) is img
     with pytest.raises(ValueError, match="unknown modality"):
         get_augmenter("text")
+
+
+def test_official_crop_outputs_the_encoder_size_bicubic():
+    """F5: RandomResizedCrop(224, scale=(0.5, 1.0), interpolation=BICUBIC) (depalm/data/data/data_base.py:168)."""
+    img = _img(80, 60)
+    cfg = AugmentConfig(output_size=32, resample="bicubic", num_ops=0)
+    out = augment_input(img, "image", random.Random(4), cfg)
+    rng = random.Random(4)
+    box = crop_box(rng, 80, 60, cfg)
+    flip = rng.random() < cfg.flip_p
+    expected = img.resize((32, 32), Image.BICUBIC, box=box)
+    expected = expected.transpose(Image.FLIP_LEFT_RIGHT) if flip else expected
+    assert out.size == (32, 32) and out.tobytes() == expected.tobytes()
+    bilinear = augment_input(img, "image", random.Random(4), AugmentConfig(output_size=32, num_ops=0))
+    assert bilinear.tobytes() != out.tobytes()

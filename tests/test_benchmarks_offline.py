@@ -1,4 +1,5 @@
 """Offline suite: registry contents, determinism per seed, grounding of captions/answers, subsets, evaluate."""
+
 import dataclasses
 import json
 import subprocess
@@ -11,10 +12,30 @@ import benchmarks
 from benchmarks import get_benchmark, list_benchmarks
 from benchmarks.synthetic.scenes import BACKGROUNDS, COLORS
 
-OFFLINE = ["syn-coco", "syn-coco-1pct", "syn-textcaps", "syn-vqav2", "syn-vqav2-1pct", "syn-textvqa", "syn-okvqa",
-           "syn-aokvqa", "syn-audiocaps", "syn-msrvtt"]
-PAPER_ORDER = ["coco", "coco-1pct", "textcaps", "vqav2", "vqav2-1pct", "textvqa", "okvqa", "aokvqa", "audiocaps",
-               "msrvtt"]
+OFFLINE = [
+    "syn-coco",
+    "syn-coco-1pct",
+    "syn-textcaps",
+    "syn-vqav2",
+    "syn-vqav2-1pct",
+    "syn-textvqa",
+    "syn-okvqa",
+    "syn-aokvqa",
+    "syn-audiocaps",
+    "syn-msrvtt",
+]
+PAPER_ORDER = [
+    "coco",
+    "coco-1pct",
+    "textcaps",
+    "vqav2",
+    "vqav2-1pct",
+    "textvqa",
+    "okvqa",
+    "aokvqa",
+    "audiocaps",
+    "msrvtt",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -31,8 +52,10 @@ def _raw_bytes(raw) -> bytes:
 
 
 def _fingerprint(items, n_inputs=5):
-    return ([(it.id, it.input_key, it.prompt, tuple(it.targets)) for it in items],
-            [_raw_bytes(it.load_input()) for it in items[:n_inputs]])
+    return (
+        [(it.id, it.input_key, it.prompt, tuple(it.targets)) for it in items],
+        [_raw_bytes(it.load_input()) for it in items[:n_inputs]],
+    )
 
 
 def test_registry_mirrors_table4_columns_in_order():
@@ -46,8 +69,18 @@ def test_registry_mirrors_table4_columns_in_order():
 
 def test_epochs_follow_appendix_c3():
     epochs = {b: get_benchmark(b).spec.epochs for b in OFFLINE}
-    assert epochs == {"syn-coco": 8, "syn-coco-1pct": 30, "syn-textcaps": 20, "syn-vqav2": 8, "syn-vqav2-1pct": 30,
-                      "syn-textvqa": 20, "syn-okvqa": 20, "syn-aokvqa": 20, "syn-audiocaps": 12, "syn-msrvtt": 8}
+    assert epochs == {
+        "syn-coco": 8,
+        "syn-coco-1pct": 30,
+        "syn-textcaps": 20,
+        "syn-vqav2": 8,
+        "syn-vqav2-1pct": 30,
+        "syn-textvqa": 20,
+        "syn-okvqa": 20,
+        "syn-aokvqa": 20,
+        "syn-audiocaps": 12,
+        "syn-msrvtt": 8,
+    }
 
 
 def test_import_is_torch_free():
@@ -79,7 +112,7 @@ def test_items_well_formed_at_default_size(bench_id):
             if spec.task == "vqa":  # the template around a non-empty question
                 before, after = spec.format_prompt("\0").split("\0")
                 assert len(it.targets) >= 10 and it.prompt.startswith(before) and it.prompt.endswith(after)
-                assert it.prompt[len(before): len(it.prompt) - len(after)].strip()
+                assert it.prompt[len(before) : len(it.prompt) - len(after)].strip()
             else:
                 assert len(set(it.targets)) >= 3 and it.prompt == spec.format_prompt()
     raw = bench.load("val", size=2)[0].load_input()
@@ -122,7 +155,10 @@ def test_low_data_subset_is_one_percent_of_pool_with_own_seed(tmp_path):
     # evaluation splits are shared with the full benchmark
     assert [it.targets for it in low.load("val")] == [it.targets for it in full.load("val")]
     files = sorted((tmp_path / "cache" / "subsets").glob("syn-coco-1pct*"))
-    assert [f.name for f in files] == ["syn-coco-1pct_gen0_seed0_n64.json", "syn-coco-1pct_gen0_seed1_n64.json"]
+    assert [f.name for f in files] == [
+        "syn-coco-1pct_gen0_shuffle_seed0_n64.json",
+        "syn-coco-1pct_gen0_shuffle_seed1_n64.json",
+    ]
     record = json.loads(files[0].read_text())
     assert record["subset_seed"] == 0 and record["size"] == 64 and record["pool_size"] == 6400
     assert record["ids"] == [it.id for it in sub]
@@ -174,9 +210,13 @@ def test_knowledge_questions_held_out_from_training():
     from benchmarks.synthetic.knowledge import sample_question
 
     for family in ("flags", "objects"):
-        pairs = {role: {(scene.subject, q) for scene, q, _ in
-                        (sample_question(random.Random(f"{role}{i}"), family, role) for i in range(400))}
-                 for role in ("train", "val")}
+        pairs = {
+            role: {
+                (scene.subject, q)
+                for scene, q, _ in (sample_question(random.Random(f"{role}{i}"), family, role) for i in range(400))
+            }
+            for role in ("train", "val")
+        }
         assert pairs["val"] and not pairs["val"] & pairs["train"]
         # every evaluated subject is seen in training, under other questions
         assert {s for s, _ in pairs["val"]} <= {s for s, _ in pairs["train"]}
@@ -237,6 +277,8 @@ def test_readme_table_matches_registry():
         s = get_benchmark(b).spec
         sizes = "/".join(str(s.default_sizes[r]) for r in ("train", "val", "test")) if s.default_sizes else "dataset"
         prompt = json.dumps(s.format_prompt("{question}" if s.task == "vqa" else None))
-        row = (f"| {s.id} | {s.paper_column or '-'} | {s.modality} | {s.task} | {sizes} | {s.epochs} | `{prompt}` | "
-               f"{s.primary_metric} ({s.eval_split}) |")
+        row = (
+            f"| {s.id} | {s.paper_column or '-'} | {s.modality} | {s.task} | {sizes} | {s.epochs} | `{prompt}` | "
+            f"{s.primary_metric} ({s.eval_split}) |"
+        )
         assert row in readme, row

@@ -1,4 +1,5 @@
 """`python -m benchmarks.score`: JSON output on the x100 scale, missing ids reported, bad input exits 2."""
+
 import json
 import shutil
 import subprocess
@@ -19,8 +20,9 @@ def _write(tmp_path, name, obj):
 
 
 def test_vqa_scores_and_prints_json(tmp_path, capsys):
-    preds = _write(tmp_path, "p.json", [{"id": 1, "answer": "two"}, {"id": "2", "answer": "no"},
-                                        {"id": "3", "answer": "red"}])
+    preds = _write(
+        tmp_path, "p.json", [{"id": 1, "answer": "two"}, {"id": "2", "answer": "no"}, {"id": "3", "answer": "red"}]
+    )
     ann = _write(tmp_path, "a.json", ANNOTATIONS)
     assert main(["vqa", preds, ann]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -46,12 +48,15 @@ def test_missing_ids_are_reported_and_fail_unless_partial(tmp_path, capsys):
     assert json.loads(captured.out) == dict.fromkeys(VQA_METRICS, 100.0) and "without a prediction" in captured.err
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "not valid JSON"),
-    ('{"id": 1}', "expected a JSON list"),
-    ('[{"id": 1, "caption": "x"}]', "entry 0 must be"),
-    ('[{"id": 1, "answer": "a"}, {"id": "1", "answer": "b"}]', "appears more than once"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"id": 1}', "expected a JSON list"),
+        ('[{"id": 1, "caption": "x"}]', "entry 0 must be"),
+        ('[{"id": 1, "answer": "a"}, {"id": "1", "answer": "b"}]', "appears more than once"),
+    ],
+)
 def test_bad_predictions_exit_2(tmp_path, capsys, content, message):
     p = tmp_path / "p.json"
     p.write_text(content)
@@ -71,12 +76,21 @@ def test_bad_references_and_missing_file_exit_2(tmp_path, capsys):
 
 @pytest.mark.skipif(shutil.which("java") is None, reason="PTB tokenizer needs Java")
 def test_caption_cli_as_module(tmp_path):
-    preds = _write(tmp_path, "p.json", [{"id": "a", "caption": "a red circle on the left"},
-                                        {"id": "b", "caption": "two blue squares"}])
-    refs = _write(tmp_path, "r.json", {"a": ["a red circle on the left", "red circle at left"],
-                                       "b": ["two blue squares", "2 blue boxes"]})
-    out = subprocess.run([sys.executable, "-m", "benchmarks.score", "caption", preds, refs, "--metrics",
-                          "BLEU_1,ROUGE_L,CIDEr"], capture_output=True, text=True)
+    preds = _write(
+        tmp_path,
+        "p.json",
+        [{"id": "a", "caption": "a red circle on the left"}, {"id": "b", "caption": "two blue squares"}],
+    )
+    refs = _write(
+        tmp_path,
+        "r.json",
+        {"a": ["a red circle on the left", "red circle at left"], "b": ["two blue squares", "2 blue boxes"]},
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.score", "caption", preds, refs, "--metrics", "BLEU_1,ROUGE_L,CIDEr"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     scores = json.loads(out.stdout)
     assert set(scores) == {"BLEU_1", "ROUGE_L", "CIDEr"} and scores["BLEU_1"] == pytest.approx(100.0)

@@ -1,4 +1,5 @@
 """run_matrix.py matrix mode: bad input exits 2 naming the valid choices and writes nothing; --dry-run plans."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,7 @@ from harness.cli import main
 
 def _run(tmp_path, *argv):
     results = tmp_path / "results"
-    args = ["--results", str(results), "--out", str(tmp_path / "reports"), "--runs-dir", str(tmp_path / "runs"),
-            *argv]
+    args = ["--results", str(results), "--out", str(tmp_path / "reports"), "--runs-dir", str(tmp_path / "runs"), *argv]
     return main(args), results
 
 
@@ -17,26 +17,29 @@ def _nothing_written(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--methods", "depalm,nope"], "depalm-c-attn"),
-    (["--methods", "all", "--datasets", "syn-nope"], "syn-coco"),
-    (["--datasets", "syn-coco", "--llm", "gpt-9"], "smollm2-135m"),
-    (["--datasets", "syn-coco", "--encoder", "resnet"], "clip-b16-embedded"),
-    (["--datasets", "syn-coco", "--seeds", "0"], "seed count must be >= 1"),
-    (["--datasets", "syn-coco", "--seeds=-1,2"], "seeds >= 0"),
-    (["--datasets", "syn-coco", "--seeds", "two"], "--seeds"),
-    (["--datasets", "syn-coco", "--lr=-1e-3"], "positive"),
-    (["--datasets", "syn-coco", "--lr", "-0.001"], "positive"),
-    (["--datasets", "syn-coco", "--lr", "0"], "positive"),
-    (["--datasets", "syn-coco", "--grad-clip=-1"], "positive"),
-    (["--datasets", "syn-coco", "--executor", "cloud"], "inline, local, slurm"),
-    (["--datasets", "syn-coco", "--profile", "turbo"], "smoke"),
-    (["--datasets", "syn-coco", "--max-parallel", "0"], "--max-parallel"),
-    (["--datasets", "syn-coco", "--num-beams", "0"], "--num-beams"),
-    (["--datasets", "syn-coco", "--lr-grid", "--lr", "1e-3"], "--lr-grid"),
-    (["--datasets", "coco", "--data-root", "/nonexistent/depalm"], "coco"),
-    (["--datasets", "syn-coco", "--variant", "officail"], "official, paper"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--methods", "depalm,nope"], "depalm-c-attn"),
+        (["--methods", "all", "--datasets", "syn-nope"], "syn-coco"),
+        (["--datasets", "syn-coco", "--llm", "gpt-9"], "smollm2-135m"),
+        (["--datasets", "syn-coco", "--encoder", "resnet"], "clip-b16-embedded"),
+        (["--datasets", "syn-coco", "--seeds", "0"], "seed count must be >= 1"),
+        (["--datasets", "syn-coco", "--seeds=-1,2"], "seeds >= 0"),
+        (["--datasets", "syn-coco", "--seeds", "two"], "--seeds"),
+        (["--datasets", "syn-coco", "--lr=-1e-3"], "positive"),
+        (["--datasets", "syn-coco", "--lr", "-0.001"], "positive"),
+        (["--datasets", "syn-coco", "--lr", "0"], "positive"),
+        (["--datasets", "syn-coco", "--grad-clip=-1"], "positive"),
+        (["--datasets", "syn-coco", "--executor", "cloud"], "inline, local, slurm"),
+        (["--datasets", "syn-coco", "--profile", "turbo"], "smoke"),
+        (["--datasets", "syn-coco", "--max-parallel", "0"], "--max-parallel"),
+        (["--datasets", "syn-coco", "--num-beams", "0"], "--num-beams"),
+        (["--datasets", "syn-coco", "--lr-grid", "--lr", "1e-3"], "--lr-grid"),
+        (["--datasets", "coco", "--data-root", "/nonexistent/depalm"], "coco"),
+        (["--datasets", "syn-coco", "--variant", "officail"], "official, paper"),
+    ],
+)
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, needle):
     rc, _ = _run(tmp_path, *argv)
     err = capsys.readouterr().err
@@ -46,8 +49,18 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, needle):
 
 
 def test_dry_run_lists_cells_with_eta_and_writes_nothing(tmp_path, capsys):
-    rc, _ = _run(tmp_path, "--methods", "limber-1,depalm", "--datasets", "syn-coco", "--seeds", "2",
-                 "--profile", "smoke", "--dry-run")
+    rc, _ = _run(
+        tmp_path,
+        "--methods",
+        "limber-1,depalm",
+        "--datasets",
+        "syn-coco",
+        "--seeds",
+        "2",
+        "--profile",
+        "smoke",
+        "--dry-run",
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "4 cells: 4 to run" in out and "ETA" in out
@@ -56,8 +69,7 @@ def test_dry_run_lists_cells_with_eta_and_writes_nothing(tmp_path, capsys):
 
 
 def test_bias_tuning_variants_resolve(tmp_path, capsys):
-    rc, _ = _run(tmp_path, "--methods", "depalm+bias-ft", "--datasets", "syn-coco", "--profile", "smoke",
-                 "--dry-run")
+    rc, _ = _run(tmp_path, "--methods", "depalm+bias-ft", "--datasets", "syn-coco", "--profile", "smoke", "--dry-run")
     assert rc == 0 and "depalm+bias-ft__syn-coco__s0" in capsys.readouterr().out
     _nothing_written(tmp_path)
 
@@ -66,10 +78,22 @@ def test_lr_grid_makes_one_cell_per_lr_and_evaluates_val(tmp_path, capsys):
     from harness.cli import parse_study
     from harness.runner.matrix import plan
 
-    study = parse_study(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
-                                      "--lr-grid", "--results", str(tmp_path / "r")])
+    study = parse_study(
+        [
+            "--methods",
+            "depalm",
+            "--datasets",
+            "syn-coco",
+            "--profile",
+            "smoke",
+            "--lr-grid",
+            "--results",
+            str(tmp_path / "r"),
+        ]
+    )
     p = plan(study)
     assert sorted(c.lr for c in p.todo) == [4e-4, 8e-4, 1e-3]
+    assert {c.recipe_source["lr"] for c in p.todo} == {"user"}  # R4: a grid leaves the official per-cell lr
     assert all(c.eval.splits[0] == "val" for c in p.todo)
     assert len({c.config_hash() for c in p.todo}) == 3
     _nothing_written(tmp_path)
@@ -77,8 +101,18 @@ def test_lr_grid_makes_one_cell_per_lr_and_evaluates_val(tmp_path, capsys):
 
 def test_datasets_all_skips_what_is_missing_and_says_why(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("DEPALM_DATA_ROOT", raising=False)
-    rc, _ = _run(tmp_path, "--methods", "limber-1", "--datasets", "all", "--profile", "smoke", "--dry-run",
-                 "--data-root", str(tmp_path / "none"))
+    rc, _ = _run(
+        tmp_path,
+        "--methods",
+        "limber-1",
+        "--datasets",
+        "all",
+        "--profile",
+        "smoke",
+        "--dry-run",
+        "--data-root",
+        str(tmp_path / "none"),
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "skipped dataset coco:" in out and "syn-coco__s0" in out
@@ -89,8 +123,9 @@ def test_variants_are_a_matrix_axis_in_the_config_hash():
     from harness.config import RunConfig
     from harness.runner.matrix import plan
 
-    study = parse_study(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
-                                      "--variant", "official,paper"])
+    study = parse_study(
+        ["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke", "--variant", "official,paper"]
+    )
     cells = plan(study).cells
     assert [c.variant for c in cells] == ["official", "paper"]
     assert [c.method_config["variant"] for c in cells] == ["official", "paper"]
@@ -107,20 +142,23 @@ def test_variants_are_a_matrix_axis_in_the_config_hash():
 SMOKE_CELL = ["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke"]
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--train.nope", "1"], "unrecognized arguments: --train.nope 1"),
-    (["--train.max_steps", "abc"], "--train.max_steps abc: expected an int or null"),
-    (["--eval.num_beams", "two"], "--eval.num_beams (--num-beams) two: expected an int"),
-    (["--mode", "train"], "expected one of run, report-only, describe-methods, doctor"),
-    (["--train.augment", "maybe"], "expected true or false"),
-    (["--eval.size", "0"], "--eval.size 0: must be >= 1"),
-    (["--train.warmup_frac", "1.5"], "in [0, 1)"),
-    (["--eval.splits", "[tst]"], "reported, train, val, test"),
-    (["--eval.metrics", "[CIDEr, BLEU4]"], "unknown caption metric(s) BLEU4"),
-    (["--config", "/nonexistent/study.yaml"], "--config"),
-    (["--dry-run=yes"], "--dry-run takes no value"),
-    (["--num-beams"], "--num-beams: expected a value"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--train.nope", "1"], "unrecognized arguments: --train.nope 1"),
+        (["--train.max_steps", "abc"], "--train.max_steps abc: expected an int or null"),
+        (["--eval.num_beams", "two"], "--eval.num_beams (--num-beams) two: expected an int"),
+        (["--mode", "train"], "expected one of run, report-only, describe-methods, doctor"),
+        (["--train.augment", "maybe"], "expected true or false"),
+        (["--eval.size", "0"], "--eval.size 0: must be >= 1"),
+        (["--train.warmup_frac", "1.5"], "in [0, 1)"),
+        (["--eval.splits", "[tst]"], "reported, train, val, test"),
+        (["--eval.metrics", "[CIDEr, BLEU4]"], "unknown caption metric(s) BLEU4"),
+        (["--config", "/nonexistent/study.yaml"], "--config"),
+        (["--dry-run=yes"], "--dry-run takes no value"),
+        (["--num-beams"], "--num-beams: expected a value"),
+    ],
+)
 def test_bad_options_are_one_line_usage_errors(tmp_path, capsys, argv, needle):
     rc, _ = _run(tmp_path, *SMOKE_CELL, *argv)
     err = capsys.readouterr().err
@@ -162,9 +200,29 @@ def test_the_profile_sets_defaults_that_files_and_later_flags_override(tmp_path)
 def test_print_config_round_trips_through_config(tmp_path, capsys):
     from harness.cli import main, parse_study
 
-    argv = [*SMOKE_CELL, "--seeds", "0,3", "--variant", "official,paper", "--train.max_steps", "3",
-            "--num-beams", "2", "--eval.splits", "[val, test]", "--executor", "slurm", "--time", "2-00:00:00",
-            "--sbatch-arg", "mail-type=END", "--sbatch-arg", "exclusive", "--plugin", "json"]
+    argv = [
+        *SMOKE_CELL,
+        "--seeds",
+        "0,3",
+        "--variant",
+        "official,paper",
+        "--train.max_steps",
+        "3",
+        "--num-beams",
+        "2",
+        "--eval.splits",
+        "[val, test]",
+        "--executor",
+        "slurm",
+        "--time",
+        "2-00:00:00",
+        "--sbatch-arg",
+        "mail-type=END",
+        "--sbatch-arg",
+        "exclusive",
+        "--plugin",
+        "json",
+    ]
     assert main([*argv, "--print-config"]) == 0
     printed = capsys.readouterr().out
     study_file = tmp_path / "study.yaml"
@@ -179,21 +237,87 @@ def test_print_config_round_trips_through_config(tmp_path, capsys):
 def test_the_first_flags_are_shorthands_for_the_fields():
     from harness.cli import parse_study
 
-    short = parse_study(["--report-only", "--results", "a", "--results", "b", "--plugin", "json", "--lr-grid",
-                         "--grad-clip", "0.5", "--variant", "paper", "--data-root", "/d", "--runs-dir", "r",
-                         "--dry-run", "--retry-failed", "--num-beams", "2", "--max-new-tokens", "7",
-                         "--max-parallel", "3", "--partition", "gpu", "--gpus-per-node", "0", "--sbatch-arg", "x=1",
-                         "--detach", "--d-llm", "512"])
-    dotted = parse_study(["--mode", "report-only", "--results", "a", "--results", "b", "--plugins", "[json]",
-                          "--lr_grid", "true", "--grad_clip", "0.5", "--variants", "paper", "--data_root", "/d",
-                          "--runs_dir", "r",
-                          "--dry_run", "true", "--retry_failed", "true", "--eval.num_beams", "2",
-                          "--eval.max_new_tokens", "7", "--local.max_parallel", "3", "--slurm.partition", "gpu",
-                          "--slurm.gpus_per_node", "0", "--slurm.sbatch_args", "[x=1]", "--slurm.detach", "true",
-                          "--describe.d_llm", "512"])
+    short = parse_study(
+        [
+            "--report-only",
+            "--results",
+            "a",
+            "--results",
+            "b",
+            "--plugin",
+            "json",
+            "--lr-grid",
+            "--grad-clip",
+            "0.5",
+            "--variant",
+            "paper",
+            "--data-root",
+            "/d",
+            "--runs-dir",
+            "r",
+            "--dry-run",
+            "--retry-failed",
+            "--num-beams",
+            "2",
+            "--max-new-tokens",
+            "7",
+            "--max-parallel",
+            "3",
+            "--partition",
+            "gpu",
+            "--gpus-per-node",
+            "0",
+            "--sbatch-arg",
+            "x=1",
+            "--detach",
+            "--d-llm",
+            "512",
+        ]
+    )
+    dotted = parse_study(
+        [
+            "--mode",
+            "report-only",
+            "--results",
+            "a",
+            "--results",
+            "b",
+            "--plugins",
+            "[json]",
+            "--lr_grid",
+            "true",
+            "--grad_clip",
+            "0.5",
+            "--variants",
+            "paper",
+            "--data_root",
+            "/d",
+            "--runs_dir",
+            "r",
+            "--dry_run",
+            "true",
+            "--retry_failed",
+            "true",
+            "--eval.num_beams",
+            "2",
+            "--eval.max_new_tokens",
+            "7",
+            "--local.max_parallel",
+            "3",
+            "--slurm.partition",
+            "gpu",
+            "--slurm.gpus_per_node",
+            "0",
+            "--slurm.sbatch_args",
+            "[x=1]",
+            "--slurm.detach",
+            "true",
+            "--describe.d_llm",
+            "512",
+        ]
+    )
     assert short == dotted
-    assert (short.mode, short.results, short.plugins, short.eval.num_beams) == ("report-only", ("a", "b"),
-                                                                               ("json",), 2)
+    assert (short.mode, short.results, short.plugins, short.eval.num_beams) == ("report-only", ("a", "b"), ("json",), 2)
 
 
 def test_lists_in_yaml_and_comma_lists_resolve_alike(tmp_path):
@@ -203,8 +327,9 @@ def test_lists_in_yaml_and_comma_lists_resolve_alike(tmp_path):
     study_file = tmp_path / "study.yaml"
     study_file.write_text("methods: [depalm, limber-1]\nseeds: [0, 2]\ndatasets: [syn-coco]\nprofile: smoke\n")
     listed = plan(parse_study(["--config", str(study_file)])).cells
-    commas = plan(parse_study(["--methods", "depalm,limber-1", "--seeds", "0,2", "--datasets", "syn-coco",
-                               "--profile", "smoke"])).cells
+    commas = plan(
+        parse_study(["--methods", "depalm,limber-1", "--seeds", "0,2", "--datasets", "syn-coco", "--profile", "smoke"])
+    ).cells
     assert [c.run_id for c in listed] == [c.run_id for c in commas] and len(listed) == 4
 
 
@@ -224,9 +349,21 @@ def test_help_lists_the_groups_and_the_shorthands(capsys):
         main(["--profile", "smoke", "--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    for text in ("--train.*: Optimisation recipe", "--eval.*: Generation and scoring", "--slurm.*: SLURM executor",
-                 "--train.max_steps", "cap on optimiser steps", "default: 4", "--eval.size", "--local.max_parallel",
-                 "shorthands", "--num-beams X", "--eval.num_beams X", "--print-config", "--config CONFIG"):
+    for text in (
+        "--train.*: Optimisation recipe",
+        "--eval.*: Generation and scoring",
+        "--slurm.*: SLURM executor",
+        "--train.max_steps",
+        "cap on optimiser steps",
+        "default: 4",
+        "--eval.size",
+        "--local.max_parallel",
+        "shorthands",
+        "--num-beams X",
+        "--eval.num_beams X",
+        "--print-config",
+        "--config CONFIG",
+    ):
         assert text in out, text
 
 

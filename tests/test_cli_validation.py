@@ -1,5 +1,6 @@
 """Bad input is refused before anything trains (exit 2, one line): path-unsafe plugin ids, out-of-range seeds, a
 plugin raising on import, output directories under a file; an interrupted matrix exits 130 with one line."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,10 @@ def _one_line_error(capsys) -> str:
 @pytest.mark.parametrize("method_id", ["../x", "/tmp/escape", "a/b", "tab\there", "..", ".hidden"])
 def test_path_unsafe_plugin_method_ids_are_refused_at_registration(tmp_path, monkeypatch, capsys, method_id):
     plugin = tmp_path / "bad_ids_plugin.py"
-    plugin.write_text("import dataclasses\nfrom methods import get_preset, register_preset\n"
-                      f"register_preset(dataclasses.replace(get_preset('limber-1'), id={method_id!r}))\n")
+    plugin.write_text(
+        "import dataclasses\nfrom methods import get_preset, register_preset\n"
+        f"register_preset(dataclasses.replace(get_preset('limber-1'), id={method_id!r}))\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("bad_ids_plugin", None)
     assert main(["--plugin", "bad_ids_plugin", "--methods", "limber-1", *SMOKE, *_dirs(tmp_path / "out")]) == 2
@@ -80,8 +83,13 @@ sys.exit(main(sys.argv[1:]))
 def test_an_interrupted_matrix_exits_130_with_one_line(tmp_path, sig):
     events = tmp_path / "events"
     env = {**os.environ, "DEPALM_TEST_EVENTS": str(events), "DEPALM_TEST_GATE": str(tmp_path / "never")}
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER.format(tests=str(TESTS)), "--methods", "limber-1", *SMOKE,
-                             *_dirs(tmp_path)], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER.format(tests=str(TESTS)), "--methods", "limber-1", *SMOKE, *_dirs(tmp_path)],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 600
     while not events.exists():  # the cell is training (its stand-in waits forever)
         assert time.monotonic() < deadline and proc.poll() is None

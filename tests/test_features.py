@@ -1,4 +1,5 @@
 """Frozen-feature cache: reuse, invalidation, corruption handling."""
+
 import json
 import os
 
@@ -14,10 +15,11 @@ from harness.runner.features import FeatureCache
 class CountingEncoder(PerceptualEncoder):
     """Tiny encoder: raw = list of 4 floats; `scale` is a preprocessing setting recorded in meta.preprocess."""
 
-    def __init__(self, scale: float = 1.0, n_levels: int = 3):
-        meta = EncoderMeta("counting", "audio", (4,), True, 8, n_levels, {"scale": scale})
+    def __init__(self, scale: float = 1.0, n_levels: int = 3, final_norm: bool = False):
+        meta = EncoderMeta("counting", "audio", (4,), True, 8, n_levels, {"scale": scale}, final_norm)
         super().__init__(meta, "counting-weights", lambda raw: torch.tensor(raw, dtype=torch.float32) * scale)
         self.proj = torch.nn.Linear(1, 8)
+        self.norm = torch.nn.LayerNorm(8)
         self.calls = 0
         self.items_seen = 0
 
@@ -27,6 +29,9 @@ class CountingEncoder(PerceptualEncoder):
         tokens = self.proj(x[..., None])  # [B, 4, 8]
         tokens = torch.cat([tokens.mean(1, keepdim=True), tokens], 1)
         return torch.stack([tokens * (i + 1) for i in range(n_levels)], 1)
+
+    def final_norm_module(self):
+        return self.norm
 
 
 def make_items(n, offset=0):
@@ -58,11 +63,11 @@ def test_new_items_only_are_computed(tmp_path):
     assert enc.items_seen == 3 and len(store) == 8
 
 
-@pytest.mark.parametrize("change", ["levels", "preprocess", "split", "dataset"])
+@pytest.mark.parametrize("change", ["levels", "preprocess", "split", "dataset", "final_norm"])
 def test_changes_invalidate(tmp_path, change):
     cache = FeatureCache(tmp_path)
     cache.get_or_compute(CountingEncoder(), "d", "train", make_items(4), n_levels=2)
-    enc = CountingEncoder(scale=0.5 if change == "preprocess" else 1.0)
+    enc = CountingEncoder(scale=0.5 if change == "preprocess" else 1.0, final_norm=change == "final_norm")
     dataset, split = ("d2" if change == "dataset" else "d"), ("val" if change == "split" else "train")
     n_levels = 3 if change == "levels" else 2
     store = cache.get_or_compute(enc, dataset, split, make_items(4), n_levels)

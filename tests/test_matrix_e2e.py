@@ -1,6 +1,7 @@
 """The matrix end to end on the smoke profile with the embedded backbones: a finished matrix re-run trains nothing
 and re-renders the same tables; a connector added in one file (--plugin) runs and is ranked in Table 4 beside the
 cached results."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -20,8 +21,16 @@ def finished(tmp_path_factory):
         pytest.skip(f"embedded backbones not installed ({', '.join(missing)}): scripts/install.sh")
     root = tmp_path_factory.mktemp("matrix")
     dirs = ["--results", str(root / "results"), "--runs-dir", str(root / "runs"), "--out", str(root / "reports")]
-    cell = ["--methods", "limber-1,depalm-r-avgpool", "--datasets", "syn-coco", "--profile", "smoke",
-            "--executor", "inline"]
+    cell = [
+        "--methods",
+        "limber-1,depalm-r-avgpool",
+        "--datasets",
+        "syn-coco",
+        "--profile",
+        "smoke",
+        "--executor",
+        "inline",
+    ]
     assert main(cell + dirs) == 0
     return root, cell, dirs
 
@@ -45,13 +54,19 @@ def test_rerun_trains_nothing_and_renders_the_same_tables(finished, monkeypatch,
     assert _tables(root / "reports") == before
 
 
-def test_plugin_connector_runs_and_is_ranked_beside_cached_results(finished, capsys):
+def test_plugin_connector_runs_and_is_ranked_beside_cached_results(finished, capsys, isolated_registry):
     from harness.store.results import read_results
 
     root, cell, dirs = finished
     capsys.readouterr()
-    args = ["--plugin", "methods.contrib.qpmapper8", "--methods", "limber-1,depalm-r-avgpool,depalm-qp8",
-            *cell[2:], *dirs]
+    args = [
+        "--plugin",
+        "methods.contrib.qpmapper8",
+        "--methods",
+        "limber-1,depalm-r-avgpool,depalm-qp8",
+        *cell[2:],
+        *dirs,
+    ]
     assert main(args) == 0
     assert "3 cells: 1 to run, 2 cached" in capsys.readouterr().out
     rows = read_results([root / "results"])

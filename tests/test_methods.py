@@ -1,4 +1,5 @@
 """Connector framework without an LLM: presets, registries, Table 1 counts (meta device), blocks, describe."""
+
 from __future__ import annotations
 
 import csv
@@ -6,20 +7,28 @@ import dataclasses
 import importlib
 import json
 import math
-import sys
 from dataclasses import dataclass
-
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import PLUGIN
 
 import methods
-from methods import registry
-
-from methods import (BlockConfig, ExtractionConfig, FeatureSpec, MethodConfig, UnknownMethodError, build_connector,
-                     get_preset, list_presets, register_block, register_preset)
+from methods import (
+    BlockConfig,
+    ExtractionConfig,
+    FeatureSpec,
+    MethodConfig,
+    UnknownMethodError,
+    build_connector,
+    get_preset,
+    list_presets,
+    register_block,
+    register_preset,
+    registry,
+)
 from methods.config import LLMDims, TokenLayout
 from methods.describe import CSV_COLUMNS, describe_methods
 from methods.extraction import extract
@@ -28,14 +37,30 @@ from methods.mapping import MappingBlock
 from methods.mapping.resampler import BlockResampler, group_blocks
 from methods.mapping.rrand import RandomTokenSubset
 
-PLUGIN = "methods.contrib.qpmapper8"
-PAPER_IDS = ["limber-1", "limber-all", "mapl", "epalm", "depalm", "depalm-qp-inner", "depalm-r-avgpool",
-             "depalm-r-linear", "depalm-r-qpmapper", "depalm-r-rand", "depalm-c-attn"]
+PAPER_IDS = [
+    "limber-1",
+    "limber-all",
+    "mapl",
+    "epalm",
+    "depalm",
+    "depalm-qp-inner",
+    "depalm-r-avgpool",
+    "depalm-r-linear",
+    "depalm-r-qpmapper",
+    "depalm-r-rand",
+    "depalm-c-attn",
+]
 # Table 1, LLaMA-7B + CLIP-L (d=1024, 16x16 patches + CLS)
 LLAMA7B = LLMDims(d_input=4096, d_hidden=4096, n_layers=32)
 CLIP_L = FeatureSpec(d_feats=1024, grid=(16, 16), has_cls=True, n_levels=24)
-TABLE1_PARAMS = {"depalm": 17.9e6, "depalm-qp-inner": 18.1e6, "depalm-r-rand": 21e6, "depalm-r-linear": 88e6,
-                 "depalm-r-qpmapper": 18e6, "depalm-r-avgpool": 21e6}
+TABLE1_PARAMS = {
+    "depalm": 17.9e6,
+    "depalm-qp-inner": 18.1e6,
+    "depalm-r-rand": 21e6,
+    "depalm-r-linear": 88e6,
+    "depalm-r-qpmapper": 18e6,
+    "depalm-r-avgpool": 21e6,
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -91,10 +116,22 @@ def test_table1_trainable_parameters_within_3_percent(method_id, paper):
     assert abs(n - paper) / paper < 0.03, f"{method_id}: {n / 1e6:.2f}M vs paper {paper / 1e6}M"
 
 
-@pytest.mark.parametrize("method_id,expected", [
-    ("limber-1", 1), ("limber-all", 257), ("mapl", 32), ("epalm", 1), ("depalm", 33), ("depalm-qp-inner", 32 + 16),
-    ("depalm-r-avgpool", 1 + 64 + 1), ("depalm-r-linear", 66), ("depalm-r-qpmapper", 66),
-    ("depalm-r-rand", 1 + 128 + 1), ("depalm-c-attn", 0)])
+@pytest.mark.parametrize(
+    "method_id,expected",
+    [
+        ("limber-1", 1),
+        ("limber-all", 257),
+        ("mapl", 32),
+        ("epalm", 1),
+        ("depalm", 33),
+        ("depalm-qp-inner", 32 + 16),
+        ("depalm-r-avgpool", 1 + 64 + 1),
+        ("depalm-r-linear", 66),
+        ("depalm-r-qpmapper", 66),
+        ("depalm-r-rand", 1 + 128 + 1),
+        ("depalm-c-attn", 0),
+    ],
+)
 def test_injected_tokens_paper_variant(method_id, expected):
     assert meta_connector(method_id, variant="paper").n_injected_tokens == expected
 
@@ -121,9 +158,8 @@ def test_methods_fail_clearly_on_bad_geometry():
         meta_connector("epalm", spec=FeatureSpec(d_feats=8, grid=(4,), has_cls=True, n_levels=2))
     with pytest.raises(ValueError, match="at least 14"):
         meta_connector("epalm", dims=LLMDims(d_input=64, d_hidden=64, n_layers=12), variant="paper")
-    with pytest.raises(ValueError, match="unknown option"):
-        with torch.device("meta"):
-            build_connector(get_preset("depalm").with_options(mapping={"n_querys": 8}), CLIP_L, LLAMA7B)
+    with pytest.raises(ValueError, match="unknown option"), torch.device("meta"):
+        build_connector(get_preset("depalm").with_options(mapping={"n_querys": 8}), CLIP_L, LLAMA7B)
 
 
 def test_extraction_levels_and_cls():
@@ -187,8 +223,9 @@ def test_rrand_keeps_f_max_at_evaluation():
     assert every(x).shape[2] == 257 and every.n_out_tokens() == 257  # Section 3.2's "keep all tokens"
 
 
-def rrand_training_draws(block: RandomTokenSubset, probe: torch.nn.Module, x: torch.Tensor,
-                         n: int) -> tuple[list[torch.Tensor], list[int]]:
+def rrand_training_draws(
+    block: RandomTokenSubset, probe: torch.nn.Module, x: torch.Tensor, n: int
+) -> tuple[list[torch.Tensor], list[int]]:
     """`n` training passes of `x` (seed 0): the tokens entering `probe` in each, and the patch tokens kept."""
     torch.manual_seed(0)
     block.train()
@@ -208,18 +245,6 @@ def test_rrand_training_draws_f_in_range_and_keeps_cls():
     kept = seen[0][0, 1:]  # patches keep their grid order
     idx = [int((x[0, 0] == row).all(-1).nonzero()) for row in kept]
     assert idx == sorted(idx)
-
-
-@pytest.fixture
-def isolated_registry(monkeypatch):
-    """Registrations made by the test (plugins, README examples) vanish afterwards: other tests see the 11 methods."""
-    monkeypatch.setattr(registry, "_PRESETS", dict(registry._PRESETS))
-    monkeypatch.setattr(registry, "_BLOCKS", {kind: dict(blocks) for kind, blocks in registry._BLOCKS.items()})
-    plugin = sys.modules.pop(PLUGIN, None)
-    yield
-    sys.modules.pop(PLUGIN, None)
-    if plugin is not None:
-        sys.modules[PLUGIN] = plugin
 
 
 def mean_token_block():
@@ -251,8 +276,13 @@ def mean_token_block():
 
 def test_custom_block_and_preset_register_and_build(isolated_registry):
     block = register_block("mapping", "test-mean-token")(mean_token_block())
-    cfg = MethodConfig(id="test-mean", display_name="Mean", extraction=ExtractionConfig(),
-                       mapping=BlockConfig("test-mean-token", {"scale": 2.0}), injection=BlockConfig("first-layer"))
+    cfg = MethodConfig(
+        id="test-mean",
+        display_name="Mean",
+        extraction=ExtractionConfig(),
+        mapping=BlockConfig("test-mean-token", {"scale": 2.0}),
+        injection=BlockConfig("first-layer"),
+    )
     register_preset(cfg)
     register_preset(cfg)  # idempotent
     assert "test-mean" in list_presets()

@@ -1,19 +1,28 @@
 """PerceptualLM on tiny random HF LLMs (OPT, Llama, GPT-2, Gemma-3; built in-process, no download): every preset's
 shapes and gradients, injection placement, padding invariance, cached generation with beams."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
+from test_methods import one_thread  # noqa: F401  (autouse fixture)
 from torch import nn
-from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig,
-                          LlamaForCausalLM, OPTConfig, OPTForCausalLM)
+from transformers import (
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    OPTConfig,
+    OPTForCausalLM,
+)
 
 from methods import FeatureSpec, build_model, get_preset, list_presets
 from methods.finetune import enable_bias_tuning
 from methods.injection import InjectableLayer
-from test_methods import one_thread  # noqa: F401  (autouse fixture)
 
 VOCAB, D, LAYERS, EOS = 64, 32, 16, 2
 SPEC = FeatureSpec(d_feats=24, grid=(4, 4), has_cls=True, n_levels=6)
@@ -25,18 +34,41 @@ def tiny_llm(arch: str) -> nn.Module:
     torch.manual_seed(0)
     common = dict(vocab_size=VOCAB, pad_token_id=0, bos_token_id=1, eos_token_id=EOS)
     if arch == "llama":
-        cfg = LlamaConfig(hidden_size=D, intermediate_size=64, num_hidden_layers=LAYERS, num_attention_heads=4,
-                          num_key_value_heads=2, max_position_embeddings=128, **common)
+        cfg = LlamaConfig(
+            hidden_size=D,
+            intermediate_size=64,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            **common,
+        )
         return LlamaForCausalLM(cfg).eval()
     if arch == "opt":
-        cfg = OPTConfig(hidden_size=D, ffn_dim=64, num_hidden_layers=LAYERS, num_attention_heads=4,
-                        max_position_embeddings=128, word_embed_proj_dim=D, **common)
+        cfg = OPTConfig(
+            hidden_size=D,
+            ffn_dim=64,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=4,
+            max_position_embeddings=128,
+            word_embed_proj_dim=D,
+            **common,
+        )
         return OPTForCausalLM(cfg).eval()
     if arch == "gpt2":
         cfg = GPT2Config(n_embd=D, n_layer=LAYERS, n_head=4, n_positions=128, **common)
         return GPT2LMHeadModel(cfg).eval()
-    cfg = Gemma3TextConfig(hidden_size=D, intermediate_size=64, num_hidden_layers=LAYERS, num_attention_heads=4,
-                           num_key_value_heads=2, head_dim=8, max_position_embeddings=128, sliding_window=64, **common)
+    cfg = Gemma3TextConfig(
+        hidden_size=D,
+        intermediate_size=64,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=128,
+        sliding_window=64,
+        **common,
+    )
     return Gemma3ForCausalLM(cfg).eval()
 
 
@@ -76,14 +108,19 @@ def layer_input_lengths(model) -> tuple[dict[int, int], list]:
     handles = []
     for i, layer in enumerate(model.adapter.layers):
         inner = layer.layer if isinstance(layer, InjectableLayer) else layer
-        handles.append(inner.register_forward_pre_hook(
-            lambda m, args, kwargs, i=i: lengths.__setitem__(i, hidden_arg(args, kwargs).shape[1]),
-            with_kwargs=True))
+        handles.append(
+            inner.register_forward_pre_hook(
+                lambda m, args, kwargs, i=i: lengths.__setitem__(i, hidden_arg(args, kwargs).shape[1]), with_kwargs=True
+            )
+        )
     return lengths, handles
 
 
-@pytest.mark.parametrize("arch,method_id,variant", [("llama", m, v) for m in PAPER_IDS for v in ("official", "paper")]
-                         + [(a, m, "official") for a in ("opt", "gpt2") for m in ("limber-all", "epalm", *MODES)])
+@pytest.mark.parametrize(
+    "arch,method_id,variant",
+    [("llama", m, v) for m in PAPER_IDS for v in ("official", "paper")]
+    + [(a, m, "official") for a in ("opt", "gpt2") for m in ("limber-all", "epalm", *MODES)],
+)
 def test_forward_shapes_injected_tokens_and_gradients(arch, method_id, variant):
     model = build(method_id, arch, variant)
     feats, ids, mask = batch()
@@ -103,9 +140,17 @@ AUDIO = FeatureSpec(d_feats=24, grid=(10,), has_cls=False, n_levels=6)  # Whispe
 VIDEO = FeatureSpec(d_feats=24, grid=(2, 4, 4), has_cls=True, n_levels=6)  # frames x H x W
 
 
-@pytest.mark.parametrize("spec,method_id,expected", [
-    (AUDIO, "limber-1", 1), (AUDIO, "depalm-r-avgpool", 3 + 1), (AUDIO, "depalm-r-rand", 5 + 1),
-    (VIDEO, "depalm-r-linear", 1 + 8 + 1), (VIDEO, "depalm-r-qpmapper", 1 + 8 + 1), (VIDEO, "limber-all", 33)])
+@pytest.mark.parametrize(
+    "spec,method_id,expected",
+    [
+        (AUDIO, "limber-1", 1),
+        (AUDIO, "depalm-r-avgpool", 3 + 1),
+        (AUDIO, "depalm-r-rand", 5 + 1),
+        (VIDEO, "depalm-r-linear", 1 + 8 + 1),
+        (VIDEO, "depalm-r-qpmapper", 1 + 8 + 1),
+        (VIDEO, "limber-all", 33),
+    ],
+)
 def test_audio_and_video_token_grids_paper_variant(spec, method_id, expected):
     torch.manual_seed(1)
     model = build_model(small(method_id, "paper"), spec, tiny_llm("llama")).eval()
@@ -129,8 +174,8 @@ def test_inner_injection_lands_on_b2_layers_and_is_dropped(arch):
     for i in plan:
         wrapper = model.injected_layers[i]
         wrapper.layer.register_forward_pre_hook(
-            lambda m, args, kwargs, i=i: first_tokens.__setitem__(i, hidden_arg(args, kwargs)[:, 0]),
-            with_kwargs=True)
+            lambda m, args, kwargs, i=i: first_tokens.__setitem__(i, hidden_arg(args, kwargs)[:, 0]), with_kwargs=True
+        )
         wrapper.register_forward_hook(lambda m, args, out, i=i: outputs.__setitem__(i, out.shape[1]))
     model(feats, ids, mask)
     s = ids.shape[1]
@@ -159,9 +204,8 @@ def test_inner_injection_equals_a_hand_written_llama_pass():
             k = mapped.shape[2] if i in plan else 0
             x = torch.cat([mapped[:, plan[i]], h], dim=1) if k else h
             pos = torch.arange(x.shape[1])[None]
-            h = layer(x, attention_mask=None, position_ids=pos,
-                      position_embeddings=llm.rotary_emb(x, pos))[:, k:]
-        expected = model.llm.lm_head(llm.norm(h))[:, -ids.shape[1]:]
+            h = layer(x, attention_mask=None, position_ids=pos, position_embeddings=llm.rotary_emb(x, pos))[:, k:]
+        expected = model.llm.lm_head(llm.norm(h))[:, -ids.shape[1] :]
     assert torch.allclose(got, expected, atol=1e-5)
 
 
@@ -184,7 +228,7 @@ def opt_reference_logits(model, feats, ids, first_positioned: bool) -> torch.Ten
         for layer in model.adapter.layers:
             out = layer(x, attention_mask=causal)
             x = out[0] if isinstance(out, tuple) else out
-        return model.llm.lm_head(dec.final_layer_norm(x))[:, -ids.shape[1]:]
+        return model.llm.lm_head(dec.final_layer_norm(x))[:, -ids.shape[1] :]
 
 
 @pytest.mark.parametrize("method_id", ["depalm", "limber-all", "depalm-r-linear"])
@@ -203,8 +247,17 @@ def test_official_opt_first_layer_tokens_carry_no_position_embedding(method_id):
 
 def test_official_opt_with_projected_inputs_refuses_first_layer_tokens():
     torch.manual_seed(0)
-    llm = OPTForCausalLM(OPTConfig(vocab_size=VOCAB, hidden_size=D, ffn_dim=64, num_hidden_layers=LAYERS,
-                                   num_attention_heads=4, max_position_embeddings=128, word_embed_proj_dim=16)).eval()
+    llm = OPTForCausalLM(
+        OPTConfig(
+            vocab_size=VOCAB,
+            hidden_size=D,
+            ffn_dim=64,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=4,
+            max_position_embeddings=128,
+            word_embed_proj_dim=16,
+        )
+    ).eval()
     feats, ids, mask = batch()
     with pytest.raises(ValueError, match="project_in"):
         build_model(small("depalm"), SPEC, llm)(feats, ids, mask)
@@ -229,9 +282,12 @@ def test_cross_attention_starts_as_the_frozen_llm(arch, variant):
         assert not torch.allclose(model(feats, ids, mask).logits[valid], frozen, atol=1e-4)
 
 
-@pytest.mark.parametrize("arch,method_id", [("llama", m) for m in PAPER_IDS]
-                         + [(a, m) for a in ("opt", "gpt2") for m in MODES]
-                         + [("gemma3", "depalm"), ("gemma3", "depalm-qp-inner")])
+@pytest.mark.parametrize(
+    "arch,method_id",
+    [("llama", m) for m in PAPER_IDS]
+    + [(a, m) for a in ("opt", "gpt2") for m in MODES]
+    + [("gemma3", "depalm"), ("gemma3", "depalm-qp-inner")],
+)
 def test_logits_same_alone_and_in_padded_batch(arch, method_id):
     model = build(method_id, arch)
     feats, ids, mask = batch()
@@ -255,8 +311,12 @@ def greedy_reference(model, feats, ids, mask, steps):
     return torch.cat(new, dim=1)
 
 
-@pytest.mark.parametrize("arch,method_id", [("llama", m) for m in PAPER_IDS]
-                         + [(a, m) for a in ("opt", "gpt2") for m in MODES] + [("gemma3", "depalm-qp-inner")])
+@pytest.mark.parametrize(
+    "arch,method_id",
+    [("llama", m) for m in PAPER_IDS]
+    + [(a, m) for a in ("opt", "gpt2") for m in MODES]
+    + [("gemma3", "depalm-qp-inner")],
+)
 def test_cached_generation_matches_uncached_greedy(arch, method_id):
     model = build(method_id, arch)
     feats, ids, mask = batch(pad_left=True)
@@ -323,7 +383,8 @@ def test_gemma3_soft_tokens_use_its_embedding_scale():
     feats, ids, mask = batch()
     first_layer = []
     model.adapter.layers[0].register_forward_pre_hook(
-        lambda m, args, kwargs: first_layer.append(hidden_arg(args, kwargs)), with_kwargs=True)
+        lambda m, args, kwargs: first_layer.append(hidden_arg(args, kwargs)), with_kwargs=True
+    )
     with torch.no_grad():
         model(feats, ids, mask)
         prompt = model.connector.prompt.tokens[0] * math.sqrt(D)
@@ -340,8 +401,15 @@ def test_bad_inputs_fail_clearly():
     with pytest.raises(ValueError, match="KV cache"):
         model.generate(feats, ids, mask, max_new_tokens=2, num_beams=1, use_cache=False)
     with pytest.raises(ValueError, match="at least 14 layers"):
-        build_model(small("epalm", "paper"), SPEC, LlamaForCausalLM(LlamaConfig(
-            vocab_size=VOCAB, hidden_size=D, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4)))
+        build_model(
+            small("epalm", "paper"),
+            SPEC,
+            LlamaForCausalLM(
+                LlamaConfig(
+                    vocab_size=VOCAB, hidden_size=D, intermediate_size=64, num_hidden_layers=4, num_attention_heads=4
+                )
+            ),
+        )
 
 
 def test_models_sharing_one_llm_each_inject_their_own_tokens():

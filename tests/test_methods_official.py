@@ -1,6 +1,7 @@
 """The two recipe variants of the presets: exact trainable-parameter counts of the official code and of the paper
 variant (LLaMA-7B + CLIP-L through the describe path), the variant registry, and each official preset's blocks on
 tiny configs (facebookresearch/DePALM at d532fe1; the file:line facts are cited in methods/presets.py)."""
+
 from __future__ import annotations
 
 import csv
@@ -9,10 +10,22 @@ import math
 
 import pytest
 import torch
+from test_methods import PAPER_IDS, one_thread, rrand_training_draws  # noqa: F401
+from test_methods_llm import LAYERS, SPEC, VOCAB, batch, build, hidden_arg, small, tiny_llm
 from torch import nn
 
-from methods import (BlockConfig, ExtractionConfig, FeatureSpec, MethodConfig, UnknownMethodError, build_connector,
-                     build_model, get_preset, list_presets, register_preset)
+from methods import (
+    BlockConfig,
+    ExtractionConfig,
+    FeatureSpec,
+    MethodConfig,
+    UnknownMethodError,
+    build_connector,
+    build_model,
+    get_preset,
+    list_presets,
+    register_preset,
+)
 from methods.config import LLMDims, RecipeOverrides, TokenLayout
 from methods.describe import describe_methods
 from methods.injection import GatedCrossAttention, InjectableLayer
@@ -21,21 +34,33 @@ from methods.mapping.rrand import RandomTokenSubset
 from methods.modules import CrossAttention, ScaleBias
 from methods.registry import block_options
 from methods.variants import DEFAULT_VARIANT, VARIANTS
-from test_methods import PAPER_IDS, isolated_registry, one_thread, rrand_training_draws  # noqa: F401
-from test_methods_llm import LAYERS, SPEC, VOCAB, batch, build, hidden_arg, small, tiny_llm
 
 # The official code's modules built with LLaMA-7B (d 4096, 32 layers) + CLIP-L (d 1024, 16x16 patches + CLS).
 OFFICIAL_COUNTS = {
-    "LiMBeR⁽¹⁾": 4_198_400, "LiMBeR⁽ᵃˡˡ⁾": 4_198_400, "MAPL": 2_906_368, "eP-ALM": 4_313_088,
-    "DePALM": 17_888_256, "DePALM^{QP,inner}": 18_097_152, "DePALM^{R-avgpool,L0}": 20_987_904,
-    "DePALM^{R-linear,L0}": 88_100_864, "DePALM^{R-QPMapper,L0}": 18_129_152, "DePALM^{R-rand,L0}": 4_203_520,
+    "LiMBeR⁽¹⁾": 4_198_400,
+    "LiMBeR⁽ᵃˡˡ⁾": 4_198_400,
+    "MAPL": 2_906_368,
+    "eP-ALM": 4_313_088,
+    "DePALM": 17_888_256,
+    "DePALM^{QP,inner}": 18_097_152,
+    "DePALM^{R-avgpool,L0}": 20_987_904,
+    "DePALM^{R-linear,L0}": 88_100_864,
+    "DePALM^{R-QPMapper,L0}": 18_129_152,
+    "DePALM^{R-rand,L0}": 4_203_520,
     "DePALM^{c-attn}": 21_060_609,
 }
 # The appendix presets as they were before the variants existed.
 PAPER_COUNTS = {
-    "LiMBeR⁽¹⁾": 4_198_400, "LiMBeR⁽ᵃˡˡ⁾": 4_198_400, "MAPL": 2_906_368, "eP-ALM": 4_198_400,
-    "DePALM": 17_892_352, "DePALM^{QP,inner}": 17_953_792, "DePALM^{R-avgpool,L0}": 20_987_904,
-    "DePALM^{R-linear,L0}": 88_100_864, "DePALM^{R-QPMapper,L0}": 18_129_152, "DePALM^{R-rand,L0}": 20_987_904,
+    "LiMBeR⁽¹⁾": 4_198_400,
+    "LiMBeR⁽ᵃˡˡ⁾": 4_198_400,
+    "MAPL": 2_906_368,
+    "eP-ALM": 4_198_400,
+    "DePALM": 17_892_352,
+    "DePALM^{QP,inner}": 17_953_792,
+    "DePALM^{R-avgpool,L0}": 20_987_904,
+    "DePALM^{R-linear,L0}": 88_100_864,
+    "DePALM^{R-QPMapper,L0}": 18_129_152,
+    "DePALM^{R-rand,L0}": 20_987_904,
     "DePALM^{c-attn}": 20_998_156,
 }
 
@@ -77,8 +102,7 @@ def test_each_preset_records_its_variant(method_id):
         assert MethodConfig.from_dict(dataclasses.asdict(cfg)) == cfg
         bias_ft = get_preset(f"{method_id}+bias-ft", variant)
         assert bias_ft.variant == variant and bias_ft.finetune.encoder_bias
-        assert dataclasses.replace(bias_ft, id=cfg.id, display_name=cfg.display_name,
-                                   finetune=cfg.finetune) == cfg
+        assert dataclasses.replace(bias_ft, id=cfg.id, display_name=cfg.display_name, finetune=cfg.finetune) == cfg
 
 
 def test_unknown_variant_names_the_valid_ones():
@@ -107,8 +131,13 @@ def test_recipe_overrides_are_recorded_per_method():
 
 
 def plugin_config(method_id: str = "test-plugin") -> MethodConfig:
-    return MethodConfig(id=method_id, display_name=method_id, extraction=ExtractionConfig(),
-                        mapping=BlockConfig("linear"), injection=BlockConfig("first-layer"))
+    return MethodConfig(
+        id=method_id,
+        display_name=method_id,
+        extraction=ExtractionConfig(),
+        mapping=BlockConfig("linear"),
+        injection=BlockConfig("first-layer"),
+    )
 
 
 def test_plugin_forms_register_in_both_variants(isolated_registry):
@@ -120,8 +149,9 @@ def test_plugin_forms_register_in_both_variants(isolated_registry):
 
     @register_preset
     def test_per_variant(variant: str) -> MethodConfig:
-        return get_preset("depalm", variant).with_options(mapping={"n_queries": 4}, id="test-per-variant",
-                                                          display_name="QP4")
+        return get_preset("depalm", variant).with_options(
+            mapping={"n_queries": 4}, id="test-per-variant", display_name="QP4"
+        )
 
     assert callable(test_zero_args) and callable(test_per_variant)  # the decorator returns the function
     for method_id in ("test-config", "test-zero-args"):
@@ -131,8 +161,9 @@ def test_plugin_forms_register_in_both_variants(isolated_registry):
     for variant in VARIANTS:
         cfg = get_preset("test-per-variant", variant)
         assert cfg.variant == variant and cfg.mapping.options["n_queries"] == 4
-        assert dataclasses.replace(cfg, id="depalm", display_name="DePALM",
-                                   mapping=get_preset("depalm", variant).mapping) == get_preset("depalm", variant)
+        assert dataclasses.replace(
+            cfg, id="depalm", display_name="DePALM", mapping=get_preset("depalm", variant).mapping
+        ) == get_preset("depalm", variant)
     assert get_preset("test-per-variant+bias-ft", "paper").finetune.encoder_bias
     assert list_presets()[-3:] == ["test-config", "test-zero-args", "test-per-variant"]
 
@@ -145,8 +176,11 @@ def test_plugin_mistakes_fail_clearly(isolated_registry):
     register_preset(plugin_config())
     register_preset(plugin_config())  # idempotent
     with pytest.raises(ValueError, match="already registered"):
-        register_preset(lambda variant: dataclasses.replace(
-            plugin_config(), variant=variant, display_name="other" if variant == "paper" else "test-plugin"))
+        register_preset(
+            lambda variant: dataclasses.replace(
+                plugin_config(), variant=variant, display_name="other" if variant == "paper" else "test-plugin"
+            )
+        )
 
 
 def test_plugin_example_follows_depalm_in_each_variant(isolated_registry):
@@ -172,8 +206,9 @@ def test_official_epalm_injects_into_6_layers_with_per_layer_norm_and_bias():
     tuners = model.connector.injection.tuners
     assert len(tuners) == 6 and all(isinstance(t[0], nn.RMSNorm) and isinstance(t[1], ScaleBias) for t in tuners)
     assert all(t[0].eps == 1e-4 for t in tuners)
-    assert {f"injection.tuners.{i}.{p}" for i in range(6) for p in ("0.weight", "1.scale", "1.bias")} \
-        <= trainable_names(model)
+    assert {
+        f"injection.tuners.{i}.{p}" for i in range(6) for p in ("0.weight", "1.scale", "1.bias")
+    } <= trainable_names(model)
     assert model.connector.prompt.tokens.shape[0] == 10 and model.n_injected_tokens == 1 + 10
     for t in tuners:  # trained values, so the check is not the identity
         nn.init.normal_(t[0].weight)
@@ -183,7 +218,8 @@ def test_official_epalm_injects_into_6_layers_with_per_layer_norm_and_bias():
     seen: dict[int, torch.Tensor] = {}
     for i in plan:
         model.injected_layers[i].layer.register_forward_pre_hook(
-            lambda m, args, kwargs, i=i: seen.__setitem__(i, hidden_arg(args, kwargs)[:, 0]), with_kwargs=True)
+            lambda m, args, kwargs, i=i: seen.__setitem__(i, hidden_arg(args, kwargs)[:, 0]), with_kwargs=True
+        )
     with torch.no_grad():
         model(feats, ids, mask)
         mapped = model.connector(feats)  # [B, 6 levels, 1 CLS token, d]
@@ -255,8 +291,11 @@ def test_official_r_qpmapper_has_a_linear_ffn():
 
 
 def official_rrand(n_patches: int = 256, d: int = 8) -> RandomTokenSubset:
-    return RandomTokenSubset(block_options("mapping", get_preset("depalm-r-rand").mapping),
-                             TokenLayout(d=d, grid=(n_patches,), has_cls=True), d_target=16)
+    return RandomTokenSubset(
+        block_options("mapping", get_preset("depalm-r-rand").mapping),
+        TokenLayout(d=d, grid=(n_patches,), has_cls=True),
+        d_target=16,
+    )
 
 
 def test_official_r_rand_keeps_all_tokens_at_evaluation():

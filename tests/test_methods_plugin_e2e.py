@@ -1,11 +1,11 @@
 """The worked plugin example end to end: `--plugin methods.contrib.qpmapper8` trains and evaluates its method on the
 smoke profile with the embedded backbones, then the report ranks it under its display name."""
+
 from __future__ import annotations
 
 import importlib.util
 
 import pytest
-from test_methods import isolated_registry  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.embedded]
 
@@ -20,9 +20,27 @@ def test_plugin_method_trains_and_is_ranked(tmp_path, isolated_registry):
     from harness.store.results import read_results
 
     results, reports = tmp_path / "results", tmp_path / "reports"
-    assert main(["--plugin", "methods.contrib.qpmapper8", "--methods", "depalm-qp8", "--datasets", "syn-coco",
-                 "--profile", "smoke", "--executor", "inline", "--results", str(results),
-                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "--plugin",
+                "methods.contrib.qpmapper8",
+                "--methods",
+                "depalm-qp8",
+                "--datasets",
+                "syn-coco",
+                "--profile",
+                "smoke",
+                "--executor",
+                "inline",
+                "--results",
+                str(results),
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     rows = read_results([results])
     rows = rows[rows["method"] == "depalm-qp8"]
     assert len(rows) and (rows["status"] == "ok").all()

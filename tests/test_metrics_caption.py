@@ -1,4 +1,5 @@
 """Caption metrics equal pycocoevalcap's scorers called directly; optional metrics are skipped loudly."""
+
 import shutil
 import warnings
 
@@ -8,17 +9,41 @@ from benchmarks.metrics import caption
 from benchmarks.metrics.caption import python_ptb_tokenize, score_captions
 
 REFS = {
-    "1": ["A dog runs on the beach.", "a brown dog running on sand", "A dog at the seaside!", "dog running near water",
-          "a puppy plays on a beach"],
-    "2": ["a red bus on a city street", "A double-decker bus in traffic.", "a bus driving down the road",
-          "red bus parked by the curb", "a city bus"],
-    "3": ["two cats sleeping on a couch", "Two cats asleep on a sofa.", "a pair of cats napping", "cats on a couch",
-          "two kittens lying on a red couch"],
-    "4": ["a man rides a bike", "a cyclist on a road", "A man riding his bicycle down the street.",
-          "person on a bicycle", "a man cycling"],
+    "1": [
+        "A dog runs on the beach.",
+        "a brown dog running on sand",
+        "A dog at the seaside!",
+        "dog running near water",
+        "a puppy plays on a beach",
+    ],
+    "2": [
+        "a red bus on a city street",
+        "A double-decker bus in traffic.",
+        "a bus driving down the road",
+        "red bus parked by the curb",
+        "a city bus",
+    ],
+    "3": [
+        "two cats sleeping on a couch",
+        "Two cats asleep on a sofa.",
+        "a pair of cats napping",
+        "cats on a couch",
+        "two kittens lying on a red couch",
+    ],
+    "4": [
+        "a man rides a bike",
+        "a cyclist on a road",
+        "A man riding his bicycle down the street.",
+        "person on a bicycle",
+        "a man cycling",
+    ],
 }
-PREDS = {"1": "a dog running on the beach", "2": "a red bus driving on a street", "3": "a cat on a couch",
-         "4": "a man that doesn't ride a horse"}
+PREDS = {
+    "1": "a dog running on the beach",
+    "2": "a red bus driving on a street",
+    "3": "a cat on a couch",
+    "4": "a man that doesn't ride a horse",
+}
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="pycocoevalcap's tokenizer and METEOR need Java")
 
 

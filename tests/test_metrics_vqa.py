@@ -1,5 +1,6 @@
 """VQA accuracy: the official evaluator's rules and DePALM's computation, pinned to the values both reference
 implementations returned on hand-made edge cases (fixtures/vqa_metric/edge_cases.json says how they were run)."""
+
 import json
 import shutil
 import subprocess
@@ -27,8 +28,9 @@ EDGE = json.loads((FIXTURES / "edge_cases.json").read_text(encoding="utf-8"))
 CASES = EDGE["cases"]
 SHIFTED_BY_DEPALM = set(EDGE["depalm_overall_excludes"])  # Java line breaks: DePALM scores a shifted line
 TOKENIZED = [c for c in CASES if "tokenized_answers" in c["depalm"]]
-TABLES = json.loads((Path(__file__).parents[1] / "benchmarks" / "metrics" / "vqa_normalization.json")
-                    .read_text(encoding="utf-8"))
+TABLES = json.loads(
+    (Path(__file__).parents[1] / "benchmarks" / "metrics" / "vqa_normalization.json").read_text(encoding="utf-8")
+)
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="DePALM's metric runs the PTB tokenizer on Java")
 
 
@@ -92,10 +94,15 @@ def test_depalm_normalizes_answers_fully():
 @needs_java
 def test_depalm_tokenization_and_overall_match_depalm():
     cases = [c for c in TOKENIZED if c["id"] not in SHIFTED_BY_DEPALM]
-    tok = tokenize({**{("p", c["id"]): [c["prediction"]] for c in cases},
-                    **{("a", c["id"]): c["answers"] for c in cases}})
-    wrong = [c["id"] for c in cases if tok[("p", c["id"])] != [c["depalm"]["tokenized_prediction"]]
-             or tok[("a", c["id"])] != c["depalm"]["tokenized_answers"]]
+    tok = tokenize(
+        {**{("p", c["id"]): [c["prediction"]] for c in cases}, **{("a", c["id"]): c["answers"] for c in cases}}
+    )
+    wrong = [
+        c["id"]
+        for c in cases
+        if tok[("p", c["id"])] != [c["depalm"]["tokenized_prediction"]]
+        or tok[("a", c["id"])] != c["depalm"]["tokenized_answers"]
+    ]
     assert not wrong
     preds = {c["id"]: c["prediction"] for c in cases}
     answers = {c["id"]: c["answers"] for c in cases}
@@ -116,8 +123,13 @@ def test_scores_carry_one_line_descriptions():
     assert scores == {VQA_ACC: 100.0, VQA_ACC_DEPALM: 100.0}
     assert set(scores) <= set(METRIC_DESCRIPTIONS)
     assert all(d and "\n" not in d for d in METRIC_DESCRIPTIONS.values())
-    out = subprocess.run([sys.executable, "-c", "import sys, benchmarks.metrics; print('torch' in sys.modules)"],
-                         check=False, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, benchmarks.metrics; print('torch' in sys.modules)"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
     assert out.stdout.strip() == "False", out.stderr
 
 

@@ -1,5 +1,6 @@
 """The paper's numbers (harness/report/paper_numbers.py, results/paper/): complete, consistent where printed twice, and
 the committed parquet files in sync with the transcription."""
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,7 @@ def _cells(table: str) -> pd.DataFrame:
 
 
 def _rounds_to(exact: float, printed: float, digits: int = 1) -> bool:
-    return abs(exact - printed) <= 0.5 * 10 ** -digits + 1e-9
+    return abs(exact - printed) <= 0.5 * 10**-digits + 1e-9
 
 
 T4 = _cells("table4")
@@ -98,8 +99,13 @@ def test_table6_depalm_equals_table4_rounded():
 
 def test_table6_cited_baselines_equal_table3_published():
     t3, t6 = _frame("table3"), _frame("table6")
-    pairs = [("mapl", "coco", 125.2), ("mapl", "coco-1pct", 65.9), ("mapl", "vqav2", 43.5),
-             ("epalm", "coco", 111.6), ("epalm", "vqav2", 54.9)]
+    pairs = [
+        ("mapl", "coco", 125.2),
+        ("mapl", "coco-1pct", 65.9),
+        ("mapl", "vqav2", 43.5),
+        ("epalm", "coco", 111.6),
+        ("epalm", "vqav2", 54.9),
+    ]
     for method, dataset, value in pairs:
         for t in (t3, t6):
             hit = t[(t.method == method) & (t.dataset == dataset) & (t.citation != "")]
@@ -188,8 +194,9 @@ def test_computed_rank_and_score_equal_table4_printed_values():
     for method in pn.PAPER_METHODS:
         assert f"{computed.loc[method, 'rank']:.1f}" == f"{printed.loc[method, 'rank']:.1f}", method
         assert f"{computed.loc[method, 'score']:.1f}" == f"{printed.loc[method, 'score']:.1f}", method
-    wrong = {(m, k) for m in pn.PAPER_METHODS for k in ("rank_pos", "score_pos")
-             if computed.loc[m, k] != printed.loc[m, k]}
+    wrong = {
+        (m, k) for m in pn.PAPER_METHODS for k in ("rank_pos", "score_pos") if computed.loc[m, k] != printed.loc[m, k]
+    }
     documented = {(m, what) for (t, m, d, what) in pn.KNOWN_DISCREPANCIES if t == "table4"}
     assert wrong == documented == {("epalm", "rank_pos"), ("epalm", "score_pos")}
     assert computed.loc["epalm", "rank_pos"] == 11 and computed.loc["epalm", "score_pos"] == 10
@@ -241,7 +248,7 @@ def test_paper_methods_are_the_presets_and_stored_rows_carry_their_display_names
     from methods.presets import PAPER_PRESETS
     from methods.registry import BIAS_FT_SUFFIX
 
-    assert pn.PAPER_METHODS == tuple(p.id for p in PAPER_PRESETS) and pn.BIAS_FT_SUFFIX == BIAS_FT_SUFFIX
+    assert tuple(p.id for p in PAPER_PRESETS) == pn.PAPER_METHODS and pn.BIAS_FT_SUFFIX == BIAS_FT_SUFFIX
     stored = read_results([REPO / "results" / "paper"])
     named = stored[stored.method != ""]
     assert (named.method_display != "").all() and (stored[stored.method == ""].method_display == "").all()

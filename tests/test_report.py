@@ -1,5 +1,6 @@
 """Reports (harness/report): Table 4 / S2–S5 / 3 from results/paper and from runs, via the CLI; LaTeX sanity; tolerance
 to corrupted files; lr-grid selection; no mixing of profiles / backbones; no torch."""
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,7 @@ from harness.store.results import ResultsWarning, read_results, write_result
 
 REPO = Path(__file__).resolve().parent.parent
 PAPER = REPO / "results" / "paper"
-TABLE4_CSV_COLUMNS = ["method", *paper_columns(), "train_time", "rank", "rank_pos", "score", "score_pos",
-                      "section"]
+TABLE4_CSV_COLUMNS = ["method", *paper_columns(), "train_time", "rank", "rank_pos", "score", "score_pos", "section"]
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +110,20 @@ def test_table4_latex_is_booktabs_balanced_one_row_per_method_with_highlights(pa
     assert "%" not in tex.split("\\toprule")[1].replace("\\%", "")  # percent signs escaped
 
 
-@pytest.mark.parametrize("name, n_rows", [("tableS2", [11]), ("tableS3", [10]), ("tableS4", [10]), ("tableS5", [11]),
-                                          ("table3", [6]), ("table5", [8, 6]), ("table6", [12]), ("tableS6", [4]),
-                                          ("tableS7", [4])])
+@pytest.mark.parametrize(
+    "name, n_rows",
+    [
+        ("tableS2", [11]),
+        ("tableS3", [10]),
+        ("tableS4", [10]),
+        ("tableS5", [11]),
+        ("table3", [6]),
+        ("table5", [8, 6]),
+        ("table6", [12]),
+        ("tableS6", [4]),
+        ("tableS7", [4]),
+    ],
+)
 def test_other_tables_latex_and_rows(paper_report, name, n_rows):
     tex = (paper_report / f"{name}.tex").read_text()
     assert _balanced(tex) and tex.count("\\toprule") == tex.count("\\bottomrule") == len(n_rows)
@@ -165,30 +176,68 @@ def test_empty_results_directory_is_a_usage_error(tmp_path, capsys):
 
 
 def test_report_path_imports_no_torch(tmp_path):
-    code = ("import sys; from pathlib import Path; from harness.cli import main; "
-            f"assert main(['--report-only', '--results', {str(PAPER)!r}, '--out', {str(tmp_path)!r}]) == 0; "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys; from pathlib import Path; from harness.cli import main; "
+        f"assert main(['--report-only', '--results', {str(PAPER)!r}, '--out', {str(tmp_path)!r}]) == 0; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True)
 
 
 # ---------------------------------------------------------------------------------------------- run results
 
-def _run(root: Path, method: str, dataset: str, seed: int, lr: float, scores: dict[str, float], *,
-         llm="smollm2-135m", encoder="clip-b16-embedded", profile="smoke", status="ok", metric=None, run_id=None,
-         variant=None, grad_clip=0.8, method_display=None, created_at=None, companions=None):
+
+def _run(
+    root: Path,
+    method: str,
+    dataset: str,
+    seed: int,
+    lr: float,
+    scores: dict[str, float],
+    *,
+    llm="smollm2-135m",
+    encoder="clip-b16-embedded",
+    profile="smoke",
+    status="ok",
+    metric=None,
+    run_id=None,
+    variant=None,
+    grad_clip=0.8,
+    method_display=None,
+    created_at=None,
+    companions=None,
+):
     """One run's rows: `scores` split -> primary value; CIDEr runs add BLEU_4 = CIDEr / 4, and `companions`
     (metric -> factor) adds further metrics as factor x the primary value."""
     metric = metric or ("VQA_acc" if "vqa" in dataset else "CIDEr")
     extra = {} if variant is None else {"variant": variant}  # rows without the column: written before the axis
     extra |= {k: v for k, v in (("method_display", method_display), ("created_at", created_at)) if v is not None}
-    rows = [dict(method=method, dataset=dataset, seed=seed, lr=lr, grad_clip=grad_clip, llm=llm, encoder=encoder,
-                 profile=profile, **extra, split=split, metric=metric, value=value if status == "ok" else None,
-                 status=status, error="" if status == "ok" else "RuntimeError: loss is NaN at step 12",
-                 train_time_s=100.0 + seed)
-            for split, value in scores.items()]
+    rows = [
+        dict(
+            method=method,
+            dataset=dataset,
+            seed=seed,
+            lr=lr,
+            grad_clip=grad_clip,
+            llm=llm,
+            encoder=encoder,
+            profile=profile,
+            **extra,
+            split=split,
+            metric=metric,
+            value=value if status == "ok" else None,
+            status=status,
+            error="" if status == "ok" else "RuntimeError: loss is NaN at step 12",
+            train_time_s=100.0 + seed,
+        )
+        for split, value in scores.items()
+    ]
     factors = ({"BLEU_4": 0.25} if metric == "CIDEr" else {}) | (companions or {})
-    rows += [dict(r, metric=m, value=None if r["value"] is None else r["value"] * f) for m, f in factors.items()
-             for r in rows]
+    rows += [
+        dict(r, metric=m, value=None if r["value"] is None else r["value"] * f)
+        for m, f in factors.items()
+        for r in rows
+    ]
     write_result(rows, root, run_id or f"{profile}-{method}-{dataset}-{llm}-s{seed}-lr{lr:g}")
 
 
@@ -202,8 +251,7 @@ def run_results(tmp_path) -> Path:
         _run(root, "mapl", "syn-coco", seed, 1e-3, {"val": 25.0, "test": 30.0})
         _run(root, "mapl", "syn-coco", seed, 8e-4, {"val": 20.0, "test": 10.0})
         _run(root, "depalm", "easy-vqa", seed, 8e-4, {"val": 50.0, "test": 51.0})
-        _run(root, "mapl", "easy-vqa", seed, 8e-4, {"val": 60.0, "test": 61.0},
-             status="failed" if seed == 1 else "ok")
+        _run(root, "mapl", "easy-vqa", seed, 8e-4, {"val": 60.0, "test": 61.0}, status="failed" if seed == 1 else "ok")
         _run(root, "depalm", "syn-vqav2", seed, 8e-4, {"val": 40.0, "test": 41.0})
         _run(root, "mapl", "syn-vqav2", seed, 8e-4, {"val": 45.0})
     # the same method on another LLM (an --llm override) and another profile must not land in the same table
@@ -291,11 +339,19 @@ def test_latex_compiles_when_pdflatex_is_installed(run_results, tmp_path):
     paths = render_reports([run_results, PAPER], tmp_path / "out")
     for path in (p for p in paths if p.suffix == ".tex"):
         doc = tmp_path / f"{path.stem}-doc.tex"
-        doc.write_text("\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage[utf8]{inputenc}"
-                       "\\usepackage{booktabs}"
-                       f"\\begin{{document}}\\input{{{path}}}\\end{{document}}\n")
-        done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120, check=False)
+        doc.write_text(
+            "\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage[utf8]{inputenc}"
+            "\\usepackage{booktabs}"
+            f"\\begin{{document}}\\input{{{path}}}\\end{{document}}\n"
+        )
+        done = subprocess.run(
+            ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, f"{path.name}: {done.stdout[-2000:]}"
         assert "Missing character" not in (tmp_path / f"{path.stem}-doc.log").read_text(), path.name
 
@@ -321,20 +377,32 @@ def test_variants_get_sections_of_their_own_and_old_rows_read_as_paper(tmp_path)
 def test_vqa_tables_say_which_accuracy_each_column_shows(tmp_path, paper_report):
     root = tmp_path / "results"
     for seed in (0, 1):
-        _run(root, "depalm", "syn-vqav2", seed, 8e-4, {"val": 50.0 + seed, "test": 49.0}, variant="official",
-             companions={"VQA_acc_depalm": 1.02})
+        _run(
+            root,
+            "depalm",
+            "syn-vqav2",
+            seed,
+            8e-4,
+            {"val": 50.0 + seed, "test": 49.0},
+            variant="official",
+            companions={"VQA_acc_depalm": 1.02},
+        )
     render_reports([root], tmp_path / "out")
     s2 = (tmp_path / "out" / "tableS2.md").read_text()
     # the DePALM code's accuracy (the paper's computation) beside the official evaluator's, each named
-    assert ("| VQAv2 [offline]<br>Acc Val | VQAv2 [offline]<br>Acc Test | VQAv2 [offline]<br>Acc (DePALM) Val | "
-            "VQAv2 [offline]<br>Acc (DePALM) Test |") in s2
+    assert (
+        "| VQAv2 [offline]<br>Acc Val | VQAv2 [offline]<br>Acc Test | VQAv2 [offline]<br>Acc (DePALM) Val | "
+        "VQAv2 [offline]<br>Acc (DePALM) Test |"
+    ) in s2
     assert f"- Acc = VQA_acc: {METRIC_DESCRIPTIONS['VQA_acc']} (the paper's numbers: VQA_acc_depalm)." in s2
     assert f"- Acc (DePALM) = VQA_acc_depalm: {METRIC_DESCRIPTIONS['VQA_acc_depalm']}." in s2
     t4 = (tmp_path / "out" / "table4.md").read_text()
     assert "- Acc = VQA_acc: VQA accuracy, official VQA evaluator" in t4 and "Acc (DePALM)" not in t4
     # the paper's own sections: their accuracies come from the DePALM code's computation
-    said = "the DePALM authors' numbers come from the official DePALM code's own metric, which runs report as " \
-           "VQA_acc_depalm (Acc (DePALM)), not as VQA_acc"
+    said = (
+        "the DePALM authors' numbers come from the official DePALM code's own metric, which runs report as "
+        "VQA_acc_depalm (Acc (DePALM)), not as VQA_acc"
+    )
     for name in ("table4", "tableS2", "tableS5", "table3", "table5", "table6"):
         assert said in (paper_report / f"{name}.md").read_text(), name
     assert "DePALM code's own metric" not in (paper_report / "tableS3.md").read_text()  # no VQA column

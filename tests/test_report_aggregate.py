@@ -1,5 +1,6 @@
 """The reports' data layer (harness/report/aggregate.py, ranking.py) and exporters (render.py), checked on frames:
 Table 4's values, ranks, scores and marks for the golden runs fixture without going through text."""
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,15 @@ def test_table4_frame_of_the_runs_fixture(sections):
     t = aggregate.table4(sections["run-smoke-official-1"])
     methods = ["limber-all", "mapl", "epalm", "depalm", "depalm-qp8"]
     assert t.cells.mean.index.tolist() == methods
-    assert t.cells.mean.columns.tolist() == ["syn-coco", "syn-vqav2", "syn-okvqa", "syn-audiocaps", "syn-msrvtt",
-                                             "easy-vqa", "zz-plugin"]
+    assert t.cells.mean.columns.tolist() == [
+        "syn-coco",
+        "syn-vqav2",
+        "syn-okvqa",
+        "syn-audiocaps",
+        "syn-msrvtt",
+        "easy-vqa",
+        "zz-plugin",
+    ]
     # syn-coco: depalm's lr 8e-4 won on val, its test mean is reported; mapl and LiMBeR tie for third
     assert t.cells.mean["syn-coco"].tolist() == [37.0, 37.0, 16.5, 41.0, 42.25]
     assert t.ranks["syn-coco"].tolist() == [3, 3, 5, 2, 1]
@@ -49,13 +57,17 @@ def test_table4_frame_of_the_runs_fixture(sections):
     assert math.isnan(t.cells.mean.loc["epalm", "syn-vqav2"]) and math.isnan(t.ranks.loc["epalm", "syn-vqav2"])
     assert t.cells.mean.loc["mapl", "easy-vqa"] == 63.0
     assert t.cells.marks.loc[["mapl", "epalm", "depalm-qp8"], ["easy-vqa", "syn-vqav2"]].values.tolist() == [
-        ["✗", ""], ["", "✗"], ["♦", ""]]
+        ["✗", ""],
+        ["", "✗"],
+        ["♦", ""],
+    ]
     assert t.cells.marks.loc["depalm"].tolist() == [""] * 7
     flagged = t.cells.flagged.set_index(["method", "dataset"])
     assert flagged[["n_bad", "n_runs", "status"]].to_dict("index") == {
         ("mapl", "easy-vqa"): {"n_bad": 1, "n_runs": 3, "status": "failed"},
         ("epalm", "syn-vqav2"): {"n_bad": 2, "n_runs": 2, "status": "failed"},
-        ("depalm-qp8", "easy-vqa"): {"n_bad": 1, "n_runs": 3, "status": "unstable"}}
+        ("depalm-qp8", "easy-vqa"): {"n_bad": 1, "n_runs": 3, "status": "unstable"},
+    }
     assert set(flagged.error) == {LOSS_NAN}
     # averages by the rules written out; positions with ties; the worst status of each row
     expected = _counting_rule(t.cells.mean)
@@ -95,13 +107,16 @@ def test_pandas_rank_is_the_counting_rule_with_ties_and_missing_cells():
     rng = random.Random(0)
     for _ in range(200):
         n, m = rng.randint(1, 8), rng.randint(1, 5)
-        values = pd.DataFrame([[rng.choice([math.nan, 1.0, 2.0, 2.5, 7.0, 100 * rng.random()]) for _ in range(m)]
-                               for _ in range(n)], index=[f"m{i}" for i in range(n)])
+        values = pd.DataFrame(
+            [[rng.choice([math.nan, 1.0, 2.0, 2.5, 7.0, 100 * rng.random()]) for _ in range(m)] for _ in range(n)],
+            index=[f"m{i}" for i in range(n)],
+        )
         ranks = column_ranks(values)
         for col in values:
             for method, x in values[col].items():
-                assert (math.isnan(x) and math.isnan(ranks.loc[method, col])) or \
-                    ranks.loc[method, col] == 1 + (values[col] > x).sum()
+                assert (math.isnan(x) and math.isnan(ranks.loc[method, col])) or ranks.loc[method, col] == 1 + (
+                    values[col] > x
+                ).sum()
         got, expected = rank_and_score(values), _counting_rule(values)
         assert got["rank"].tolist() == pytest.approx(expected["rank"].tolist())
         assert got["score"].fillna(-1).tolist() == pytest.approx(expected["score"].fillna(-1).tolist())
@@ -110,12 +125,21 @@ def test_pandas_rank_is_the_counting_rule_with_ties_and_missing_cells():
 
 
 def test_both_formats_print_the_same_frames():
-    table = Table("c", pd.DataFrame([["1.00", "2|3"], ["—", "x_y"]], index=["DePALM^{QP8}", "MAPL"],
-                                    columns=header([("COCO", "CIDEr"), ("Avg.",)])),
-                  place=pd.DataFrame([[1.0, math.nan], [math.nan, 2.0]]), marks=pd.DataFrame([["•", ""], ["✗", ""]]))
+    table = Table(
+        "c",
+        pd.DataFrame(
+            [["1.00", "2|3"], ["—", "x_y"]],
+            index=["DePALM^{QP8}", "MAPL"],
+            columns=header([("COCO", "CIDEr"), ("Avg.",)]),
+        ),
+        place=pd.DataFrame([[1.0, math.nan], [math.nan, 2.0]]),
+        marks=pd.DataFrame([["•", ""], ["✗", ""]]),
+    )
     assert MARKDOWN.cells(table) == [["**1.00**•", r"2\|3"], ["—✗", "<ins>x_y</ins>"]]
-    assert LATEX.cells(table) == [[r"\textbf{1.00}\ensuremath{\bullet}", "2|3"],
-                                  [r"---\ensuremath{\times}", r"\underline{x\_y}"]]
+    assert LATEX.cells(table) == [
+        [r"\textbf{1.00}\ensuremath{\bullet}", "2|3"],
+        [r"---\ensuremath{\times}", r"\underline{x\_y}"],
+    ]
     assert table.text.columns.tolist() == [("COCO", "CIDEr"), ("", "Avg.")]  # header lines padded at the top
     text = (Name("DePALM^{QP8}"), " on COCO_1: ", Ranked("best", 1))
     assert MARKDOWN.text(text) == "DePALM^{QP8} on COCO_1: **best**"

@@ -1,12 +1,12 @@
 """How ids print (harness/report/labels.py): benchmark titles, columns and splits come from the registered specs, so
 a benchmark registered in one file appears in the tables with its title."""
+
 from __future__ import annotations
 
 import importlib
 
 import pandas as pd
 import pytest
-from test_methods import isolated_registry  # noqa: F401  (fixture)
 
 from benchmarks import Benchmark, BenchmarkSpec, Splits, get_benchmark, list_benchmarks, registry
 from harness.report import render_reports
@@ -22,8 +22,11 @@ def test_every_registered_benchmark_prints_its_spec_title_and_mirrors_show_their
         if spec.group == "offline":
             column = get_benchmark(spec.paper_column).spec
             assert spec.display_title == f"{column.display_title} [offline]"
-            assert (spec.eval_split, spec.s_metrics, spec.s_splits) == (column.eval_split, column.s_metrics,
-                                                                        column.s_splits), dataset_id
+            assert (spec.eval_split, spec.s_metrics, spec.s_splits) == (
+                column.eval_split,
+                column.s_metrics,
+                column.s_splits,
+            ), dataset_id
     assert dataset_title("coco-1pct") == "COCO (1%)" and dataset_title("zz-unknown") == "zz-unknown"
 
 
@@ -43,8 +46,13 @@ def test_display_names_and_escaping():
 
 
 def test_method_names_come_from_the_rows_the_latest_first():
-    rows = pd.DataFrame({"method": ["depalm", "depalm", "mapl", "x"], "method_display": ["old", "DePALM", "MAPL", ""],
-                         "created_at": ["2024-01-01", "2025-01-01", "2024-01-01", "2024-01-01"]})
+    rows = pd.DataFrame(
+        {
+            "method": ["depalm", "depalm", "mapl", "x"],
+            "method_display": ["old", "DePALM", "MAPL", ""],
+            "created_at": ["2024-01-01", "2025-01-01", "2024-01-01", "2024-01-01"],
+        }
+    )
     names = method_names(rows)
     assert names == {"depalm": "DePALM", "mapl": "MAPL"}
     assert display_of(names, "x") == "x"
@@ -60,8 +68,20 @@ def test_a_plugin_presets_display_name_appears_in_table4(tmp_path):
 
     importlib.import_module("methods.contrib.qpmapper8")  # what --plugin does before the matrix is resolved
     results = tmp_path / "results"
-    args = parse_study(["--plugin", "methods.contrib.qpmapper8", "--methods", "depalm,depalm-qp8",
-                                      "--datasets", "syn-coco", "--profile", "smoke", "--results", str(results)])
+    args = parse_study(
+        [
+            "--plugin",
+            "methods.contrib.qpmapper8",
+            "--methods",
+            "depalm,depalm-qp8",
+            "--datasets",
+            "syn-coco",
+            "--profile",
+            "smoke",
+            "--results",
+            str(results),
+        ]
+    )
     for cfg in plan(args).cells:
         score = {"depalm": 30.0, "depalm-qp8": 35.0}[cfg.method]
         outcome = CellOutcome(cfg.run_id, "ok", metrics={"test": {"CIDEr": score}}, config_hash=cfg.config_hash())
@@ -85,20 +105,46 @@ class _NoItems:
 @pytest.fixture
 def clock_benchmark(monkeypatch) -> BenchmarkSpec:
     """A new benchmark declared in one place, as a plugin module would (registered for this test only)."""
-    spec = BenchmarkSpec(id="clock-audio", title="Clock chimes captioning (a plugin benchmark)", group="external",
-                         paper_column=None, modality="audio", task="caption", default_llm="smollm2-135m",
-                         default_encoder="whisper-tiny-embedded", epochs=2, prompt="An audio of",
-                         primary_metric="CIDEr", splits=Splits("train", "val", "test"), eval_split="test",
-                         short_title="Clock chimes", s_metrics=("BLEU_4", "CIDEr"))
+    spec = BenchmarkSpec(
+        id="clock-audio",
+        title="Clock chimes captioning (a plugin benchmark)",
+        group="external",
+        paper_column=None,
+        modality="audio",
+        task="caption",
+        default_llm="smollm2-135m",
+        default_encoder="whisper-tiny-embedded",
+        epochs=2,
+        prompt="An audio of",
+        primary_metric="CIDEr",
+        splits=Splits("train", "val", "test"),
+        eval_split="test",
+        short_title="Clock chimes",
+        s_metrics=("BLEU_4", "CIDEr"),
+    )
     monkeypatch.setitem(registry._BENCHMARKS, spec.id, Benchmark(spec, _NoItems()))
     return spec
 
 
 def test_a_benchmark_registered_in_one_file_appears_with_its_title(clock_benchmark, tmp_path):
     for seed in (0, 1):
-        rows = [dict(method="depalm", dataset=dataset, seed=seed, lr=1e-3, grad_clip=0.8, llm="smollm2-135m",
-                     encoder="whisper-tiny-embedded", profile="smoke", split="test", metric=metric, value=v + seed)
-                for dataset in ("clock-audio", "syn-audiocaps") for metric, v in (("CIDEr", 40.0), ("BLEU_4", 9.0))]
+        rows = [
+            dict(
+                method="depalm",
+                dataset=dataset,
+                seed=seed,
+                lr=1e-3,
+                grad_clip=0.8,
+                llm="smollm2-135m",
+                encoder="whisper-tiny-embedded",
+                profile="smoke",
+                split="test",
+                metric=metric,
+                value=v + seed,
+            )
+            for dataset in ("clock-audio", "syn-audiocaps")
+            for metric, v in (("CIDEr", 40.0), ("BLEU_4", 9.0))
+        ]
         write_result(rows, tmp_path / "results", f"depalm-audio-s{seed}")
     render_reports([tmp_path / "results"], tmp_path / "out")
     t4 = (tmp_path / "out" / "table4.md").read_text()
@@ -121,12 +167,41 @@ def test_report_only_imports_plugins_so_their_benchmarks_print_with_their_title(
         "register_benchmark(Benchmark(BenchmarkSpec(id='clock-plugin', title='Clock chimes', group='external',\n"
         "    paper_column=None, modality='audio', task='caption', default_llm='smollm2-135m',\n"
         "    default_encoder='whisper-tiny-embedded', epochs=2, prompt='An audio of', primary_metric='CIDEr',\n"
-        "    splits=Splits('train', 'val', 'test'), eval_split='test'), NoItems()))\n")
+        "    splits=Splits('train', 'val', 'test'), eval_split='test'), NoItems()))\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "_BENCHMARKS", dict(registry._BENCHMARKS))
-    write_result([dict(method="depalm", dataset="clock-plugin", seed=0, lr=1e-3, grad_clip=0.8, llm="smollm2-135m",
-                       encoder="whisper-tiny-embedded", profile="smoke", split="test", metric="CIDEr", value=3.0)],
-                 tmp_path / "results", "clock")
-    assert main(["--report-only", "--plugin", "clock_plugin", "--results", str(tmp_path / "results"),
-                 "--out", str(tmp_path / "out")]) == 0
+    write_result(
+        [
+            dict(
+                method="depalm",
+                dataset="clock-plugin",
+                seed=0,
+                lr=1e-3,
+                grad_clip=0.8,
+                llm="smollm2-135m",
+                encoder="whisper-tiny-embedded",
+                profile="smoke",
+                split="test",
+                metric="CIDEr",
+                value=3.0,
+            )
+        ],
+        tmp_path / "results",
+        "clock",
+    )
+    assert (
+        main(
+            [
+                "--report-only",
+                "--plugin",
+                "clock_plugin",
+                "--results",
+                str(tmp_path / "results"),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     assert "| Clock chimes<br>CIDEr Test ↑ |" in (tmp_path / "out" / "table4.md").read_text()

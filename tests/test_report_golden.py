@@ -9,6 +9,7 @@
 A deliberate change of the report regenerates both with `PYTHONPATH=. python tests/test_report_golden.py` (from the
 repository root; the path makes this checkout's code render them).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -27,8 +28,13 @@ REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "fixtures" / "golden"
 PAPER_RESULTS = REPO / "results" / "paper"
 
-NAMES = {"depalm": "DePALM", "mapl": "MAPL", "limber-all": "LiMBeR⁽ᵃˡˡ⁾", "epalm": "eP-ALM",
-         "depalm-qp8": "DePALM^{QP8}"}  # depalm-qp8: the README's plugin preset
+NAMES = {
+    "depalm": "DePALM",
+    "mapl": "MAPL",
+    "limber-all": "LiMBeR⁽ᵃˡˡ⁾",
+    "epalm": "eP-ALM",
+    "depalm-qp8": "DePALM^{QP8}",
+}  # depalm-qp8: the README's plugin preset
 VQA_BOTH = {"VQA_acc_depalm": 1.02}  # the DePALM code's accuracy beside the official evaluator's
 
 
@@ -40,8 +46,17 @@ def write_run_results(root: Path) -> Path:
         for seed in seeds:
             split_scores = {split: v + seed for split, v in scores.items()}
             t = next(clock)
-            _run(root, method, dataset, seed, lr, split_scores, method_display=NAMES.get(method, ""),
-                 created_at=f"2026-01-01T00:{t // 60:02d}:{t % 60:02d}+00:00", **{"variant": "official", **kw})
+            _run(
+                root,
+                method,
+                dataset,
+                seed,
+                lr,
+                split_scores,
+                method_display=NAMES.get(method, ""),
+                created_at=f"2026-01-01T00:{t // 60:02d}:{t % 60:02d}+00:00",
+                **{"variant": "official", **kw},
+            )
 
     seeds = (0, 1, 2)
     # syn-coco: an lr grid chosen on val (depalm: 8e-4 best on val, 1e-3 best on test); a tie (mapl = limber-all)
@@ -81,10 +96,28 @@ def write_run_results(root: Path) -> Path:
     run("depalm", "syn-coco", (0,), 8e-4, {"val": 70.0, "test": 71.0}, llm="opt-125m", run_id="override-opt")
     # the paper's recipe variant (rows written before the variant axis), and another profile
     for seed in (0, 1):
-        _run(root, "depalm", "syn-coco", seed, 8e-4, {"test": 22.0 + seed}, method_display="DePALM",
-             created_at="2026-01-02T00:00:00+00:00", run_id=f"appendix-depalm-s{seed}")
-        _run(root, "mapl", "syn-coco", seed, 8e-4, {"test": 18.0 + seed}, method_display="MAPL",
-             created_at="2026-01-02T00:00:00+00:00", run_id=f"appendix-mapl-s{seed}")
+        _run(
+            root,
+            "depalm",
+            "syn-coco",
+            seed,
+            8e-4,
+            {"test": 22.0 + seed},
+            method_display="DePALM",
+            created_at="2026-01-02T00:00:00+00:00",
+            run_id=f"appendix-depalm-s{seed}",
+        )
+        _run(
+            root,
+            "mapl",
+            "syn-coco",
+            seed,
+            8e-4,
+            {"test": 18.0 + seed},
+            method_display="MAPL",
+            created_at="2026-01-02T00:00:00+00:00",
+            run_id=f"appendix-mapl-s{seed}",
+        )
     run("depalm", "syn-coco", (0,), 8e-4, {"val": 12.0, "test": 13.0}, profile="cpu")
     return root
 
@@ -115,7 +148,8 @@ def test_the_same_files_are_rendered(rendered, kind):
 def test_report_is_byte_identical_to_the_golden_file(rendered, kind, name):
     assert (rendered[kind] / name).read_bytes() == (GOLDEN / kind / name).read_bytes(), (
         f"{name} differs from tests/fixtures/golden/{kind}/{name}; if the change is deliberate, regenerate the "
-        f"fixtures (see this module's docstring)")
+        f"fixtures (see this module's docstring)"
+    )
 
 
 if __name__ == "__main__":

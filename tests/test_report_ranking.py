@@ -1,4 +1,5 @@
 """Table 4's aggregation rules (harness/report/ranking.py) on small hand-checked cases."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Hyper-parameter choice and sectioning of run results (harness/report/select.py)."""
+
 from __future__ import annotations
 
 import math
@@ -10,14 +11,34 @@ from harness.report.select import choose_hparams, latest_runs, primary_metric
 
 def _rows(spec):
     """spec: (lr, split, seed, value, status) tuples for one method x dataset cell."""
-    return pd.DataFrame([dict(method="m", dataset="d", lr=lr, grad_clip=math.nan, metric="CIDEr", split=split,
-                              seed=seed, value=value, status=status) for lr, split, seed, value, status in spec])
+    return pd.DataFrame(
+        [
+            dict(
+                method="m",
+                dataset="d",
+                lr=lr,
+                grad_clip=math.nan,
+                metric="CIDEr",
+                split=split,
+                seed=seed,
+                value=value,
+                status=status,
+            )
+            for lr, split, seed, value, status in spec
+        ]
+    )
 
 
 def test_best_mean_val_wins_and_failed_runs_do_not_count():
-    rows = _rows([(1e-3, "val", 0, 10.0, "ok"), (1e-3, "val", 1, 30.0, "ok"),  # mean 20
-                  (8e-4, "val", 0, 25.0, "ok"), (8e-4, "val", 1, math.nan, "failed"),  # mean of finished: 25
-                  (4e-4, "val", 0, 99.0, "unstable")])  # an unstable run's number is not trusted
+    rows = _rows(
+        [
+            (1e-3, "val", 0, 10.0, "ok"),
+            (1e-3, "val", 1, 30.0, "ok"),  # mean 20
+            (8e-4, "val", 0, 25.0, "ok"),
+            (8e-4, "val", 1, math.nan, "failed"),  # mean of finished: 25
+            (4e-4, "val", 0, 99.0, "unstable"),
+        ]
+    )  # an unstable run's number is not trusted
     selected, choices = choose_hparams(rows, {"d": "CIDEr"})
     assert set(selected.lr) == {8e-4}
     assert choices.iloc[0][["lr", "n_candidates", "selected_on"]].tolist() == [8e-4, 3, "val"]
@@ -43,10 +64,15 @@ def test_primary_metric_falls_back_when_the_papers_is_absent():
 
 
 def test_latest_run_per_cell_seed_and_setting():
-    base = dict(method="m", dataset="d", seed=0, lr=1e-3, grad_clip=0.8, llm="l", encoder="e", profile="p",
-                variant="official")
-    runs = pd.DataFrame([dict(base, run_id="old", created_at="2026-01-01T00:00:00+00:00", status="failed"),
-                         dict(base, run_id="new", created_at="2026-01-02T00:00:00+00:00", status="ok"),
-                         dict(base, seed=1, run_id="other-seed", created_at="2025-01-01T00:00:00+00:00", status="ok")])
+    base = dict(
+        method="m", dataset="d", seed=0, lr=1e-3, grad_clip=0.8, llm="l", encoder="e", profile="p", variant="official"
+    )
+    runs = pd.DataFrame(
+        [
+            dict(base, run_id="old", created_at="2026-01-01T00:00:00+00:00", status="failed"),
+            dict(base, run_id="new", created_at="2026-01-02T00:00:00+00:00", status="ok"),
+            dict(base, seed=1, run_id="other-seed", created_at="2025-01-01T00:00:00+00:00", status="ok"),
+        ]
+    )
     kept, dropped = latest_runs(runs)
     assert sorted(kept.run_id) == ["new", "other-seed"] and dropped == 1

@@ -1,4 +1,5 @@
 """Results store (harness/store/results.py): schema, atomic writes, tolerant recursive reads, no torch."""
+
 from __future__ import annotations
 
 import math
@@ -19,9 +20,22 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _row(**kw):
-    row = dict(method="depalm", dataset="syn-coco", seed=0, lr=8e-4, grad_clip=0.8, llm="smollm2-135m",
-               encoder="clip-b16-embedded", profile="smoke", split="test", metric="CIDEr", value=12.5,
-               train_time_s=30.0, config_hash="abc", code_version="deadbeef")
+    row = dict(
+        method="depalm",
+        dataset="syn-coco",
+        seed=0,
+        lr=8e-4,
+        grad_clip=0.8,
+        llm="smollm2-135m",
+        encoder="clip-b16-embedded",
+        profile="smoke",
+        split="test",
+        metric="CIDEr",
+        value=12.5,
+        train_time_s=30.0,
+        config_hash="abc",
+        code_version="deadbeef",
+    )
     row.update(kw)
     return row
 
@@ -59,13 +73,16 @@ def test_files_with_different_or_clashing_extra_columns_merge(tmp_path):
     assert df.other.iloc[1] == 1.5 and len(df) == 3
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(metric=None), "missing required column"),
-    (dict(status="crashed"), "status='crashed'"),
-    (dict(split="dev"), "split='dev'"),
-    (dict(value=float("nan")), "no value but status 'ok'"),
-    (dict(source="guess"), "source='guess'"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(metric=None), "missing required column"),
+        (dict(status="crashed"), "status='crashed'"),
+        (dict(split="dev"), "split='dev'"),
+        (dict(value=float("nan")), "no value but status 'ok'"),
+        (dict(source="guess"), "source='guess'"),
+    ],
+)
 def test_invalid_rows_are_refused_with_a_clear_message(tmp_path, bad, message):
     with pytest.raises(ValueError, match=message):
         write_result([_row(**bad)], tmp_path, "r")
@@ -88,6 +105,7 @@ def test_failure_mid_write_leaves_earlier_results_intact_and_no_partial_file(tmp
     write_result([_row(value=1.0)], tmp_path, "a")
     write_result([_row(value=2.0)], tmp_path, "b")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
     def crash_after_partial_write(writer, table, **kw):
         raise OSError("disk full")  # the writer has put its header in the temp file, then the disk is full
 
@@ -106,10 +124,9 @@ def test_atomic_writes_replace_whole_or_leave_the_old_file_and_no_temp(tmp_path)
     target = tmp_path / "sub" / "state.json"
     atomic.write_text(target, "v1 ✓")
     assert target.read_text(encoding="utf-8") == "v1 ✓"
-    with pytest.raises(RuntimeError, match="killed"):
-        with atomic.atomic_path(target) as tmp:
-            tmp.write_text("v2, half written")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError, match="killed"), atomic.atomic_path(target) as tmp:
+        tmp.write_text("v2, half written")
+        raise RuntimeError("killed")
     assert target.read_text(encoding="utf-8") == "v1 ✓"
     assert [p.name for p in target.parent.iterdir()] == ["state.json"]
 
@@ -163,9 +180,11 @@ def test_empty_directory_gives_an_empty_typed_frame(tmp_path):
 
 
 def test_results_store_imports_no_torch():
-    code = ("import sys, harness.store.results, harness.report, harness.report.render, harness.report.select, "
-            "harness.report.ranking; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, harness.store.results, harness.report, harness.report.render, harness.report.select, "
+        "harness.report.ranking; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
@@ -181,7 +200,7 @@ def test_written_files_get_the_permissions_the_umask_allows(tmp_path):
 
     mask = os.umask(0o022)
     os.umask(mask)
-    assert atomic.UMASK == mask
+    assert mask == atomic.UMASK
     path = write_result([_row()], tmp_path, "r")
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # mkstemp alone would give 0600
     with atomic.atomic_dir(tmp_path / "d") as tmp:

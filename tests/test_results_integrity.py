@@ -1,5 +1,6 @@
 """Results files carry a checksum of their content: a damaged file, or one with an unknown category, is skipped and
 named (ResultsWarning), never silently used and never a crash; the report goes on without it."""
+
 from __future__ import annotations
 
 import warnings
@@ -10,14 +11,34 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.cli import main
-from harness.store.results import (CHECKSUM_KEY, ResultsWarning, content_digest, normalize_rows, read_results,
-                                   write_result)
+from harness.store.results import (
+    CHECKSUM_KEY,
+    ResultsWarning,
+    content_digest,
+    normalize_rows,
+    read_results,
+    write_result,
+)
 
 
 def _row(**kw):
-    row = dict(method="depalm", dataset="syn-coco", seed=0, lr=8e-4, grad_clip=0.8, llm="smollm2-135m",
-               encoder="clip-b16-embedded", profile="smoke", split="test", metric="CIDEr", value=0.0,
-               train_time_s=30.0, config_hash="abc", code_version="deadbeef", mean_step_s=0.5)
+    row = dict(
+        method="depalm",
+        dataset="syn-coco",
+        seed=0,
+        lr=8e-4,
+        grad_clip=0.8,
+        llm="smollm2-135m",
+        encoder="clip-b16-embedded",
+        profile="smoke",
+        split="test",
+        metric="CIDEr",
+        value=0.0,
+        train_time_s=30.0,
+        config_hash="abc",
+        code_version="deadbeef",
+        mean_step_s=0.5,
+    )
     row.update(kw)
     return row
 

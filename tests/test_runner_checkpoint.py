@@ -1,6 +1,7 @@
 """Checkpoints load nothing executable and heal: a crafted pickle never runs, a damaged checkpoint or a torn log line
 is set aside with a warning and training restarts from the last valid state, with the numbers of an uninterrupted
 run (tiny random components, harness/runner/checkpoint.py)."""
+
 from __future__ import annotations
 
 import json
@@ -10,16 +11,23 @@ import random
 import numpy as np
 import pytest
 import torch
+from runner_fakes import CharTokenizer, PrefixLM, fake_features, fake_items, tiny_llm
 
 from harness.config import TrainSettings
 from harness.runner import checkpoint
-from harness.runner.checkpoint import (CHECKPOINT_NAME, CheckpointSchedule, CheckpointWarning, CorruptCheckpoint,
-                                       load_checkpoint, save_checkpoint)
+from harness.runner.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointSchedule,
+    CheckpointWarning,
+    CorruptCheckpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from harness.runner.train import Trainer
-from runner_fakes import CharTokenizer, PrefixLM, fake_features, fake_items, tiny_llm
 
-SETTINGS = TrainSettings(epochs=2, max_steps=6, batch_size=4, micro_batch_size=2, checkpoint_every=2, log_every=1,
-                         augment=False)
+SETTINGS = TrainSettings(
+    epochs=2, max_steps=6, batch_size=4, micro_batch_size=2, checkpoint_every=2, log_every=1, augment=False
+)
 
 
 def _trainer(run_dir, on_step=None):
@@ -29,8 +37,21 @@ def _trainer(run_dir, on_step=None):
     torch.manual_seed(0)
     model = PrefixLM(tiny_llm(tok.vocab_size), 8)
     fn = lambda batch: torch.stack([feats[it.input_key] for it in batch])  # noqa: E731
-    return model, Trainer(model, model.trainable_parameters(), items, fn, tok, SETTINGS, 3e-3, 0.8, 0, run_dir,
-                          torch.device("cpu"), model, on_step=on_step)
+    return model, Trainer(
+        model,
+        model.trainable_parameters(),
+        items,
+        fn,
+        tok,
+        SETTINGS,
+        3e-3,
+        0.8,
+        0,
+        run_dir,
+        torch.device("cpu"),
+        model,
+        on_step=on_step,
+    )
 
 
 class Crash(Exception):
@@ -41,6 +62,7 @@ def _crash_at(step):
     def on_step(record):
         if record["step"] == step:
             raise Crash
+
     return on_step
 
 
@@ -68,10 +90,18 @@ def _assert_same(weights, model):
 
 
 def test_state_round_trips_exactly(tmp_path):
-    state = {"step": 3, "nan": float("nan"), "t": torch.arange(6, dtype=torch.bfloat16).reshape(2, 3),
-             "scalar": torch.tensor(2.5), "opt": {0: {"exp_avg": torch.ones(2)}, 1: {"step": torch.tensor(4.0)}},
-             "python": random.getstate(), "numpy": np.random.get_state(), "streams": {"aug": (3, (1, 2), None)},
-             "groups": [{"betas": (0.9, 0.999), "params": [0, 1]}], "$odd": 1}
+    state = {
+        "step": 3,
+        "nan": float("nan"),
+        "t": torch.arange(6, dtype=torch.bfloat16).reshape(2, 3),
+        "scalar": torch.tensor(2.5),
+        "opt": {0: {"exp_avg": torch.ones(2)}, 1: {"step": torch.tensor(4.0)}},
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "streams": {"aug": (3, (1, 2), None)},
+        "groups": [{"betas": (0.9, 0.999), "params": [0, 1]}],
+        "$odd": 1,
+    }
     save_checkpoint(state, tmp_path / CHECKPOINT_NAME)
     back = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert back["step"] == 3 and back["nan"] != back["nan"] and back["$odd"] == 1
@@ -147,7 +177,8 @@ def test_byte_flips_in_a_checkpoint_are_refused_or_harmless(tmp_path):
             refused += 1
             continue
         assert json.dumps(checkpoint._pack(state, {}), default=str) == json.dumps(
-            checkpoint._pack(original, {}), default=str), i
+            checkpoint._pack(original, {}), default=str
+        ), i
         assert all(torch.equal(a, b) for a, b in zip(state["trainable"].values(), original["trainable"].values()))
     assert refused > len(data) // 13 // 2
 

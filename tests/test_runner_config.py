@@ -1,4 +1,5 @@
 """RunConfig: JSON round trip, what the config hash covers, deterministic run ids; profiles and their files."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,9 +12,19 @@ from harness.config.profiles import PROFILES, Profile, get_profile, parse_profil
 
 
 def _cfg(**kw) -> RunConfig:
-    base = dict(method="depalm", dataset="syn-coco", seed=0, lr=8e-4, grad_clip=0.8, llm="smollm2-135m",
-                encoder="clip-b16-embedded", profile="cpu", method_config={"id": "depalm", "x": [1, 2]},
-                train=TrainSettings(max_steps=10), eval=EvalSettings(num_beams=1, splits=("test",)))
+    base = dict(
+        method="depalm",
+        dataset="syn-coco",
+        seed=0,
+        lr=8e-4,
+        grad_clip=0.8,
+        llm="smollm2-135m",
+        encoder="clip-b16-embedded",
+        profile="cpu",
+        method_config={"id": "depalm", "x": [1, 2]},
+        train=TrainSettings(max_steps=10),
+        eval=EvalSettings(num_beams=1, splits=("test",)),
+    )
     return RunConfig(**{**base, **kw})
 
 
@@ -23,16 +34,29 @@ def test_json_round_trip_keeps_the_hash():
     assert again == cfg and again.config_hash() == cfg.config_hash()
 
 
-@pytest.mark.parametrize("change", [
-    {"lr": 4e-4}, {"seed": 1}, {"profile": "paper"}, {"llm": "opt-125m"}, {"encoder": "dinov2-s14-embedded"},
-    {"grad_clip": 1.0}, {"method_config": {"id": "depalm", "x": [1, 3]}},
-    {"train": TrainSettings(max_steps=11)}, {"eval": EvalSettings(num_beams=3, splits=("test",))},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"lr": 4e-4},
+        {"seed": 1},
+        {"profile": "paper"},
+        {"llm": "opt-125m"},
+        {"encoder": "dinov2-s14-embedded"},
+        {"grad_clip": 1.0},
+        {"method_config": {"id": "depalm", "x": [1, 3]}},
+        {"train": TrainSettings(max_steps=11)},
+        {"train": TrainSettings(max_steps=10, grad_sum_steps=2)},
+        {"train": TrainSettings(max_steps=10, subset_seed=0)},
+        {"eval": EvalSettings(num_beams=3, splits=("test",))},
+    ],
+)
 def test_everything_that_changes_a_result_changes_the_hash(change):
     assert _cfg(**change).config_hash() != _cfg().config_hash()
 
 
-@pytest.mark.parametrize("change", [{"data_root": "/data"}, {"plugins": ("x",)}, {"feature_levels": 6}])
+@pytest.mark.parametrize(
+    "change", [{"data_root": "/data"}, {"plugins": ("x",)}, {"feature_levels": 6}, {"recipe_source": {"lr": "user"}}]
+)
 def test_locations_and_loading_hints_do_not_change_the_hash(change):
     assert _cfg(**change).config_hash() == _cfg().config_hash()
 
@@ -53,8 +77,13 @@ def test_paper_profile_is_the_c3_recipe():
     p = get_profile("paper")
     t = p.train
     assert (p.lr, p.grad_clip) == (8e-4, 0.8)
-    assert (t.weight_decay, t.adam_eps, t.warmup_frac, t.min_lr_ratio, t.label_smoothing) == (0.1, 1e-4, 0.2, 1e-4,
-                                                                                              2e-3)
+    assert (t.weight_decay, t.adam_eps, t.warmup_frac, t.min_lr_ratio, t.label_smoothing) == (
+        0.1,
+        1e-4,
+        0.2,
+        1e-4,
+        2e-3,
+    )
     assert (t.batch_size, t.micro_batch_size, t.augment, t.epochs, t.max_steps) == (128, 16, True, None, None)
     assert (p.eval.num_beams, p.eval.max_new_tokens) == (3, 50)
 
@@ -73,27 +102,66 @@ PYTHON_PROFILES = {
     "paper": Profile(
         name="paper",
         summary="Appendix C.3: effective batch 128, the benchmark's epochs, augmentation, beam 3, 50 new tokens",
-        lr=8e-4, grad_clip=0.8, train=TrainSettings(checkpoint_every_s=600.0), eval=EvalSettings(), est_step_s=2.0,
-        est_eval_item_s=0.05),
+        lr=8e-4,
+        grad_clip=0.8,
+        train=TrainSettings(checkpoint_every_s=600.0),
+        eval=EvalSettings(),
+        est_step_s=2.0,
+        est_eval_item_s=0.05,
+        official_budget=True,
+    ),
     "cpu": Profile(
         name="cpu",
         summary="2-core CPU in minutes: frozen-feature cache, 96 px images, 24 steps of batch 8, "
-                "greedy <= 16 new tokens on 48 items, captions scored with CIDEr + BLEU-4 only",
-        lr=1e-3, grad_clip=0.8,
-        train=TrainSettings(max_steps=24, batch_size=8, micro_batch_size=8, max_target_tokens=16, augment=False,
-                            train_size=192, image_size=96, checkpoint_every=8, log_every=4, feature_batch_size=32),
-        eval=EvalSettings(num_beams=1, max_new_tokens=16, batch_size=24, splits=(REPORTED_SPLIT,), size=48,
-                          metrics=("CIDEr", "BLEU_4")),
-        est_step_s=1.5, est_eval_item_s=0.12),
+        "greedy <= 16 new tokens on 48 items, captions scored with CIDEr + BLEU-4 only",
+        lr=1e-3,
+        grad_clip=0.8,
+        train=TrainSettings(
+            max_steps=24,
+            batch_size=8,
+            micro_batch_size=8,
+            max_target_tokens=16,
+            augment=False,
+            train_size=192,
+            image_size=96,
+            checkpoint_every=8,
+            log_every=4,
+            feature_batch_size=32,
+        ),
+        eval=EvalSettings(
+            num_beams=1,
+            max_new_tokens=16,
+            batch_size=24,
+            splits=(REPORTED_SPLIT,),
+            size=48,
+            metrics=("CIDEr", "BLEU_4"),
+        ),
+        est_step_s=1.5,
+        est_eval_item_s=0.12,
+    ),
     "smoke": Profile(
         name="smoke",
         summary="seconds per run for tests/CI: 4 steps of batch 4 on 16 items, greedy 6 new tokens on 8 items",
-        lr=1e-3, grad_clip=0.8,
-        train=TrainSettings(max_steps=4, batch_size=4, micro_batch_size=2, max_target_tokens=12, augment=False,
-                            train_size=16, image_size=64, checkpoint_every=2, log_every=1, feature_batch_size=16),
-        eval=EvalSettings(num_beams=1, max_new_tokens=6, batch_size=8, splits=(REPORTED_SPLIT,), size=8,
-                          metrics=("CIDEr", "BLEU_4")),
-        est_step_s=0.5, est_eval_item_s=0.05),
+        lr=1e-3,
+        grad_clip=0.8,
+        train=TrainSettings(
+            max_steps=4,
+            batch_size=4,
+            micro_batch_size=2,
+            max_target_tokens=12,
+            augment=False,
+            train_size=16,
+            image_size=64,
+            checkpoint_every=2,
+            log_every=1,
+            feature_batch_size=16,
+        ),
+        eval=EvalSettings(
+            num_beams=1, max_new_tokens=6, batch_size=8, splits=(REPORTED_SPLIT,), size=8, metrics=("CIDEr", "BLEU_4")
+        ),
+        est_step_s=0.5,
+        est_eval_item_s=0.05,
+    ),
 }
 
 
@@ -102,13 +170,18 @@ def test_profile_files_hold_exactly_the_python_profiles_values():
     assert all(type(v) is tuple for p in PROFILES.values() for v in (p.eval.splits, p.train.adam_betas))
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("summary: s\nlr: 0.001\ngrad_clip: 0.8\nest_step_s: 1\nest_eval_item_s: 1\ntrain: {max_step: 3}\n",
-     "unknown train setting(s) max_step"),
-    ("summary: s\nlr: 1e-3\ngrad_clip: 0.8\nest_step_s: 1\nest_eval_item_s: 1\n", "lr '1e-3' is not a number"),
-    ("summary: s\nlr: 0.001\n", "missing key(s) grad_clip, est_step_s, est_eval_item_s"),
-    ("- a\n", "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        (
+            "summary: s\nlr: 0.001\ngrad_clip: 0.8\nest_step_s: 1\nest_eval_item_s: 1\ntrain: {max_step: 3}\n",
+            "unknown train setting(s) max_step",
+        ),
+        ("summary: s\nlr: 1e-3\ngrad_clip: 0.8\nest_step_s: 1\nest_eval_item_s: 1\n", "lr '1e-3' is not a number"),
+        ("summary: s\nlr: 0.001\n", "missing key(s) grad_clip, est_step_s, est_eval_item_s"),
+        ("- a\n", "expected a mapping"),
+    ],
+)
 def test_a_profile_file_with_a_wrong_key_or_value_is_refused(text, needle):
     with pytest.raises(ValueError) as e:
         parse_profile("mine", text)
@@ -122,8 +195,9 @@ def test_a_cell_builds_its_method_from_the_run_config_not_from_the_registry(tmp_
     from harness.runner.cell import Backbones, CellRun
     from harness.runner.matrix import plan
 
-    study = parse_study(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke",
-                                      "--results", str(tmp_path / "results")])
+    study = parse_study(
+        ["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke", "--results", str(tmp_path / "results")]
+    )
     cfg = plan(study).cells[0]
     method_config = json.loads(json.dumps(cfg.method_config))
     method_config["id"] = "depalm-stored"
@@ -133,3 +207,54 @@ def test_a_cell_builds_its_method_from_the_run_config_not_from_the_registry(tmp_
     assert cell.preset.id == "depalm-stored" and cell.preset.mapping.options["n_queries"] == 4
     with pytest.raises(ValueError, match="no method_config"):
         CellRun(dataclasses.replace(cfg, method_config={}), tmp_path / "run", Backbones())
+
+
+def test_low_data_subset_follows_the_run_seed_unless_fixed(tmp_path):
+    """D4: the official code draws the 1% subset with the run seed; TrainSettings.subset_seed fixes it across
+    seeds (and enters the config hash)."""
+    from harness.cli import parse_study
+    from harness.runner.cell import Backbones, CellRun
+    from harness.runner.matrix import plan
+
+    args = parse_study(
+        [
+            "--methods",
+            "limber-1",
+            "--datasets",
+            "syn-coco-1pct",
+            "--profile",
+            "smoke",
+            "--seeds",
+            "0,1",
+            "--results",
+            str(tmp_path / "results"),
+        ]
+    )
+    cells = plan(args).cells
+    ids = [[it.id for it in CellRun(c, tmp_path / "run", Backbones()).items("train")] for c in cells]
+    assert ids[0] != ids[1]
+    fixed = [dataclasses.replace(c, train=dataclasses.replace(c.train, subset_seed=7)) for c in cells]
+    fixed_ids = [[it.id for it in CellRun(c, tmp_path / "run", Backbones()).items("train")] for c in fixed]
+    assert fixed_ids[0] == fixed_ids[1] and fixed[0].config_hash() != cells[0].config_hash()
+
+
+def test_the_subset_seed_is_a_study_setting(tmp_path):
+    from harness.cli import parse_study
+    from harness.errors import UsageError
+    from harness.runner.matrix import plan
+
+    base = [
+        "--methods",
+        "limber-1",
+        "--datasets",
+        "syn-coco-1pct",
+        "--profile",
+        "smoke",
+        "--seeds",
+        "0,1",
+        "--results",
+        str(tmp_path / "r"),
+    ]
+    assert {c.train.subset_seed for c in plan(parse_study([*base, "--train.subset_seed", "0"])).cells} == {0}
+    with pytest.raises(UsageError, match="subset_seed -1: must be an integer >= 0"):
+        plan(parse_study([*base, "--train.subset_seed=-1"]))

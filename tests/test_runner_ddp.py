@@ -1,5 +1,6 @@
 """Data-parallel training code path on CPU: two ranks started like torchrun (RANK/WORLD_SIZE/MASTER_* in the
 environment) join a gloo process group, split every global batch, and rank 0 alone evaluates and writes the row."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -45,10 +46,25 @@ def test_two_launched_ranks_train_one_cell(tmp_path):
     port = _port()
     procs = []
     for rank in (0, 1):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "HF_HUB_OFFLINE": "1"}
-        procs.append(subprocess.Popen([sys.executable, "-c", RANK_SCRIPT, str(results), str(runs)], env=env,
-                                      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "HF_HUB_OFFLINE": "1",
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", RANK_SCRIPT, str(results), str(runs)],
+                env=env,
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outs = [p.communicate(timeout=1200) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]

@@ -2,6 +2,7 @@
 one is `failed` with a clear error, no temp file remains, earlier results are intact, and a re-run after freeing
 space completes it; a successful run keeps its weights but not its full-state checkpoint unless asked to. The
 training itself is a stand-in writing checkpoints of chosen sizes (no model is loaded)."""
+
 from __future__ import annotations
 
 import errno
@@ -11,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from runner_fakes import stand_in_training
 
 from harness.cli import main
 from harness.runner import cell
 from harness.runner.checkpoint import CHECKPOINT_NAME
 from harness.store import atomic
 from harness.store.results import read_results
-from runner_fakes import stand_in_training
 
 MATRIX = ["--methods", "limber-1,mapl,depalm", "--datasets", "syn-coco", "--profile", "smoke", "--executor", "inline"]
 BIG = "mapl"  # its stand-in writes a checkpoint larger than the small disk
@@ -29,8 +30,12 @@ class SmallDisk:
     def __init__(self, root: Path, monkeypatch) -> None:
         self.path = root / "disk"
         self.path.mkdir()
-        self.mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(self.path)],
-                                      capture_output=True).returncode == 0
+        self.mounted = (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(self.path)], capture_output=True
+            ).returncode
+            == 0
+        )
         self.monkeypatch = monkeypatch
         if not self.mounted:
             real = atomic._fsync
@@ -61,16 +66,18 @@ def disk(tmp_path, monkeypatch):
 
 
 def fake_train_and_evaluate(cfg, run_dir, backbones, on_step):
-    return stand_in_training(cfg, run_dir, backbones, on_step,
-                             checkpoint_bytes=3 * 2**20 if cfg.method == BIG else 64 * 2**10)
+    return stand_in_training(
+        cfg, run_dir, backbones, on_step, checkpoint_bytes=3 * 2**20 if cfg.method == BIG else 64 * 2**10
+    )
 
 
 def _dirs(disk_path: Path, out: Path) -> list[str]:
     return ["--results", str(disk_path / "results"), "--runs-dir", str(disk_path / "runs"), "--out", str(out)]
 
 
-def test_a_full_disk_fails_only_its_cell_and_a_rerun_after_freeing_space_completes_it(disk, tmp_path, monkeypatch,
-                                                                                         capsys):
+def test_a_full_disk_fails_only_its_cell_and_a_rerun_after_freeing_space_completes_it(
+    disk, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setattr(cell, "_train_and_evaluate", fake_train_and_evaluate)
     dirs = _dirs(disk.path, tmp_path / "reports")
     assert main(["--methods", "limber-1", *MATRIX[2:], *dirs]) == 0  # an earlier result
@@ -96,14 +103,16 @@ def test_a_full_disk_fails_only_its_cell_and_a_rerun_after_freeing_space_complet
 def test_success_removes_the_full_state_checkpoint_unless_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(cell, "_train_and_evaluate", stand_in_training)
     assert main(["--methods", "limber-1", *MATRIX[2:], *_dirs(tmp_path / "a", tmp_path / "r")]) == 0
-    assert main(["--methods", "limber-1", *MATRIX[2:], "--keep-checkpoints", *_dirs(tmp_path / "b",
-                                                                                   tmp_path / "r")]) == 0
+    assert (
+        main(["--methods", "limber-1", *MATRIX[2:], "--keep-checkpoints", *_dirs(tmp_path / "b", tmp_path / "r")]) == 0
+    )
     (run_a,) = (tmp_path / "a" / "runs").glob("limber-1__*")
     (run_b,) = (tmp_path / "b" / "runs").glob("limber-1__*")
     assert run_a.name == run_b.name  # keeping the checkpoint does not change the config hash
     assert not (run_a / CHECKPOINT_NAME).exists() and (run_b / CHECKPOINT_NAME).exists()
     for run in (run_a, run_b):
         assert {"config.json", "metrics.json", "trainable.safetensors", "predictions_test.jsonl"} <= set(
-            os.listdir(run))
+            os.listdir(run)
+        )
     rows = read_results([tmp_path / "a" / "results"])
     assert (rows["torch_threads"] == torch.get_num_threads()).all()

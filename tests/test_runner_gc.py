@@ -1,14 +1,16 @@
 """`run_matrix.py --gc`: lists (dry run) and with --yes removes the run directories and feature-cache entries no
 current result refers to, never what is in use (training stood in: no model is loaded)."""
+
 from __future__ import annotations
 
 from pathlib import Path
+
+from runner_fakes import stand_in_training
 
 from harness.cli import main
 from harness.runner import cell
 from harness.runner.lock import CellLock
 from harness.runner.rundir import METRICS_NAME, read_json, write_json
-from runner_fakes import stand_in_training
 
 MATRIX = ["--methods", "limber-1,mapl", "--datasets", "syn-coco", "--profile", "smoke", "--executor", "inline"]
 
@@ -16,8 +18,14 @@ MATRIX = ["--methods", "limber-1,mapl", "--datasets", "syn-coco", "--profile", "
 def test_gc_lists_then_removes_only_what_no_result_refers_to(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cell, "_train_and_evaluate", stand_in_training)
     monkeypatch.setenv("DEPALM_CACHE", str(tmp_path / "cache"))
-    dirs = ["--results", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs"), "--out",
-            str(tmp_path / "reports")]
+    dirs = [
+        "--results",
+        str(tmp_path / "results"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "reports"),
+    ]
     assert main([*MATRIX, *dirs]) == 0
     runs = {p.name.split("__")[0]: p for p in (tmp_path / "runs").iterdir() if not p.name.startswith("_")}
     for name in ("used", "unused", "other"):

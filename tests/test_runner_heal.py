@@ -1,5 +1,6 @@
 """States that heal: a worker killed from outside leaves its cell `interrupted`, which a plain re-run runs again;
 only an exception of the cell's own code is `failed` (kept until --retry-failed)."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -15,8 +16,21 @@ from harness.store.results import read_results
 
 
 def _plan(tmp_path, *extra):
-    return plan(parse_study(["--methods", "limber-1,mapl", "--datasets", "syn-coco", "--profile", "smoke",
-                             "--results", str(tmp_path / "results"), *extra]))
+    return plan(
+        parse_study(
+            [
+                "--methods",
+                "limber-1,mapl",
+                "--datasets",
+                "syn-coco",
+                "--profile",
+                "smoke",
+                "--results",
+                str(tmp_path / "results"),
+                *extra,
+            ]
+        )
+    )
 
 
 class _Job:
@@ -30,10 +44,13 @@ class _Job:
         raise self.error
 
 
-@pytest.mark.parametrize("error, status", [
-    (UncompletedJobError("Job 4242 has not produced any output (state: FINISHED)"), "interrupted"),
-    (FailedJobError("Job 4242 failed during processing with trace: ValueError"), "failed"),
-])
+@pytest.mark.parametrize(
+    "error, status",
+    [
+        (UncompletedJobError("Job 4242 has not produced any output (state: FINISHED)"), "interrupted"),
+        (FailedJobError("Job 4242 failed during processing with trace: ValueError"), "failed"),
+    ],
+)
 def test_a_local_worker_that_left_no_result_is_interrupted(tmp_path, error, status):
     cfg = _plan(tmp_path).cells[0]
     outcome = LocalExecutor._collect(cfg, _Job(error), tmp_path / "results")

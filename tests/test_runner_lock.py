@@ -1,6 +1,7 @@
 """One owner per cell (harness/runner/lock.py, harness/runner/claims.py): the O_EXCL lock file is taken over only
 when stale; two drivers on one results directory with overlapping cells train each cell exactly once; local
 workers die with their driver. No assertion depends on timing (the waits below only bound a hung test)."""
+
 from __future__ import annotations
 
 import json
@@ -48,18 +49,24 @@ def test_one_holder_at_a_time(tmp_path):
     assert not (tmp_path / LOCK_NAME).exists() and b.acquire()
 
 
-@pytest.mark.parametrize("case, taken", [
-    ("same host, owner dead", True),
-    ("same host, owner alive", False),
-    ("same host, pid reused by another process", True),
-    ("other host, heartbeat old", True),
-    ("other host, heartbeat fresh", False),
-])
+@pytest.mark.parametrize(
+    "case, taken",
+    [
+        ("same host, owner dead", True),
+        ("same host, owner alive", False),
+        ("same host, pid reused by another process", True),
+        ("other host, heartbeat old", True),
+        ("other host, heartbeat fresh", False),
+    ],
+)
 def test_a_lock_is_taken_over_only_when_stale(tmp_path, case, taken):
     me = this_process()
     here = socket.gethostname()
-    procs = {"same host, owner dead": [[_dead_pid(), ""]], "same host, owner alive": [me],
-             "same host, pid reused by another process": [[me[0], "1"]]}.get(case, [me])
+    procs = {
+        "same host, owner dead": [[_dead_pid(), ""]],
+        "same host, owner alive": [me],
+        "same host, pid reused by another process": [[me[0], "1"]],
+    }.get(case, [me])
     host = here if case.startswith("same") else "another-node"
     _write_lock(tmp_path, host, procs, age_s=3600 if "old" in case else 0)
     lock = CellLock(tmp_path, stale_s=600)
@@ -116,8 +123,14 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _driver(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", DRIVER.format(tests=str(TESTS)), *argv], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", DRIVER.format(tests=str(TESTS)), *argv],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait(predicate, what: str) -> None:
@@ -129,10 +142,21 @@ def _wait(predicate, what: str) -> None:
 
 def test_two_drivers_with_overlapping_cells_train_each_cell_once(tmp_path):
     events, gate = tmp_path / "events", tmp_path / "gate"
-    env = {**os.environ, "DEPALM_TEST_EVENTS": str(events), "DEPALM_TEST_GATE": str(gate),
-           "HF_HUB_OFFLINE": "1"}
-    common = ["--datasets", "syn-coco", "--profile", "smoke", "--executor", "inline", "--results",
-              str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "reports")]
+    env = {**os.environ, "DEPALM_TEST_EVENTS": str(events), "DEPALM_TEST_GATE": str(gate), "HF_HUB_OFFLINE": "1"}
+    common = [
+        "--datasets",
+        "syn-coco",
+        "--profile",
+        "smoke",
+        "--executor",
+        "inline",
+        "--results",
+        str(tmp_path / "results"),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--out",
+        str(tmp_path / "reports"),
+    ]
     first = _driver(["--methods", "limber-1,mapl", *common], env)
     second = _driver(["--methods", "mapl,depalm", *common], env)
     # both drivers are training (never the same cell: one holds its lock), then every training may go on
@@ -170,8 +194,7 @@ time.sleep(3600)
 
 
 def test_a_worker_dies_with_its_driver(tmp_path):
-    driver = subprocess.Popen([sys.executable, "-c", FAKE_DRIVER, WORKER], cwd=REPO, stdout=subprocess.PIPE,
-                              text=True)
+    driver = subprocess.Popen([sys.executable, "-c", FAKE_DRIVER, WORKER], cwd=REPO, stdout=subprocess.PIPE, text=True)
     worker_pid = int(driver.stdout.readline())
     worker = [worker_pid, ""]
     assert alive(worker)

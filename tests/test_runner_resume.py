@@ -1,6 +1,7 @@
 """A run killed with SIGKILL mid-training resumes from its checkpoint and ends with the same metrics as an
 uninterrupted run; a SIGKILLed driver of the local executor leaves no orphan training: its worker dies with it and
 the re-run, started at once, trains each step once (CPU, smoke profile, embedded backbones, real subprocesses)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -23,8 +24,19 @@ TIMEOUT_S = 1200
 
 
 def _cmd(root: Path, executor: str = "inline") -> list[str]:
-    return [sys.executable, str(REPO / "run_matrix.py"), *CELL, "--executor", executor, "--results",
-            str(root / "results"), "--runs-dir", str(root / "runs"), "--out", str(root / "reports")]
+    return [
+        sys.executable,
+        str(REPO / "run_matrix.py"),
+        *CELL,
+        "--executor",
+        executor,
+        "--results",
+        str(root / "results"),
+        "--runs-dir",
+        str(root / "runs"),
+        "--out",
+        str(root / "reports"),
+    ]
 
 
 def _env() -> dict[str, str]:

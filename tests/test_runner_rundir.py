@@ -1,17 +1,31 @@
 """Run-directory files read back are checked: config.json and metrics.json carry their own checksum, metrics.json
 lists the checksum of the run's other files (predictions, train log, config, weights); every byte flip is caught
 or changes nothing."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from harness.runner.rundir import (CONFIG_NAME, FILES_FIELD, METRICS_NAME, CorruptRunFile, manifest, read_json,
-                                   sweep_temp_files, verify_run_dir, write_json)
+from harness.runner.rundir import (
+    CONFIG_NAME,
+    FILES_FIELD,
+    METRICS_NAME,
+    CorruptRunFile,
+    manifest,
+    read_json,
+    sweep_temp_files,
+    verify_run_dir,
+    write_json,
+)
 
-CONFIG = {"config": {"method": "depalm", "seed": 0, "lr": 0.001, "train": {"max_steps": 4}}, "config_hash": "ab12",
-          "run_id": "depalm__syn-coco__s0", "nan": float("nan")}
+CONFIG = {
+    "config": {"method": "depalm", "seed": 0, "lr": 0.001, "train": {"max_steps": 4}},
+    "config_hash": "ab12",
+    "run_id": "depalm__syn-coco__s0",
+    "nan": float("nan"),
+}
 
 
 def _same(a, b) -> bool:

@@ -1,6 +1,7 @@
 """Cell statuses end to end (smoke profile, embedded backbones): an exception gives `failed` with its traceback, a
 NaN loss gives `unstable`, the matrix goes on and exits 1; --retry-failed re-runs them; the local executor (submitit,
 subprocesses) runs cells in parallel with the same cells and statuses as inline."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -47,11 +48,36 @@ def test_failed_and_unstable_are_recorded_and_the_matrix_goes_on(tmp_path, capsy
     assert set(by["limber-1"]["status"]) == {"ok"} and (by["limber-1"]["value"] >= 0).all()
 
     capsys.readouterr()
-    assert main(["--methods", "test-raises,test-nan,limber-1", *SMOKE, "--executor", "inline", "--dry-run",
-                 *_dirs(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "--methods",
+                "test-raises,test-nan,limber-1",
+                *SMOKE,
+                "--executor",
+                "inline",
+                "--dry-run",
+                *_dirs(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert "3 cells: 0 to run" in capsys.readouterr().out
-    assert main(["--methods", "test-raises,test-nan,limber-1", *SMOKE, "--executor", "inline", "--dry-run",
-                 "--retry-failed", *_dirs(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "--methods",
+                "test-raises,test-nan,limber-1",
+                *SMOKE,
+                "--executor",
+                "inline",
+                "--dry-run",
+                "--retry-failed",
+                *_dirs(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "3 cells: 2 to run, 1 cached" in out and "test-raises__" in out and "test-nan__" in out
 

@@ -1,12 +1,14 @@
 """The text pipeline against the official code's rules: prompt strings per benchmark and LLM family, BOS in training
 and generation inputs, token ids as the official tokenization gives them, the OPT answer token, post-processing per
 variant, generation settings that a checkpoint cannot override, DePALM's VQA accuracy on the raw generation."""
+
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
 import torch
+from runner_fakes import CharTokenizer, tiny_llama_tokenizer, tiny_opt_tokenizer, tiny_smollm2_tokenizer
 
 from benchmarks import get_benchmark
 from benchmarks.catalog_offline import OFFLINE
@@ -14,17 +16,36 @@ from harness.backbones import llm_entry
 from harness.backbones.families import LLM_FAMILIES, add_answer_token
 from harness.config import EvalSettings
 from harness.runner.generate import generate_predictions
-from harness.runner.text import (decode_new_tokens, encode_for_training, encode_prompts, llm_prompt, postprocessor,
-                                 prompt_ids)
-from runner_fakes import CharTokenizer, tiny_llama_tokenizer, tiny_opt_tokenizer, tiny_smollm2_tokenizer
+from harness.runner.text import (
+    decode_new_tokens,
+    encode_for_training,
+    encode_prompts,
+    llm_prompt,
+    postprocessor,
+    prompt_ids,
+)
 
 Q = "What color is the bus?"
 CAPTION = {"opt": "Answer: </a>", "llama": "", "llama-2": "Answer: ", "vicuna": "Answer: "}
-VQA = {"opt": f"{Q}\n\nAnswer: </a>", "llama": f"{Q}\n\nAnswer: ", "llama-2": f"{Q}\n\nAnswer: ",
-       "vicuna": f"{Q}\n\nAnswer: "}
+VQA = {
+    "opt": f"{Q}\n\nAnswer: </a>",
+    "llama": f"{Q}\n\nAnswer: ",
+    "llama-2": f"{Q}\n\nAnswer: ",
+    "vicuna": f"{Q}\n\nAnswer: ",
+}
 TEXTVQA = {"opt": f"{Q} </a>", "llama": f"{Q} ", "llama-2": f"{Q} ", "vicuna": f"{Q} "}
-EXPECTED = {"coco": CAPTION, "coco-1pct": CAPTION, "textcaps": CAPTION, "vqav2": VQA, "vqav2-1pct": VQA,
-            "textvqa": TEXTVQA, "okvqa": VQA, "aokvqa": VQA, "audiocaps": CAPTION, "msrvtt": CAPTION}
+EXPECTED = {
+    "coco": CAPTION,
+    "coco-1pct": CAPTION,
+    "textcaps": CAPTION,
+    "vqav2": VQA,
+    "vqav2-1pct": VQA,
+    "textvqa": TEXTVQA,
+    "okvqa": VQA,
+    "aokvqa": VQA,
+    "audiocaps": CAPTION,
+    "msrvtt": CAPTION,
+}
 
 
 def _prompt(bench_id: str, family: str) -> str:
@@ -44,9 +65,18 @@ def test_offline_mirrors_take_the_template_of_their_dataset(mirror, family):
     assert _prompt(mirror, family) == EXPECTED[get_benchmark(mirror).spec.paper_column][family]
 
 
-@pytest.mark.parametrize("llm,family", [("opt-125m", "opt"), ("opt-6.7b", "opt"), ("llama-7b", "llama"),
-                                        ("llama-2-7b", "llama-2"), ("llama-2-7b-chat", "llama-2"),
-                                        ("vicuna-7b", "vicuna"), ("smollm2-135m", "llama")])
+@pytest.mark.parametrize(
+    "llm,family",
+    [
+        ("opt-125m", "opt"),
+        ("opt-6.7b", "opt"),
+        ("llama-7b", "llama"),
+        ("llama-2-7b", "llama-2"),
+        ("llama-2-7b-chat", "llama-2"),
+        ("vicuna-7b", "vicuna"),
+        ("smollm2-135m", "llama"),
+    ],
+)
 def test_llm_families_of_the_registered_llms(llm, family):
     assert llm_entry(llm).family == family
 
@@ -68,10 +98,16 @@ def _official_ids(tok, prompt: str, answer: str) -> tuple[list[int], int]:
     return tok(prompt + answer + tok.eos_token).input_ids, len(tok(prompt).input_ids)
 
 
-@pytest.mark.parametrize("tokenizer,family,bench_id,answer", [
-    ("opt", "opt", "vqav2", "blue"), ("opt", "opt", "textvqa", "stop sign"),
-    ("opt", "opt", "audiocaps", "a man speaks"), ("llama", "llama", "coco", "A man riding a blue bike"),
-    ("llama", "llama", "msrvtt", "two red cubes")])
+@pytest.mark.parametrize(
+    "tokenizer,family,bench_id,answer",
+    [
+        ("opt", "opt", "vqav2", "blue"),
+        ("opt", "opt", "textvqa", "stop sign"),
+        ("opt", "opt", "audiocaps", "a man speaks"),
+        ("llama", "llama", "coco", "A man riding a blue bike"),
+        ("llama", "llama", "msrvtt", "two red cubes"),
+    ],
+)
 def test_table4_token_ids_equal_the_official_tokenization_with_bos(tokenizer, family, bench_id, answer):
     tok = tiny_opt_tokenizer() if tokenizer == "opt" else tiny_llama_tokenizer()
     if LLM_FAMILIES[family].token:
@@ -95,7 +131,7 @@ def test_a_prompt_ending_in_text_keeps_the_official_ids_and_trains_the_whole_ans
     ids, n_masked_officially = _official_ids(tok, prompt, "blue")
     answer_ids = tok(" blue", add_special_tokens=False).input_ids
     assert enc["input_ids"][0].tolist() == ids
-    assert enc["labels"][0].tolist()[-len(answer_ids) - 1:] == answer_ids + [tok.eos_token_id]
+    assert enc["labels"][0].tolist()[-len(answer_ids) - 1 :] == answer_ids + [tok.eos_token_id]
     assert len(ids) - n_masked_officially < len(answer_ids) + 1  # the official mask drops part of the answer
     gen = encode_prompts(tok, [prompt])["input_ids"][0].tolist()
     assert gen == ids[: len(ids) - len(answer_ids) - 1]  # generation starts where the answer starts in training
@@ -139,8 +175,9 @@ def test_generation_ignores_the_checkpoints_generation_config():
     model = build("depalm", "llama")
     tok = CharTokenizer(" abcdefghijklmnopqrstuvwxyz?:.ABCDEFGHIJKLMNOPQRSTUVWXYZ012345")  # the LLM's 64 ids
     items = [_Item(f"q{i}", p) for i, p in enumerate(["what is it? ", "a cube:", ""])]
-    feats = torch.randn(len(items), SPEC.n_levels, SPEC.n_tokens, SPEC.d_feats,
-                        generator=torch.Generator().manual_seed(0))
+    feats = torch.randn(
+        len(items), SPEC.n_levels, SPEC.n_tokens, SPEC.d_feats, generator=torch.Generator().manual_seed(0)
+    )
     features_fn = lambda batch: feats[[int(it.id[1:]) for it in batch]]  # noqa: E731
     settings = EvalSettings(num_beams=2, max_new_tokens=5, batch_size=2)
 
@@ -149,8 +186,17 @@ def test_generation_ignores_the_checkpoints_generation_config():
 
     clean = run()
     gc = model.llm.generation_config
-    for name, value in dict(do_sample=True, temperature=7.0, top_k=2, repetition_penalty=50.0, no_repeat_ngram_size=1,
-                            min_new_tokens=5, length_penalty=-20.0, early_stopping=True, num_beams=4).items():
+    for name, value in dict(
+        do_sample=True,
+        temperature=7.0,
+        top_k=2,
+        repetition_penalty=50.0,
+        no_repeat_ngram_size=1,
+        min_new_tokens=5,
+        length_penalty=-20.0,
+        early_stopping=True,
+        num_beams=4,
+    ).items():
         setattr(gc, name, value)
     torch.manual_seed(0)
     assert run() == clean

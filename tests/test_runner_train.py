@@ -1,16 +1,18 @@
 """Training recipe (Appendix C.3) and resumable training, on tiny random components."""
+
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
 import pytest
 import torch
+from runner_fakes import CharTokenizer, PrefixLM, fake_features, fake_items, tiny_llm
 
 from harness.config import TrainSettings
 from harness.runner.text import encode_for_training
 from harness.runner.train import Trainer, UnstableTraining, derive_batching, epoch_plan, lr_multiplier, total_steps
-from runner_fakes import CharTokenizer, PrefixLM, fake_features, fake_items, tiny_llm
 
 
 def test_lr_schedule_warms_up_linearly_over_20_percent_then_cosine_to_min():
@@ -19,17 +21,20 @@ def test_lr_schedule_warms_up_linearly_over_20_percent_then_cosine_to_min():
     assert lr_multiplier(10, total, 0.2, r) == pytest.approx(r + (1 - r) * 0.5)
     assert lr_multiplier(20, total, 0.2, r) == pytest.approx(1.0)
     mids = [lr_multiplier(s, total, 0.2, r) for s in range(20, 100)]
-    assert all(a >= b for a, b in zip(mids, mids[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(mids))
     assert lr_multiplier(99, total, 0.2, r) == pytest.approx(r)
 
 
-@pytest.mark.parametrize("batch,micro,world,n,expect", [
-    (128, 16, 8, 10_000, (128, 16, 1)),   # the paper: 8 GPUs x 16
-    (128, 16, 1, 10_000, (128, 16, 8)),   # one device: accumulate 8 micro-batches
-    (128, 16, 2, 10_000, (128, 16, 4)),
-    (128, 48, 1, 10_000, (129, 43, 3)),   # uneven split rounds the micro-batch up
-    (8, 8, 1, 5, (5, 5, 1)),              # fewer items than a batch
-])
+@pytest.mark.parametrize(
+    "batch,micro,world,n,expect",
+    [
+        (128, 16, 8, 10_000, (128, 16, 1)),  # the paper: 8 GPUs x 16
+        (128, 16, 1, 10_000, (128, 16, 8)),  # one device: accumulate 8 micro-batches
+        (128, 16, 2, 10_000, (128, 16, 4)),
+        (128, 48, 1, 10_000, (129, 43, 3)),  # uneven split rounds the micro-batch up
+        (8, 8, 1, 5, (5, 5, 1)),  # fewer items than a batch
+    ],
+)
 def test_batching_is_derived_from_the_devices_present(batch, micro, world, n, expect):
     b = derive_batching(batch, micro, world, n)
     assert (b.global_batch, b.micro_batch, b.accum_steps) == expect
@@ -62,7 +67,7 @@ def test_targets_truncated_only_under_a_cap_but_keep_eos():
 def test_one_target_drawn_per_epoch_deterministically():
     order0, picks0 = epoch_plan(50, [2] * 50, seed=0, epoch=0)
     again = epoch_plan(50, [2] * 50, seed=0, epoch=0)
-    order1, picks1 = epoch_plan(50, [2] * 50, seed=0, epoch=1)
+    _order1, picks1 = epoch_plan(50, [2] * 50, seed=0, epoch=1)
     assert (order0 == again[0]).all() and (picks0 == again[1]).all()
     assert sorted(order0.tolist()) == list(range(50))
     assert set(picks0.tolist()) == {0, 1} and (picks0 != picks1).any()
@@ -82,12 +87,26 @@ def _trainer(run_dir, settings, seed=0, on_step=None, lr=3e-3):
     torch.manual_seed(seed)
     model = PrefixLM(llm, 8)
     fn = lambda batch: torch.stack([feats[it.input_key] for it in batch])  # noqa: E731
-    return model, Trainer(model, model.trainable_parameters(), items, fn, tok, settings, lr, 0.8, seed, run_dir,
-                          torch.device("cpu"), model, on_step=on_step)
+    return model, Trainer(
+        model,
+        model.trainable_parameters(),
+        items,
+        fn,
+        tok,
+        settings,
+        lr,
+        0.8,
+        seed,
+        run_dir,
+        torch.device("cpu"),
+        model,
+        on_step=on_step,
+    )
 
 
-SETTINGS = TrainSettings(epochs=2, max_steps=6, batch_size=4, micro_batch_size=2, checkpoint_every=2, log_every=1,
-                         augment=False)
+SETTINGS = TrainSettings(
+    epochs=2, max_steps=6, batch_size=4, micro_batch_size=2, checkpoint_every=2, log_every=1, augment=False
+)
 
 
 def test_training_logs_every_step_and_lowers_the_loss(tmp_path):
@@ -152,3 +171,17 @@ def test_checkpoint_from_another_configuration_is_set_aside_and_training_restart
         res = t2.train()
     assert res.resumed_from == 0 and res.steps == 4
     assert (tmp_path / "checkpoint.safetensors.corrupt").exists()
+
+
+def test_official_gradient_is_summed_over_accumulation_steps_before_clipping(tmp_path):
+    """R6: the official loop backpropagates each accumulation step's loss undivided, so its gradient is
+    accumulate_steps x the mean over the effective batch; the clip sees that larger norm."""
+    norms = {}
+    for k in (1, 2):
+        _, trainer = _trainer(
+            tmp_path / str(k),
+            TrainSettings(max_steps=1, batch_size=4, micro_batch_size=2, grad_sum_steps=k, augment=False),
+        )
+        trainer.train()
+        norms[k] = json.loads((tmp_path / str(k) / "train_log.jsonl").read_text().splitlines()[0])["grad_norm"]
+    assert norms[2] == pytest.approx(2 * norms[1], rel=1e-5)

@@ -1,6 +1,7 @@
 """The SLURM path against a real cluster: job arrays, failed / cancelled / lost jobs, --detach and
 re-attach, and requeue with resume. Needs a running SLURM (`bash scripts/slurm-local.sh start`); skipped without one,
 except under CI (CI=true) where a missing cluster fails the tests."""
+
 from __future__ import annotations
 
 import functools
@@ -15,12 +16,18 @@ import time
 from pathlib import Path
 
 import pytest
-
 import slurm_cells
+
 from harness.config import RunConfig
 from harness.errors import UsageError
-from harness.runner.executors.slurm import (JOBS_FILE, RUN_DIR_LOG_LINK, START_HINT, SlurmExecutor, SlurmOptions,
-                                            job_states)
+from harness.runner.executors.slurm import (
+    JOBS_FILE,
+    RUN_DIR_LOG_LINK,
+    START_HINT,
+    SlurmExecutor,
+    SlurmOptions,
+    job_states,
+)
 from harness.store.results import read_results
 
 pytestmark = pytest.mark.slurm
@@ -28,11 +35,25 @@ pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 DRIVER_TIMEOUT_S = 1500  # a driver that hangs fails its test instead of stalling CI
-SMOKE_MATRIX = ["--datasets", "syn-vqav2", "--profile", "smoke", "--executor", "slurm", "--gpus-per-node", "0",
-                "--array-parallelism", "2", "--time", "60", "--plugin", "slurm_plugin"]
+SMOKE_MATRIX = [
+    "--datasets",
+    "syn-vqav2",
+    "--profile",
+    "smoke",
+    "--executor",
+    "slurm",
+    "--gpus-per-node",
+    "0",
+    "--array-parallelism",
+    "2",
+    "--time",
+    "60",
+    "--plugin",
+    "slurm_plugin",
+]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def slurm_problem() -> str | None:
     """Why no job can run here, or None when a SLURM node is up."""
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
@@ -67,18 +88,30 @@ def slurm():
 
 
 class NoProgress:
-    def started(self, cfg): pass
+    def started(self, cfg):
+        pass
 
-    def step(self, cfg, record): pass
+    def step(self, cfg, record):
+        pass
 
-    def finished(self, cfg, outcome): pass
+    def finished(self, cfg, outcome):
+        pass
 
-    def tick(self): pass
+    def tick(self):
+        pass
 
 
 def cell(seed: int, method: str = "depalm") -> RunConfig:
-    return RunConfig(method=method, dataset="syn-vqav2", seed=seed, lr=1e-3, grad_clip=0.8, llm="smollm2-135m",
-                     encoder="clip-b16-embedded", profile="smoke")
+    return RunConfig(
+        method=method,
+        dataset="syn-vqav2",
+        seed=seed,
+        lr=1e-3,
+        grad_clip=0.8,
+        llm="smollm2-135m",
+        encoder="clip-b16-embedded",
+        profile="smoke",
+    )
 
 
 def registered_jobs(runs_dir: Path) -> dict[str, str]:
@@ -110,6 +143,7 @@ def rows_by_run(results_dir: Path):
 
 # ---- the executor on trivial cells: every way a job can end, in one array -------------------------------------
 
+
 @pytest.fixture(scope="module")
 def scripted(slurm, tmp_path_factory):
     """Seeds 0-3 of a scripted cell (ok / raises / cancelled while running / cancelled while pending), collected by
@@ -117,8 +151,7 @@ def scripted(slurm, tmp_path_factory):
     root = tmp_path_factory.mktemp("scripted")
     runs, results = root / "runs", root / "results"
     cells = [cell(s) for s in range(4)]
-    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, time="10", array_parallelism=2),
-                       cell_fn=slurm_cells.scripted_cell)
+    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, time="10", array_parallelism=2), cell_fn=slurm_cells.scripted_cell)
     ex.lost_grace_s = 5.0  # the pending task cancelled below leaves no trace in squeue or sacct
 
     def canceller():
@@ -180,8 +213,7 @@ def test_detach_returns_at_once_and_rerun_collects(slurm, tmp_path):
     ok, failing = cell(0), cell(4)  # ok / records its own failed row
 
     def executor():
-        return SlurmExecutor(SlurmOptions(gpus_per_node=0, time="10", detach=True),
-                             cell_fn=slurm_cells.scripted_cell)
+        return SlurmExecutor(SlurmOptions(gpus_per_node=0, time="10", detach=True), cell_fn=slurm_cells.scripted_cell)
 
     assert list(executor().run([ok, failing], runs, results, NoProgress())) == []  # submitted, nothing finished
     jobs = registered_jobs(runs)
@@ -207,9 +239,20 @@ def test_job_unknown_to_slurm_is_recorded_not_waited_for(slurm, tmp_path):
     runs, results = tmp_path / "runs", tmp_path / "results"
     c = cell(0)
     runs.mkdir()
-    (runs / JOBS_FILE).write_text(json.dumps({"jobs": {c.run_id: {
-        "job_id": "987654_3", "config_hash": c.config_hash(), "folder": str(runs / "_slurm" / "%j"),
-        "submitted_at": time.time() - 3600}}}))
+    (runs / JOBS_FILE).write_text(
+        json.dumps(
+            {
+                "jobs": {
+                    c.run_id: {
+                        "job_id": "987654_3",
+                        "config_hash": c.config_hash(),
+                        "folder": str(runs / "_slurm" / "%j"),
+                        "submitted_at": time.time() - 3600,
+                    }
+                }
+            }
+        )
+    )
     ex = SlurmExecutor(SlurmOptions(gpus_per_node=0), cell_fn=slurm_cells.ok_cell)
     ex.lost_grace_s = 2.0
     t0 = time.time()
@@ -221,10 +264,15 @@ def test_job_unknown_to_slurm_is_recorded_not_waited_for(slurm, tmp_path):
 
 # ---- the real thing through run_matrix.py: smoke-profile cells ------------------------------------------------
 
+
 def driver(args: list[str]) -> dict:
     """Keyword arguments of subprocess.run/Popen for `python run_matrix.py ARGS` from the repository root."""
-    return {"args": [sys.executable, str(REPO / "run_matrix.py"), *args], "cwd": REPO, "text": True,
-            "env": dict(os.environ, HF_HUB_OFFLINE="1")}
+    return {
+        "args": [sys.executable, str(REPO / "run_matrix.py"), *args],
+        "cwd": REPO,
+        "text": True,
+        "env": dict(os.environ, HF_HUB_OFFLINE="1"),
+    }
 
 
 def run_matrix(args: list[str], timeout_s: float = DRIVER_TIMEOUT_S) -> subprocess.CompletedProcess:
@@ -250,8 +298,11 @@ def matrix(slurm, tmp_path_factory):
         while proc.poll() is None and time.time() - t0 < DRIVER_TIMEOUT_S:
             for run_id, job_id in registered_jobs(root / "runs").items():
                 # cancel each test-hangs job once it runs (its cell is built, so it started for real)
-                if run_id.startswith("test-hangs") and run_id not in cancelled and \
-                        (root / "runs" / run_id / "config.json").exists():
+                if (
+                    run_id.startswith("test-hangs")
+                    and run_id not in cancelled
+                    and (root / "runs" / run_id / "config.json").exists()
+                ):
                     scancel(job_id)
                     cancelled.add(run_id)
             time.sleep(0.5)
@@ -263,8 +314,7 @@ def matrix(slurm, tmp_path_factory):
     reader.join(timeout=10)
     output = "".join(out_lines)
     assert proc.returncode is not None and time.time() - t0 < DRIVER_TIMEOUT_S, f"driver hung:\n{output[-3000:]}"
-    return {"root": root, "rc": proc.returncode, "output": output, "rows": rows_by_run(root / "results"),
-            "args": args}
+    return {"root": root, "rc": proc.returncode, "output": output, "rows": rows_by_run(root / "results"), "args": args}
 
 
 def rows_of(matrix, method: str):
@@ -304,8 +354,9 @@ def test_matrix_cancelled_jobs_recorded_cancelled_and_driver_finishes(matrix):
 def test_matrix_rerun_skips_finished_cells_and_resubmits_cancelled(matrix):
     out = run_matrix([*matrix["args"], "--dry-run"], timeout_s=300)
     assert out.returncode == 0, out.stderr
-    assert "2 to run" in out.stdout and all("test-hangs" in line for line in out.stdout.splitlines()
-                                            if line.startswith("  ") and "__" in line)
+    assert "2 to run" in out.stdout and all(
+        "test-hangs" in line for line in out.stdout.splitlines() if line.startswith("  ") and "__" in line
+    )
 
 
 def test_one_task_per_rank_trains_a_cell_data_parallel(slurm, tmp_path):
@@ -338,8 +389,7 @@ def test_detach_requeue_and_the_same_command_collects_the_resumed_run(matrix, tm
     ((run_id, job_id),) = registered_jobs(tmp_path / "runs").items()
     run_dir = tmp_path / "runs" / run_id
     try:
-        wait_for(lambda: (run_dir / "checkpoint.safetensors").exists(), DRIVER_TIMEOUT_S, "the first checkpoint",
-                 0.05)
+        wait_for((run_dir / "checkpoint.safetensors").exists, DRIVER_TIMEOUT_S, "the first checkpoint", 0.05)
         scancel("--signal=USR2", job_id)
         second = run_matrix(args)
     finally:

@@ -1,5 +1,6 @@
 """SLURM executor pieces that need no cluster: flags -> sbatch script, parsing of squeue/sacct output, the job
 registry, and the clear errors for bad flags or a machine without SLURM."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,20 @@ import pytest
 
 from harness.cli import main, parse_study
 from harness.errors import UsageError
-from harness.runner.executors.slurm import (JobRecord, JobRegistry, SlurmOptions, _summarise_ids, check_options,
-                                            check_slurm_reachable, is_active, parse_sacct, parse_sbatch_arg,
-                                            parse_squeue, parse_time_min, submitit_parameters)
+from harness.runner.executors.slurm import (
+    JobRecord,
+    JobRegistry,
+    SlurmOptions,
+    _summarise_ids,
+    check_options,
+    check_slurm_reachable,
+    is_active,
+    parse_sacct,
+    parse_sbatch_arg,
+    parse_squeue,
+    parse_time_min,
+    submitit_parameters,
+)
 
 
 def options(*flags: str) -> SlurmOptions:
@@ -23,8 +35,9 @@ def options(*flags: str) -> SlurmOptions:
 def sbatch_script(opts: SlurmOptions, n_cells: int = 3) -> str:
     from submitit.slurm.slurm import _make_sbatch_string
 
-    return _make_sbatch_string(command="python -m x", folder="/runs/_slurm/%j", map_count=n_cells,
-                               **submitit_parameters(opts, ["cd /work"]))
+    return _make_sbatch_string(
+        command="python -m x", folder="/runs/_slurm/%j", map_count=n_cells, **submitit_parameters(opts, ["cd /work"])
+    )
 
 
 def test_defaults_ask_for_one_8_gpu_node_with_one_task_per_gpu_and_a_capped_array():
@@ -39,13 +52,45 @@ def test_defaults_ask_for_one_8_gpu_node_with_one_task_per_gpu_and_a_capped_arra
 
 
 def test_every_flag_reaches_the_sbatch_script():
-    opts = options("--partition", "gpu", "--account", "lab", "--qos", "high", "--time", "2-00:00:00",
-                   "--constraint", "volta32gb", "--gpus-per-node", "4", "--cpus-per-task", "40", "--mem-gb", "400",
-                   "--array-parallelism", "5", "--sbatch-arg", "mail-type=END", "--sbatch-arg", "exclusive")
+    opts = options(
+        "--partition",
+        "gpu",
+        "--account",
+        "lab",
+        "--qos",
+        "high",
+        "--time",
+        "2-00:00:00",
+        "--constraint",
+        "volta32gb",
+        "--gpus-per-node",
+        "4",
+        "--cpus-per-task",
+        "40",
+        "--mem-gb",
+        "400",
+        "--array-parallelism",
+        "5",
+        "--sbatch-arg",
+        "mail-type=END",
+        "--sbatch-arg",
+        "exclusive",
+    )
     script = sbatch_script(opts, n_cells=12)
-    for line in ("--partition=gpu", "--account=lab", "--qos=high", "--time=2880", "--constraint=volta32gb",
-                 "--gpus-per-node=4", "--ntasks-per-node=4", "--cpus-per-task=40", "--mem=400GB", "--array=0-11%5",
-                 "--mail-type=END", "--exclusive"):
+    for line in (
+        "--partition=gpu",
+        "--account=lab",
+        "--qos=high",
+        "--time=2880",
+        "--constraint=volta32gb",
+        "--gpus-per-node=4",
+        "--ntasks-per-node=4",
+        "--cpus-per-task=40",
+        "--mem=400GB",
+        "--array=0-11%5",
+        "--mail-type=END",
+        "--exclusive",
+    ):
         assert f"#SBATCH {line}" in script.splitlines(), line
     assert "cd /work" in script
 
@@ -55,24 +100,28 @@ def test_gpu_less_cluster_requests_no_gpus_and_one_task():
     assert "gpus" not in script and "#SBATCH --ntasks-per-node=1" in script and "kill-on-bad-exit" not in script
 
 
-@pytest.mark.parametrize("text, minutes", [("90", 90), ("30:30", 31), ("1:00:00", 60), ("2-12", 3600),
-                                           ("1-00:30", 1470), ("0-00:00:59", 1)])
+@pytest.mark.parametrize(
+    "text, minutes", [("90", 90), ("30:30", 31), ("1:00:00", 60), ("2-12", 3600), ("1-00:30", 1470), ("0-00:00:59", 1)]
+)
 def test_time_accepts_slurm_formats(text, minutes):
     assert parse_time_min(text) == minutes
 
 
-@pytest.mark.parametrize("flags, needle", [
-    (["--time", "soon"], "--time 'soon'"),
-    (["--time", "0"], "must be positive"),
-    (["--gpus-per-node", "-1"], "--gpus-per-node -1"),
-    (["--cpus-per-task", "0"], "--cpus-per-task 0"),
-    (["--mem-gb", "0"], "--mem-gb 0"),
-    (["--array-parallelism", "0"], "--array-parallelism 0"),
-    (["--sbatch-arg", "mail-type="], "KEY=VALUE"),
-    (["--sbatch-arg", "=x"], "KEY=VALUE"),
-    (["--sbatch-arg", "array=0-3"], "set by the SLURM executor"),
-    (["--sbatch-arg", "output=/tmp/x"], "set by the SLURM executor"),
-])
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--time", "soon"], "--time 'soon'"),
+        (["--time", "0"], "must be positive"),
+        (["--gpus-per-node", "-1"], "--gpus-per-node -1"),
+        (["--cpus-per-task", "0"], "--cpus-per-task 0"),
+        (["--mem-gb", "0"], "--mem-gb 0"),
+        (["--array-parallelism", "0"], "--array-parallelism 0"),
+        (["--sbatch-arg", "mail-type="], "KEY=VALUE"),
+        (["--sbatch-arg", "=x"], "KEY=VALUE"),
+        (["--sbatch-arg", "array=0-3"], "set by the SLURM executor"),
+        (["--sbatch-arg", "output=/tmp/x"], "set by the SLURM executor"),
+    ],
+)
 def test_bad_flags_are_usage_errors_naming_the_flag(flags, needle):
     with pytest.raises(UsageError) as e:
         options(*flags)
@@ -87,7 +136,10 @@ def test_sbatch_arg_forms():
 
 def test_squeue_and_sacct_output_parsing():
     assert parse_squeue("12_0|RUNNING\n12_1|PENDING\n13|CANCELLED\n\n") == {
-        "12_0": "RUNNING", "12_1": "PENDING", "13": "CANCELLED"}
+        "12_0": "RUNNING",
+        "12_1": "PENDING",
+        "13": "CANCELLED",
+    }
     sacct = "JobID|State\n12_0|COMPLETED\n12_1|CANCELLED by 0\n12_[2-4%2]|PENDING\n14|FAILED\n"
     states = parse_sacct(sacct)
     assert states["12_0"] == "COMPLETED" and states["12_1"] == "CANCELLED by 0" and states["14"] == "FAILED"
@@ -95,10 +147,22 @@ def test_squeue_and_sacct_output_parsing():
     assert parse_sacct("JobID|State\n") == {}
 
 
-@pytest.mark.parametrize("state, active", [("PENDING", True), ("RUNNING", True), ("REQUEUED", True),
-                                           ("COMPLETING", True), ("COMPLETED", False), ("CANCELLED by 0", False),
-                                           ("FAILED", False), ("TIMEOUT", False), ("OUT_OF_MEMORY", False),
-                                           ("NODE_FAIL", False), ("", False)])
+@pytest.mark.parametrize(
+    "state, active",
+    [
+        ("PENDING", True),
+        ("RUNNING", True),
+        ("REQUEUED", True),
+        ("COMPLETING", True),
+        ("COMPLETED", False),
+        ("CANCELLED by 0", False),
+        ("FAILED", False),
+        ("TIMEOUT", False),
+        ("OUT_OF_MEMORY", False),
+        ("NODE_FAIL", False),
+        ("", False),
+    ],
+)
 def test_active_states(state, active):
     assert is_active(state) is active
 
@@ -125,36 +189,54 @@ def test_unreadable_registry_names_the_file_and_the_fix(tmp_path):
 
 def test_no_slurm_on_this_machine_is_a_usage_error_with_the_way_to_start_one(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(UsageError, match="sbatch not found.*slurm-local.sh install && bash scripts/slurm-local.sh "
-                                         "start"):
+    with pytest.raises(
+        UsageError, match="sbatch not found.*slurm-local.sh install && bash scripts/slurm-local.sh start"
+    ):
         check_slurm_reachable()
 
 
 def test_cli_without_slurm_exits_2(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert main(["--executor", "slurm", "--methods", "depalm", "--datasets", "syn-vqav2", "--profile", "smoke",
-                 "--dry-run"]) == 2
+    assert (
+        main(
+            ["--executor", "slurm", "--methods", "depalm", "--datasets", "syn-vqav2", "--profile", "smoke", "--dry-run"]
+        )
+        == 2
+    )
     assert "sbatch not found" in capsys.readouterr().err
 
 
 # ---- collection logic with SLURM's answers simulated ----------------------------------------------------------
 
+
 class NoProgress:
-    def started(self, cfg): pass
+    def started(self, cfg):
+        pass
 
-    def step(self, cfg, record): pass
+    def step(self, cfg, record):
+        pass
 
-    def finished(self, cfg, outcome): pass
+    def finished(self, cfg, outcome):
+        pass
 
-    def tick(self): pass
+    def tick(self):
+        pass
 
 
 def tracked_job(tmp_path, job_id: str = "77_0"):
     from harness.config import RunConfig
     from harness.runner.executors.slurm import _Tracked
 
-    cfg = RunConfig(method="depalm", dataset="syn-vqav2", seed=0, lr=1e-3, grad_clip=0.8, llm="smollm2-135m",
-                    encoder="clip-b16-embedded", profile="smoke")
+    cfg = RunConfig(
+        method="depalm",
+        dataset="syn-vqav2",
+        seed=0,
+        lr=1e-3,
+        grad_clip=0.8,
+        llm="smollm2-135m",
+        encoder="clip-b16-embedded",
+        profile="smoke",
+    )
     record = JobRecord(cfg.run_id, job_id, cfg.config_hash(), str(tmp_path / "runs" / "_slurm" / "%j"), 0.0)
     registry = JobRegistry(tmp_path / "runs")
     registry.add([record])
@@ -195,6 +277,7 @@ def test_controller_silent_too_long_stops_waiting_and_keeps_the_jobs(monkeypatch
 
 # ---- stale registry records (the job ended before this run asked for its cell again) ----------------------
 
+
 def _ended_job(tmp_path, result):
     """A registered job that has ended; `result(cfg)` gives what its result pickle holds (a str: it raised)."""
     from submitit.core.utils import cloudpickle_dump
@@ -220,8 +303,9 @@ def _run_with_fake_submission(monkeypatch, tmp_path, cfg):
     def fake_submit(self, cells, runs_dir, results_dir):
         records = []
         for c in cells:
-            record = JobRecord(c.run_id, f"{90 + len(submitted)}_0", c.config_hash(),
-                               str(tmp_path / "runs" / "_slurm" / "%j"), 0.0)
+            record = JobRecord(
+                c.run_id, f"{90 + len(submitted)}_0", c.config_hash(), str(tmp_path / "runs" / "_slurm" / "%j"), 0.0
+            )
             outcome = slurm_cells.ok_cell(c, runs_dir, results_dir)
             record.job().paths.result_pickle.parent.mkdir(parents=True, exist_ok=True)
             cloudpickle_dump(("success", outcome), record.job().paths.result_pickle)

@@ -3,6 +3,7 @@
 METRIC_DESCRIPTIONS: metric name -> one line saying what the metric computes, for reports to print under a table
 (importing it loads no torch).
 """
+
 from benchmarks.metrics.vqa import METRIC_DESCRIPTIONS
 
 __all__ = ["METRIC_DESCRIPTIONS"]

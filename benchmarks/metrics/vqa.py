@@ -17,6 +17,7 @@ PTB-tokenized first (CoreNLP 3.4.1, lowercased, punctuation tokens dropped: the 
 all of them fully normalized with the same tables, then the same leave-one-out mean. DePALM rounds the mean to
 2 decimals; not here either.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,9 @@ VQA_ACC = "VQA_acc"
 VQA_ACC_DEPALM = "VQA_acc_depalm"
 METRIC_DESCRIPTIONS = {
     VQA_ACC: "VQA accuracy, official VQA evaluator (GT-Vision-Lab/VQA vqaEval.py, feature/update_style): normalized "
-             "prediction vs the stored answers, mean of min(1, matches/3) leaving each annotator out",
+    "prediction vs the stored answers, mean of min(1, matches/3) leaving each annotator out",
     VQA_ACC_DEPALM: "VQA accuracy as the official DePALM code computes it (PTB-tokenized, fully normalized prediction "
-                    "and answers, same leave-one-out mean): the computation behind the paper's tables",
+    "and answers, same leave-one-out mean): the computation behind the paper's tables",
 }
 
 _TABLES = json.loads(files("benchmarks.metrics").joinpath("vqa_normalization.json").read_text(encoding="utf-8"))
@@ -112,18 +113,28 @@ def depalm_vqa_accuracy(predictions: dict[str, str], answers: dict[str, list[str
     from benchmarks.metrics.caption import tokenize
 
     _check(predictions, answers)
-    tokens = tokenize({**{("answers", q): list(a) for q, a in answers.items()},
-                       **{("prediction", q): [predictions[q]] for q in answers}})
-    return 100.0 * sum(depalm_answer_accuracy(tokens[("prediction", q)][0], tokens[("answers", q)])
-                       for q in answers) / len(answers)
+    tokens = tokenize(
+        {
+            **{("answers", q): list(a) for q, a in answers.items()},
+            **{("prediction", q): [predictions[q]] for q in answers},
+        }
+    )
+    return (
+        100.0
+        * sum(depalm_answer_accuracy(tokens[("prediction", q)][0], tokens[("answers", q)]) for q in answers)
+        / len(answers)
+    )
 
 
-def vqa_scores(predictions: dict[str, str], answers: dict[str, list[str]],
-               raw: dict[str, str] | None = None) -> dict[str, float]:
+def vqa_scores(
+    predictions: dict[str, str], answers: dict[str, list[str]], raw: dict[str, str] | None = None
+) -> dict[str, float]:
     """Both VQA accuracies (x100), keyed by metric name; `VQA_acc_depalm` on `raw` (the generations before any
     post-processing, DePALM's input) when given."""
-    return {VQA_ACC: vqa_accuracy(predictions, answers),
-            VQA_ACC_DEPALM: depalm_vqa_accuracy(predictions if raw is None else raw, answers)}
+    return {
+        VQA_ACC: vqa_accuracy(predictions, answers),
+        VQA_ACC_DEPALM: depalm_vqa_accuracy(predictions if raw is None else raw, answers),
+    }
 
 
 def multiple_choice_accuracy(predictions: dict[str, str], correct: dict[str, str]) -> float:

@@ -1,4 +1,5 @@
 """AudioCaps (`{train,val,test}.csv`: audiocap_id, youtube_id, start_time, caption) + one audio clip per video."""
+
 from __future__ import annotations
 
 import csv
@@ -27,7 +28,15 @@ def read_audiocaps(folder: Path, split: str, spec: BenchmarkSpec) -> list[Sample
         if missing:
             raise ValueError(f"{path}: missing columns {sorted(missing)}; expected {sorted(COLUMNS)}")
         rows = list(reader)
-    return [Sample(r["youtube_id"], _clip(folder, split, r["youtube_id"]), [r["caption"].strip()]) for r in rows]
+    drop = spec.options.get("drop_chars", "")  # official normalize_text: ',' and '"' removed (audiocaps.py:99-100)
+    return [
+        Sample(
+            r["youtube_id"],
+            _clip(folder, split, r["youtube_id"]),
+            [r["caption"].translate({ord(c): None for c in drop}).strip()],
+        )
+        for r in rows
+    ]
 
 
 def audiocaps_required(split: str) -> list[str]:

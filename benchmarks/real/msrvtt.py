@@ -1,4 +1,5 @@
 """MSR-VTT (`train_val_videodatainfo.json` + `test_videodatainfo.json`): videos as .mp4 or extracted frame folders."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,11 @@ from pathlib import Path
 from benchmarks.real.source import Sample
 from benchmarks.spec import BenchmarkSpec
 
-ANNOTATIONS = {"train": "train_val_videodatainfo.json", "validate": "train_val_videodatainfo.json",
-               "test": "test_videodatainfo.json"}
+ANNOTATIONS = {
+    "train": "train_val_videodatainfo.json",
+    "validate": "train_val_videodatainfo.json",
+    "test": "test_videodatainfo.json",
+}
 
 
 def _info(path: Path) -> dict:
@@ -31,8 +35,10 @@ def video_path(folder: Path, video_id: str) -> Path:
 
 
 def read_msrvtt(folder: Path, split: str, spec: BenchmarkSpec) -> list[Sample]:
+    """`train_with_validate` option: the train split also holds the validate videos (the official `train7k`)."""
     info = _info(folder / ANNOTATIONS[split])
-    videos = [v["video_id"] for v in info["videos"] if v["split"] == split]
+    wanted = {split, "validate"} if split == "train" and spec.options.get("train_with_validate") else {split}
+    videos = [v["video_id"] for v in info["videos"] if v["split"] in wanted]
     captions: dict[str, list[str]] = {v: [] for v in videos}
     for s in info["sentences"]:
         if s["video_id"] in captions:

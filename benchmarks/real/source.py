@@ -1,16 +1,18 @@
 """`FileSource`: items of a real dataset read from its published files under the resolved data folder.
 
 Shared logic: find the folder (benchmarks.dataroot), fail with `DatasetNotFound` naming the dataset, folder,
-layout and download page; group duplicate inputs (C.3: captioning always; VQA training only, so every
-evaluated question is scored on its own answers as the official evaluator does); draw the low-data subset;
-skip clips whose media file is missing (AudioCaps/MSRVTT lose YouTube videos), with a warning.
+layout and download page; draw the low-data subset from the annotation rows, as the official loader does
+(benchmarks.subsets); skip clips whose media file is missing (AudioCaps/MSRVTT lose YouTube videos), with a warning;
+group duplicate inputs (C.3: captioning always; VQA training only, so every evaluated question is scored on its own
+answers as the official evaluator does).
 """
+
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from benchmarks.dataroot import ROOT_ENV, config_path, dataset_env_var, resolve_dataset_dir
 from benchmarks.grouping import group_duplicates
@@ -35,13 +37,15 @@ Reader = Callable[[Path, str, BenchmarkSpec], list[Sample]]  # (dataset folder, 
 def not_found(spec: BenchmarkSpec, folder: Path | None, how: str, problem: str) -> DatasetNotFound:
     where = f"{folder} (from {how})" if folder else "no data folder configured"
     key = spec.data_key
+    assert key is not None  # file-backed datasets name their folder key
     return DatasetNotFound(
         f"{spec.title} [{spec.id}]: {problem}.\n"
         f"  expected folder: {where}\n"
         f"  expected layout:\n    " + spec.layout.replace("\n", "\n    ") + "\n"
         f"  get it from: {spec.source}\n"
         f"  point to it with --data-root DIR (reads DIR/{key}/), {dataset_env_var(key)}=<folder>, "
-        f"{ROOT_ENV}=DIR, or a [data] section in {config_path()}")
+        f"{ROOT_ENV}=DIR, or a [data] section in {config_path()}"
+    )
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class FileSource:
     required: Callable[[str], list[str]]  # split name -> annotation files (relative to the dataset folder)
 
     def _folder(self, spec: BenchmarkSpec, split: str, data_root) -> tuple[Path, str]:
+        assert spec.data_key is not None  # file-backed datasets name their folder key
         folder, how = resolve_dataset_dir(spec.data_key, data_root)
         if folder is None:
             raise not_found(spec, None, how, "no location given for this dataset")
@@ -70,38 +75,47 @@ class FileSource:
             return str(e)
         return None
 
-    def load(self, spec: BenchmarkSpec, role: str, data_root, size: int | None, seed: int,
-             subset_seed: int | None) -> list[Item]:
+    def load(
+        self, spec: BenchmarkSpec, role: str, data_root, size: int | None, seed: int, subset_seed: int | None
+    ) -> list[Item]:
         split = spec.splits.name(role)
         folder, how = self._folder(spec, split, data_root)
         samples = self.read(folder, split, spec)
+        if spec.subset is not None and role == "train":
+            ss = spec.subset.seed if subset_seed is None else subset_seed
+            # the official loader shuffles the test rows with the same generator first
+            before = [len(self.read(folder, spec.splits.test, spec))] if spec.splits.test else []
+            keep = set(draw_subset(spec.id, [s.id for s in samples], spec.subset.fraction, ss, shuffled_before=before))
+            samples = [s for s in samples if s.id in keep]
         present = [s for s in samples if s.media.exists()]
         if not present:
             example = samples[0].media if samples else "(no annotations)"
-            raise not_found(spec, folder, how,
-                            f"none of the {len(samples)} media files of split {split!r} exist (e.g. {example})")
+            raise not_found(
+                spec, folder, how, f"none of the {len(samples)} media files of split {split!r} exist (e.g. {example})"
+            )
         if len(present) < len(samples):
-            warnings.warn(f"{spec.id}: {len(samples) - len(present)} of {len(samples)} {split} samples skipped, "
-                          f"their media files are missing (e.g. {next(s.media for s in samples if not s.media.exists())})",
-                          stacklevel=3)
+            warnings.warn(
+                f"{spec.id}: {len(samples) - len(present)} of {len(samples)} {split} samples skipped, "
+                f"their media files are missing (e.g. {next(s.media for s in samples if not s.media.exists())})",
+                stacklevel=3,
+            )
         items = [self._item(spec, folder, s) for s in present]
         if spec.task == "caption" or role == "train":
             items = group_duplicates(items)
-        if spec.subset is not None and role == "train":
-            ss = spec.subset.seed if subset_seed is None else subset_seed
-            keep = set(draw_subset(spec.id, [it.id for it in items], spec.subset.fraction, ss))
-            items = [it for it in items if it.id in keep]
         return items[:size] if size else items
 
     @staticmethod
     def _item(spec: BenchmarkSpec, folder: Path, s: Sample) -> Item:
         path = s.media
+        train_loader = None
         if spec.modality == "image":
             loader = lambda: load_image(path)  # noqa: E731
         elif spec.modality == "audio":
             loader = lambda: load_audio(path)  # noqa: E731
         else:
-            n_frames = spec.options.get("n_frames", 8)
-            loader = lambda: load_video(path, n_frames)  # noqa: E731
+            n_frames, sampling = spec.options.get("n_frames", 8), spec.options.get("frame_sampling", "centres")
+            loader = lambda: load_video(path, n_frames, sampling)  # noqa: E731
+            if sampling == "segments":  # a random frame of each segment in training, the middle one otherwise
+                train_loader = lambda rng: load_video(path, n_frames, sampling, rng)  # noqa: E731
         key = f"{spec.data_key}/{path.relative_to(folder).as_posix()}"
-        return Item(s.id, key, loader, spec.format_prompt(s.question), list(s.targets))
+        return Item(s.id, key, loader, spec.format_prompt(s.question), list(s.targets), train_loader)

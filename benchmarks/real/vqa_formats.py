@@ -1,4 +1,5 @@
 """VQA annotation formats: VQAv2 on Karpathy-split images, OK-VQA (VQAv2 format), TextVQA 0.5.1, A-OKVQA v1.0."""
+
 from __future__ import annotations
 
 import json
@@ -25,17 +26,24 @@ def _coco_image(folder: Path, coco_split: str, image_id: int) -> Path:
     return folder / coco_split / f"COCO_{coco_split}_{image_id:012d}.jpg"
 
 
-def _vqa_sample(folder: Path, coco_split: str, q: dict, a: dict) -> Sample:
-    return Sample(str(q["question_id"]), _coco_image(folder, coco_split, q["image_id"]),
-                  [x["answer"] for x in a["answers"]], q["question"])
+def _vqa_sample(folder: Path, coco_split: str, q: dict, a: dict, answer_field: str = "answer") -> Sample:
+    return Sample(
+        str(q["question_id"]),
+        _coco_image(folder, coco_split, q["image_id"]),
+        [x[answer_field] for x in a["answers"]],
+        q["question"],
+    )
 
 
 def read_vqav2_karpathy(folder: Path, split: str, spec: BenchmarkSpec) -> list[Sample]:
     """Questions of train2014 + val2014 pooled, assigned by image to the Karpathy split (as in the paper)."""
     split_of = karpathy_split_of(folder)
-    return [_vqa_sample(folder, cs, q, a) for cs in COCO_SPLITS
-            for q, a in _vqa_pairs(folder, cs, "v2_OpenEnded_mscoco", "v2_mscoco")
-            if split_of.get(q["image_id"]) == split]
+    return [
+        _vqa_sample(folder, cs, q, a)
+        for cs in COCO_SPLITS
+        for q, a in _vqa_pairs(folder, cs, "v2_OpenEnded_mscoco", "v2_mscoco")
+        if split_of.get(q["image_id"]) == split
+    ]
 
 
 def vqav2_required(split: str) -> list[str]:
@@ -43,7 +51,10 @@ def vqav2_required(split: str) -> list[str]:
 
 
 def read_okvqa(folder: Path, split: str, spec: BenchmarkSpec) -> list[Sample]:
-    return [_vqa_sample(folder, split, q, a) for q, a in _vqa_pairs(folder, split, "OpenEnded_mscoco", "mscoco")]
+    """`answer_field` option: the processed `answer`, or `raw_answer` as the official loader reads it
+    (depalm/data/data/vqa.py:85) for its targets and references."""
+    field = spec.options.get("answer_field", "answer")
+    return [_vqa_sample(folder, split, q, a, field) for q, a in _vqa_pairs(folder, split, "OpenEnded_mscoco", "mscoco")]
 
 
 def okvqa_required(split: str) -> list[str]:
@@ -52,8 +63,12 @@ def okvqa_required(split: str) -> list[str]:
 
 def read_textvqa(folder: Path, split: str, spec: BenchmarkSpec) -> list[Sample]:
     data = json.loads((folder / f"TextVQA_0.5.1_{split}.json").read_text())["data"]
-    return [Sample(str(d["question_id"]), folder / "train_images" / f"{d['image_id']}.jpg", list(d["answers"]),
-                   d["question"]) for d in data]
+    return [
+        Sample(
+            str(d["question_id"]), folder / "train_images" / f"{d['image_id']}.jpg", list(d["answers"]), d["question"]
+        )
+        for d in data
+    ]
 
 
 def textvqa_required(split: str) -> list[str]:
@@ -63,8 +78,15 @@ def textvqa_required(split: str) -> list[str]:
 def read_aokvqa(folder: Path, split: str, spec: BenchmarkSpec) -> list[Sample]:
     """Direct-answer setting: the 10 `direct_answers`; images are COCO 2017."""
     data = json.loads((folder / f"aokvqa_v1p0_{split}.json").read_text())
-    return [Sample(str(d["question_id"]), folder / f"{split}2017" / f"{d['image_id']:012d}.jpg",
-                   list(d["direct_answers"]), d["question"]) for d in data]
+    return [
+        Sample(
+            str(d["question_id"]),
+            folder / f"{split}2017" / f"{d['image_id']:012d}.jpg",
+            list(d["direct_answers"]),
+            d["question"],
+        )
+        for d in data
+    ]
 
 
 def aokvqa_required(split: str) -> list[str]:

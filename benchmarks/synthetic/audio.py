@@ -2,6 +2,7 @@
 
 A clip is one or two events in sequence; captions name the event kinds, pitch, direction, speed and counts.
 """
+
 from __future__ import annotations
 
 import random
@@ -27,8 +28,9 @@ class Event:
 
 def sample_events(rng: random.Random) -> tuple[Event, ...]:
     def one(kind: str) -> Event:
-        return Event(kind, high=rng.random() < 0.5, count=rng.randint(2, 5), fast=rng.random() < 0.5,
-                     loud=rng.random() < 0.7)
+        return Event(
+            kind, high=rng.random() < 0.5, count=rng.randint(2, 5), fast=rng.random() < 0.5, loud=rng.random() < 0.7
+        )
 
     kinds = rng.sample(KINDS, 2) if rng.random() < 0.5 else [rng.choice(KINDS)]
     return tuple(one(k) for k in kinds)
@@ -48,8 +50,12 @@ def _phrases(rng: random.Random, e: Event) -> list[str]:
     if e.kind == "noise":
         return ["a burst of static noise", "a short hiss", "a blast of white noise", "a noisy hissing sound"]
     speed = "fast" if e.fast else "slow"
-    return [f"a {speed} ticking sound", f"{speed} steady clicks", f"a {speed} rhythmic tapping",
-            f"clicking at a {speed} pace"]
+    return [
+        f"a {speed} ticking sound",
+        f"{speed} steady clicks",
+        f"a {speed} rhythmic tapping",
+        f"clicking at a {speed} pace",
+    ]
 
 
 def audio_captions(rng: random.Random, events: tuple[Event, ...], k: int = 5) -> list[str]:
@@ -62,7 +68,8 @@ def audio_captions(rng: random.Random, events: tuple[Event, ...], k: int = 5) ->
                 text = rng.choice([text + " quietly", "a quiet sound: " + parts[0]])
         else:
             text = rng.choice(["{} followed by {}", "{} and then {}", "first {}, then {}", "{} before {}"]).format(
-                *parts)
+                *parts
+            )
         candidates.append(text)
     return pick_refs(rng, candidates, k)
 
@@ -83,13 +90,13 @@ def synthesize(events: tuple[Event, ...], sample_rate: int, seconds: float, nois
         elif e.kind == "chirp":
             f0, f1 = (300.0, 2000.0) if e.high else (2000.0, 300.0)
             tt = t(n)
-            sig = np.sin(2 * np.pi * (f0 * tt + (f1 - f0) * tt ** 2 / (2 * tt[-1])))
+            sig = np.sin(2 * np.pi * (f0 * tt + (f1 - f0) * tt**2 / (2 * tt[-1])))
         elif e.kind == "beeps":
             sig = np.zeros(n, dtype=np.float32)
             beep = int(0.12 * sample_rate)
             for b in range(e.count):
                 start = int(b * n / e.count)
-                sig[start:start + beep] = np.sin(2 * np.pi * 1000.0 * t(beep))[: n - start]
+                sig[start : start + beep] = np.sin(2 * np.pi * 1000.0 * t(beep))[: n - start]
         elif e.kind == "noise":
             sig = rng.uniform(-1, 1, n) * np.hanning(n)
         else:
@@ -97,9 +104,9 @@ def synthesize(events: tuple[Event, ...], sample_rate: int, seconds: float, nois
             period = int(sample_rate / (8 if e.fast else 2))
             click = int(0.01 * sample_rate)
             for start in range(0, n - click, period):
-                sig[start:start + click] = rng.uniform(-1, 1, click)
+                sig[start : start + click] = rng.uniform(-1, 1, click)
         gain = 0.8 if e.loud else 0.25
-        out[i * slot:i * slot + n] = gain * sig.astype(np.float32)
+        out[i * slot : i * slot + n] = gain * sig.astype(np.float32)
     return out
 
 
@@ -109,5 +116,10 @@ def audio_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) ->
     events = sample_events(rng)
     sr, seconds = spec.options["sample_rate"], spec.options["seconds"]
     noise_seed = rng.getrandbits(32)
-    return Item(item_id(role, index), key, lambda: (synthesize(events, sr, seconds, noise_seed), sr),
-                spec.format_prompt(), audio_captions(rng, events))
+    return Item(
+        item_id(role, index),
+        key,
+        lambda: (synthesize(events, sr, seconds, noise_seed), sr),
+        spec.format_prompt(),
+        audio_captions(rng, events),
+    )

@@ -1,4 +1,5 @@
 """Item makers of the offline image benchmarks (captioning, VQA, text reading, knowledge VQA)."""
+
 from __future__ import annotations
 
 import random
@@ -20,8 +21,7 @@ def _caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int, sample,
     rng = random.Random(key)
     scene = sample(rng)
     size = spec.options["image_size"]
-    return Item(item_id(role, index), key, lambda: render(scene, size, key), spec.format_prompt(),
-                describe(rng, scene))
+    return Item(item_id(role, index), key, lambda: render(scene, size, key), spec.format_prompt(), describe(rng, scene))
 
 
 def shape_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
@@ -57,5 +57,6 @@ def knowledge_vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int) ->
     key = _key(spec, seed, role, index)
     scene, question, answers = sample_question(random.Random(key), spec.options["family"], role)
     size = spec.options["image_size"]
-    return Item(item_id(role, index), key, lambda: render_knowledge_scene(scene, size), spec.format_prompt(question),
-                answers)
+    return Item(
+        item_id(role, index), key, lambda: render_knowledge_scene(scene, size), spec.format_prompt(question), answers
+    )

@@ -5,12 +5,14 @@ Each (subject, question kind) pair is assigned to train or to evaluation, never 
 about subjects seen in training only under other questions: identifying the subject is learnt from the image,
 the fact itself has to come from the language model's knowledge.
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 import random
 from dataclasses import dataclass
+from typing import cast
 
 from benchmarks.synthetic.language import human_answers
 from benchmarks.synthetic.scenes import BACKGROUNDS, COLORS, draw_shape
@@ -53,38 +55,98 @@ FLAG_QUESTIONS = {
 }
 # object: (drawing parts, {question kind: (question, answer, variants)})
 OBJECTS = {
-    "snowman": ("snowman", {"season": ("in which season would you see this?", "winter", ["in winter"]),
-                            "made": ("what is this made of?", "snow", ["ice"]),
-                            "temperature": ("is it hot or cold when you see this?", "cold", ["freezing"])}),
-    "sun": ("sun", {"time": ("at what time of day do you see this in the sky?", "day", ["daytime", "noon"]),
-                    "temperature": ("does this make the weather hot or cold?", "hot", ["warm"]),
-                    "made": ("what is this star mostly made of?", "hydrogen", ["gas"])}),
-    "moon": ("moon", {"time": ("at what time of day do you see this in the sky?", "night", ["nighttime"]),
-                      "orbit": ("which planet does this orbit?", "earth", ["the earth"]),
-                      "landing": ("which country first landed people on this?", "usa", ["america", "united states"])}),
-    "umbrella": ("umbrella", {"use": ("what is this used for?", "rain", ["keeping dry", "staying dry"]),
-                              "weather": ("in what weather would you open this?", "rainy", ["rain"])}),
-    "apple": ("apple", {"grow": ("where does this fruit grow?", "tree", ["trees", "on trees"]),
-                        "category": ("is this a fruit or a vegetable?", "fruit", []),
-                        "use": ("what dessert is often made from this?", "pie", ["apple pie"])}),
-    "banana": ("banana", {"animal": ("which animal is famous for eating this?", "monkey", ["monkeys"]),
-                          "category": ("is this a fruit or a vegetable?", "fruit", []),
-                          "grow": ("in what kind of climate does this grow?", "tropical", ["hot"])}),
-    "fish": ("fish", {"live": ("where does this animal live?", "water", ["sea", "ocean"]),
-                      "breathe": ("what does this animal use to breathe?", "gills", []),
-                      "use": ("what do people use to catch this?", "net", ["fishing rod", "rod"])}),
-    "tree": ("tree", {"made": ("what material do we get from this?", "wood", ["lumber"]),
-                      "grow": ("what gas does this take in from the air?", "carbon dioxide", ["co2"]),
-                      "season": ("in which season does this lose its leaves?", "autumn", ["fall"])}),
-    "house": ("house", {"use": ("what do people do in this?", "live", ["living", "sleep"]),
-                        "made": ("what is this usually made of?", "bricks", ["brick", "wood"])}),
-    "car": ("car", {"use": ("what is this used for?", "driving", ["transportation", "travel"]),
-                    "made": ("what fuel does this often use?", "gas", ["gasoline", "petrol"]),
-                    "grow": ("how many wheels does this have?", "4", ["four"])}),
-    "clock": ("clock", {"use": ("what is this used for?", "telling time", ["time"]),
-                        "made": ("how many hours are shown on its face?", "12", ["twelve"])}),
-    "heart": ("heart", {"use": ("what feeling does this symbol stand for?", "love", []),
-                        "time": ("on which holiday do people send this?", "valentines day", ["valentine's day"])}),
+    "snowman": (
+        "snowman",
+        {
+            "season": ("in which season would you see this?", "winter", ["in winter"]),
+            "made": ("what is this made of?", "snow", ["ice"]),
+            "temperature": ("is it hot or cold when you see this?", "cold", ["freezing"]),
+        },
+    ),
+    "sun": (
+        "sun",
+        {
+            "time": ("at what time of day do you see this in the sky?", "day", ["daytime", "noon"]),
+            "temperature": ("does this make the weather hot or cold?", "hot", ["warm"]),
+            "made": ("what is this star mostly made of?", "hydrogen", ["gas"]),
+        },
+    ),
+    "moon": (
+        "moon",
+        {
+            "time": ("at what time of day do you see this in the sky?", "night", ["nighttime"]),
+            "orbit": ("which planet does this orbit?", "earth", ["the earth"]),
+            "landing": ("which country first landed people on this?", "usa", ["america", "united states"]),
+        },
+    ),
+    "umbrella": (
+        "umbrella",
+        {
+            "use": ("what is this used for?", "rain", ["keeping dry", "staying dry"]),
+            "weather": ("in what weather would you open this?", "rainy", ["rain"]),
+        },
+    ),
+    "apple": (
+        "apple",
+        {
+            "grow": ("where does this fruit grow?", "tree", ["trees", "on trees"]),
+            "category": ("is this a fruit or a vegetable?", "fruit", []),
+            "use": ("what dessert is often made from this?", "pie", ["apple pie"]),
+        },
+    ),
+    "banana": (
+        "banana",
+        {
+            "animal": ("which animal is famous for eating this?", "monkey", ["monkeys"]),
+            "category": ("is this a fruit or a vegetable?", "fruit", []),
+            "grow": ("in what kind of climate does this grow?", "tropical", ["hot"]),
+        },
+    ),
+    "fish": (
+        "fish",
+        {
+            "live": ("where does this animal live?", "water", ["sea", "ocean"]),
+            "breathe": ("what does this animal use to breathe?", "gills", []),
+            "use": ("what do people use to catch this?", "net", ["fishing rod", "rod"]),
+        },
+    ),
+    "tree": (
+        "tree",
+        {
+            "made": ("what material do we get from this?", "wood", ["lumber"]),
+            "grow": ("what gas does this take in from the air?", "carbon dioxide", ["co2"]),
+            "season": ("in which season does this lose its leaves?", "autumn", ["fall"]),
+        },
+    ),
+    "house": (
+        "house",
+        {
+            "use": ("what do people do in this?", "live", ["living", "sleep"]),
+            "made": ("what is this usually made of?", "bricks", ["brick", "wood"]),
+        },
+    ),
+    "car": (
+        "car",
+        {
+            "use": ("what is this used for?", "driving", ["transportation", "travel"]),
+            "made": ("what fuel does this often use?", "gas", ["gasoline", "petrol"]),
+            "grow": ("how many wheels does this have?", "4", ["four"]),
+        },
+    ),
+    "clock": (
+        "clock",
+        {
+            "use": ("what is this used for?", "telling time", ["time"]),
+            "made": ("how many hours are shown on its face?", "12", ["twelve"]),
+        },
+    ),
+    "heart": (
+        "heart",
+        {
+            "use": ("what feeling does this symbol stand for?", "love", []),
+            "time": ("on which holiday do people send this?", "valentines day", ["valentine's day"]),
+        },
+    ),
 }
 
 
@@ -113,13 +175,18 @@ def sample_question(rng: random.Random, family: str, role: str) -> tuple[Knowled
     else:
         pairs = [(o, k) for o in OBJECTS for k in ["what", *OBJECTS[o][1]] if split_of(o, k, k == "what") == want]
     subject, kind = rng.choice(pairs)
-    scene = KnowledgeScene(subject, rng.choice(["white", "gray", "light blue"]), rng.uniform(0.75, 1.0),
-                           rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08))
+    scene = KnowledgeScene(
+        subject,
+        rng.choice(["white", "gray", "light blue"]),
+        rng.uniform(0.75, 1.0),
+        rng.uniform(-0.08, 0.08),
+        rng.uniform(-0.08, 0.08),
+    )
     if family == "flags":
         question, field = FLAG_QUESTIONS[kind]
-        answer = subject if field is None else FLAGS[subject][field]
+        answer = subject if field is None else cast(str, FLAGS[subject][field])  # fields 1-3 are names
         variants = {"usa": ["america"], "kyiv": ["kiev"], "chinese": ["mandarin"]}.get(answer, [])
-        distractors = sorted({FLAGS[c][field] if field else c for c in FLAGS} - {answer})
+        distractors = sorted({cast(str, FLAGS[c][field]) if field else c for c in FLAGS} - {answer})
         return scene, question, human_answers(rng, answer, variants, distractors)
     if kind == "what":
         return scene, "what is shown in this picture?", human_answers(rng, subject, [f"a {subject}"], list(OBJECTS))
@@ -157,53 +224,56 @@ def _draw_flag(draw, spec, box) -> None:
 def _draw_object(draw, name: str, cx: float, cy: float, r: float, bg: tuple[int, int, int]) -> None:
     c = _C
     if name == "snowman":
-        draw.ellipse([cx - r * .6, cy, cx + r * .6, cy + r * 1.1], fill=c["white"], outline=c["black"])
-        draw.ellipse([cx - r * .4, cy - r * .75, cx + r * .4, cy + r * .05], fill=c["white"], outline=c["black"])
-        draw.polygon([(cx, cy - r * .4), (cx + r * .35, cy - r * .33), (cx, cy - r * .28)], fill=c["orange"])
+        draw.ellipse([cx - r * 0.6, cy, cx + r * 0.6, cy + r * 1.1], fill=c["white"], outline=c["black"])
+        draw.ellipse([cx - r * 0.4, cy - r * 0.75, cx + r * 0.4, cy + r * 0.05], fill=c["white"], outline=c["black"])
+        draw.polygon([(cx, cy - r * 0.4), (cx + r * 0.35, cy - r * 0.33), (cx, cy - r * 0.28)], fill=c["orange"])
     elif name == "sun":
         for k in range(12):
             a = k * math.pi / 6
-            draw_shape(draw, "triangle", c["orange"], cx + r * .8 * math.cos(a), cy + r * .8 * math.sin(a), r * .18)
-        draw.ellipse([cx - r * .6, cy - r * .6, cx + r * .6, cy + r * .6], fill=c["yellow"])
+            draw_shape(draw, "triangle", c["orange"], cx + r * 0.8 * math.cos(a), cy + r * 0.8 * math.sin(a), r * 0.18)
+        draw.ellipse([cx - r * 0.6, cy - r * 0.6, cx + r * 0.6, cy + r * 0.6], fill=c["yellow"])
     elif name == "moon":
-        draw.ellipse([cx - r * .7, cy - r * .7, cx + r * .7, cy + r * .7], fill=c["yellow"])
-        draw.ellipse([cx - r * .35, cy - r * .85, cx + r * .95, cy + r * .55], fill=bg)
+        draw.ellipse([cx - r * 0.7, cy - r * 0.7, cx + r * 0.7, cy + r * 0.7], fill=c["yellow"])
+        draw.ellipse([cx - r * 0.35, cy - r * 0.85, cx + r * 0.95, cy + r * 0.55], fill=bg)
     elif name == "umbrella":
-        draw.pieslice([cx - r, cy - r * .8, cx + r, cy + r * .8], 180, 360, fill=c["purple"])
-        draw.line([cx, cy, cx, cy + r * .9], fill=c["black"], width=3)
-        draw.arc([cx - r * .3, cy + r * .7, cx, cy + r], 0, 180, fill=c["black"], width=3)
+        draw.pieslice([cx - r, cy - r * 0.8, cx + r, cy + r * 0.8], 180, 360, fill=c["purple"])
+        draw.line([cx, cy, cx, cy + r * 0.9], fill=c["black"], width=3)
+        draw.arc([cx - r * 0.3, cy + r * 0.7, cx, cy + r], 0, 180, fill=c["black"], width=3)
     elif name == "apple":
-        draw.ellipse([cx - r * .6, cy - r * .5, cx + r * .6, cy + r * .6], fill=c["red"])
-        draw.line([cx, cy - r * .5, cx + r * .1, cy - r * .85], fill=c["brown"], width=3)
-        draw.ellipse([cx + r * .1, cy - r * .85, cx + r * .4, cy - r * .65], fill=c["green"])
+        draw.ellipse([cx - r * 0.6, cy - r * 0.5, cx + r * 0.6, cy + r * 0.6], fill=c["red"])
+        draw.line([cx, cy - r * 0.5, cx + r * 0.1, cy - r * 0.85], fill=c["brown"], width=3)
+        draw.ellipse([cx + r * 0.1, cy - r * 0.85, cx + r * 0.4, cy - r * 0.65], fill=c["green"])
     elif name == "banana":
-        draw.chord([cx - r, cy - r * 1.2, cx + r, cy + r * .6], 20, 160, fill=c["yellow"])
-        draw.chord([cx - r * .8, cy - r * 1.1, cx + r * .8, cy + r * .2], 20, 160, fill=bg)
+        draw.chord([cx - r, cy - r * 1.2, cx + r, cy + r * 0.6], 20, 160, fill=c["yellow"])
+        draw.chord([cx - r * 0.8, cy - r * 1.1, cx + r * 0.8, cy + r * 0.2], 20, 160, fill=bg)
     elif name == "fish":
-        draw.ellipse([cx - r * .7, cy - r * .35, cx + r * .4, cy + r * .35], fill=c["orange"])
-        draw.polygon([(cx + r * .3, cy), (cx + r * .8, cy - r * .35), (cx + r * .8, cy + r * .35)], fill=c["orange"])
-        draw.ellipse([cx - r * .5, cy - r * .12, cx - r * .38, cy], fill=c["black"])
+        draw.ellipse([cx - r * 0.7, cy - r * 0.35, cx + r * 0.4, cy + r * 0.35], fill=c["orange"])
+        draw.polygon(
+            [(cx + r * 0.3, cy), (cx + r * 0.8, cy - r * 0.35), (cx + r * 0.8, cy + r * 0.35)], fill=c["orange"]
+        )
+        draw.ellipse([cx - r * 0.5, cy - r * 0.12, cx - r * 0.38, cy], fill=c["black"])
     elif name == "tree":
-        draw.rectangle([cx - r * .12, cy + r * .2, cx + r * .12, cy + r], fill=c["brown"])
-        draw.ellipse([cx - r * .7, cy - r, cx + r * .7, cy + r * .4], fill=c["green"])
+        draw.rectangle([cx - r * 0.12, cy + r * 0.2, cx + r * 0.12, cy + r], fill=c["brown"])
+        draw.ellipse([cx - r * 0.7, cy - r, cx + r * 0.7, cy + r * 0.4], fill=c["green"])
     elif name == "house":
-        draw.rectangle([cx - r * .6, cy - r * .1, cx + r * .6, cy + r * .8], fill=c["orange"])
-        draw.polygon([(cx - r * .8, cy - r * .1), (cx, cy - r * .8), (cx + r * .8, cy - r * .1)], fill=c["red"])
-        draw.rectangle([cx - r * .12, cy + r * .35, cx + r * .12, cy + r * .8], fill=c["brown"])
+        draw.rectangle([cx - r * 0.6, cy - r * 0.1, cx + r * 0.6, cy + r * 0.8], fill=c["orange"])
+        draw.polygon([(cx - r * 0.8, cy - r * 0.1), (cx, cy - r * 0.8), (cx + r * 0.8, cy - r * 0.1)], fill=c["red"])
+        draw.rectangle([cx - r * 0.12, cy + r * 0.35, cx + r * 0.12, cy + r * 0.8], fill=c["brown"])
     elif name == "car":
-        draw.rectangle([cx - r * .9, cy - r * .1, cx + r * .9, cy + r * .35], fill=c["blue"])
-        draw.rectangle([cx - r * .5, cy - r * .45, cx + r * .4, cy - r * .1], fill=c["blue"])
-        for x in (cx - r * .5, cx + r * .5):
-            draw.ellipse([x - r * .2, cy + r * .2, x + r * .2, cy + r * .6], fill=c["black"])
+        draw.rectangle([cx - r * 0.9, cy - r * 0.1, cx + r * 0.9, cy + r * 0.35], fill=c["blue"])
+        draw.rectangle([cx - r * 0.5, cy - r * 0.45, cx + r * 0.4, cy - r * 0.1], fill=c["blue"])
+        for x in (cx - r * 0.5, cx + r * 0.5):
+            draw.ellipse([x - r * 0.2, cy + r * 0.2, x + r * 0.2, cy + r * 0.6], fill=c["black"])
     elif name == "clock":
-        draw.ellipse([cx - r * .8, cy - r * .8, cx + r * .8, cy + r * .8], fill=c["white"], outline=c["black"],
-                     width=3)
-        draw.line([cx, cy, cx, cy - r * .6], fill=c["black"], width=3)
-        draw.line([cx, cy, cx + r * .4, cy], fill=c["black"], width=3)
+        draw.ellipse(
+            [cx - r * 0.8, cy - r * 0.8, cx + r * 0.8, cy + r * 0.8], fill=c["white"], outline=c["black"], width=3
+        )
+        draw.line([cx, cy, cx, cy - r * 0.6], fill=c["black"], width=3)
+        draw.line([cx, cy, cx + r * 0.4, cy], fill=c["black"], width=3)
     elif name == "heart":
-        draw.ellipse([cx - r * .7, cy - r * .6, cx, cy + r * .1], fill=c["red"])
-        draw.ellipse([cx, cy - r * .6, cx + r * .7, cy + r * .1], fill=c["red"])
-        draw.polygon([(cx - r * .68, cy - r * .1), (cx + r * .68, cy - r * .1), (cx, cy + r * .75)], fill=c["red"])
+        draw.ellipse([cx - r * 0.7, cy - r * 0.6, cx, cy + r * 0.1], fill=c["red"])
+        draw.ellipse([cx, cy - r * 0.6, cx + r * 0.7, cy + r * 0.1], fill=c["red"])
+        draw.polygon([(cx - r * 0.68, cy - r * 0.1), (cx + r * 0.68, cy - r * 0.1), (cx, cy + r * 0.75)], fill=c["red"])
     else:
         raise ValueError(f"no drawing for object {name!r}")
 

@@ -1,7 +1,9 @@
 """Shared wording helpers of the offline suite: articles, plurals, number words, human-style answer sets."""
+
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 NUMBER_WORDS = {0: "zero", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
 
@@ -26,13 +28,17 @@ def pick_refs(rng: random.Random, candidates: list[str], k: int = 5) -> list[str
     return rng.sample(unique, min(k, len(unique)))
 
 
-def human_answers(rng: random.Random, canonical: str, variants: list[str] = (), distractors: list[str] = (),
-                  n: int = 10) -> list[str]:
+def human_answers(
+    rng: random.Random, canonical: str, variants: Sequence[str] = (), distractors: Sequence[str] = (), n: int = 10
+) -> list[str]:
     """n annotator answers (VQAv2-like): a clear majority for the canonical answer, 0-3 equivalent variants
     (synonyms, number words, casing) and sometimes one wrong answer, in random order."""
     n_var = rng.choice([0, 1, 1, 2, 2, 3]) if variants else 0
     n_wrong = 1 if distractors and rng.random() < 0.15 else 0
-    answers = ([canonical] * (n - n_var - n_wrong) + [rng.choice(list(variants)) for _ in range(n_var)]
-               + [rng.choice(list(distractors)) for _ in range(n_wrong)])
+    answers = (
+        [canonical] * (n - n_var - n_wrong)
+        + [rng.choice(list(variants)) for _ in range(n_var)]
+        + [rng.choice(list(distractors)) for _ in range(n_wrong)]
+    )
     rng.shuffle(answers)
     return answers

@@ -3,14 +3,23 @@
 A scene is a small, fully described structure (shapes, colours, sizes, 3x3 grid cells), so captions and answers
 are grounded in exactly what is drawn: colours, shapes, counts and positions.
 """
+
 from __future__ import annotations
 
 import math
 import random
 from dataclasses import dataclass
 
-COLORS = {"red": (220, 30, 30), "green": (30, 160, 50), "blue": (30, 70, 220), "yellow": (245, 215, 20),
-          "purple": (140, 50, 180), "orange": (250, 140, 20), "black": (20, 20, 20), "white": (250, 250, 250)}
+COLORS = {
+    "red": (220, 30, 30),
+    "green": (30, 160, 50),
+    "blue": (30, 70, 220),
+    "yellow": (245, 215, 20),
+    "purple": (140, 50, 180),
+    "orange": (250, 140, 20),
+    "black": (20, 20, 20),
+    "white": (250, 250, 250),
+}
 COLOR_SYNONYMS = {"purple": ["violet"], "gray": ["grey"]}
 BACKGROUNDS = {"white": (255, 255, 255), "gray": (150, 150, 150), "black": (0, 0, 0), "light blue": (170, 210, 245)}
 SHAPES = ("circle", "square", "triangle", "star", "diamond")
@@ -53,7 +62,7 @@ def sample_scene(rng: random.Random) -> Scene:
     cells = rng.sample([(r, c) for r in range(3) for c in range(3)], 4)
     kind = rng.choice(["single", "pair", "group"])
     if kind == "single":
-        shapes = (Shape(rng.choice(SHAPES), rng.choice(colors), rng.random() < 0.5, *cells[0]),)
+        shapes: tuple[Shape, ...] = (Shape(rng.choice(SHAPES), rng.choice(colors), rng.random() < 0.5, *cells[0]),)
     elif kind == "pair":
         s1, s2 = rng.sample(SHAPES, 2)
         c1, c2 = rng.sample(colors, 2)
@@ -78,8 +87,13 @@ def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
     if shape == "diamond":
         return [(cx, cy - r), (cx + r * 0.7, cy), (cx, cy + r), (cx - r * 0.7, cy)]
     if shape == "star":
-        return [(cx + (r if k % 2 == 0 else r * 0.45) * math.sin(k * math.pi / 5),
-                 cy - (r if k % 2 == 0 else r * 0.45) * math.cos(k * math.pi / 5)) for k in range(10)]
+        return [
+            (
+                cx + (r if k % 2 == 0 else r * 0.45) * math.sin(k * math.pi / 5),
+                cy - (r if k % 2 == 0 else r * 0.45) * math.cos(k * math.pi / 5),
+            )
+            for k in range(10)
+        ]
     raise ValueError(f"unknown shape {shape!r}")
 
 

@@ -1,4 +1,5 @@
 """Captions and questions about shape scenes (mirrors of COCO captions and VQAv2 questions)."""
+
 from __future__ import annotations
 
 import random
@@ -64,8 +65,9 @@ def _pair(rng: random.Random, scene: Scene) -> list[str]:
     ]
     if a.row != b.row:
         above = (a, b) if a.row < b.row else (b, a)
-        refs.append(f"{article(above[0].color + ' ' + above[0].shape)} above "
-                    f"{article(above[1].color + ' ' + above[1].shape)}")
+        refs.append(
+            f"{article(above[0].color + ' ' + above[0].shape)} above {article(above[1].color + ' ' + above[1].shape)}"
+        )
     return refs
 
 
@@ -106,24 +108,45 @@ def scene_questions(rng: random.Random, scene: Scene, k: int) -> list[tuple[str,
     unique = [s for s in shapes if sum(t.shape == s.shape for t in shapes) == 1]
     if unique:
         s = rng.choice(unique)
-        pool.append((f"what color is the {s.shape}?",
-                     human_answers(rng, s.color, COLOR_SYNONYMS.get(s.color, []) + [f"{s.color} color"], colors)))
-        pool.append((f"where is the {s.shape}?",
-                     human_answers(rng, s.position, [f"on the {s.position}", f"{s.position} side"],
-                                   ["center", "left", "right"])))
+        pool.append(
+            (
+                f"what color is the {s.shape}?",
+                human_answers(rng, s.color, COLOR_SYNONYMS.get(s.color, []) + [f"{s.color} color"], colors),
+            )
+        )
+        pool.append(
+            (
+                f"where is the {s.shape}?",
+                human_answers(
+                    rng, s.position, [f"on the {s.position}", f"{s.position} side"], ["center", "left", "right"]
+                ),
+            )
+        )
     s = rng.choice(shapes)
-    pool.append((f"what shape is the {s.color} object?",
-                 human_answers(rng, s.shape, SHAPE_SYNONYMS.get(s.shape, []), list(SHAPES))))
+    pool.append(
+        (
+            f"what shape is the {s.color} object?",
+            human_answers(rng, s.shape, SHAPE_SYNONYMS.get(s.shape, []), list(SHAPES)),
+        )
+    )
     counted = rng.choice([s.shape, rng.choice(SHAPES)])
     n = sum(t.shape == counted for t in shapes)
     pool.append((f"how many {plural(counted)} are there?", _count_answers(rng, n)))
-    pool.append(("what color is the background?",
-                 human_answers(rng, scene.background, COLOR_SYNONYMS.get(scene.background, []), ["white", "gray"])))
+    pool.append(
+        (
+            "what color is the background?",
+            human_answers(rng, scene.background, COLOR_SYNONYMS.get(scene.background, []), ["white", "gray"]),
+        )
+    )
     ask_shape = rng.choice(SHAPES)
     ask_color = rng.choice([c for c in colors] + [s.color for s in shapes])
     yes = any(t.shape == ask_shape and t.color == ask_color for t in shapes)
-    pool.append((f"is there {article(ask_color + ' ' + ask_shape)}?",
-                 human_answers(rng, "yes" if yes else "no", ["yeah"] if yes else ["nope"], ["no" if yes else "yes"])))
+    pool.append(
+        (
+            f"is there {article(ask_color + ' ' + ask_shape)}?",
+            human_answers(rng, "yes" if yes else "no", ["yeah"] if yes else ["nope"], ["no" if yes else "yes"]),
+        )
+    )
     if len(present) == 1 and len(shapes) > 1:
         pool.append(("are all the shapes the same color?", human_answers(rng, "yes", ["yeah"], ["no"])))
     return rng.sample(pool, min(k, len(pool)))

@@ -1,4 +1,5 @@
 """Signs with written words (mirrors of TextCaps / TextVQA): the caption or answer must read the word in the image."""
+
 from __future__ import annotations
 
 import random
@@ -7,10 +8,57 @@ from dataclasses import dataclass
 from benchmarks.synthetic.language import article, human_answers, pick_refs
 from benchmarks.synthetic.scenes import BACKGROUNDS, COLORS
 
-WORDS = ("open", "stop", "sale", "cafe", "hotel", "pizza", "taxi", "bank", "books", "exit", "park", "milk", "bread",
-         "music", "shop", "bar", "police", "school", "farm", "toys", "fruit", "coffee", "diner", "bus", "movies",
-         "pets", "tea", "fish", "zoo", "gym", "jazz", "beach", "home", "love", "hello", "radio", "metro", "cake",
-         "wine", "sushi", "salon", "games", "bikes", "post", "hats", "shoes", "garden", "market", "museum")
+WORDS = (
+    "open",
+    "stop",
+    "sale",
+    "cafe",
+    "hotel",
+    "pizza",
+    "taxi",
+    "bank",
+    "books",
+    "exit",
+    "park",
+    "milk",
+    "bread",
+    "music",
+    "shop",
+    "bar",
+    "police",
+    "school",
+    "farm",
+    "toys",
+    "fruit",
+    "coffee",
+    "diner",
+    "bus",
+    "movies",
+    "pets",
+    "tea",
+    "fish",
+    "zoo",
+    "gym",
+    "jazz",
+    "beach",
+    "home",
+    "love",
+    "hello",
+    "radio",
+    "metro",
+    "cake",
+    "wine",
+    "sushi",
+    "salon",
+    "games",
+    "bikes",
+    "post",
+    "hats",
+    "shoes",
+    "garden",
+    "market",
+    "museum",
+)
 SIGN_COLORS = ("red", "green", "blue", "yellow", "black", "white", "orange")
 BOARDS = ("sign", "board", "banner")
 
@@ -51,34 +99,38 @@ def render_text_scene(scene: TextScene, size: int, jitter_seed: str):
     else:
         draw.rectangle(box, fill=COLORS[scene.sign_color])
     if scene.board == "sign":  # a post below the sign
-        draw.rectangle([cx - size * 0.02, box[3], cx + size * 0.02, min(size, box[3] + size * 0.3)],
-                       fill=(110, 70, 30))
+        draw.rectangle([cx - size * 0.02, box[3], cx + size * 0.02, min(size, box[3] + size * 0.3)], fill=(110, 70, 30))
     draw.text((cx - tw / 2 - left, cy - th / 2 - top), text, font=font, fill=COLORS[scene.text_color])
     return img
 
 
 def text_captions(rng: random.Random, s: TextScene, k: int = 5) -> list[str]:
     w, board, color = s.word, s.board, s.sign_color
-    return pick_refs(rng, [
-        f"{article(color + ' ' + board)} that says {w}",
-        f"{article(board)} with the word {w} written on it",
-        f"the word {w} in {s.text_color} letters on {article(color + ' ' + board)}",
-        f"{article(color + ' ' + board)} reading {w}",
-        f"{w} written on {article(color + ' ' + board)}",
-        f"{article(board)} that reads {w} on {article(s.background)} background",
-        f"{article(color + ' ' + board)} with {s.text_color} text saying {w}",
-    ], k)
+    return pick_refs(
+        rng,
+        [
+            f"{article(color + ' ' + board)} that says {w}",
+            f"{article(board)} with the word {w} written on it",
+            f"the word {w} in {s.text_color} letters on {article(color + ' ' + board)}",
+            f"{article(color + ' ' + board)} reading {w}",
+            f"{w} written on {article(color + ' ' + board)}",
+            f"{article(board)} that reads {w} on {article(s.background)} background",
+            f"{article(color + ' ' + board)} with {s.text_color} text saying {w}",
+        ],
+        k,
+    )
 
 
 def text_questions(rng: random.Random, s: TextScene, k: int) -> list[tuple[str, list[str]]]:
     """Mostly reading questions (answer = the written word), plus a few about the sign itself."""
     others = [x for x in WORDS if x != s.word]
     reading = [
-        (f"what does the {s.board} say?", human_answers(rng, s.word, [s.word.upper(), f"{s.word} {s.board}"],
-                                                          others)),
+        (f"what does the {s.board} say?", human_answers(rng, s.word, [s.word.upper(), f"{s.word} {s.board}"], others)),
         ("what word is written in the image?", human_answers(rng, s.word, [s.word.upper()], others)),
-        (f"what is written on the {s.sign_color} {s.board}?", human_answers(rng, s.word, [s.word.capitalize()],
-                                                                          others)),
+        (
+            f"what is written on the {s.sign_color} {s.board}?",
+            human_answers(rng, s.word, [s.word.capitalize()], others),
+        ),
     ]
     other = [
         (f"what color is the {s.board}?", human_answers(rng, s.sign_color, [], list(SIGN_COLORS))),

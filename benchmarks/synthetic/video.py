@@ -1,4 +1,5 @@
 """Moving-object clips (mirror of MSRVTT): shapes that move, rise, fall, grow or shrink, as lists of PIL frames."""
+
 from __future__ import annotations
 
 import random
@@ -19,10 +20,13 @@ MOTIONS = {
     "shrink": ((0.5, 0.5, 1.6), (0.5, 0.5, 0.4)),
 }
 _VERBS = {
-    "right": ["moves to the right", "slides from left to right", "moves across the screen to the right",
-              "travels right"],
-    "left": ["moves to the left", "slides from right to left", "moves across the screen to the left",
-             "travels left"],
+    "right": [
+        "moves to the right",
+        "slides from left to right",
+        "moves across the screen to the right",
+        "travels right",
+    ],
+    "left": ["moves to the left", "slides from right to left", "moves across the screen to the left", "travels left"],
     "up": ["moves up", "rises", "goes upward", "floats up"],
     "down": ["moves down", "falls", "drops down", "goes downward"],
     "grow": ["grows bigger", "gets larger", "expands", "grows in size"],
@@ -83,7 +87,8 @@ def clip_captions(rng: random.Random, clip: Clip, k: int = 5) -> list[str]:
             parts.append(f"{article(noun)} {rng.choice(_VERBS[m.motion])}")
         if len(parts) == 1:
             text = rng.choice(["{}", "{} on {} background", "in this video {}"]).format(
-                parts[0], article(clip.background))
+                parts[0], article(clip.background)
+            )
         else:
             text = rng.choice(["{} while {}", "{} and {}", "two shapes move: {} and {}"]).format(*parts)
         candidates.append(text)
@@ -95,5 +100,10 @@ def video_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) ->
     rng = random.Random(key)
     clip = sample_clip(rng)
     size, n_frames = spec.options["image_size"], spec.options["n_frames"]
-    return Item(item_id(role, index), key, lambda: render_clip(clip, size, n_frames), spec.format_prompt(),
-                clip_captions(rng, clip))
+    return Item(
+        item_id(role, index),
+        key,
+        lambda: render_clip(clip, size, n_frames),
+        spec.format_prompt(),
+        clip_captions(rng, clip),
+    )

@@ -1,22 +1,26 @@
 """Backbone interfaces: frozen perceptual encoder (feature extraction, paper Appendix B.1) and frozen LLM.
 
 An encoder returns the tokens of its last `n_levels` transformer layers, `[B, n_levels, T, d_feats]`, with the CLS
-token first when it has one (T = 1 + N), N patch tokens laid out on `meta.grid` in row-major order.
+token first when it has one (T = 1 + N), N patch tokens laid out on `meta.grid` in row-major order. With
+`meta.final_norm` every level goes through the encoder's final norm, as the official extractor does (its
+`feat_model.norm: auto`, depalm/models/extractors.py:44-45, 57-73): a fact of each registered encoder.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from .families import LLM_FAMILIES, AnswerMarker
 
-FINGERPRINT_VERSION = 1  # bump when a change of extraction code changes features for the same weights
+FINGERPRINT_VERSION = 2  # bump when a change of extraction code changes features for the same weights
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class EncoderMeta:
     d_feats: int
     n_levels: int  # transformer layers whose outputs can be requested
     preprocess: dict[str, Any] = field(default_factory=dict)
+    final_norm: bool = False  # every level through the encoder's final norm (the registered encoder's fact)
 
     @property
     def n_tokens(self) -> int:
@@ -45,7 +50,10 @@ def default_dtype(device: str | torch.device) -> torch.dtype:
     return torch.float16 if torch.device(device).type == "cuda" else torch.float32
 
 
-def freeze(module: nn.Module) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def freeze(module: ModuleT) -> ModuleT:
     module.requires_grad_(False)
     return module.eval()
 
@@ -69,20 +77,59 @@ class PerceptualEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
         if not 1 <= n_levels <= self.meta.n_levels:
-            raise ValueError(f"{self.meta.id}: n_levels={n_levels} but the encoder has {self.meta.n_levels} levels; "
-                             f"ask for 1..{self.meta.n_levels}")
+            raise ValueError(
+                f"{self.meta.id}: n_levels={n_levels} but the encoder has {self.meta.n_levels} levels; "
+                f"ask for 1..{self.meta.n_levels}"
+            )
         x = x.to(device=self.device, dtype=self.dtype)
         out = self._hidden_levels(x, n_levels)
+        if self.meta.final_norm:
+            norm = self.final_norm_module()
+            if norm is None:
+                raise RuntimeError(f"{self.meta.id}: registered with final_norm but {type(self).__name__} has none")
+            out = norm(out)
         expected = (x.shape[0], n_levels, self.meta.n_tokens, self.meta.d_feats)
         if tuple(out.shape) != expected:
-            raise RuntimeError(f"{self.meta.id}: produced features {tuple(out.shape)}, expected {expected} "
-                               f"(input {tuple(x.shape)}; meta.preprocess={self.meta.preprocess})")
+            raise RuntimeError(
+                f"{self.meta.id}: produced features {tuple(out.shape)}, expected {expected} "
+                f"(input {tuple(x.shape)}; meta.preprocess={self.meta.preprocess})"
+            )
         return out
 
     def _hidden_levels(self, x: torch.Tensor, n_levels: int) -> torch.Tensor:
         raise NotImplementedError
 
-    def train(self, mode: bool = True) -> "PerceptualEncoder":
+    def final_norm_module(self) -> nn.Module | None:
+        """The norm the encoder applies after its last block (per token), if it has one."""
+        return None
+
+    def configure_input(
+        self,
+        resize: str | None = None,
+        frames: int | None = None,
+        mean_std: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    ) -> PerceptualEncoder:
+        """Change the deterministic preprocessing of an image or video encoder (resize mode, frame count, pixel
+        statistics); `meta` follows, so the fingerprint and the feature-cache key do too. Returns self."""
+        configured = getattr(self.preprocessor, "configured", None)  # ImagePreprocess, VideoPreprocess
+        if configured is None:
+            raise ValueError(f"{self.meta.id}: only image and video encoders take input settings")
+        try:
+            new = configured(resize=resize, frames=frames, mean_std=mean_std)
+        except ValueError as e:
+            raise ValueError(f"{self.meta.id}: {e}") from None
+        grid = self.meta.grid
+        if "frames" in new.config:
+            self._set_frames(new.config["frames"])
+            grid = (new.config["frames"], *grid[1:])
+        self.preprocessor = new
+        self.meta = dataclasses.replace(self.meta, grid=grid, preprocess=new.config)
+        return self
+
+    def _set_frames(self, frames: int) -> None:
+        """Video encoders whose model needs to know the clip length override this."""
+
+    def train(self, mode: bool = True) -> PerceptualEncoder:
         return super().train(False)
 
     @property
@@ -95,8 +142,13 @@ class PerceptualEncoder(nn.Module):
 
     def fingerprint(self) -> str:
         """Hash of weights identity + extraction code version + token layout + preprocessing (feature-cache key)."""
-        payload = {"class": type(self).__name__, "weights": self.weights_id, "version": FINGERPRINT_VERSION,
-                   "meta": dataclasses.asdict(self.meta), "dtype": str(self.dtype)}
+        payload = {
+            "class": type(self).__name__,
+            "weights": self.weights_id,
+            "version": FINGERPRINT_VERSION,
+            "meta": dataclasses.asdict(self.meta),
+            "dtype": str(self.dtype),
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 

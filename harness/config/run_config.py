@@ -3,6 +3,7 @@
 A run is a pure function of its `RunConfig`; `config_hash()` keys the results cache, so every field that can change
 a result is hashed, while locations and bookkeeping (data root, plugins to import) are not.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +17,7 @@ PAPER_LR_GRID = (1e-3, 8e-4, 4e-4)
 REPORTED_SPLIT = "reported"
 
 # Fields of RunConfig that locate inputs or load code but do not change what a run computes.
-_UNHASHED = ("data_root", "plugins", "feature_levels")
+_UNHASHED = ("data_root", "plugins", "feature_levels", "recipe_source")
 # Fields of TrainSettings that only decide what is kept on disk (a resumed run computes the same numbers).
 _UNHASHED_TRAIN = ("checkpoint_every_s", "keep_checkpoint")
 
@@ -33,6 +34,9 @@ class TrainSettings:
     """effective batch, reached by gradient accumulation"""
     micro_batch_size: int = 16
     """largest per-device batch of one forward pass"""
+    grad_sum_steps: int = 1
+    """the step gradient is this many times the mean over the effective batch (the official code backpropagates
+    each of its accumulate_steps losses undivided: a sum over accumulation steps of means over its 8 ranks)"""
     weight_decay: float = 0.1
     adam_eps: float = 1e-4
     adam_betas: tuple[float, float] = (0.9, 0.999)
@@ -47,6 +51,8 @@ class TrainSettings:
     """the benchmark's training augmentation"""
     train_size: int | None = None
     """cap on training items (null: the whole split)"""
+    subset_seed: int | None = None
+    """seed of a low-data subset (null: each run draws it with its own seed, as the official code does)"""
     image_size: int | None = None
     """encoder input resolution override (null: the encoder's own)"""
     checkpoint_every: int = 200
@@ -107,6 +113,9 @@ class RunConfig:
     # encoder levels to cache (>= the method's n_fl): the matrix asks every method of a dataset for the same count,
     # so one cached encoder pass serves them all; each method reads its last n_fl levels
     feature_levels: int | None = None
+    # where lr, grad_clip and the batch came from (an official script, the profile, the command line): provenance,
+    # written to config.json, not hashed (the values themselves are)
+    recipe_source: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = []
@@ -116,8 +125,8 @@ class RunConfig:
             problems.append(f"grad_clip must be a positive number, got {self.grad_clip}")
         if not 0 <= self.seed < 2**32:
             problems.append(f"seed must be in [0, 2**32), got {self.seed}")
-        if self.train.batch_size < 1 or self.train.micro_batch_size < 1:
-            problems.append("batch sizes must be >= 1")
+        if self.train.batch_size < 1 or self.train.micro_batch_size < 1 or self.train.grad_sum_steps < 1:
+            problems.append("batch sizes and grad_sum_steps must be >= 1")
         if self.eval.num_beams < 1 or self.eval.max_new_tokens < 1:
             problems.append("num_beams and max_new_tokens must be >= 1")
         if self.train.max_target_tokens is not None and self.train.max_target_tokens < 2:

@@ -7,6 +7,7 @@ such as `--train.max_steps 200` and a key of a `--config` file) and `harness.run
 `RunConfig` cells. The attribute docstrings are the `--help` text; `SHORTHANDS` keep the flags of the first
 command line (`--num-beams`, `--report-only`, `--plugin`, ...) working.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -133,6 +134,7 @@ class StudyConfig:
 
 # ---- the flags of the first command line, kept as shorthands for fields ---------------------------------------
 
+
 @dataclass(frozen=True)
 class Shorthand:
     """A flag that sets one study field: to `const` when given bare, else to its value; the values of a repeatable
@@ -143,8 +145,17 @@ class Shorthand:
     repeat: bool = False
 
 
-_SLURM_FLAGS = ("partition", "account", "qos", "time", "constraint", "gpus_per_node", "cpus_per_task", "mem_gb",
-                "array_parallelism")
+_SLURM_FLAGS = (
+    "partition",
+    "account",
+    "qos",
+    "time",
+    "constraint",
+    "gpus_per_node",
+    "cpus_per_task",
+    "mem_gb",
+    "array_parallelism",
+)
 _DESCRIBE_FLAGS = ("d_llm", "d_feats", "llm_layers", "n_tokens")
 
 SHORTHANDS: dict[str, Shorthand] = {

@@ -6,6 +6,7 @@ A cell is one (method, dataset, metric, split) of a section. Its run status is i
 runs it has, how many did not finish ok, the worst status. Marks: ♦ unstable, ✗ failed or cancelled (the paper's
 ♦), then one footnote mark per distinct note of the cell's rows.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,11 @@ def metric_stats(rows: pd.DataFrame) -> pd.DataFrame:
         published = (values.size() == 1) & first.n_seeds.gt(1).fillna(False).astype(bool)
         out["std"] = out["std"].mask(published, first["std"])
     # object dtype: with pyarrow strings, tuples would come back as arrow lists
-    notes = rows.astype({"note": object}).groupby(_CELL, sort=False).note.agg(
-        lambda s: tuple(dict.fromkeys(n for n in s if n)))
+    notes = (
+        rows.astype({"note": object})
+        .groupby(_CELL, sort=False)
+        .note.agg(lambda s: tuple(dict.fromkeys(n for n in s if n)))
+    )
     return out.join(notes.rename("notes"), how="outer")
 
 
@@ -100,11 +104,17 @@ def cells(section: Section, columns: Sequence[tuple[str, str, str]], labels: Seq
     long = metric_stats(section.rows).reindex(index)
     runs = run_status(section.rows).reindex(index.droplevel(["metric", "split"]))
     runs = runs.fillna({"n_runs": 0, "n_bad": 0, "severity": 0}).astype(int)
-    long = long.assign(notes=[n if isinstance(n, tuple) else () for n in long.notes], n_runs=runs.n_runs.to_numpy(),
-                       n_bad=runs.n_bad.to_numpy(), status=runs.severity.map(_STATUS_OF).to_numpy())
+    long = long.assign(
+        notes=[n if isinstance(n, tuple) else () for n in long.notes],
+        n_runs=runs.n_runs.to_numpy(),
+        n_bad=runs.n_bad.to_numpy(),
+        status=runs.severity.map(_STATUS_OF).to_numpy(),
+    )
     footnotes = footnote_marks([n for notes in long.notes for n in notes])
-    long["marks"] = [STATUS_MARKS.get(status, "") + "".join(footnotes[n] for n in notes)
-                     for status, notes in zip(long.status, long.notes)]
+    long["marks"] = [
+        STATUS_MARKS.get(status, "") + "".join(footnotes[n] for n in notes)
+        for status, notes in zip(long.status, long.notes)
+    ]
 
     def wide(name: str) -> pd.DataFrame:
         return pd.DataFrame(long[name].to_numpy().reshape(len(methods), len(columns)), index=methods, columns=labels)
@@ -112,8 +122,14 @@ def cells(section: Section, columns: Sequence[tuple[str, str, str]], labels: Seq
     flagged = long[long.status != "ok"].reset_index().drop_duplicates(["method", "dataset"])
     errors = first_errors(section.rows)
     flagged["error"] = [errors.get(key, "") for key in zip(flagged.method, flagged.dataset)]
-    return Cells(wide("mean").astype(float), wide("std").astype(float), wide("status"), wide("marks"), footnotes,
-                 flagged[["method", "dataset", "n_bad", "n_runs", "status", "error"]].reset_index(drop=True))
+    return Cells(
+        wide("mean").astype(float),
+        wide("std").astype(float),
+        wide("status"),
+        wide("marks"),
+        footnotes,
+        flagged[["method", "dataset", "n_bad", "n_runs", "status", "error"]].reset_index(drop=True),
+    )
 
 
 def primary_columns(section: Section) -> list[tuple[str, str, str]]:

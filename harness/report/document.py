@@ -6,6 +6,7 @@ first/second/third-best highlight and the marks printed after it; row labels are
 header lines. Intro and note lines are `Text`: plain text, or fragments where a `Name` is a method's display name and
 a `Ranked` a sample of a highlight. harness/report/render.py writes them as Markdown, LaTeX and CSV.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -2,6 +2,7 @@
 method names, metric and split labels, durations and LaTeX escaping. Ids stay ids in parquet and CSV; the labels
 only appear in rendered Markdown / LaTeX.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,12 @@ from benchmarks.metrics import METRIC_DESCRIPTIONS
 from benchmarks.metrics.vqa import VQA_ACC, VQA_ACC_DEPALM
 from harness.report.paper_numbers import BIAS_FT_SUFFIX, PAPER_METHODS
 
-_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ",
-                         "0123456789+-=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVW"))
+_SUPERSCRIPTS = dict(
+    zip(
+        "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ",
+        "0123456789+-=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVW",
+    )
+)
 _NAME_PARTS = re.compile(r"\^\{([^{}]*)\}|([" + "".join(_SUPERSCRIPTS) + r"]+)")
 
 
@@ -25,7 +30,7 @@ def name_tex(name: str) -> str:
     out, last = [], 0
     for m in _NAME_PARTS.finditer(name):
         raised = m.group(1) if m.group(1) is not None else "".join(_SUPERSCRIPTS[c] for c in m.group(2))
-        out += [latex_escape(name[last:m.start()]), r"\textsuperscript{" + latex_escape(raised) + "}"]
+        out += [latex_escape(name[last : m.start()]), r"\textsuperscript{" + latex_escape(raised) + "}"]
         last = m.end()
     return "".join(out) + latex_escape(name[last:])
 
@@ -44,8 +49,15 @@ def display_of(names: dict[str, str], method_id: str) -> str:
     return names.get(method_id) or method_id
 
 
-METRIC_LABELS = {"BLEU_1": "B@1", "BLEU_2": "B@2", "BLEU_3": "B@3", "BLEU_4": "B@4", VQA_ACC: "Acc",
-                 VQA_ACC_DEPALM: "Acc (DePALM)", "ROUGE_L": "ROUGE-L"}
+METRIC_LABELS = {
+    "BLEU_1": "B@1",
+    "BLEU_2": "B@2",
+    "BLEU_3": "B@3",
+    "BLEU_4": "B@4",
+    VQA_ACC: "Acc",
+    VQA_ACC_DEPALM: "Acc (DePALM)",
+    "ROUGE_L": "ROUGE-L",
+}
 # metric -> the official DePALM code's own computation of it, which produced the paper's numbers (docs/FIDELITY.md,
 # rows V1-V3); runs store both, and the supplementary tables show the second beside the first
 PAPER_COMPUTATION = {VQA_ACC: VQA_ACC_DEPALM}
@@ -100,9 +112,11 @@ def metric_lines(metrics: Iterable[str], *, paper: bool) -> list[str]:
     for metric in dict.fromkeys(metrics):
         own = PAPER_COMPUTATION.get(metric)
         if paper and own is not None:
-            lines.append(f"{metric_label(metric)}: the DePALM authors' numbers come from the official DePALM code's "
-                         f"own metric, which runs report as {own} ({metric_label(own)}), not as {metric}. "
-                         f"{own}: {METRIC_DESCRIPTIONS[own]}.")
+            lines.append(
+                f"{metric_label(metric)}: the DePALM authors' numbers come from the official DePALM code's "
+                f"own metric, which runs report as {own} ({metric_label(own)}), not as {metric}. "
+                f"{own}: {METRIC_DESCRIPTIONS[own]}."
+            )
         elif not paper and metric in METRIC_DESCRIPTIONS:
             known = f" (the paper's numbers: {own})" if own is not None else ""
             lines.append(f"{metric_label(metric)} = {metric}: {METRIC_DESCRIPTIONS[metric]}{known}.")
@@ -119,15 +133,40 @@ def format_duration(seconds: float) -> str:
     return f"{s}s"
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  # symbols the reports print (status marks, arrows, footnote marks)
-                  "♦": r"\ensuremath{\diamondsuit}", "✗": r"\ensuremath{\times}", "•": r"\ensuremath{\bullet}",
-                  "↑": r"\ensuremath{\uparrow}", "↓": r"\ensuremath{\downarrow}", "±": r"\ensuremath{\pm}",
-                  "×": r"\ensuremath{\times}", "†": r"\dag{}", "‡": r"\ddag{}", "§": r"\S{}", "¶": r"\P{}",
-                  "—": "---", "–": "--", "·": r"\ensuremath{\cdot}", "≥": r"\ensuremath{\geq}",
-                  "₂": r"\textsubscript{2}", "⁽": r"\textsuperscript{(}", "⁾": r"\textsuperscript{)}",
-                  "¹": r"\textsuperscript{1}", "ᵃ": r"\textsuperscript{a}", "ˡ": r"\textsuperscript{l}"}
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    # symbols the reports print (status marks, arrows, footnote marks)
+    "♦": r"\ensuremath{\diamondsuit}",
+    "✗": r"\ensuremath{\times}",
+    "•": r"\ensuremath{\bullet}",
+    "↑": r"\ensuremath{\uparrow}",
+    "↓": r"\ensuremath{\downarrow}",
+    "±": r"\ensuremath{\pm}",
+    "×": r"\ensuremath{\times}",
+    "†": r"\dag{}",
+    "‡": r"\ddag{}",
+    "§": r"\S{}",
+    "¶": r"\P{}",
+    "—": "---",
+    "–": "--",
+    "·": r"\ensuremath{\cdot}",
+    "≥": r"\ensuremath{\geq}",
+    "₂": r"\textsubscript{2}",
+    "⁽": r"\textsuperscript{(}",
+    "⁾": r"\textsuperscript{)}",
+    "¹": r"\textsuperscript{1}",
+    "ᵃ": r"\textsuperscript{a}",
+    "ˡ": r"\textsuperscript{l}",
+}
 
 
 def latex_escape(text: str) -> str:

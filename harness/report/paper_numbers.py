@@ -7,6 +7,7 @@ presets and writes them to results/paper/*.parquet, which the report reads. Wher
 table (merged cells, lost header names, lost footnote marks), the layout below follows the printed numbers and the
 fix is stated in a comment; tests/test_paper_numbers.py cross-checks every number printed twice.
 """
+
 from __future__ import annotations
 
 import math
@@ -126,9 +127,15 @@ epalm       115.3 64.7 59.3 41.4 23.5
 
 # Names of the works the paper cites without reimplementing them (Tables 3 and 6); the methods it reimplements take
 # their names from their presets (MethodConfig.display_name), which scripts/build_paper_results.py writes into rows.
-CITED_WORKS = {"flamingo": "Flamingo", "blip-2": "BLIP-2", "unival": "UnIVAL", "next-gpt": "NExT-GPT",
-               "idefics-80b-instruct": "IDEFICS 80B Instruct", "qwen-vl-7b": "Qwen-VL (7B)",
-               "vl-adapter": "VL-Adapter"}
+CITED_WORKS = {
+    "flamingo": "Flamingo",
+    "blip-2": "BLIP-2",
+    "unival": "UnIVAL",
+    "next-gpt": "NExT-GPT",
+    "idefics-80b-instruct": "IDEFICS 80B Instruct",
+    "qwen-vl-7b": "Qwen-VL (7B)",
+    "vl-adapter": "VL-Adapter",
+}
 
 
 @dataclass(frozen=True)
@@ -160,8 +167,16 @@ TABLE3_PUBLISHED = (
     Cited("table3", "mapl", "[58]", "okvqa", "VQA_acc", "val", 31.6, _T3_EIGHT_SHOT),
     Cited("table3", "epalm", "[72]", "coco", "CIDEr", "test", 111.6),
     Cited("table3", "epalm", "[72]", "vqav2", "VQA_acc", "val", 54.9),
-    Cited("table3", "epalm", "[72]", "vqav2-1pct", "VQA_acc", "val", 41.9,
-          "printed with † in the text copy (its footnote concerns LiMBeR)"),
+    Cited(
+        "table3",
+        "epalm",
+        "[72]",
+        "vqav2-1pct",
+        "VQA_acc",
+        "val",
+        41.9,
+        "printed with † in the text copy (its footnote concerns LiMBeR)",
+    ),
 )
 
 _T6_FEWSHOT = "large-scale, few-shot"
@@ -246,12 +261,24 @@ S7_GPUS, S7_TDP_KW, S7_PUE, S7_KG_PER_KWH = 8, 0.250, 1.1, 0.385
 
 # Numbers the paper prints twice that genuinely disagree (not transcription slips): (table, method, dataset, what).
 KNOWN_DISCREPANCIES = {
-    ("tableS7", "depalm", "audiocaps", "train_time_s"):
-        "Table S7 gives DePALM 2h21 on AudioCaps, Table 4 gives 1h25 (2h21 is DePALM^{QP,inner}'s time in Table 4)",
-    ("table4", "epalm", AGGREGATE_DATASET, "rank_pos"):
-        "printed (10); the printed average ranks (eP-ALM 10.4, DePALM^{c-attn} 9.5) give position 11",
-    ("table4", "epalm", AGGREGATE_DATASET, "score_pos"):
-        "printed (11); the printed average scores (eP-ALM 73.1, DePALM^{c-attn} 36.9) give position 10",
+    (
+        "tableS7",
+        "depalm",
+        "audiocaps",
+        "train_time_s",
+    ): "Table S7 gives DePALM 2h21 on AudioCaps, Table 4 gives 1h25 (2h21 is DePALM^{QP,inner}'s time in Table 4)",
+    (
+        "table4",
+        "epalm",
+        AGGREGATE_DATASET,
+        "rank_pos",
+    ): "printed (10); the printed average ranks (eP-ALM 10.4, DePALM^{c-attn} 9.5) give position 11",
+    (
+        "table4",
+        "epalm",
+        AGGREGATE_DATASET,
+        "score_pos",
+    ): "printed (11); the printed average scores (eP-ALM 73.1, DePALM^{c-attn} 36.9) give position 10",
 }
 
 
@@ -281,17 +308,47 @@ def parse_cell(text: str) -> tuple[float, float]:
     return float(mean), float(std) if std else math.nan
 
 
-def _row(table: str, method: str, dataset: str, metric: str, split: str, value: float, *, std: float = math.nan,
-         n_seeds: int | None = 5, llm: str | None = None, encoder: str | None = None, note: str = "",
-         citation: str = "", status: str = "ok", train_time_s: float = math.nan) -> dict:
+def _row(
+    table: str,
+    method: str,
+    dataset: str,
+    metric: str,
+    split: str,
+    value: float,
+    *,
+    std: float = math.nan,
+    n_seeds: int | None = 5,
+    llm: str | None = None,
+    encoder: str | None = None,
+    note: str = "",
+    citation: str = "",
+    status: str = "ok",
+    train_time_s: float = math.nan,
+) -> dict:
     default_llm, default_encoder = paper_backbones().get(dataset, ("", ""))
     return {
-        "method": method, "method_display": CITED_WORKS.get(method, ""), "dataset": dataset, "seed": None,
+        "method": method,
+        "method_display": CITED_WORKS.get(method, ""),
+        "dataset": dataset,
+        "seed": None,
         "n_seeds": n_seeds,
-        "llm": default_llm if llm is None else llm, "encoder": default_encoder if encoder is None else encoder,
-        "profile": "paper", "variant": "official", "split": split, "metric": metric, "value": value, "std": std, "status": status,
-        "train_time_s": train_time_s, "source": "paper", "table_ref": table, "citation": citation, "note": note,
-        "run_id": f"paper-{table}", "code_version": "", "created_at": "2024-03-21T00:00:00+00:00",
+        "llm": default_llm if llm is None else llm,
+        "encoder": default_encoder if encoder is None else encoder,
+        "profile": "paper",
+        "variant": "official",
+        "split": split,
+        "metric": metric,
+        "value": value,
+        "std": std,
+        "status": status,
+        "train_time_s": train_time_s,
+        "source": "paper",
+        "table_ref": table,
+        "citation": citation,
+        "note": note,
+        "run_id": f"paper-{table}",
+        "code_version": "",
+        "created_at": "2024-03-21T00:00:00+00:00",
     }
 
 
@@ -304,17 +361,41 @@ def _method_table(table: str, block: str, *, n_seeds: int = 5, encoder: str | No
         train_time = parse_duration(values.pop("train_time")) if "train_time" in values else math.nan
         for key in ("rank", "rank_pos", "score", "score_pos"):
             if key in values:
-                out.append(_row(table, method, AGGREGATE_DATASET, key, "all", float(values.pop(key)),
-                                n_seeds=n_seeds, llm="", encoder=""))
+                out.append(
+                    _row(
+                        table,
+                        method,
+                        AGGREGATE_DATASET,
+                        key,
+                        "all",
+                        float(values.pop(key)),
+                        n_seeds=n_seeds,
+                        llm="",
+                        encoder="",
+                    )
+                )
         for key, text in values.items():
             dataset, metric, split = key.split(":")
             value, std = parse_cell(text)
             missing = math.isnan(value)
             timed_avg = table in ("table4", "tableS4") and (method, dataset) in TIME_AVERAGED_CELLS
             is_timed = dataset == TABLE4_TRAIN_TIME_DATASET and metric == "SPIDEr"
-            out.append(_row(table, method, dataset, metric, split, value, std=std, n_seeds=n_seeds, encoder=encoder,
-                            note=TIME_AVERAGED_NOTE if timed_avg else "", status="unstable" if missing else "ok",
-                            train_time_s=train_time if is_timed else math.nan))
+            out.append(
+                _row(
+                    table,
+                    method,
+                    dataset,
+                    metric,
+                    split,
+                    value,
+                    std=std,
+                    n_seeds=n_seeds,
+                    encoder=encoder,
+                    note=TIME_AVERAGED_NOTE if timed_avg else "",
+                    status="unstable" if missing else "ok",
+                    train_time_s=train_time if is_timed else math.nan,
+                )
+            )
     return out
 
 
@@ -330,19 +411,42 @@ def _table5_rows() -> list[dict]:
             backbone, values = cells[0], dict(zip(header[1:], cells[1:]))
             for key, text in values.items():
                 if key in ("imagenet_top1", "arc"):
-                    dataset, metric, split = (("imagenet", "top1_acc", "val") if key == "imagenet_top1"
-                                              else ("arc", "acc", "test"))
-                    out.append(_row("table5", "", dataset, metric, split, float(text), n_seeds=None,
-                                    llm=backbone if axis == "llm" else "",
-                                    encoder=backbone if axis == "encoder" else "", note=half))
+                    dataset, metric, split = (
+                        ("imagenet", "top1_acc", "val") if key == "imagenet_top1" else ("arc", "acc", "test")
+                    )
+                    out.append(
+                        _row(
+                            "table5",
+                            "",
+                            dataset,
+                            metric,
+                            split,
+                            float(text),
+                            n_seeds=None,
+                            llm=backbone if axis == "llm" else "",
+                            encoder=backbone if axis == "encoder" else "",
+                            note=half,
+                        )
+                    )
                     continue
                 spec, metric_split = key.split(":", 1)
                 method, dataset = spec.split("@")
                 metric, split = metric_split.split(":")
                 note = f"{half}; {TABLE5_SPICE_NOTE}" if dataset == "audiocaps" else half
-                out.append(_row("table5", method, dataset, metric, split, float(text), n_seeds=3, note=note,
-                                llm=backbone if axis == "llm" else None,
-                                encoder=backbone if axis == "encoder" else None))
+                out.append(
+                    _row(
+                        "table5",
+                        method,
+                        dataset,
+                        metric,
+                        split,
+                        float(text),
+                        n_seeds=3,
+                        note=note,
+                        llm=backbone if axis == "llm" else None,
+                        encoder=backbone if axis == "encoder" else None,
+                    )
+                )
     return out
 
 
@@ -352,17 +456,33 @@ def _table_s7_rows() -> list[dict]:
     for cells in rows:
         dataset, values = cells[0], dict(zip(header[1:], cells[1:]))
         seconds = parse_duration(values.pop("train_time"))
-        out.append(_row("tableS7", "depalm", dataset, "train_time_s", "train", seconds, n_seeds=None,
-                        train_time_s=seconds))
+        out.append(
+            _row("tableS7", "depalm", dataset, "train_time_s", "train", seconds, n_seeds=None, train_time_s=seconds)
+        )
         for metric, text in values.items():
-            out.append(_row("tableS7", "depalm", dataset, metric, "train", float(text), n_seeds=None,
-                            train_time_s=seconds))
+            out.append(
+                _row("tableS7", "depalm", dataset, metric, "train", float(text), n_seeds=None, train_time_s=seconds)
+            )
     return out
 
 
 def _cited_rows(cited) -> list[dict]:
-    return [_row(c.table, c.method, c.dataset, c.metric, c.split, float(c.value), n_seeds=None, llm="", encoder="",
-                 citation=c.citation, note=c.note) for c in cited]
+    return [
+        _row(
+            c.table,
+            c.method,
+            c.dataset,
+            c.metric,
+            c.split,
+            float(c.value),
+            n_seeds=None,
+            llm="",
+            encoder="",
+            citation=c.citation,
+            note=c.note,
+        )
+        for c in cited
+    ]
 
 
 def paper_rows_by_table() -> dict[str, list[dict]]:

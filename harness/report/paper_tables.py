@@ -1,6 +1,7 @@
 """The paper's published-only tables rendered from results/paper: Table 5 (backbones), Table 6 (state of the art),
 Table S6 (bias tuning), Table S7 (training cost), so that every published number regenerates as a table (no torch).
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,12 @@ from harness.report.labels import (
 from harness.report.paper_numbers import BIAS_FT_SUFFIX, TABLE5_HALVES
 
 CSV_COLUMNS = ["method", "citation", "llm", "encoder", "dataset", "metric", "split", "value", "std", "n_seeds", "note"]
-_S7_METRICS = {"train_time_s": "Training time T", "gpu_hours": "GPU hours (8 GPUs): T_GPU",
-               "energy_kwh": "Estimated kWh: K", "co2_kg": "Emitted kg of CO₂: E"}
+_S7_METRICS = {
+    "train_time_s": "Training time T",
+    "gpu_hours": "GPU hours (8 GPUs): T_GPU",
+    "energy_kwh": "Estimated kWh: K",
+    "co2_kg": "Emitted kg of CO₂: E",
+}
 _REFERENCE_HEADS = {"imagenet": "ImageNet top-1 (%)", "arc": "ARC"}
 _T6_GROUPS = ("large-scale, few-shot", "large-scale, finetuned on the target task", "parameter-efficient")
 
@@ -56,22 +61,42 @@ def _table(title: str, stub: str, rows: pd.DataFrame, specs: list[RowSpec], cols
                 match &= sel.method == c.method
             hits.append(sel[match].assign(row=i, col=j, group=spec.group)[["row", "col", "group", "value", "note"]])
     long = pd.concat(hits, ignore_index=True)
-    cells = long.groupby(["row", "col"]).agg(text=("value", lambda v: " / ".join(f"{x:g}" for x in v)),
-                                             n=("value", "size"), value=("value", "first"),
-                                             group=("group", "first"),
-                                             dagger=("note", lambda n: any(x.endswith("(†)") for x in n)))
+    cells = long.groupby(["row", "col"]).agg(
+        text=("value", lambda v: " / ".join(f"{x:g}" for x in v)),
+        n=("value", "size"),
+        value=("value", "first"),
+        group=("group", "first"),
+        dagger=("note", lambda n: any(x.endswith("(†)") for x in n)),
+    )
     best = long.groupby(["group", "col"]).value.max()
-    is_best = bold & (cells.n == 1) & (cells.value == best.reindex(
-        pd.MultiIndex.from_arrays([cells.group, cells.index.get_level_values("col")])).to_numpy())
+    is_best = (
+        bold
+        & (cells.n == 1)
+        & (
+            cells.value
+            == best.reindex(pd.MultiIndex.from_arrays([cells.group, cells.index.get_level_values("col")])).to_numpy()
+        )
+    )
     grid = pd.MultiIndex.from_product([range(len(specs)), range(len(cols))], names=["row", "col"])
 
     def frame(values: pd.Series, fill) -> pd.DataFrame:
-        return values.reindex(grid).fillna(fill).unstack("col").set_axis([s.label for s in specs]).set_axis(
-            header([c.head for c in cols]), axis=1)
+        return (
+            values.reindex(grid)
+            .fillna(fill)
+            .unstack("col")
+            .set_axis([s.label for s in specs])
+            .set_axis(header([c.head for c in cols]), axis=1)
+        )
 
     rules = tuple(i for i in range(1, len(specs)) if specs[i].group != specs[i - 1].group)
-    return Table(title, frame(cells.text, "—"), frame(is_best.map({True: 1.0, False: math.nan}), math.nan),
-                 frame(cells.dagger.map({True: "†", False: ""}), ""), stub, rules)
+    return Table(
+        title,
+        frame(cells.text, "—"),
+        frame(is_best.map({True: 1.0, False: math.nan}), math.nan),
+        frame(cells.dagger.map({True: "†", False: ""}), ""),
+        stub,
+        rules,
+    )
 
 
 def _method_label(names: dict[str, str], method: str, extra: str = "") -> str:
@@ -88,28 +113,51 @@ def _csv(rows: pd.DataFrame) -> pd.DataFrame:
 
 def table5(rows: pd.DataFrame) -> Report:
     names, parts = method_names(rows), []
-    for axis, title in (("encoder", "Visual backbones (each dataset's default LLM)"),
-                        ("llm", "LLMs (each dataset's default encoder)")):
+    for axis, title in (
+        ("encoder", "Visual backbones (each dataset's default LLM)"),
+        ("llm", "LLMs (each dataset's default encoder)"),
+    ):
         sel = rows[rows.note.str.startswith(TABLE5_HALVES[axis])]
         runs = sel[sel.method != ""].drop_duplicates(["method", "dataset", "metric"])
-        cols = [Col((f"{dataset_title(r.dataset)}: {display_of(names, r.method)}", metric_label(r.metric)),
-                    r.dataset, r.metric, r.method) for r in runs.itertuples()]
-        cols += [Col((_REFERENCE_HEADS[d],), d, m) for d, m in dict.fromkeys(zip(sel[sel.method == ""].dataset,
-                                                                                 sel[sel.method == ""].metric))]
+        cols = [
+            Col(
+                (f"{dataset_title(r.dataset)}: {display_of(names, r.method)}", metric_label(r.metric)),
+                r.dataset,
+                r.metric,
+                r.method,
+            )
+            for r in runs.itertuples()
+        ]
+        cols += [
+            Col((_REFERENCE_HEADS[d],), d, m)
+            for d, m in dict.fromkeys(zip(sel[sel.method == ""].dataset, sel[sel.method == ""].metric))
+        ]
         specs = [RowSpec(b, sel[axis] == b) for b in dict.fromkeys(sel[sel.method != ""][axis])]
         notes = [f"Note: {n.split('; ', 1)[1]}." for n in dict.fromkeys(sel.note) if "; " in n]
         notes += metric_lines((c.metric for c in cols), paper=True)
-        parts.append(Part(axis, title, ["Averaged over 3 runs, as published."],
-                          [_table(title, axis.upper() if axis == "llm" else "Encoder", sel, specs, cols, False)],
-                          notes))
+        parts.append(
+            Part(
+                axis,
+                title,
+                ["Averaged over 3 runs, as published."],
+                [_table(title, axis.upper() if axis == "llm" else "Encoder", sel, specs, cols, False)],
+                notes,
+            )
+        )
     return Report("table5", "Table 5: perceptual encoders and LLMs (published numbers)", parts, _csv(rows))
 
 
 def table6(rows: pd.DataFrame) -> Report:
     names, specs = method_names(rows), []
-    keys = dict.fromkeys((r.note.split(";")[0] if r.citation else _T6_GROUPS[-1], r.method, r.citation,
-                          next((p.strip() for p in r.note.split(";")[1:] if "shot" in p), ""))
-                         for r in rows.itertuples())
+    keys = dict.fromkeys(
+        (
+            r.note.split(";")[0] if r.citation else _T6_GROUPS[-1],
+            r.method,
+            r.citation,
+            next((p.strip() for p in r.note.split(";")[1:] if "shot" in p), ""),
+        )
+        for r in rows.itertuples()
+    )
     for group, method, citation, shots in sorted(keys, key=lambda k: (_T6_GROUPS.index(k[0]), k[2] == "")):
         mask = (rows.method == method) & (rows.citation == citation)
         if citation:
@@ -120,38 +168,66 @@ def table6(rows: pd.DataFrame) -> Report:
     metric = {d: rows[rows.dataset == d].metric.iloc[0] for d in datasets}
     split = {d: rows[rows.dataset == d].split.iloc[0] for d in datasets}
     cols = [Col(_head(d, metric[d], split[d]), d, metric[d]) for d in datasets]
-    notes = ["Groups, top to bottom: " + "; ".join(_T6_GROUPS) + " methods (only the last group is directly "
-             "comparable with DePALM). Best per group in bold.", "† standard split instead of Karpathy's.",
-             *metric_lines((c.metric for c in cols), paper=True)]
+    notes = [
+        "Groups, top to bottom: " + "; ".join(_T6_GROUPS) + " methods (only the last group is directly "
+        "comparable with DePALM). Best per group in bold.",
+        "† standard split instead of Karpathy's.",
+        *metric_lines((c.metric for c in cols), paper=True),
+    ]
     table = _table("Comparison with the state of the art", "Method", rows, specs, cols, True)
-    return Report("table6", "Table 6: comparison with the state of the art (published numbers)",
-                  [Part("paper", "DePALM paper, Table 6", [], [table], notes)], _csv(rows))
+    return Report(
+        "table6",
+        "Table 6: comparison with the state of the art (published numbers)",
+        [Part("paper", "DePALM paper, Table 6", [], [table], notes)],
+        _csv(rows),
+    )
 
 
 def table_s6(rows: pd.DataFrame) -> Report:
     names = method_names(rows)
     methods = sorted(set(rows.method), key=lambda m: (m.endswith(BIAS_FT_SUFFIX), method_sort_key(m)))
-    specs = [RowSpec(_method_label(names, m), rows.method == m, "bias-FT" if m.endswith(BIAS_FT_SUFFIX) else "frozen")
-             for m in methods]
+    specs = [
+        RowSpec(_method_label(names, m), rows.method == m, "bias-FT" if m.endswith(BIAS_FT_SUFFIX) else "frozen")
+        for m in methods
+    ]
     first = rows.drop_duplicates("dataset").set_index("dataset")
     datasets = [d for d in paper_columns() if d in first.index]
     cols = [Col(_head(d, first.metric[d], first.split[d]), d, first.metric[d]) for d in datasets]
     table = _table("Bias tuning of the perceptual encoder", "Method", rows, specs, cols, False)
-    return Report("tableS6", "Table S6: bias tuning of the perceptual encoder (published numbers, 5 runs)",
-                  [Part("paper", "DePALM paper, Table S6", [], [table], [])], _csv(rows))
+    return Report(
+        "tableS6",
+        "Table S6: bias tuning of the perceptual encoder (published numbers, 5 runs)",
+        [Part("paper", "DePALM paper, Table S6", [], [table], [])],
+        _csv(rows),
+    )
 
 
 def table_s7(rows: pd.DataFrame) -> Report:
     datasets = [d for d in paper_columns() if d in set(rows.dataset)]
     first = rows.drop_duplicates(["metric", "dataset"]).pivot(index="metric", columns="dataset", values="value")
     first = first.reindex(index=list(_S7_METRICS), columns=datasets)
-    text = pd.DataFrame({d: [("—" if pd.isna(v) else format_duration(v) if metric == "train_time_s" else f"{v:.2f}")
-                             for metric, v in first[d].items()] for d in datasets}, index=list(_S7_METRICS.values()))
-    table = Table("Estimated carbon footprint of training one DePALM model",
-                  text.set_axis(header([(dataset_title(d),) for d in datasets]), axis=1), stub="")
+    text = pd.DataFrame(
+        {
+            d: [
+                ("—" if pd.isna(v) else format_duration(v) if metric == "train_time_s" else f"{v:.2f}")
+                for metric, v in first[d].items()
+            ]
+            for d in datasets
+        },
+        index=list(_S7_METRICS.values()),
+    )
+    table = Table(
+        "Estimated carbon footprint of training one DePALM model",
+        text.set_axis(header([(dataset_title(d),) for d in datasets]), axis=1),
+        stub="",
+    )
     notes = ["T_GPU = 8 × T (one 8-GPU node); K = 250 W × 1.1 PUE × T_GPU / 1000; E = 0.385 kg CO₂ per kWh × K."]
-    return Report("tableS7", "Table S7: training time and carbon footprint of DePALM (published numbers)",
-                  [Part("paper", "DePALM paper, Table S7", [], [table], notes)], _csv(rows))
+    return Report(
+        "tableS7",
+        "Table S7: training time and carbon footprint of DePALM (published numbers)",
+        [Part("paper", "DePALM paper, Table S7", [], [table], notes)],
+        _csv(rows),
+    )
 
 
 BUILDERS = {"table5": table5, "table6": table6, "tableS6": table_s6, "tableS7": table_s7}

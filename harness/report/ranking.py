@@ -6,14 +6,17 @@ number of methods); the normalized score is 100 x value / the column's best valu
 are averaged over all benchmark columns. A method's position is 1 + the number of methods with a strictly better
 average. Values equal to 9 decimals tie, so that summation noise never breaks a tie.
 """
+
 from __future__ import annotations
 
 import pandas as pd
 
-RULES = ("Average rank: on each benchmark a method's rank is 1 + the number of methods with a strictly better "
-         "value; a missing cell gets the worst rank (the number of methods). Average score: 100 × value / the "
-         "column's best value; a missing cell counts 0. Both are averaged over all benchmark columns. In "
-         "parentheses: the method's position, 1 + the number of methods with a strictly better average.")
+RULES = (
+    "Average rank: on each benchmark a method's rank is 1 + the number of methods with a strictly better "
+    "value; a missing cell gets the worst rank (the number of methods). Average score: 100 × value / the "
+    "column's best value; a missing cell counts 0. Both are averaged over all benchmark columns. In "
+    "parentheses: the method's position, 1 + the number of methods with a strictly better average."
+)
 _DECIMALS = 9
 
 

@@ -4,6 +4,7 @@ Both text formats go through the same code: a `Format` says how plain text, disp
 (Markdown: `|` escaped, bold / <ins> / italic; LaTeX: escaped, superscripts raised, \\textbf / \\underline /
 \\textit), and reports/templates/table.{md,tex}.j2 lay out the page around the tables.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -35,9 +36,14 @@ class Format:
     def text(self, text: Text) -> str:
         if isinstance(text, str):
             return self.escape(text)
-        return "".join(self.name(f) if isinstance(f, Name) else
-                       self.highlight(self.escape(f.text), f.place) if isinstance(f, Ranked) else self.escape(f)
-                       for f in text)
+        return "".join(
+            self.name(f)
+            if isinstance(f, Name)
+            else self.highlight(self.escape(f.text), f.place)
+            if isinstance(f, Ranked)
+            else self.escape(f)
+            for f in text
+        )
 
     def cells(self, table: Table) -> list[list[str]]:
         """Each cell printed: escaped text, highlighted by its place, then its escaped marks."""
@@ -70,10 +76,12 @@ def _labels(table: Table, fmt: Format) -> list[str]:
 
 def _md_table(table: Table) -> dict:
     heads = [[x for x in col if x] for col in table.text.columns]
-    return {"caption": MARKDOWN.escape(table.caption),
-            "head": [table.stub] + ["<br>".join(MARKDOWN.escape(x) for x in col) for col in heads],
-            "align": ["---"] + ["---:"] * len(heads),
-            "rows": [[label] + cells for label, cells in zip(_labels(table, MARKDOWN), MARKDOWN.cells(table))]}
+    return {
+        "caption": MARKDOWN.escape(table.caption),
+        "head": [table.stub] + ["<br>".join(MARKDOWN.escape(x) for x in col) for col in heads],
+        "align": ["---"] + ["---:"] * len(heads),
+        "rows": [[label] + cells for label, cells in zip(_labels(table, MARKDOWN), MARKDOWN.cells(table))],
+    }
 
 
 def _tex_head(table: Table) -> list[str]:
@@ -85,8 +93,12 @@ def _tex_head(table: Table) -> list[str]:
         parts, rules, i = [latex_escape(table.stub) if level == depth - 1 else ""], [], 0
         while i < len(cols):
             j = i
-            while level < depth - 1 and j + 1 < len(cols) and cols[i][level] and \
-                    cols[j + 1][:level + 1] == cols[i][:level + 1]:
+            while (
+                level < depth - 1
+                and j + 1 < len(cols)
+                and cols[i][level]
+                and cols[j + 1][: level + 1] == cols[i][: level + 1]
+            ):
                 j += 1
             text = latex_escape(cols[i][level])
             parts.append(text if j == i else rf"\multicolumn{{{j - i + 1}}}{{c}}{{{text}}}")
@@ -99,14 +111,23 @@ def _tex_head(table: Table) -> list[str]:
 
 def _tex_table(table: Table, label: str) -> dict:
     rows = zip(_labels(table, LATEX), LATEX.cells(table))
-    return {"caption": latex_escape(table.caption), "label": label, "colspec": "l" + "r" * table.text.shape[1],
-            "head": _tex_head(table),
-            "rows": [{"cells": [lbl] + cells, "rule": i in table.rules} for i, (lbl, cells) in enumerate(rows)]}
+    return {
+        "caption": latex_escape(table.caption),
+        "label": label,
+        "colspec": "l" + "r" * table.text.shape[1],
+        "head": _tex_head(table),
+        "rows": [{"cells": [lbl] + cells, "rule": i in table.rules} for i, (lbl, cells) in enumerate(rows)],
+    }
 
 
 def _environment(latex: bool) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     if latex:  # LaTeX-friendly delimiters, so braces in the template stay LaTeX
         env.block_start_string, env.block_end_string = "<%", "%>"
         env.variable_start_string, env.variable_end_string = "<<", ">>"
@@ -115,18 +136,29 @@ def _environment(latex: bool) -> jinja2.Environment:
 
 
 def render_markdown(report: Report) -> str:
-    parts = [{"title": MARKDOWN.escape(p.title), "intro": [MARKDOWN.text(x) for x in p.intro],
-              "tables": [_md_table(t) for t in p.tables], "notes": [MARKDOWN.text(x) for x in p.notes]}
-             for p in report.parts]
+    parts = [
+        {
+            "title": MARKDOWN.escape(p.title),
+            "intro": [MARKDOWN.text(x) for x in p.intro],
+            "tables": [_md_table(t) for t in p.tables],
+            "notes": [MARKDOWN.text(x) for x in p.notes],
+        }
+        for p in report.parts
+    ]
     return _environment(latex=False).get_template("table.md.j2").render(title=report.title, parts=parts)
 
 
 def render_latex(report: Report) -> str:
-    parts = [{"title": latex_escape(p.title), "intro": [LATEX.text(x) for x in p.intro],
-              "tables": [_tex_table(t, f"tab:{report.name}-{p.key}-{i}") for i, t in enumerate(p.tables)],
-              "notes": [LATEX.text(x) for x in p.notes]} for p in report.parts]
-    return _environment(latex=True).get_template("table.tex.j2").render(title=latex_escape(report.title),
-                                                                         parts=parts)
+    parts = [
+        {
+            "title": latex_escape(p.title),
+            "intro": [LATEX.text(x) for x in p.intro],
+            "tables": [_tex_table(t, f"tab:{report.name}-{p.key}-{i}") for i, t in enumerate(p.tables)],
+            "notes": [LATEX.text(x) for x in p.notes],
+        }
+        for p in report.parts
+    ]
+    return _environment(latex=True).get_template("table.tex.j2").render(title=latex_escape(report.title), parts=parts)
 
 
 def write_report(report: Report, out_dir: Path) -> list[Path]:

@@ -6,6 +6,7 @@ Within a section each (method, dataset) cell uses one hyper-parameter setting (l
 mean primary metric on the val split (the paper's per-experiment grid search), reported on the test split where the
 section has one, else on val.
 """
+
 from __future__ import annotations
 
 import math
@@ -95,11 +96,20 @@ def choose_hparams(rows: pd.DataFrame, primary: dict[str, str]) -> tuple[pd.Data
             else:
                 selected_on = "no score (first setting)"
         keep.append(cell[cell._hp == best])
-        choices.append({"method": method, "dataset": dataset, "lr": best[0], "grad_clip": best[1],
-                        "n_candidates": len(candidates), "selected_on": selected_on})
+        choices.append(
+            {
+                "method": method,
+                "dataset": dataset,
+                "lr": best[0],
+                "grad_clip": best[1],
+                "n_candidates": len(candidates),
+                "selected_on": selected_on,
+            }
+        )
     selected = pd.concat(keep).drop(columns="_hp") if keep else rows.drop(columns="_hp")
-    return selected, pd.DataFrame(choices, columns=["method", "dataset", "lr", "grad_clip", "n_candidates",
-                                                    "selected_on"])
+    return selected, pd.DataFrame(
+        choices, columns=["method", "dataset", "lr", "grad_clip", "n_candidates", "selected_on"]
+    )
 
 
 def _report_splits(rows: pd.DataFrame, primary: dict[str, str]) -> dict[str, str]:
@@ -110,8 +120,15 @@ def _report_splits(rows: pd.DataFrame, primary: dict[str, str]) -> dict[str, str
         splits = set(rows[(rows.dataset == dataset) & (rows.metric == primary[dataset])].split)
         spec = benchmark_spec(dataset)
         paper = spec.eval_split if spec is not None and spec.paper_column is not None else None
-        out[dataset] = (paper if paper is not None and paper in splits else "test" if "test" in splits
-                        else "val" if "val" in splits else (min(splits) if splits else "val"))
+        out[dataset] = (
+            paper
+            if paper is not None and paper in splits
+            else "test"
+            if "test" in splits
+            else "val"
+            if "val" in splits
+            else (min(splits) if splits else "val")
+        )
     return out
 
 
@@ -133,8 +150,20 @@ def make_section(rows: pd.DataFrame, key: str, title: str, *, choose: bool) -> S
     source = str(rows.source.iloc[0]) if len(rows) else ""
     profile = str(rows.profile.iloc[0]) if len(rows) else ""
     variant = str(rows.variant.iloc[0]) if len(rows) and source == "run" else ""
-    return Section(key, title, source, profile, variant, rows, datasets, methods, primary,
-                   _report_splits(rows, primary), _backbones(rows), choices)
+    return Section(
+        key,
+        title,
+        source,
+        profile,
+        variant,
+        rows,
+        datasets,
+        methods,
+        primary,
+        _report_splits(rows, primary),
+        _backbones(rows),
+        choices,
+    )
 
 
 _CELL_SEED = ["method", "dataset", "seed", "lr", "grad_clip", "llm", "encoder", "profile", "variant"]
@@ -145,8 +174,11 @@ def latest_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     --retry-failed or after a code change, supersedes the older one; within the same second, a finished run wins);
     returns (rows, number of runs dropped)."""
     severity = runs.status.map(STATUS_SEVERITY).rename("severity")
-    per_run = pd.concat([runs, severity], axis=1).groupby("run_id").agg(
-        {**{c: "first" for c in _CELL_SEED}, "created_at": "max", "severity": "max"})
+    per_run = (
+        pd.concat([runs, severity], axis=1)
+        .groupby("run_id")
+        .agg({**{c: "first" for c in _CELL_SEED}, "created_at": "max", "severity": "max"})
+    )
     key = per_run[_CELL_SEED].astype("string").fillna("").agg("|".join, axis=1)
     ordered = per_run.assign(_key=key, _ok=per_run.severity == 0).sort_values(["created_at", "_ok"])
     latest = ordered.groupby("_key").tail(1)

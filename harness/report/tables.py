@@ -5,6 +5,7 @@ table, `<name>.md`, `<name>.tex` and `<name>.csv`. Results are split into sectio
 table never mixes sources, profiles or backbones without a header saying so. This module decides what the tables
 say, from the frames of harness/report/aggregate.py; harness/report/render.py writes them.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,6 +56,7 @@ class NoResultsError(UsageError):
 
 # ---------------------------------------------------------------------------------------------------- formatting
 
+
 def _num(x: float, digits: int = 2) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
@@ -72,20 +74,31 @@ def _lr(x: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
-def _table(caption: str, section: Section, heads: Sequence[tuple[str, ...]], text: pd.DataFrame,
-           place: pd.DataFrame | None = None, marks: pd.DataFrame | None = None) -> Table:
+def _table(
+    caption: str,
+    section: Section,
+    heads: Sequence[tuple[str, ...]],
+    text: pd.DataFrame,
+    place: pd.DataFrame | None = None,
+    marks: pd.DataFrame | None = None,
+) -> Table:
     """A table whose rows are the methods of `text`'s index (ids), printed with their display names."""
     labels = [section.method(m) for m in text.index]
     columns = header(heads)
-    return Table(caption, text.set_axis(labels).set_axis(columns, axis=1),
-                 None if place is None else place.set_axis(labels).set_axis(columns, axis=1),
-                 None if marks is None else marks.set_axis(labels).set_axis(columns, axis=1))
+    return Table(
+        caption,
+        text.set_axis(labels).set_axis(columns, axis=1),
+        None if place is None else place.set_axis(labels).set_axis(columns, axis=1),
+        None if marks is None else marks.set_axis(labels).set_axis(columns, axis=1),
+    )
 
 
 # ------------------------------------------------------------------------------------------------ shared pieces
 
-STATUS_LEGEND = ("♦: unstable training (incomplete data, as the paper's ♦); ✗: failed or cancelled run(s). Flagged "
-                 "cells average the runs that finished; a cell with no finished run is missing.")
+STATUS_LEGEND = (
+    "♦: unstable training (incomplete data, as the paper's ♦); ✗: failed or cancelled run(s). Flagged "
+    "cells average the runs that finished; a cell with no finished run is missing."
+)
 
 
 def _status_legend(flagged: pd.DataFrame, section: Section) -> list[Text]:
@@ -97,8 +110,12 @@ def _status_legend(flagged: pd.DataFrame, section: Section) -> list[Text]:
         return lines
     for f in flagged.itertuples():
         detail = f"; first error: {f.error[:160]}" if f.error else ""
-        lines.append((Name(section.method(f.method)),
-                      f" on {dataset_title(f.dataset)}: {f.n_bad} of {f.n_runs} run(s) {f.status}{detail}"))
+        lines.append(
+            (
+                Name(section.method(f.method)),
+                f" on {dataset_title(f.dataset)}: {f.n_bad} of {f.n_runs} run(s) {f.status}{detail}",
+            )
+        )
     return lines
 
 
@@ -120,12 +137,16 @@ def _section_intro(section: Section) -> list[Text]:
     else:
         n = section.rows.groupby(["method", "dataset"]).seed.nunique()
         seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}–{n.max()}"
-        lines = [f"Source: runs (source=run), profile {section.profile}, recipe variant {section.variant} "
-                 f"(docs/FIDELITY.md: official = as the official code ran it, paper = as the appendix writes it); "
-                 f"seeds per cell: {seeds} (mean over seeds)."]
+        lines = [
+            f"Source: runs (source=run), profile {section.profile}, recipe variant {section.variant} "
+            f"(docs/FIDELITY.md: official = as the official code ran it, paper = as the appendix writes it); "
+            f"seeds per cell: {seeds} (mean over seeds)."
+        ]
         if section.superseded:
-            lines.append(f"{section.superseded} older run(s) superseded by a rerun of the same cell, seed and "
-                         f"hyper-parameters (not used).")
+            lines.append(
+                f"{section.superseded} older run(s) superseded by a rerun of the same cell, seed and "
+                f"hyper-parameters (not used)."
+            )
     return lines + [_backbone_line(section)]
 
 
@@ -138,25 +159,37 @@ def _hparam_notes(section: Section) -> tuple[list[Text], list[Table]]:
     ch = section.choices
     if ch.empty:
         return [], []
-    splits = ", ".join(f"{dataset_title(d)}: {SPLIT_LABELS.get(section.report_split[d], section.report_split[d])}"
-                       for d in section.datasets)
+    splits = ", ".join(
+        f"{dataset_title(d)}: {SPLIT_LABELS.get(section.report_split[d], section.report_split[d])}"
+        for d in section.datasets
+    )
     notes: list[Text] = [f"Each cell reports the test split where the section has one, else val ({splits})."]
     settings = set(zip(ch.lr.map(_lr), ch.grad_clip.map(lambda x: "—" if pd.isna(x) else f"{x:g}")))
     if len(settings) == 1 and (ch.n_candidates == 1).all():
         lr, clip = settings.pop()
         return notes + [f"Hyper-parameters: lr {lr}, grad clip {clip} in every cell (no grid)."], []
-    notes.append("With several learning rates per cell, each cell uses the setting with the best mean primary "
-                 "metric on the val split over seeds (table below: selected lr / number of candidates).")
+    notes.append(
+        "With several learning rates per cell, each cell uses the setting with the best mean primary "
+        "metric on the val split over seeds (table below: selected lr / number of candidates)."
+    )
     on = ch.selected_on.map(lambda s: "" if s in ("val", "only setting") else f" ({s})")
     chosen = ch.assign(text=ch.lr.map(_lr) + " /" + ch.n_candidates.astype(str) + on)
-    text = chosen.pivot(index="method", columns="dataset", values="text").reindex(
-        index=section.methods, columns=section.datasets).fillna("—")
-    table = _table("Selected learning rate per cell (chosen on val)", section,
-                   [(dataset_title(d),) for d in section.datasets], text)
+    text = (
+        chosen.pivot(index="method", columns="dataset", values="text")
+        .reindex(index=section.methods, columns=section.datasets)
+        .fillna("—")
+    )
+    table = _table(
+        "Selected learning rate per cell (chosen on val)",
+        section,
+        [(dataset_title(d),) for d in section.datasets],
+        text,
+    )
     return notes, [table]
 
 
 # -------------------------------------------------------------------------------------------------------- Table 4
+
 
 def _printed_comparison(section: Section, agg: pd.DataFrame, printed: pd.DataFrame) -> list[Text]:
     """Compare computed aggregates with the ones the paper prints (dataset 'average' rows)."""
@@ -177,12 +210,24 @@ def _printed_comparison(section: Section, agg: pd.DataFrame, printed: pd.DataFra
             diffs += (["; "] if diffs else []) + [Name(section.method(method)), ": " + "; ".join(parts)]
     if not diffs:
         return ["Every computed average rank, score and position equals the one printed in the paper."]
-    return [("Computed with these rules, some values differ from those printed in the paper (slips in the paper): ",
-             *diffs, ".")]
+    return [
+        (
+            "Computed with these rules, some values differ from those printed in the paper (slips in the paper): ",
+            *diffs,
+            ".",
+        )
+    ]
 
 
-HIGHLIGHTS = ("Highlights per column: ", Ranked("first", 1), ", ", Ranked("second", 2), ", ", Ranked("third", 3),
-              " best (ties share a place).")
+HIGHLIGHTS = (
+    "Highlights per column: ",
+    Ranked("first", 1),
+    ", ",
+    Ranked("second", 2),
+    ", ",
+    Ranked("third", 3),
+    " best (ties share a place).",
+)
 _AGGREGATES = ["train_time", "rank", "rank_pos", "score", "score_pos"]
 
 
@@ -205,9 +250,11 @@ def table4_part(section: Section, printed: pd.DataFrame) -> tuple[Part, pd.DataF
     notes += _printed_comparison(section, s, printed)
     notes += metric_lines((section.primary[d] for d in section.datasets), paper=section.source == "paper")
     specs = {d: benchmark_spec(d) for d in section.datasets}
-    substitutes = [f"{dataset_title(d)}: {section.primary[d]} (the paper's {spec.primary_metric} is not in "
-                   f"the results)" for d, spec in specs.items()
-                   if spec is not None and section.primary[d] != spec.primary_metric]
+    substitutes = [
+        f"{dataset_title(d)}: {section.primary[d]} (the paper's {spec.primary_metric} is not in the results)"
+        for d, spec in specs.items()
+        if spec is not None and section.primary[d] != spec.primary_metric
+    ]
     if substitutes:
         notes.append("Substitute column metrics: " + "; ".join(substitutes) + ".")
     if show_train:
@@ -225,6 +272,7 @@ def table4_part(section: Section, printed: pd.DataFrame) -> tuple[Part, pd.DataF
 
 # --------------------------------------------------------------------------------------------- Tables S2 – S5
 
+
 def _s_table_of(dataset: str) -> str:
     spec = benchmark_spec(dataset)
     return S_TABLE_OF_MODALITY[spec.modality] if spec is not None else "tableS2"
@@ -238,14 +286,22 @@ def s_part(section: Section, table: str) -> tuple[Part, pd.DataFrame] | None:
     c = aggregate.cells(section, cols)
     ran = c.mean.notna().any(axis=1) | (c.status != "ok").any(axis=1)  # else not run on these benchmarks
     mean, std = c.mean[ran], c.std[ran]
-    text = pd.DataFrame([[_mean_std(m, s) for m, s in zip(ms, ss)] for ms, ss in zip(mean.values, std.values)],
-                        index=mean.index, columns=mean.columns)
+    text = pd.DataFrame(
+        [[_mean_std(m, s) for m, s in zip(ms, ss)] for ms, ss in zip(mean.values, std.values)],
+        index=mean.index,
+        columns=mean.columns,
+    )
     heads = [(dataset_title(d), f"{metric_label(m)} {SPLIT_LABELS.get(s, s)}") for d, m, s in cols]
     notes: list[Text] = ["Mean ± sample standard deviation over seeds (a published row: as printed)."]
     notes += metric_lines((m for _, m, _ in cols), paper=section.source == "paper")
     notes += _status_legend(c.flagged, section) + _note_legend(c.footnotes)
-    part = Part(section.key, section.title, _section_intro(section),
-                [_table(section.title, section, heads, text, marks=c.marks[ran])], notes)
+    part = Part(
+        section.key,
+        section.title,
+        _section_intro(section),
+        [_table(section.title, section, heads, text, marks=c.marks[ran])],
+        notes,
+    )
     csv = pd.concat([mean, std.add_suffix(":std")], axis=1)
     csv = csv[[k for col in mean.columns for k in (col, f"{col}:std")]]
     csv.insert(0, "method", mean.index)
@@ -254,6 +310,7 @@ def s_part(section: Section, table: str) -> tuple[Part, pd.DataFrame] | None:
 
 
 # -------------------------------------------------------------------------------------------------------- Table 3
+
 
 def _published_table3() -> pd.DataFrame:
     """The numbers Table 3 quotes from the baselines' own papers, shown above any reimplementation: from the stored
@@ -266,8 +323,9 @@ def _table3_datasets(section: Section) -> dict[str, str]:
     """Table 3 column -> the section's dataset filling it (the paper dataset itself, else its offline mirror)."""
     out = {}
     for col in TABLE3_COLUMNS:
-        candidates = [d for d in section.datasets
-                      if (spec := benchmark_spec(d)) is not None and spec.paper_column == col]
+        candidates = [
+            d for d in section.datasets if (spec := benchmark_spec(d)) is not None and spec.paper_column == col
+        ]
         if candidates:
             out[col] = col if col in candidates else candidates[0]
     return out
@@ -283,17 +341,40 @@ def _table3_values(section: Section | None, published: pd.DataFrame) -> pd.DataF
         pub = published[published.method == method]
         if not pub.empty:
             label = f"{display_of(names, method)} {pub.citation.iloc[0]} (published)"
-            values += [dict(label=label, ours=False, column=r.dataset, value=float(r.value),
-                            mark=footnotes.get(r.note, ""), method=method, origin=f"published {r.citation}",
-                            note=r.note) for r in pub.itertuples()]
+            values += [
+                dict(
+                    label=label,
+                    ours=False,
+                    column=r.dataset,
+                    value=float(r.value),
+                    mark=footnotes.get(r.note, ""),
+                    method=method,
+                    origin=f"published {r.citation}",
+                    note=r.note,
+                )
+                for r in pub.itertuples()
+            ]
     mapping = _table3_datasets(section) if section else {}
     ours = [m for m in TABLE3_METHODS if section is not None and m in section.methods]
     if section is not None and ours and mapping:
-        c = aggregate.cells(section, [(d, section.primary[d], section.report_split[d]) for d in mapping.values()],
-                            list(mapping))
-        values += [dict(label=f"{section.method(m)} (reimpl.)", ours=True, column=col, value=c.mean.loc[m, col],
-                        mark=STATUS_MARKS.get(c.status.loc[m, col], ""), method=m, origin="reimplementation",
-                        note="") for m in ours for col in TABLE3_COLUMNS if col in mapping]
+        c = aggregate.cells(
+            section, [(d, section.primary[d], section.report_split[d]) for d in mapping.values()], list(mapping)
+        )
+        values += [
+            dict(
+                label=f"{section.method(m)} (reimpl.)",
+                ours=True,
+                column=col,
+                value=c.mean.loc[m, col],
+                mark=STATUS_MARKS.get(c.status.loc[m, col], ""),
+                method=m,
+                origin="reimplementation",
+                note="",
+            )
+            for m in ours
+            for col in TABLE3_COLUMNS
+            if col in mapping
+        ]
     return pd.DataFrame(values, columns=["label", "ours", "column", "value", "mark", "method", "origin", "note"])
 
 
@@ -305,15 +386,21 @@ def table3_part(section: Section | None, published: pd.DataFrame) -> tuple[Part,
     compared = values[values.ours | all_compared]
     best = compared.groupby("column").value.max()
     shown = values[values.value.notna()]
-    cells = shown.assign(text=[f"{v:.1f}{m}" for v, m in zip(shown.value, shown.mark)]).groupby(
-        ["label", "column"], sort=False).agg(text=("text", " / ".join), n=("value", "size"), value=("value", "first"),
-                                             ours=("ours", "first"))
-    is_best = (cells.n == 1) & (cells.ours | all_compared) & (cells.value == best.reindex(
-        cells.index.get_level_values("column")).to_numpy())
+    cells = (
+        shown.assign(text=[f"{v:.1f}{m}" for v, m in zip(shown.value, shown.mark)])
+        .groupby(["label", "column"], sort=False)
+        .agg(text=("text", " / ".join), n=("value", "size"), value=("value", "first"), ours=("ours", "first"))
+    )
+    is_best = (
+        (cells.n == 1)
+        & (cells.ours | all_compared)
+        & (cells.value == best.reindex(cells.index.get_level_values("column")).to_numpy())
+    )
     labels = list(dict.fromkeys(values.label))
     text = cells.text.unstack("column").reindex(index=labels, columns=list(TABLE3_COLUMNS)).fillna("—")
-    place = is_best.map({True: 1.0, False: math.nan}).unstack("column").reindex(
-        index=labels, columns=list(TABLE3_COLUMNS))
+    place = (
+        is_best.map({True: 1.0, False: math.nan}).unstack("column").reindex(index=labels, columns=list(TABLE3_COLUMNS))
+    )
     ours = values.drop_duplicates("label").ours.tolist()
     heads: list[tuple[str, ...]] = []
     metrics = []
@@ -330,9 +417,11 @@ def table3_part(section: Section | None, published: pd.DataFrame) -> tuple[Part,
     if section is None or section.source == "paper":
         notes: list[Text] = ["Best value per column in bold."]
     else:
-        notes = ["Best reimplementation value per column in bold. Reimplementation numbers come from the runs of this "
-                 "section, with their own backbones and data (offline mirrors where the header says so): they are "
-                 "not directly comparable with the published numbers."]
+        notes = [
+            "Best reimplementation value per column in bold. Reimplementation numbers come from the runs of this "
+            "section, with their own backbones and data (offline mirrors where the header says so): they are "
+            "not directly comparable with the published numbers."
+        ]
     if section is not None:
         notes += metric_lines(metrics, paper=section.source == "paper")
     notes += _note_legend(aggregate.footnote_marks([n for n in published.note if n]))
@@ -351,6 +440,7 @@ def table3_part(section: Section | None, published: pd.DataFrame) -> tuple[Part,
 
 
 # --------------------------------------------------------------------------------------------------- reports
+
 
 def _paper_section(paper: pd.DataFrame, table_ref: str, title: str) -> Section | None:
     rows = paper[(paper.table_ref == table_ref) & (paper.citation == "")]
@@ -380,10 +470,17 @@ def build_reports(df: pd.DataFrame) -> list[Report]:
     printed = paper[(paper.table_ref == "table4") & (paper.dataset == AGGREGATE_DATASET)]
     parts = [table4_part(t4_paper, printed)] if t4_paper else []
     parts += [table4_part(s, printed.iloc[0:0]) for s in sections]
-    t4 = _report("table4", "Table 4: methods × benchmarks, average rank and normalized score", parts,
-             "No results for Table 4 in the given directories.")
-    hparams = [s.choices.assign(section=s.key, report_split=s.choices.dataset.map(s.report_split))
-               for s in sections if not s.choices.empty]
+    t4 = _report(
+        "table4",
+        "Table 4: methods × benchmarks, average rank and normalized score",
+        parts,
+        "No results for Table 4 in the given directories.",
+    )
+    hparams = [
+        s.choices.assign(section=s.key, report_split=s.choices.dataset.map(s.report_split))
+        for s in sections
+        if not s.choices.empty
+    ]
     if hparams:
         t4.extra_csv["table4_hparams"] = pd.concat(hparams, ignore_index=True)
     reports.append(t4)
@@ -399,10 +496,12 @@ def build_reports(df: pd.DataFrame) -> list[Report]:
     published = _published_table3()
     t3_paper = _paper_section(paper, "table3", "DePALM paper, Table 3 (published numbers)")
     t3_sections = ([t3_paper] if t3_paper else []) + [
-        s for s in sections if set(TABLE3_METHODS) & set(s.methods) and _table3_datasets(s)]
+        s for s in sections if set(TABLE3_METHODS) & set(s.methods) and _table3_datasets(s)
+    ]
     parts = [table3_part(s, published) for s in t3_sections] or [table3_part(None, published)]
-    reports.append(_report("table3", "Table 3: our reimplementation of the baselines vs originally published numbers",
-                           parts, ""))
+    reports.append(
+        _report("table3", "Table 3: our reimplementation of the baselines vs originally published numbers", parts, "")
+    )
     return reports + paper_only_reports(paper)
 
 
@@ -413,8 +512,10 @@ def render_reports(results_dirs: list[Path], out_dir: Path) -> list[Path]:
     except FileNotFoundError as e:
         raise UsageError(str(e)) from e
     if df.empty:
-        raise NoResultsError(f"no results found under {', '.join(map(str, results_dirs))}: run the matrix first "
-                             f"(python run_matrix.py ...) or pass --results results/paper for the paper's numbers")
+        raise NoResultsError(
+            f"no results found under {', '.join(map(str, results_dirs))}: run the matrix first "
+            f"(python run_matrix.py ...) or pass --results results/paper for the paper's numbers"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [p for report in build_reports(df) for p in write_report(report, out_dir)]

@@ -7,8 +7,11 @@ succeeds unless `keep_checkpoint`), trainable.safetensors, predictions_<split>.j
 the cell's own code, a write error included (disk full, read-only directory), is recorded as the cell's status and
 never raised, so the matrix goes on.
 """
+
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
 import importlib
 import json
@@ -18,14 +21,22 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from harness import REPO_ROOT
 from harness.config import RunConfig
-from harness.runner.rundir import (CONFIG_NAME, FILES_FIELD, METRICS_NAME, WEIGHTS_NAME, manifest, sweep_temp_files,
-                                   write_json)
+from harness.runner.rundir import (
+    CONFIG_NAME,
+    FILES_FIELD,
+    METRICS_NAME,
+    WEIGHTS_NAME,
+    manifest,
+    sweep_temp_files,
+    write_json,
+)
 from harness.store.atomic import write_text
 
 
@@ -43,10 +54,21 @@ class CellOutcome:
 def code_version() -> str:
     """Git commit of the code that produced a result (+'-dirty' with local edits), or the package version."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         from importlib.metadata import PackageNotFoundError, version
@@ -84,15 +106,28 @@ class Backbones:
             self._llms[key] = load_llm(llm_id, device=device)
         return self._llms[key]
 
-    def encoder(self, encoder_id: str, device: Any, image_size: int | None, shared: bool = True):
+    def encoder(
+        self,
+        encoder_id: str,
+        device: Any,
+        image_size: int | None,
+        shared: bool = True,
+        inputs: dict[str, Any] | None = None,
+    ):
+        """`inputs`: `PerceptualEncoder.configure_input` settings (resize mode, frames, pixel statistics)."""
         from harness.backbones import load_encoder
 
         opts = {"image_size": image_size} if image_size else {}
+
+        def load():
+            enc = load_encoder(encoder_id, device=device, **opts)
+            return enc.configure_input(**inputs) if inputs else enc
+
         if not shared:
-            return load_encoder(encoder_id, device=device, **opts)
-        key = (encoder_id, str(device), image_size)
+            return load()
+        key = (encoder_id, str(device), image_size, tuple(sorted((inputs or {}).items())))
         if key not in self._encoders:
-            self._encoders[key] = load_encoder(encoder_id, device=device, **opts)
+            self._encoders[key] = load()
         return self._encoders[key]
 
 
@@ -104,23 +139,41 @@ def _feature_cache_root() -> Path:
 
 def _row_base(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any]) -> dict[str, Any]:
     return {
-        "method": cfg.method, "dataset": cfg.dataset, "seed": cfg.seed, "lr": cfg.lr, "grad_clip": cfg.grad_clip,
-        "llm": cfg.llm, "encoder": cfg.encoder, "profile": cfg.profile, "variant": cfg.variant, "std": float("nan"),
-        "status": outcome.status, "error": outcome.error or "", "train_time_s": outcome.train_time_s,
-        "config_hash": outcome.config_hash, "run_id": outcome.run_id, "code_version": code_version(),
-"source": "run",
-        "num_beams": cfg.eval.num_beams, "max_new_tokens": cfg.eval.max_new_tokens,
-        "mean_step_s": outcome.mean_step_s, "method_display": cfg.method_config.get("display_name", cfg.method),
+        "method": cfg.method,
+        "dataset": cfg.dataset,
+        "seed": cfg.seed,
+        "lr": cfg.lr,
+        "grad_clip": cfg.grad_clip,
+        "llm": cfg.llm,
+        "encoder": cfg.encoder,
+        "profile": cfg.profile,
+        "variant": cfg.variant,
+        "std": float("nan"),
+        "status": outcome.status,
+        "error": outcome.error or "",
+        "train_time_s": outcome.train_time_s,
+        "config_hash": outcome.config_hash,
+        "run_id": outcome.run_id,
+        "code_version": code_version(),
+        "source": "run",
+        "num_beams": cfg.eval.num_beams,
+        "max_new_tokens": cfg.eval.max_new_tokens,
+        "mean_step_s": outcome.mean_step_s,
+        "method_display": cfg.method_config.get("display_name", cfg.method),
         **extra,
     }
 
 
-def result_rows(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any], primary: tuple[str, str]
-                ) -> list[dict[str, Any]]:
+def result_rows(
+    cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any], primary: tuple[str, str]
+) -> list[dict[str, Any]]:
     """Long-format rows, one per (split, metric); a run without metrics gets one NaN row for its primary metric."""
     base = _row_base(cfg, outcome, extra)
-    rows = [dict(base, split=split, metric=metric, value=float(value))
-            for split, metrics in outcome.metrics.items() for metric, value in metrics.items()]
+    rows = [
+        dict(base, split=split, metric=metric, value=float(value))
+        for split, metrics in outcome.metrics.items()
+        for metric, value in metrics.items()
+    ]
     return rows or [dict(base, split=primary[0], metric=primary[1], value=float("nan"))]
 
 
@@ -154,18 +207,28 @@ class TrainableState:
 class CellRun:
     """The stages of one cell; `execute_cell` drives them and turns exceptions into statuses."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, backbones: Backbones, device: Any = None,
-                 on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run_dir: Path,
+        backbones: Backbones,
+        device: Any = None,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         import torch
+
         from benchmarks import get_benchmark
         from methods import MethodConfig
 
         import_plugins(cfg.plugins)  # registers the blocks a plugin method is built from
         self.cfg, self.run_dir, self.backbones, self.on_step = cfg, run_dir, backbones, on_step
         self.bench = get_benchmark(cfg.dataset)
+        self.spec = self.bench.spec.for_variant(cfg.variant)  # the variant's data rules
         if not cfg.method_config:
-            raise ValueError(f"run {cfg.run_id}: the config holds no method_config; cells are resolved by the matrix "
-                             f"(harness.runner.matrix.build_cells), which stores the method's preset in it")
+            raise ValueError(
+                f"run {cfg.run_id}: the config holds no method_config; cells are resolved by the matrix "
+                f"(harness.runner.matrix.build_cells), which stores the method's preset in it"
+            )
         # the method is the one the config (and so its hash) holds, never re-read from the preset registry
         self.preset = MethodConfig.from_dict(cfg.method_config)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -175,23 +238,52 @@ class CellRun:
         self.feature_entries: set[str] = set()  # feature-cache entries this cell read (for --gc)
         self.augmenter = None
         if cfg.train.augment:
-            from benchmarks.augment import get_augmenter
+            from benchmarks.augment import AugmentConfig, get_augmenter
 
-            self.augmenter = get_augmenter(self.bench.spec.modality, seed=cfg.seed)
+            # official: the crop outputs the encoder's input size, bicubic (set once the encoder is loaded)
+            aug = AugmentConfig(resample="bicubic") if cfg.variant == "official" else AugmentConfig()
+            self.augmenter = get_augmenter(self.spec.modality, aug, seed=cfg.seed)
 
     def items(self, role: str) -> list[Any]:
         if role not in self._items:
             size = self.cfg.train.train_size if role == "train" else self.cfg.eval.size
-            # the data seed stays fixed: every method and training seed sees the same items
-            self._items[role] = self.bench.load(role, data_root=self.cfg.data_root, size=size, seed=0)
+            # the offline generator's seed stays fixed (every method and seed sees the same items); a low-data
+            # subset is drawn with the run seed, as the official code does, unless the settings fix its seed
+            subset_seed = self.cfg.seed if self.cfg.train.subset_seed is None else self.cfg.train.subset_seed
+            self._items[role] = self.bench.load(
+                role, data_root=self.cfg.data_root, size=size, seed=0, subset_seed=subset_seed, variant=self.cfg.variant
+            )
         return self._items[role]
+
+    def encoder_inputs(self) -> dict[str, Any]:
+        """Preprocessing the variant's data rules set: official images and frames squashed to the encoder's square
+        input (data_base.py:170, video.py:117); the benchmark's frame count and pixel statistics for video."""
+        from harness.backbones.preprocess import CLIP_MEAN, CLIP_STD
+
+        inputs: dict[str, Any] = {}
+        if self.spec.modality in ("image", "video") and self.cfg.variant == "official":
+            inputs["resize"] = "squash"
+        if self.spec.modality == "video" and "n_frames" in self.spec.options:
+            inputs["frames"] = self.spec.options["n_frames"]
+        if self.spec.options.get("pixel_stats") == "clip":
+            inputs["mean_std"] = (CLIP_MEAN, CLIP_STD)
+        return inputs
 
     def eval_roles(self) -> list[str]:
         return [r for r in self.cfg.eval.splits if getattr(self.bench.spec.splits, r, None) is not None]
 
     def encoder(self):
-        enc = self.backbones.encoder(self.cfg.encoder, self.device, self.cfg.train.image_size,
-                                     shared=not self.tune_encoder)
+        enc = self.backbones.encoder(
+            self.cfg.encoder,
+            self.device,
+            self.cfg.train.image_size,
+            shared=not self.tune_encoder,
+            inputs=self.encoder_inputs(),
+        )
+        if self.augmenter is not None and self.cfg.variant == "official" and "image_size" in enc.meta.preprocess:
+            self.augmenter.config = dataclasses.replace(
+                self.augmenter.config, output_size=enc.meta.preprocess["image_size"]
+            )
         if self.tune_encoder:
             from methods.finetune import enable_bias_tuning
 
@@ -214,19 +306,27 @@ class CellRun:
             items = self.items(role)
             levels = min(encoder.meta.n_levels, max(n, self.cfg.feature_levels or n))
             store = FeatureCache(_feature_cache_root()).get_or_compute(
-                encoder, f"{self.cfg.dataset}-{_items_digest(items)}", role,
-                [(it.input_key, it.load_input) for it in items], levels, self.cfg.train.feature_batch_size)
+                encoder,
+                f"{self.cfg.dataset}-{_items_digest(items)}",
+                role,
+                [(it.input_key, it.load_input) for it in items],
+                levels,
+                self.cfg.train.feature_batch_size,
+            )
             self.feature_entries.add(store.directory.name)
             return lambda batch: torch.stack([store[it.input_key][-n:] for it in batch]).to(self.device)
         augment = self.augmenter if train else None
 
         def live(batch: Sequence[Any]) -> torch.Tensor:
-            raws = [it.load_input() for it in batch]
+            raws = [
+                it.load_train_input(augment.rng) if augment and it.load_train_input else it.load_input() for it in batch
+            ]
             x = torch.stack([encoder.preprocess(augment.raw(r) if augment else r) for r in raws]).to(self.device)
             if augment:
                 x = augment.tensor(x)
             with torch.set_grad_enabled(train and self.tune_encoder):
                 return encoder(x, n)
+
         return live
 
     def build(self, encoder):
@@ -234,6 +334,7 @@ class CellRun:
 
         import numpy as np
         import torch
+
         from methods import FeatureSpec, build_model
 
         llm = self.backbones.llm(self.cfg.llm, self.device)
@@ -256,13 +357,28 @@ class CellRun:
             from torch.nn.parallel import DistributedDataParallel
 
             ddp_model = DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=True)
-        trainer = Trainer(ddp_model, state.parameters(), self.llm_items("train", llm),
-                          self.features_fn(encoder, "train", True), llm.tokenizer, self.cfg.train, self.cfg.lr,
-                          self.cfg.grad_clip, self.cfg.seed, self.run_dir,
-                          self.device, state, rank=rank, world_size=world_size, on_step=self.on_step,
-                          rng_streams={"augment": self.augmenter.rng} if self.augmenter else None)
+                model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+        trainer = Trainer(
+            ddp_model,
+            state.parameters(),
+            self.llm_items("train", llm),
+            self.features_fn(encoder, "train", True),
+            llm.tokenizer,
+            self.cfg.train,
+            self.cfg.lr,
+            self.cfg.grad_clip,
+            self.cfg.seed,
+            self.run_dir,
+            self.device,
+            state,
+            rank=rank,
+            world_size=world_size,
+            on_step=self.on_step,
+            rng_streams={"augment": self.augmenter.rng} if self.augmenter else None,
+        )
         return trainer.train()
 
     def llm_items(self, role: str, llm) -> list[Any]:
@@ -279,13 +395,23 @@ class CellRun:
         postprocess = postprocessor(self.cfg.variant, self.bench.postprocess)
         for role in self.eval_roles():
             items = self.llm_items(role, llm)
-            records = generate_predictions(model, items, self.features_fn(encoder, role, False), llm.tokenizer,
-                                           self.cfg.eval, postprocess, self.device)
+            records = generate_predictions(
+                model,
+                items,
+                self.features_fn(encoder, role, False),
+                llm.tokenizer,
+                self.cfg.eval,
+                postprocess,
+                self.device,
+            )
             _write_jsonl(self.run_dir / f"predictions_{role}.jsonl", records)
             # DePALM's own VQA accuracy scores the stripped decode, whatever the variant's post-processing
-            metrics[role] = self.bench.evaluate({r["id"]: r["prediction"] for r in records}, items,
-                                                metrics=self.cfg.eval.metrics,
-                                                raw={r["id"]: r["raw"] for r in records})
+            metrics[role] = self.bench.evaluate(
+                {r["id"]: r["prediction"] for r in records},
+                items,
+                metrics=self.cfg.eval.metrics,
+                raw={r["id"]: r["raw"] for r in records},
+            )
         return metrics
 
 
@@ -348,15 +474,17 @@ def _train(cfg: RunConfig, run_dir: Path, cell: CellRun, encoder) -> tuple[Any, 
         dist.barrier()
         return llm, model, state, result, world
     if world > 1:
-        torch.multiprocessing.spawn(_spawned_rank, args=(world, _free_port(), cfg.to_dict(), str(run_dir)),
-                                    nprocs=world, join=True)
+        torch.multiprocessing.spawn(
+            _spawned_rank, args=(world, _free_port(), cfg.to_dict(), str(run_dir)), nprocs=world, join=True
+        )
     llm, model, state = cell.build(encoder)
     result = cell.train(encoder, llm, model, state)  # after spawned training: loads the final checkpoint
     return llm, model, state, result, world
 
 
-def _train_and_evaluate(cfg: RunConfig, run_dir: Path, backbones: Backbones,
-                        on_step: Callable[[dict[str, Any]], None] | None) -> tuple[dict, dict]:
+def _train_and_evaluate(
+    cfg: RunConfig, run_dir: Path, backbones: Backbones, on_step: Callable[[dict[str, Any]], None] | None
+) -> tuple[dict, dict]:
     from harness.runner.checkpoint import save_tensors
 
     launched = launched_rank()
@@ -369,17 +497,24 @@ def _train_and_evaluate(cfg: RunConfig, run_dir: Path, backbones: Backbones,
     cell = CellRun(cfg, run_dir, backbones, device=device, on_step=on_step)
     encoder = cell.encoder()
     llm, model, state, result, world = _train(cfg, run_dir, cell, encoder)
-    info = {"train_time_s": result.train_time_s, "mean_step_s": result.mean_step_s, "steps": result.steps,
-            "resumed_from": result.resumed_from, "final_loss": result.final_loss,
-            "trainable_params": sum(p.numel() for p in state.parameters()),
-            "n_injected_tokens": int(getattr(model, "n_injected_tokens", -1)),
-            "n_train": len(cell.items("train")), "world_size": world,
-            "feature_cache": sorted(cell.feature_entries),
-            "primary": (cell.bench.spec.eval_split, cell.bench.spec.primary_metric)}
+    info = {
+        "train_time_s": result.train_time_s,
+        "mean_step_s": result.mean_step_s,
+        "steps": result.steps,
+        "resumed_from": result.resumed_from,
+        "final_loss": result.final_loss,
+        "trainable_params": sum(p.numel() for p in state.parameters()),
+        "n_injected_tokens": int(getattr(model, "n_injected_tokens", -1)),
+        "n_train": len(cell.items("train")),
+        "world_size": world,
+        "feature_cache": sorted(cell.feature_entries),
+        "primary": (cell.bench.spec.eval_split, cell.bench.spec.primary_metric),
+    }
     if launched and launched[0] != 0:
         return {}, info  # rank 0 evaluates and writes
-    save_tensors({k: v.detach().cpu().contiguous() for k, v in state.trainable_state_dict().items()},
-                 run_dir / WEIGHTS_NAME)
+    save_tensors(
+        {k: v.detach().cpu().contiguous() for k, v in state.trainable_state_dict().items()}, run_dir / WEIGHTS_NAME
+    )
     return cell.evaluate(encoder, llm, model), info
 
 
@@ -393,8 +528,13 @@ def primary_of(cfg: RunConfig) -> tuple[str, str]:
         return "val", "unknown"
 
 
-def execute_cell(cfg: RunConfig, runs_dir: Path, results_dir: Path, backbones: Backbones | None = None,
-                 on_step: Callable[[dict[str, Any]], None] | None = None) -> CellOutcome:
+def execute_cell(
+    cfg: RunConfig,
+    runs_dir: Path,
+    results_dir: Path,
+    backbones: Backbones | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> CellOutcome:
     """Run one cell (resuming from its checkpoint), write its run directory and results file; never raises for a
     failure of the run itself, a write error included (status failed/unstable is recorded where it can be)."""
     import torch
@@ -415,8 +555,16 @@ def execute_cell(cfg: RunConfig, runs_dir: Path, results_dir: Path, backbones: B
         run_dir.mkdir(parents=True, exist_ok=True)
         if writes:
             sweep_temp_files(run_dir)  # this process owns the cell: temp files here are a killed writer's
-            write_json(run_dir / CONFIG_NAME, {"config": cfg.to_dict(), "config_hash": chash, "run_id": cfg.run_id,
-                                               "code_version": code_version(), "host": socket.gethostname()})
+            write_json(
+                run_dir / CONFIG_NAME,
+                {
+                    "config": cfg.to_dict(),
+                    "config_hash": chash,
+                    "run_id": cfg.run_id,
+                    "code_version": code_version(),
+                    "host": socket.gethostname(),
+                },
+            )
         outcome.metrics, info = _train_and_evaluate(cfg, run_dir, backbones or Backbones(), on_step)
         outcome.train_time_s, outcome.mean_step_s = info["train_time_s"], info["mean_step_s"]
     except UnstableTraining as e:
@@ -429,19 +577,29 @@ def execute_cell(cfg: RunConfig, runs_dir: Path, results_dir: Path, backbones: B
     extra = {k: info.get(k) for k in ("trainable_params", "n_injected_tokens", "n_train")}
     extra["torch_threads"] = torch.get_num_threads()  # the numbers may depend on it (CPU reductions)
     try:
-        files = manifest(run_dir, [CONFIG_NAME, TRAIN_LOG_NAME, WEIGHTS_NAME,
-                                   *sorted(p.name for p in run_dir.glob("predictions_*.jsonl"))])
-        write_json(run_dir / METRICS_NAME, {"status": outcome.status, "error": outcome.error, "config_hash": chash,
-                                            "metrics": outcome.metrics, "info": info, FILES_FIELD: files,
-                                            "wall_s": time.perf_counter() - t0})
+        files = manifest(
+            run_dir,
+            [CONFIG_NAME, TRAIN_LOG_NAME, WEIGHTS_NAME, *sorted(p.name for p in run_dir.glob("predictions_*.jsonl"))],
+        )
+        write_json(
+            run_dir / METRICS_NAME,
+            {
+                "status": outcome.status,
+                "error": outcome.error,
+                "config_hash": chash,
+                "metrics": outcome.metrics,
+                "info": info,
+                FILES_FIELD: files,
+                "wall_s": time.perf_counter() - t0,
+            },
+        )
         write_result(result_rows(cfg, outcome, extra, primary), results_dir, cfg.run_id)
     except OSError as e:
         outcome.status = "failed"
         outcome.error = f"could not write the results of {cfg.run_id}: {e}" + _write_error_hint(e, results_dir)
-        try:
+        # the disk may still be full: then the missing row makes the next run retry the cell
+        with contextlib.suppress(OSError):
             write_result(result_rows(cfg, outcome, extra, primary), results_dir, cfg.run_id)
-        except OSError:  # the disk is still full: the missing row makes the next run retry the cell
-            pass
         return outcome
     if outcome.status == "ok" and not cfg.train.keep_checkpoint:
         (run_dir / CHECKPOINT_NAME).unlink(missing_ok=True)  # the trained weights stay in trainable.safetensors
@@ -451,8 +609,10 @@ def execute_cell(cfg: RunConfig, runs_dir: Path, results_dir: Path, backbones: B
 def _write_error_hint(e: BaseException, where: Path) -> str:
     """The last line of a failed cell's error when the disk refused a write (the matrix prints that line)."""
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
-        return (f"\nwrite error ({e.strerror}) under {where}: free space or make it writable, then run the same "
-                f"command with --retry-failed (the cell resumes from its checkpoint)")
+        return (
+            f"\nwrite error ({e.strerror}) under {where}: free space or make it writable, then run the same "
+            f"command with --retry-failed (the cell resumes from its checkpoint)"
+        )
     return ""
 
 

@@ -11,6 +11,7 @@ kill mid-write) or not a step record is set aside the same way.
 `CheckpointSchedule` decides when to write: every `checkpoint_every` steps, but no sooner than `checkpoint_every_s`
 seconds after the previous write, so a large connector is not rewritten every few minutes; the last step always.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,6 +44,7 @@ class CorruptCheckpoint(ValueError):
 
 
 # ---- structure <-> (JSON skeleton, tensors) ------------------------------------------------------------------
+
 
 def _pack(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(obj, torch.Tensor):
@@ -91,7 +93,7 @@ def _digest(skeleton: str, tensors: dict[str, torch.Tensor]) -> str:
     for key in sorted(tensors):
         t = tensors[key]
         h.update(json.dumps([key, str(t.dtype), list(t.shape)]).encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)
     return h.hexdigest()
 
 
@@ -114,7 +116,7 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
     with atomic_path(path) as tmp:
         try:
             save_file(tensors, str(tmp), metadata=metadata)
-        except Exception as e:  # noqa: BLE001 - safetensors reports I/O errors as SafetensorError
+        except Exception as e:  # safetensors reports I/O errors as SafetensorError
             code = re.search(r"os error (\d+)", str(e))
             if code is None:
                 raise
@@ -136,7 +138,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (safe_open is not iterable)
         if metadata.get("format") != FORMAT:
             raise CorruptCheckpoint(f"unknown format {metadata.get('format')!r} (expected {FORMAT!r})")
         skeleton = metadata["state"]
@@ -145,7 +147,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         state = _unpack(json.loads(skeleton), tensors)
     except CorruptCheckpoint:
         raise
-    except Exception as e:  # noqa: BLE001 - any unreadable byte pattern is a corrupt file, never a crash
+    except Exception as e:  # any unreadable byte pattern is a corrupt file, never a crash
         raise CorruptCheckpoint(f"unreadable ({type(e).__name__}: {e})") from e
     if not isinstance(state, dict):
         raise CorruptCheckpoint("it holds no state dictionary")
@@ -156,8 +158,11 @@ def set_aside(path: Path, why: str) -> Path:
     """Rename a file the run cannot use to `<name>.corrupt` (kept for inspection) and warn."""
     target = path.with_name(path.name + CORRUPT_SUFFIX)
     path.replace(target)
-    warnings.warn(f"{path}: {why}; set aside as {target.name}, the run restarts from its last valid state",
-                  CheckpointWarning, stacklevel=2)
+    warnings.warn(
+        f"{path}: {why}; set aside as {target.name}, the run restarts from its last valid state",
+        CheckpointWarning,
+        stacklevel=2,
+    )
     return target
 
 
@@ -173,8 +178,10 @@ def resumable_state(run_dir: Path, total_steps: int, may_write: bool) -> dict[st
     try:
         state = load_checkpoint(path)
         if state.get("total_steps") != total_steps or not isinstance(state.get("step"), int):
-            raise CorruptCheckpoint(f"it was written for {state.get('total_steps')} steps, this run has "
-                                    f"{total_steps} (another configuration)")
+            raise CorruptCheckpoint(
+                f"it was written for {state.get('total_steps')} steps, this run has "
+                f"{total_steps} (another configuration)"
+            )
     except CorruptCheckpoint as e:
         if may_write:
             set_aside(path, str(e))
@@ -202,8 +209,12 @@ def truncate_log(log_path: Path, last_step: int) -> None:
         bad = sum(s is None for s in steps)
         target = log_path.with_name(log_path.name + CORRUPT_SUFFIX)
         write_text(target, "".join(ln + "\n" for ln in lines))
-        warnings.warn(f"{log_path}: {bad} torn or unreadable line(s); the old log is kept as {target.name} and "
-                      f"its valid lines up to step {last_step} are kept", CheckpointWarning, stacklevel=2)
+        warnings.warn(
+            f"{log_path}: {bad} torn or unreadable line(s); the old log is kept as {target.name} and "
+            f"its valid lines up to step {last_step} are kept",
+            CheckpointWarning,
+            stacklevel=2,
+        )
     write_text(log_path, "".join(ln + "\n" for ln, s in zip(lines, steps) if s is not None and s <= last_step))
 
 
@@ -211,8 +222,9 @@ class CheckpointSchedule:
     """When to write the full-state checkpoint: at multiples of `checkpoint_every` steps once `checkpoint_every_s`
     seconds have passed since the last write (rank 0's clock decides for every rank), and at the last step."""
 
-    def __init__(self, settings: TrainSettings, total_steps: int, world_size: int = 1,
-                 device: torch.device | None = None) -> None:
+    def __init__(
+        self, settings: TrainSettings, total_steps: int, world_size: int = 1, device: torch.device | None = None
+    ) -> None:
         self.every, self.every_s, self.total = settings.checkpoint_every, settings.checkpoint_every_s, total_steps
         self.world_size, self.device = world_size, device
         self.last = time.monotonic()

@@ -6,6 +6,7 @@ results file is read again: if its stored status changed since the plan, another
 row is the answer; otherwise it runs (resuming from the checkpoint a dead owner left). SIGTERM is turned into an
 interruption, so a terminated driver stops its workers like Ctrl-C does.
 """
+
 from __future__ import annotations
 
 import signal
@@ -13,9 +14,10 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from harness.config import RunConfig
 from harness.runner.cell import CellOutcome
@@ -57,8 +59,10 @@ class Claims:
                 for rid in lost:
                     del self.held[rid]
             for rid in lost:
-                print(f"lock of {rid} was taken over by another driver (this one stalled > its stale time)",
-                      file=sys.stderr)
+                print(
+                    f"lock of {rid} was taken over by another driver (this one stalled > its stale time)",
+                    file=sys.stderr,
+                )
 
     def try_claim(self, cfg: RunConfig) -> bool:
         lock = CellLock(self.runs_dir / cfg.run_id)
@@ -77,7 +81,7 @@ class Claims:
         if lock is not None:
             lock.release()
 
-    def close(self, leave: set[str] = frozenset()) -> None:
+    def close(self, leave: AbstractSet[str] = frozenset()) -> None:
         """Release every lock but those in `leave` (cells whose worker may still be dying: their lock turns stale
         by itself once that worker is gone)."""
         self._stop.set()
@@ -93,8 +97,14 @@ def _joined_by_a_worker(lock: CellLock) -> bool:
     return len((lock.holder() or {}).get("processes", [])) > 1
 
 
-def run_owned(executor: Executor, cells: list[RunConfig], runs_dir: Path, results_dir: Path,
-              planned: dict[str, str], progress: Progress) -> Iterator[CellOutcome]:
+def run_owned(
+    executor: Executor,
+    cells: list[RunConfig],
+    runs_dir: Path,
+    results_dir: Path,
+    planned: dict[str, str],
+    progress: Progress,
+) -> Iterator[CellOutcome]:
     """Run `cells` on `executor`, each as its single owner; `planned`: config_hash -> status the plan saw."""
     claims = Claims(runs_dir)
     pending = list(cells)
@@ -109,10 +119,13 @@ def run_owned(executor: Executor, cells: list[RunConfig], runs_dir: Path, result
                 now = stored_status(results_dir, cfg)
                 if now is not None and now != planned.get(cfg.config_hash()):
                     claims.release(cfg.run_id)
-                    print(f"{cfg.run_id}: run meanwhile by another driver ({now}); its result is used",
-                          file=sys.stderr)
-                    outcome = CellOutcome(cfg.run_id, now, error="run meanwhile by another driver on these results",
-                                          config_hash=cfg.config_hash())
+                    print(f"{cfg.run_id}: run meanwhile by another driver ({now}); its result is used", file=sys.stderr)
+                    outcome = CellOutcome(
+                        cfg.run_id,
+                        now,
+                        error="run meanwhile by another driver on these results",
+                        config_hash=cfg.config_hash(),
+                    )
                     progress.finished(cfg, outcome)
                     yield outcome
                 else:
@@ -124,9 +137,12 @@ def run_owned(executor: Executor, cells: list[RunConfig], runs_dir: Path, result
             elif busy:
                 if not announced:
                     announced = True
-                    print(f"waiting for {len(busy)} cell(s) another driver is running: "
-                          + ", ".join(f"{c.run_id} ({claims.holder(c)})" for c in busy[:3])
-                          + (" ..." if len(busy) > 3 else ""), file=sys.stderr)
+                    print(
+                        f"waiting for {len(busy)} cell(s) another driver is running: "
+                        + ", ".join(f"{c.run_id} ({claims.holder(c)})" for c in busy[:3])
+                        + (" ..." if len(busy) > 3 else ""),
+                        file=sys.stderr,
+                    )
                 deadline = time.monotonic() + WAIT_POLL_S
                 while time.monotonic() < deadline:
                     progress.tick()
@@ -142,6 +158,7 @@ def run_owned(executor: Executor, cells: list[RunConfig], runs_dir: Path, result
 def sigterm_interrupts() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt in the main thread, so executors stop their workers and locks are released
     as on Ctrl-C (Python's default would end the process at once)."""
+
     def interrupt(signum, frame):
         raise KeyboardInterrupt("SIGTERM")
 

@@ -2,11 +2,12 @@
 stored in half precision, so training with a frozen encoder and no augmentation never calls the encoder.
 
 Layout: <root>/<key>/manifest.json + immutable shard-*.safetensors files. The key hashes the encoder fingerprint
-(weights, token layout, preprocessing), dataset, split and number of levels. Every file is written under a
-temporary name and renamed into place; the manifest records each shard's length and SHA-256, and a shard that does
-not match (truncated, corrupt, missing) is deleted and its items recomputed, never read. Shards are flushed as
-they fill, so an interrupted pass keeps the finished part.
+(weights, token layout, preprocessing, final norm on every level), dataset, split and number of levels. Every
+file is written under a temporary name and renamed into place; the manifest records each shard's length and
+SHA-256, and a shard that does not match (truncated, corrupt, missing) is deleted and its items recomputed, never
+read. Shards are flushed as they fill, so an interrupted pass keeps the finished part.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,7 +16,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -28,8 +29,13 @@ MANIFEST = "manifest.json"
 
 
 def cache_key(encoder_fingerprint: str, dataset_key: str, split: str, n_levels: int) -> str:
-    fields = {"format": FORMAT_VERSION, "encoder": encoder_fingerprint, "dataset": dataset_key, "split": split,
-              "n_levels": n_levels}
+    fields = {
+        "format": FORMAT_VERSION,
+        "encoder": encoder_fingerprint,
+        "dataset": dataset_key,
+        "split": split,
+        "n_levels": n_levels,
+    }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -74,9 +80,15 @@ class FeatureCache:
     def entry_dir(self, encoder: Any, dataset_key: str, split: str, n_levels: int) -> Path:
         return self.root / cache_key(encoder.fingerprint(), dataset_key, split, n_levels)
 
-    def get_or_compute(self, encoder: Any, dataset_key: str, split: str,
-                       items: Sequence[tuple[str, Callable[[], Any]]], n_levels: int,
-                       batch_size: int = 16) -> FeatureStore:
+    def get_or_compute(
+        self,
+        encoder: Any,
+        dataset_key: str,
+        split: str,
+        items: Sequence[tuple[str, Callable[[], Any]]],
+        n_levels: int,
+        batch_size: int = 16,
+    ) -> FeatureStore:
         """Features of every item (computing only those not cached yet); `items`: (input_key, raw_loader)."""
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
@@ -84,8 +96,14 @@ class FeatureCache:
         directory.mkdir(parents=True, exist_ok=True)
         with file_lock(directory / ".lock"):
             manifest = self._valid_manifest(directory)
-            manifest["fields"] = {"encoder": encoder.fingerprint(), "encoder_id": encoder.meta.id,
-                                  "dataset": dataset_key, "split": split, "n_levels": n_levels}
+            manifest["fields"] = {
+                "encoder": encoder.fingerprint(),
+                "encoder_id": encoder.meta.id,
+                "final_norm": encoder.meta.final_norm,
+                "dataset": dataset_key,
+                "split": split,
+                "n_levels": n_levels,
+            }
             have = {k for s in manifest["shards"] for k in s["keys"]}
             todo = list({k: load for k, load in items if k not in have}.items())
             self._compute(encoder, todo, n_levels, batch_size, directory, manifest)
@@ -100,7 +118,9 @@ class FeatureCache:
         except FileNotFoundError:
             pass
         except (ValueError, KeyError, TypeError):
-            warnings.warn(f"feature cache manifest {directory / MANIFEST} is corrupt; recomputing the entry")
+            warnings.warn(
+                f"feature cache manifest {directory / MANIFEST} is corrupt; recomputing the entry", stacklevel=2
+            )
             manifest = {"format": FORMAT_VERSION, "shards": []}
         listed = {s["file"] for s in manifest["shards"]}
         for path in directory.glob("shard-*.safetensors"):  # orphans of interrupted writes or dropped shards
@@ -116,16 +136,26 @@ class FeatureCache:
                 return True
         except OSError:
             pass
-        warnings.warn(f"feature cache shard {path} is missing, truncated or corrupt; its "
-                      f"{len(shard['keys'])} items will be recomputed")
+        warnings.warn(
+            f"feature cache shard {path} is missing, truncated or corrupt; its "
+            f"{len(shard['keys'])} items will be recomputed",
+            stacklevel=2,
+        )
         return False
 
-    def _compute(self, encoder: Any, todo: list[tuple[str, Callable[[], Any]]], n_levels: int, batch_size: int,
-                 directory: Path, manifest: dict[str, Any]) -> None:
+    def _compute(
+        self,
+        encoder: Any,
+        todo: list[tuple[str, Callable[[], Any]]],
+        n_levels: int,
+        batch_size: int,
+        directory: Path,
+        manifest: dict[str, Any],
+    ) -> None:
         pending: dict[str, torch.Tensor] = {}
         pending_bytes = 0
         for start in range(0, len(todo), batch_size):
-            chunk = todo[start: start + batch_size]
+            chunk = todo[start : start + batch_size]
             for key, feats in zip((k for k, _ in chunk), _encode(encoder, [load() for _, load in chunk], n_levels)):
                 pending[key] = feats
                 pending_bytes += feats.numel() * feats.element_size()
@@ -143,8 +173,9 @@ class FeatureCache:
         data = save({f"t{i}": features[k].contiguous() for i, k in enumerate(keys)})
         name = f"shard-{uuid.uuid4().hex[:12]}.safetensors"
         write_bytes(directory / name, data)
-        manifest["shards"].append({"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                                   "keys": keys})
+        manifest["shards"].append(
+            {"file": name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "keys": keys}
+        )
         write_bytes(directory / MANIFEST, json.dumps(manifest).encode())
 
 
@@ -160,5 +191,4 @@ def _encode(encoder: Any, raws: list[Any], n_levels: int) -> list[torch.Tensor]:
         feats = encoder(torch.stack([xs[i] for i in idx]), n_levels).to("cpu", torch.float16)
         for j, i in enumerate(idx):
             out[i] = feats[j].clone()  # own storage: a view would save the whole batch
-    return out
-
+    return cast("list[torch.Tensor]", out)  # by_shape covers every index

@@ -7,8 +7,10 @@ use is listed: a run directory whose cell lock a live owner holds, a cell with a
 entry being written. The feature cache may be shared by several results directories (DEPALM_CACHE): entries are
 only listed when every run with a result here says which entries it read and no cell is running.
 """
+
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -27,10 +29,8 @@ def _size(path: Path) -> int:
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += (Path(root) / name).lstat().st_size
-            except OSError:
-                pass
     return total
 
 
@@ -99,11 +99,14 @@ def collect(results_dir: Path, runs_dir: Path, features_root: Path) -> tuple[lis
             busy += 1
         else:
             has_ckpt = any(run_dir.glob("checkpoint.*"))
-            garbage.append((run_dir, "no result refers to it" + (" (it holds a resumable checkpoint)" if has_ckpt
-                                                                   else "")))
+            garbage.append(
+                (run_dir, "no result refers to it" + (" (it holds a resumable checkpoint)" if has_ckpt else ""))
+            )
     if busy:
-        notes.append(f"{busy} run director{'y is' if busy == 1 else 'ies are'} in use (a live cell lock or a "
-                     f"submitted SLURM job): left alone")
+        notes.append(
+            f"{busy} run director{'y is' if busy == 1 else 'ies are'} in use (a live cell lock or a "
+            f"submitted SLURM job): left alone"
+        )
     if features_root.is_dir():
         if busy:
             notes.append("feature cache not examined: cells are running")
@@ -131,8 +134,10 @@ def main(study: StudyConfig) -> int:
     sizes = [_size(p) for p, _ in garbage]
     for (path, why), size in zip(garbage, sizes):
         print(f"{_fmt_bytes(size):>9}  {path}  ({why})")
-    print(f"{len(garbage)} unreferenced item(s), {_fmt_bytes(sum(sizes))}"
-          + ("" if study.yes or not garbage else "; dry run: pass --gc --yes to remove them"))
+    print(
+        f"{len(garbage)} unreferenced item(s), {_fmt_bytes(sum(sizes))}"
+        + ("" if study.yes or not garbage else "; dry run: pass --gc --yes to remove them")
+    )
     if study.yes:
         for path, _ in garbage:
             shutil.rmtree(path)

@@ -2,6 +2,7 @@
 setting passed explicitly from `EvalSettings` (nothing taken from the checkpoint's generation config), post-processing,
 predictions kept per item with their prompt and raw text.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,24 +21,39 @@ def generation_kwargs(settings: EvalSettings, tokenizer) -> dict[str, Any]:
     penalties, n-gram bans, a minimum length) cannot change it: beam search without sampling or logits processors
     (`config/run.yaml:200-205`), stopped at the tokenizer's EOS."""
     eos = tokenizer.eos_token_id
-    return {"num_beams": settings.num_beams, "max_new_tokens": settings.max_new_tokens,
-            "length_penalty": settings.length_penalty, "early_stopping": settings.early_stopping,
-            "do_sample": False, "num_return_sequences": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
-            "min_new_tokens": 0, "eos_token_id": eos,
-            "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos}
+    return {
+        "num_beams": settings.num_beams,
+        "max_new_tokens": settings.max_new_tokens,
+        "length_penalty": settings.length_penalty,
+        "early_stopping": settings.early_stopping,
+        "do_sample": False,
+        "num_return_sequences": 1,
+        "repetition_penalty": 1.0,
+        "no_repeat_ngram_size": 0,
+        "min_new_tokens": 0,
+        "eos_token_id": eos,
+        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos,
+    }
 
 
 @torch.no_grad()
-def generate_predictions(model, items: Sequence[Any], features_fn: FeaturesFn, tokenizer, settings: EvalSettings,
-                         postprocess: Callable[[str], str], device: torch.device,
-                         on_batch: Callable[[int], None] | None = None) -> list[dict[str, str]]:
+def generate_predictions(
+    model,
+    items: Sequence[Any],
+    features_fn: FeaturesFn,
+    tokenizer,
+    settings: EvalSettings,
+    postprocess: Callable[[str], str],
+    device: torch.device,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[dict[str, str]]:
     """One record per item: id, the prompt as given to the LLM, raw generation (stripped decode), scored prediction."""
     model.eval()
     records = []
     amp_ctx = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
     search = generation_kwargs(settings, tokenizer)
     for start in range(0, len(items), settings.batch_size):
-        batch = list(items[start: start + settings.batch_size])
+        batch = list(items[start : start + settings.batch_size])
         prompt = encode_prompts(tokenizer, [it.prompt for it in batch], device)
         with amp_ctx:
             new = model.generate(features_fn(batch), prompt["input_ids"], prompt["attention_mask"], **search)

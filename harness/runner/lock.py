@@ -12,6 +12,7 @@ A local worker (`die_with`) asks the kernel to kill it when its parent dies (PR_
 driver, killing itself when the driver is gone, so a killed driver leaves no orphan training behind; a re-run waits
 for the lock until the orphan is dead.
 """
+
 from __future__ import annotations
 
 import json
@@ -135,8 +136,13 @@ class CellLock:
                     return False
                 continue
             token = uuid.uuid4().hex
-            info = {"host": socket.gethostname(), "processes": [this_process()], "token": token,
-                    "acquired_at": time.time(), "heartbeat_s": HEARTBEAT_S}
+            info = {
+                "host": socket.gethostname(),
+                "processes": [this_process()],
+                "token": token,
+                "acquired_at": time.time(),
+                "heartbeat_s": HEARTBEAT_S,
+            }
             with os.fdopen(fd, "w") as f:
                 f.write(json.dumps(info))
                 f.flush()

@@ -2,6 +2,7 @@
 cells, skip cells whose result is cached under the same config hash, run the rest on an executor with a live
 display, then render the reports. Everything is validated before any directory is created.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,6 +17,7 @@ from typing import Any
 from harness import REPO_ROOT
 from harness.config import PAPER_LR_GRID, REPORTED_SPLIT, EvalSettings, RunConfig, TrainSettings
 from harness.config.profiles import PROFILES, Profile, default_profile_name, get_profile
+from harness.config.recipes import resolve_recipe
 from harness.config.study import StudyConfig, flag_names
 from harness.errors import UsageError
 from harness.runner.executors.base import check_executor_name, get_executor
@@ -36,6 +38,7 @@ class Plan:
 
 
 # ---- resolution of the study --------------------------------------------------------------------------------
+
 
 def _split_ids(value: str | Sequence[str]) -> list[str]:
     """Ids from a comma separated string or a list."""
@@ -61,8 +64,10 @@ def resolve_methods(value: str | Sequence[str]) -> list[str]:
         except UnknownMethodError:
             unknown.append(m)
     if unknown:
-        raise UsageError(f"--methods: unknown method id(s) {', '.join(unknown)}; valid: {', '.join(valid)} or 'all' "
-                         f"(any id + '+bias-ft' for bias tuning; a plugin's methods need --plugin MODULE)")
+        raise UsageError(
+            f"--methods: unknown method id(s) {', '.join(unknown)}; valid: {', '.join(valid)} or 'all' "
+            f"(any id + '+bias-ft' for bias tuning; a plugin's methods need --plugin MODULE)"
+        )
     return ids
 
 
@@ -89,12 +94,17 @@ def resolve_datasets(value: str | Sequence[str], data_root: str | None) -> tuple
         ids = _split_ids(value)
         unknown = [d for d in ids if d not in valid]
         if unknown:
-            raise UsageError(f"--datasets: unknown dataset id(s) {', '.join(unknown)}; valid: {', '.join(valid)} "
-                             f"or one of all | paper | offline")
+            raise UsageError(
+                f"--datasets: unknown dataset id(s) {', '.join(unknown)}; valid: {', '.join(valid)} "
+                f"or one of all | paper | offline"
+            )
     missing = [(b, why) for b in ids if (why := get_benchmark(b).availability(data_root))]
     if missing:
-        raise UsageError(f"--datasets {_show(value)}: data not found for {', '.join(b for b, _ in missing)}:\n"
-                         + _reasons(missing) + "\n(use --data-root DIR, or --datasets all to run what is available)")
+        raise UsageError(
+            f"--datasets {_show(value)}: data not found for {', '.join(b for b, _ in missing)}:\n"
+            + _reasons(missing)
+            + "\n(use --data-root DIR, or --datasets all to run what is available)"
+        )
     return ids, []
 
 
@@ -122,11 +132,14 @@ def resolve_seeds(value: int | str | Sequence[int]) -> list[int]:
         if n > MAX_SEED_COUNT:
             raise ValueError
     except ValueError:
-        raise UsageError(f"--seeds {value!r}: pass a count 1 <= N <= {MAX_SEED_COUNT} (seeds 0..N-1) or a comma "
-                         f"list of seeds >= 0 and < 2**32, e.g. --seeds 5 or --seeds 0,3") from None
+        raise UsageError(
+            f"--seeds {value!r}: pass a count 1 <= N <= {MAX_SEED_COUNT} (seeds 0..N-1) or a comma "
+            f"list of seeds >= 0 and < 2**32, e.g. --seeds 5 or --seeds 0,3"
+        ) from None
     if n < 1:
-        raise UsageError(f"--seeds {value}: the seed count must be >= 1 (--seeds 1 runs seed 0; a single other "
-                         f"seed: --seeds 3,)")
+        raise UsageError(
+            f"--seeds {value}: the seed count must be >= 1 (--seeds 1 runs seed 0; a single other seed: --seeds 3,)"
+        )
     return list(range(n))
 
 
@@ -157,16 +170,20 @@ def resolve_variants(value: str | Sequence[str] | None) -> list[str]:
     variants = _split_ids(value)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
-        raise UsageError(f"--variant: unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)} "
-                         f"(comma separated for both)")
+        raise UsageError(
+            f"--variant: unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)} "
+            f"(comma separated for both)"
+        )
     return variants
 
 
 def resolve_lrs(study: StudyConfig, profile: Profile) -> list[float]:
     if study.lr_grid:
         if study.lr is not None:
-            raise UsageError(f"--lr {study.lr} with --lr-grid: the grid sweeps {PAPER_LR_GRID}; drop --lr (or "
-                             f"the lr of the --config file) or --lr-grid")
+            raise UsageError(
+                f"--lr {study.lr} with --lr-grid: the grid sweeps {PAPER_LR_GRID}; drop --lr (or "
+                f"the lr of the --config file) or --lr-grid"
+            )
         return list(PAPER_LR_GRID)
     return [_positive("--lr", study.lr if study.lr is not None else profile.lr)]
 
@@ -203,13 +220,16 @@ def check_settings(train: TrainSettings, ev: EvalSettings) -> None:
     from benchmarks.spec import SPLIT_ROLES
 
     fractions = ("warmup_frac", "min_lr_ratio", "label_smoothing", "adam_betas")
+    seeds = ("subset_seed",)
     for group, settings in (("train", train), ("eval", ev)):
         for f in dataclasses.fields(settings):
             value = getattr(settings, f.name)
             numbers = value if isinstance(value, tuple) else (value,)
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
                 continue
-            if all(isinstance(v, int) for v in numbers):
+            if f.name in seeds:
+                bad, need = any(not isinstance(v, int) or v < 0 for v in numbers), "an integer >= 0"
+            elif all(isinstance(v, int) for v in numbers):
                 bad, need = any(v < 1 for v in numbers), ">= 1"
             elif f.name in fractions:
                 bad, need = any(not 0 <= v < 1 for v in numbers), "in [0, 1)"
@@ -220,38 +240,83 @@ def check_settings(train: TrainSettings, ev: EvalSettings) -> None:
     roles = (REPORTED_SPLIT, *SPLIT_ROLES)
     unknown = [r for r in ev.splits if r not in roles]
     if unknown or not ev.splits:
-        raise UsageError(f"--eval.splits {list(ev.splits)}: pass a list of split roles from {', '.join(roles)}, "
-                         f"e.g. --eval.splits '[{REPORTED_SPLIT}]'")
+        raise UsageError(
+            f"--eval.splits {list(ev.splits)}: pass a list of split roles from {', '.join(roles)}, "
+            f"e.g. --eval.splits '[{REPORTED_SPLIT}]'"
+        )
     unknown = [m for m in ev.metrics or () if m not in CAPTION_METRICS]
     if unknown:
-        raise UsageError(f"--eval.metrics: unknown caption metric(s) {', '.join(unknown)}; valid: "
-                         f"{', '.join(CAPTION_METRICS)} (null: all of them)")
+        raise UsageError(
+            f"--eval.metrics: unknown caption metric(s) {', '.join(unknown)}; valid: "
+            f"{', '.join(CAPTION_METRICS)} (null: all of them)"
+        )
 
 
-def build_cells(study: StudyConfig, profile: Profile, methods: list[str], datasets: list[str], seeds: list[int],
-                lrs: list[float], grad_clip: float, variants: list[str]) -> list[RunConfig]:
+def build_cells(
+    study: StudyConfig,
+    profile: Profile,
+    methods: list[str],
+    datasets: list[str],
+    seeds: list[int],
+    lrs: list[float],
+    grad_clip: float,
+    variants: list[str],
+) -> list[RunConfig]:
     """Every cell, with the study's train and eval settings made concrete for each benchmark."""
     from benchmarks import get_benchmark
     from methods import get_preset
 
     presets = {(m, v): get_preset(m, v) for v in variants for m in methods}
     feature_levels = max(p.extraction.n_levels for p in presets.values())
+    # the study holds the profile's values unless the user set others (flags, --config): those win over a cell's
+    # official recipe (harness.config.recipes); a value equal to the profile's counts as the profile's
+    batch_fields = ("batch_size", "micro_batch_size", "grad_sum_steps")
+    user_batch = any(getattr(study.train, f) != getattr(profile.train, f) for f in batch_fields)
+    user_lr = study.lr_grid or study.lr not in (None, profile.lr)
+    user_clip = study.grad_clip not in (None, profile.grad_clip)
     cells = []
     for dataset in datasets:
         spec = get_benchmark(dataset).spec
         train = dataclasses.replace(
-            study.train, epochs=study.train.epochs or spec.epochs,
-            image_size=study.train.image_size if spec.modality in ("image", "video") else None)
+            study.train,
+            epochs=study.train.epochs or spec.epochs,
+            image_size=study.train.image_size if spec.modality in ("image", "video") else None,
+        )
         ev = dataclasses.replace(study.eval, splits=resolve_eval_splits(study.eval.splits, spec, study.lr_grid))
+        encoder = study.encoder or spec.default_encoder
         for (method, variant), preset in presets.items():
-            method_config = dataclasses.asdict(preset)
             for seed in seeds:
                 for lr in lrs:
-                    cells.append(RunConfig(
-                        method=method, dataset=dataset, seed=seed, lr=lr, grad_clip=grad_clip,
-                        llm=study.llm or spec.default_llm, encoder=study.encoder or spec.default_encoder,
-                        profile=profile.name, variant=variant, method_config=method_config, train=train, eval=ev,
-                        data_root=study.data_root, plugins=study.plugins, feature_levels=feature_levels))
+                    recipe = resolve_recipe(
+                        preset,
+                        dataset,
+                        encoder,
+                        profile,
+                        train,
+                        lr=lr if user_lr else None,
+                        grad_clip=grad_clip if user_clip else None,
+                        user_batch=user_batch,
+                    )
+                    cells.append(
+                        RunConfig(
+                            method=method,
+                            dataset=dataset,
+                            seed=seed,
+                            lr=recipe.lr,
+                            grad_clip=recipe.grad_clip,
+                            llm=study.llm or spec.default_llm,
+                            encoder=encoder,
+                            profile=profile.name,
+                            variant=variant,
+                            method_config=dataclasses.asdict(recipe.method_config),
+                            train=recipe.train,
+                            eval=ev,
+                            data_root=study.data_root,
+                            plugins=study.plugins,
+                            feature_levels=feature_levels,
+                            recipe_source=recipe.source,
+                        )
+                    )
     return cells
 
 
@@ -297,8 +362,9 @@ def plan(study: StudyConfig) -> Plan:
         try:
             check_run_id(c.run_id)
         except ValueError as e:
-            raise UsageError(f"{e}: method {c.method!r} x dataset {c.dataset!r} (a plugin's ids must be "
-                             f"path-safe)") from None
+            raise UsageError(
+                f"{e}: method {c.method!r} x dataset {c.dataset!r} (a plugin's ids must be path-safe)"
+            ) from None
     stored = cached_status(results_dir)
     rerun = {"cancelled", "interrupted"} | ({"failed", "unstable"} if study.retry_failed else set())
     todo = [c for c in cells if c.config_hash() not in stored or stored[c.config_hash()] in rerun]
@@ -307,6 +373,7 @@ def plan(study: StudyConfig) -> Plan:
 
 
 # ---- estimates ----------------------------------------------------------------------------------------------
+
 
 def estimate_cell_s(cfg: RunConfig, profile: Profile, step_s: dict[tuple[str, str, str, str], float]) -> float:
     """Seconds one cell takes: its steps x the stored (else the profile's) step time, plus generation."""
@@ -336,7 +403,7 @@ def stored_step_times(results_dir: Path) -> dict[tuple[str, str, str, str], floa
 
 
 def _fmt_s(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
 
 
@@ -353,6 +420,7 @@ def print_plan(p: Plan, estimates: dict[str, float], parallel: int, stream: Any 
 
 
 # ---- main -----------------------------------------------------------------------------------------------------
+
 
 def main(study: StudyConfig) -> int:
     p = plan(study)
@@ -382,11 +450,11 @@ def main(study: StudyConfig) -> int:
         print(f"{o.status}: {o.run_id} ({p.runs_dir / o.run_id}): {first[-1] if first else ''}", file=sys.stderr)
     cached_bad = [(c, p.stored[c.config_hash()]) for c in p.cached if p.stored[c.config_hash()] != "ok"]
     for c, status in cached_bad:
-        print(f"{status} (cached): {c.run_id} ({p.runs_dir / c.run_id}); --retry-failed runs it again",
-              file=sys.stderr)
+        print(f"{status} (cached): {c.run_id} ({p.runs_dir / c.run_id}); --retry-failed runs it again", file=sys.stderr)
     render(p)
     failed = any(o.status in ("failed", "cancelled", "interrupted") for o in outcomes) or any(
-        s == "failed" for _, s in cached_bad)
+        s == "failed" for _, s in cached_bad
+    )
     return 1 if failed else 0
 
 

@@ -1,5 +1,6 @@
 """Live display of a matrix: one bar for the matrix (done / running / failed / ETA) and one bar per running cell
 (its optimiser steps), fed by the executor (inline: step callbacks; subprocesses: their train logs)."""
+
 from __future__ import annotations
 
 import json
@@ -17,15 +18,25 @@ from harness.runner.train import TRAIN_LOG_NAME
 
 def _fmt_s(seconds: float) -> str:
     seconds = max(0, int(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 class MatrixProgress:
     """tqdm bars on stderr; `estimates[run_id]` are the dry-run seconds used for the ETA until cells finish."""
 
-    def __init__(self, cells: list[RunConfig], runs_dir: Path, parallel: int, estimates: dict[str, float],
-                 stream: Any = None, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        cells: list[RunConfig],
+        runs_dir: Path,
+        parallel: int,
+        estimates: dict[str, float],
+        stream: Any = None,
+        enabled: bool = True,
+    ) -> None:
         self.runs_dir, self.parallel, self.estimates = Path(runs_dir), max(1, parallel), estimates
         self.stream = stream or sys.stderr
         self.enabled = enabled
@@ -35,8 +46,15 @@ class MatrixProgress:
         self.started_at: dict[str, float] = {}
         self.durations: list[float] = []
         self.t0 = time.perf_counter()
-        self.bar = tqdm(total=self.total, desc="matrix", unit="cell", position=0, file=self.stream,
-                        disable=not enabled, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=self.total,
+            desc="matrix",
+            unit="cell",
+            position=0,
+            file=self.stream,
+            disable=not enabled,
+            dynamic_ncols=True,
+        )
         self._refresh()
 
     def eta_s(self) -> float:
@@ -47,8 +65,11 @@ class MatrixProgress:
         return sum(self.estimates.values()) * remaining / max(1, self.total) / self.parallel
 
     def _refresh(self) -> None:
-        self.bar.set_postfix_str(f"done {self.done}/{self.total} running {len(self.running)} failed {self.failed}"
-                                 f" unstable {self.unstable} ETA {_fmt_s(self.eta_s())}", refresh=True)
+        self.bar.set_postfix_str(
+            f"done {self.done}/{self.total} running {len(self.running)} failed {self.failed}"
+            f" unstable {self.unstable} ETA {_fmt_s(self.eta_s())}",
+            refresh=True,
+        )
 
     def started(self, cfg: RunConfig) -> None:
         self.running[cfg.run_id] = None
@@ -58,9 +79,16 @@ class MatrixProgress:
     def _cell_bar(self, cfg_run_id: str, total: int) -> tqdm:
         bar = self.running.get(cfg_run_id)
         if bar is None:
-            bar = tqdm(total=total, desc=cfg_run_id[:48], unit="step", position=1 + len(
-                [b for b in self.running.values() if b is not None]), leave=False, file=self.stream,
-                       disable=not self.enabled, dynamic_ncols=True)
+            bar = tqdm(
+                total=total,
+                desc=cfg_run_id[:48],
+                unit="step",
+                position=1 + len([b for b in self.running.values() if b is not None]),
+                leave=False,
+                file=self.stream,
+                disable=not self.enabled,
+                dynamic_ncols=True,
+            )
             self.running[cfg_run_id] = bar
         return bar
 

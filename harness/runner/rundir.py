@@ -7,6 +7,7 @@ metrics.json, written last, lists the SHA-256 of every other file of the finishe
 damaged or edited file from a good one instead of trusting it: `read_json` raises `CorruptRunFile`, `verify_run_dir`
 names every file that no longer matches.
 """
+
 from __future__ import annotations
 
 import hashlib

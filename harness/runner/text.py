@@ -15,6 +15,7 @@ the tokenizer's BOS in front and masks the loss over the prompt's tokens:
   generation starts from the same ids as training (deliberate deviation, docs/FIDELITY.md T7).
 - EOS is appended as the tokenizer's EOS id; the loss covers the answer tokens and EOS.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,15 +49,17 @@ def bos_id(tokenizer) -> int:
     """The token every text starts with: the tokenizer's BOS, else its EOS."""
     token_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     if token_id is None:
-        raise ValueError(f"{type(tokenizer).__name__} declares neither a BOS nor an EOS token; the text pipeline "
-                         f"needs one to start every sequence")
+        raise ValueError(
+            f"{type(tokenizer).__name__} declares neither a BOS nor an EOS token; the text pipeline "
+            f"needs one to start every sequence"
+        )
     return token_id
 
 
 def _split_prompt(prompt: str) -> tuple[str, str]:
     """(prompt without its trailing whitespace, that whitespace)."""
     body = prompt.rstrip()
-    return body, prompt[len(body):]
+    return body, prompt[len(body) :]
 
 
 def prompt_ids(tokenizer, prompt: str) -> list[int]:
@@ -64,8 +67,13 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
     return [bos_id(tokenizer)] + tokenizer(_split_prompt(prompt)[0], add_special_tokens=False).input_ids
 
 
-def encode_for_training(tokenizer, prompts: Sequence[str], answers: Sequence[str], max_target_tokens: int | None,
-                        device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+def encode_for_training(
+    tokenizer,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    max_target_tokens: int | None,
+    device: torch.device | str = "cpu",
+) -> dict[str, torch.Tensor]:
     """Right-padded [BOS] prompt answer EOS; labels are -100 everywhere but on the answer tokens and EOS.
     max_target_tokens: answer tokens kept, EOS included (None: no cut, as the official code)."""
     eos = tokenizer.eos_token_id
@@ -98,8 +106,8 @@ def encode_prompts(tokenizer, prompts: Sequence[str], device: torch.device | str
     ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
-        ids[i, width - len(s):] = torch.tensor(s)
-        mask[i, width - len(s):] = 1
+        ids[i, width - len(s) :] = torch.tensor(s)
+        mask[i, width - len(s) :] = 1
     return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
 
 

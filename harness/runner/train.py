@@ -3,6 +3,7 @@ alpha_max*1e-4 then cosine back down, gradient clipping, effective batch by accu
 answer tokens + EOS only (token ids: `harness.runner.text`), one target drawn per epoch for grouped items,
 resumable full-state checkpoints.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -10,16 +11,22 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from harness.config import TrainSettings
-from harness.runner.checkpoint import (CHECKPOINT_NAME, CheckpointSchedule, resumable_state, save_checkpoint,
-                                       truncate_log)
+from harness.runner.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointSchedule,
+    resumable_state,
+    save_checkpoint,
+    truncate_log,
+)
 from harness.runner.text import encode_for_training
 
 TRAIN_LOG_NAME = "train_log.jsonl"
@@ -57,8 +64,9 @@ def derive_batching(batch_size: int, micro_batch_size: int, world_size: int, n_i
     per_device = max(1, global_batch // world_size)
     accum = max(1, math.ceil(per_device / micro_batch_size))
     micro = math.ceil(per_device / accum)
-    return Batching(global_batch=micro * accum * world_size, micro_batch=micro, accum_steps=accum,
-                    world_size=world_size)
+    return Batching(
+        global_batch=micro * accum * world_size, micro_batch=micro, accum_steps=accum, world_size=world_size
+    )
 
 
 def steps_per_epoch(n_items: int, batching: Batching) -> int:
@@ -90,7 +98,8 @@ def build_optimizer(params: list[torch.nn.Parameter], lr: float, s: TrainSetting
 
 def build_scheduler(opt: torch.optim.Optimizer, total: int, s: TrainSettings) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: lr_multiplier(step, total, s.warmup_frac, s.min_lr_ratio))
+        opt, lambda step: lr_multiplier(step, total, s.warmup_frac, s.min_lr_ratio)
+    )
 
 
 def epoch_plan(n_items: int, n_targets: Sequence[int], seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,11 +143,25 @@ class Trainer:
     `state_owner` saves/loads the trainable weights (the model, plus encoder biases under bias tuning).
     """
 
-    def __init__(self, model: torch.nn.Module, trainable: list[torch.nn.Parameter], items: Sequence[TrainItem],
-                 features_fn: FeaturesFn, tokenizer, settings: TrainSettings, lr: float, grad_clip: float, seed: int,
-                 run_dir: Path, device: torch.device, state_owner: Any, rank: int = 0, world_size: int = 1,
-                 on_step: Callable[[dict[str, Any]], None] | None = None,
-                 rng_streams: dict[str, random.Random] | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        trainable: list[torch.nn.Parameter],
+        items: Sequence[TrainItem],
+        features_fn: FeaturesFn,
+        tokenizer,
+        settings: TrainSettings,
+        lr: float,
+        grad_clip: float,
+        seed: int,
+        run_dir: Path,
+        device: torch.device,
+        state_owner: Any,
+        rank: int = 0,
+        world_size: int = 1,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+        rng_streams: dict[str, random.Random] | None = None,
+    ) -> None:
         self.model, self.trainable, self.items = model, trainable, list(items)
         self.rng_streams = rng_streams or {}  # private random streams (e.g. the augmenter's), checkpointed too
         self.state_owner = state_owner  # has trainable_state_dict() / load_trainable_state_dict()
@@ -166,8 +189,7 @@ class Trainer:
 
     def _plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         if epoch not in self._plans:
-            self._plans = {epoch: epoch_plan(len(self.items), [len(it.targets) for it in self.items], self.seed,
-                                             epoch)}
+            self._plans = {epoch: epoch_plan(len(self.items), [len(it.targets) for it in self.items], self.seed, epoch)}
         return self._plans[epoch]
 
     def global_batch(self, step: int) -> list[tuple[TrainItem, str]]:
@@ -175,13 +197,13 @@ class Trainer:
         epoch, pos = divmod(step, self.per_epoch)
         order, picks = self._plan(epoch)
         g = self.batching.global_batch
-        idx = order[pos * g: (pos + 1) * g]
+        idx = order[pos * g : (pos + 1) * g]
         return [(self.items[i], self.items[i].targets[picks[i]]) for i in idx]
 
     def _micro_batches(self, step: int) -> list[list[tuple[TrainItem, str]]]:
-        mine = self.global_batch(step)[self.rank:: self.world_size]
+        mine = self.global_batch(step)[self.rank :: self.world_size]
         m = self.batching.micro_batch
-        return [mine[i: i + m] for i in range(0, len(mine), m) if mine[i: i + m]]
+        return [mine[i : i + m] for i in range(0, len(mine), m) if mine[i : i + m]]
 
     def state_dict(self, step: int, train_time_s: float, last_loss: float) -> dict[str, Any]:
         epoch, pos = divmod(step, self.per_epoch)
@@ -228,13 +250,19 @@ class Trainer:
 
     def _forward(self, chunk: list[tuple[TrainItem, str]]) -> tuple[torch.Tensor, int]:
         items = [it for it, _ in chunk]
-        text = encode_for_training(self.tokenizer, [it.prompt for it in items], [t for _, t in chunk],
-                                   self.s.max_target_tokens, self.device)
+        text = encode_for_training(
+            self.tokenizer, [it.prompt for it in items], [t for _, t in chunk], self.s.max_target_tokens, self.device
+        )
         feats = self.features_fn(items)
         amp = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else contextlib.nullcontext()
         with amp:
-            out = self.model(feats, text["input_ids"], text["attention_mask"], labels=text["labels"],
-                             label_smoothing=self.s.label_smoothing)
+            out = self.model(
+                feats,
+                text["input_ids"],
+                text["attention_mask"],
+                labels=text["labels"],
+                label_smoothing=self.s.label_smoothing,
+            )
         return out.loss, int(text["attention_mask"].sum())
 
     def train(self) -> TrainResult:
@@ -249,11 +277,14 @@ class Trainer:
             step_loss, tokens = 0.0, 0
             for i, chunk in enumerate(chunks):
                 sync = i == len(chunks) - 1 or not hasattr(self.model, "no_sync")
-                with contextlib.nullcontext() if sync else self.model.no_sync():
+                no_sync: Any = getattr(self.model, "no_sync", None)  # DDP wrapper only
+                with contextlib.nullcontext() if sync else no_sync():
                     loss, n_tok = self._forward(chunk)
                     if not torch.isfinite(loss):
                         raise UnstableTraining(f"loss is {loss.item()} at step {step}")
-                    self.scaler.scale(loss / len(chunks)).backward()
+                    # mean over the step's micro-batches, times grad_sum_steps (R6: the official loop sums its
+                    # accumulation steps) before clipping
+                    self.scaler.scale(loss * (self.s.grad_sum_steps / len(chunks))).backward()
                 step_loss += loss.item() / len(chunks)
                 tokens += n_tok
             self.scaler.unscale_(self.opt)
@@ -269,8 +300,16 @@ class Trainer:
             step_times.append(dt)
             loss_value = step_loss
             done = step + 1
-            record = {"step": done, "total_steps": self.total, "loss": step_loss, "lr": lr_now, "grad_norm": grad_norm,
-                      "tokens_per_s": tokens * self.world_size / dt, "step_s": dt, "elapsed_s": elapsed}
+            record = {
+                "step": done,
+                "total_steps": self.total,
+                "loss": step_loss,
+                "lr": lr_now,
+                "grad_norm": grad_norm,
+                "tokens_per_s": tokens * self.world_size / dt,
+                "step_s": dt,
+                "elapsed_s": elapsed,
+            }
             if self.rank == 0 and (done % self.s.log_every == 0 or done == self.total or done == start + 1):
                 with self.log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
@@ -281,5 +320,10 @@ class Trainer:
             if self.on_step:
                 self.on_step(record)
         self.model.eval()
-        return TrainResult(steps=self.total, train_time_s=elapsed, final_loss=loss_value, resumed_from=start,
-                           mean_step_s=float(np.mean(step_times)) if step_times else float("nan"))
+        return TrainResult(
+            steps=self.total,
+            train_time_s=elapsed,
+            final_loss=loss_value,
+            resumed_from=start,
+            mean_step_s=float(np.mean(step_times)) if step_times else float("nan"),
+        )

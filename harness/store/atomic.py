@@ -8,14 +8,15 @@ by their owner only: they are given the permissions a plain `open()` would (0666
 results directory stays readable by the group. Stdlib only, so any layer (benchmarks included) can use it without
 pulling the results store's pandas.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def _read_umask() -> int:

@@ -48,6 +48,7 @@ Columns (`SCHEMA`; extra columns are kept as they are):
                     own runs
   note              qualifier printed next to the number (shots, split, footnote text); "" when none
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -57,8 +58,9 @@ import json
 import math
 import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -104,8 +106,9 @@ SCHEMA: dict[str, tuple[pa.DataType, Any]] = {
     "note": (pa.string(), ""),
 }
 COLUMNS: tuple[str, ...] = tuple(SCHEMA)
-REQUIRED: tuple[str, ...] = tuple(c for c, (_, default) in SCHEMA.items() if default is None and c not in
-                                  ("run_id", "created_at"))
+REQUIRED: tuple[str, ...] = tuple(
+    c for c, (_, default) in SCHEMA.items() if default is None and c not in ("run_id", "created_at")
+)
 CATEGORICAL: dict[str, tuple[str, ...]] = {"status": STATUSES, "source": SOURCES, "split": SPLITS}
 CHECKSUM_KEY = b"depalm_bench.content_sha256"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
@@ -156,15 +159,19 @@ def normalize_rows(rows: Iterable[dict], run_id: str) -> pd.DataFrame:
     """
     rows = list(rows)
     if not rows:
-        raise ValueError(f"run {run_id}: no result rows to write; a failed run still writes one row with "
-                         f"status='failed' and its error")
-    created_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        raise ValueError(
+            f"run {run_id}: no result rows to write; a failed run still writes one row with "
+            f"status='failed' and its error"
+        )
+    created_at = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     out = []
     for i, row in enumerate(rows):
         missing = [c for c in REQUIRED if c not in row or row[c] is None]
         if missing:
-            raise ValueError(f"run {run_id}, row {i}: missing required column(s) {', '.join(missing)} "
-                             f"(required: {', '.join(REQUIRED)})")
+            raise ValueError(
+                f"run {run_id}, row {i}: missing required column(s) {', '.join(missing)} "
+                f"(required: {', '.join(REQUIRED)})"
+            )
         full = {c: row.get(c, default) for c, (_, default) in SCHEMA.items() if default is not None}
         full.update(row)
         full.setdefault("run_id", run_id)
@@ -175,8 +182,10 @@ def normalize_rows(rows: Iterable[dict], run_id: str) -> pd.DataFrame:
             if full[col] not in allowed:
                 raise ValueError(f"run {run_id}, row {i}: {col}={full[col]!r}; expected one of {', '.join(allowed)}")
         if full["status"] == "ok" and _missing(full["value"]):
-            raise ValueError(f"run {run_id}, row {i}: metric {full['metric']!r} has no value but status 'ok'; "
-                             f"use status 'failed' or 'unstable' for a missing number")
+            raise ValueError(
+                f"run {run_id}, row {i}: metric {full['metric']!r} has no value but status 'ok'; "
+                f"use status 'failed' or 'unstable' for a missing number"
+            )
         out.append(full)
     return _typed(pd.DataFrame(out))
 
@@ -216,10 +225,12 @@ def write_result(rows: list[dict], results_dir: Path, run_id: str) -> Path:
     # the reader restores the dtypes from SCHEMA: pandas' metadata, the arrow schema and column statistics would
     # only repeat what the columns say, so the file's key-value metadata holds the checksum alone
     table = pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
-    with atomic_path(final) as tmp:
-        with pq.ParquetWriter(tmp, table.schema, store_schema=False, write_statistics=False) as writer:
-            writer.write_table(table)
-            writer.add_key_value_metadata({CHECKSUM_KEY: content_digest(table).encode()})
+    with (
+        atomic_path(final) as tmp,
+        pq.ParquetWriter(tmp, table.schema, store_schema=False, write_statistics=False) as writer,
+    ):
+        writer.write_table(table)
+        writer.add_key_value_metadata({CHECKSUM_KEY: content_digest(table).encode()})
     return final
 
 
@@ -234,8 +245,10 @@ def result_files(paths: Iterable[Path]) -> list[Path]:
                 if not any(part.startswith(".") for part in p.relative_to(path).parts):
                     found[p.resolve()] = None
         else:
-            raise FileNotFoundError(f"results path {path}: no such file or directory (pass a results directory "
-                                    f"such as results/ or results/paper)")
+            raise FileNotFoundError(
+                f"results path {path}: no such file or directory (pass a results directory "
+                f"such as results/ or results/paper)"
+            )
     return list(found)
 
 
@@ -274,8 +287,9 @@ def read_results(paths: list[Path]) -> pd.DataFrame:
     for path in result_files(paths):
         try:
             table, verified = read_verified(path)
-            if all(_arrow_kind(table.schema.field(c).type) == t for c, (t, _) in SCHEMA.items()
-                   if c in table.column_names):
+            if all(
+                _arrow_kind(table.schema.field(c).type) == t for c, (t, _) in SCHEMA.items() if c in table.column_names
+            ):
                 tables.append(table)
             else:
                 frames.append(_typed(_to_pandas(table)))
@@ -284,9 +298,12 @@ def read_results(paths: list[Path]) -> pd.DataFrame:
         except Exception as e:  # noqa: BLE001 - any unreadable file is reported and skipped, never fatal
             warnings.warn(f"skipping unreadable results file {path}: {e}", ResultsWarning, stacklevel=2)
     if unverified:
-        warnings.warn(f"{len(unverified)} results file(s) carry no checksum (written by an older version), read "
-                      f"unverified: {', '.join(map(str, unverified[:3]))}{' ...' if len(unverified) > 3 else ''}",
-                      ResultsWarning, stacklevel=2)
+        warnings.warn(
+            f"{len(unverified)} results file(s) carry no checksum (written by an older version), read "
+            f"unverified: {', '.join(map(str, unverified[:3]))}{' ...' if len(unverified) > 3 else ''}",
+            ResultsWarning,
+            stacklevel=2,
+        )
     if tables:
         try:
             frames.append(_to_pandas(pa.concat_tables(tables, promote_options="permissive")))

@@ -8,10 +8,12 @@ A new block works the same way: subclass `methods.mapping.MappingBlock`, give it
 `describe` classmethod, decorate it with `@register_block("mapping", "my-block")`, and name it in a preset's
 `BlockConfig("my-block", {...})`.
 """
+
 from methods import MethodConfig, get_preset, register_preset
 
 
 @register_preset
 def depalm_qp8(variant: str) -> MethodConfig:
-    return get_preset("depalm", variant).with_options(mapping={"n_queries": 8}, id="depalm-qp8",
-                                                      display_name="DePALM^{QP8}")
+    return get_preset("depalm", variant).with_options(
+        mapping={"n_queries": 8}, id="depalm-qp8", display_name="DePALM^{QP8}"
+    )

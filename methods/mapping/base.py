@@ -1,4 +1,5 @@
 """Interface of feature-mapping blocks (Section 3.2 "Feature mapping", Appendix B.3)."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar

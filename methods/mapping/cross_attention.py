@@ -2,6 +2,7 @@
 d_embed) and one transformer layer (8 heads, dropout 0.1) acting as a minimal resampler; with `proj_out`, a linear
 d_embed -> d_embed after it (the official code's connector ends with one). Its output is the key/value memory of
 the gated cross-attention injection (`methods.injection.GatedCrossAttention`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,7 @@ class CrossAttentionMemory(MappingBlock):
         super().__init__(options, layout, d_target)
         self.d_out = options.d_embed
         self.proj_in = nn.Linear(layout.d, options.d_embed)
-        self.transformer = transformer_layer(options.d_embed, options.n_heads, options.dropout,
-                                             ln_eps=options.ln_eps)
+        self.transformer = transformer_layer(options.d_embed, options.n_heads, options.dropout, ln_eps=options.ln_eps)
         self.proj_out = nn.Linear(options.d_embed, options.d_embed) if options.proj_out else nn.Identity()
 
     def map_tokens(self, x: torch.Tensor) -> torch.Tensor:
@@ -41,5 +41,7 @@ class CrossAttentionMemory(MappingBlock):
 
     @classmethod
     def describe(cls, options: Options) -> str:
-        return (f"Projection + small transformer (d_embed={options.d_embed}, 1 layer"
-                f"{') + projection' if options.proj_out else ')'}")
+        return (
+            f"Projection + small transformer (d_embed={options.d_embed}, 1 layer"
+            f"{') + projection' if options.proj_out else ')'}"
+        )

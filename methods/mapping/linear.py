@@ -1,7 +1,9 @@
 """Linear projection and 2-layer MLP mappings (Section 3.2 "Linear projection"; MLP_2 of Figure 3)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,7 +26,7 @@ class LinearMapping(MappingBlock):
         self.proj = self.projection(options, layout.d, d_target)
 
     @staticmethod
-    def projection(options: Options, d_in: int, d_out: int) -> nn.Module:
+    def projection(options: Any, d_in: int, d_out: int) -> nn.Module:  # Any: subclasses take their own Options
         return nn.Linear(d_in, d_out)
 
     def map_tokens(self, x: torch.Tensor) -> torch.Tensor:
@@ -34,7 +36,7 @@ class LinearMapping(MappingBlock):
         return self.layout.n_tokens
 
     @classmethod
-    def describe(cls, options: Options) -> str:
+    def describe(cls, options: Any) -> str:
         return "Linear projection"
 
 

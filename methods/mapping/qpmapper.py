@@ -1,5 +1,6 @@
 """QPMapper, Section 3.2 and Appendix B.3: learnable query tokens pool the encoder tokens through a few transformer
 layers; only the query outputs are kept (DePALM, MAPL, DePALM^{QP,inner})."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ class QueryPooler(nn.Module):
         super().__init__()
         self.queries = nn.Parameter(torch.empty(n_queries, d))
         nn.init.normal_(self.queries, std=options.query_std)
-        self.layers = nn.ModuleList(transformer_layer(d, options.n_heads, options.dropout, options.activation,
-                                                      options.ln_eps) for _ in range(n_layers))
+        self.layers = nn.ModuleList(
+            transformer_layer(d, options.n_heads, options.dropout, options.activation, options.ln_eps)
+            for _ in range(n_layers)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n_q = self.queries.shape[0]
@@ -82,5 +85,7 @@ class QPMapper(MappingBlock):
 
     @classmethod
     def describe(cls, options: Options) -> str:
-        return (f"QPMapper (d_embed={options.d_embed}, {options.n_layers} layers, {options.n_queries} queries"
-                f"{', RMSNorm' if options.out_norm else ''})")
+        return (
+            f"QPMapper (d_embed={options.d_embed}, {options.n_layers} layers, {options.n_queries} queries"
+            f"{', RMSNorm' if options.out_norm else ''})"
+        )

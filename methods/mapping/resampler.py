@@ -17,6 +17,7 @@ are not averaged).
 the projection to d_LLM: what the official code builds when a cell also sets adapter.transformer.n_layers (its 1%
 R-QPMapper scripts), so that only `post_qp_queries` tokens reach the LLM.
 """
+
 from __future__ import annotations
 
 import math
@@ -82,8 +83,10 @@ class BlockResampler(MappingBlock):
             if self.pool not in POOLS:
                 raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
             if self.post_qp_layers < 0 or self.post_qp_queries < 1:
-                raise ValueError(f"need post_qp_layers >= 0 and post_qp_queries >= 1, got {self.post_qp_layers}, "
-                                 f"{self.post_qp_queries}")
+                raise ValueError(
+                    f"need post_qp_layers >= 0 and post_qp_queries >= 1, got {self.post_qp_layers}, "
+                    f"{self.post_qp_queries}"
+                )
 
     def __init__(self, options: Options, layout: TokenLayout, d_target: int):
         super().__init__(options, layout, d_target)
@@ -91,16 +94,21 @@ class BlockResampler(MappingBlock):
             raise ValueError("a block resampler needs patch tokens; it cannot follow CLS-only extraction")
         d = options.d_embed or d_target
         if options.pool == "feature-avgpool" and d % 4:
-            raise ValueError(f"feature-avgpool pooling averages groups of 4 features: d_embed={d} must be a multiple "
-                             f"of 4")
+            raise ValueError(
+                f"feature-avgpool pooling averages groups of 4 features: d_embed={d} must be a multiple of 4"
+            )
         self.proj_in = nn.Linear(layout.d, d)
+        self.pool: nn.Linear | QueryPooler
         if options.pool == "linear":
             self.pool = nn.Linear(4 * d, d)
         elif options.pool == "qpmapper":
             self.pool = QueryPooler(d, options.qp_layers, 1, options)
         self.norm = rms_norm(d, options.norm_eps)
-        self.post_qp = (QueryPooler(d, options.post_qp_layers, options.post_qp_queries, options)
-                        if options.post_qp_layers else nn.Identity())
+        self.post_qp = (
+            QueryPooler(d, options.post_qp_layers, options.post_qp_queries, options)
+            if options.post_qp_layers
+            else nn.Identity()
+        )
         self.proj_out = nn.Linear(d, d_target)
 
     def map_tokens(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,12 +134,16 @@ class BlockResampler(MappingBlock):
     @classmethod
     def describe(cls, options: Options) -> str:
         d = "d_LLM" if options.d_embed is None else str(options.d_embed)
-        pool = {"avgpool": "average", "feature-avgpool": "AvgPool1d over each token's features, tokens concatenated",
-                "linear": "linear (strided conv)",
-                "qpmapper": f"QPMapper ({options.qp_layers} layers, 1 query"
-                            f"{', linear FFN' if options.activation == 'identity' else ''})"}[options.pool]
-        post = (f" + QPMapper ({options.post_qp_layers} layers, {options.post_qp_queries} queries)"
-                if options.post_qp_layers else "")
+        pool = {
+            "avgpool": "average",
+            "feature-avgpool": "AvgPool1d over each token's features, tokens concatenated",
+            "linear": "linear (strided conv)",
+            "qpmapper": f"QPMapper ({options.qp_layers} layers, 1 query"
+            f"{', linear FFN' if options.activation == 'identity' else ''})",
+        }[options.pool]
+        post = (
+            f" + QPMapper ({options.post_qp_layers} layers, {options.post_qp_queries} queries)"
+            if options.post_qp_layers
+            else ""
+        )
         return f"Linear projection + block resampler (d_embed={d}, 2x2 blocks, {pool} pooling){post}"
-
-

@@ -10,6 +10,7 @@ Then linear d_feats -> d_LLM, RMSNorm, linear d_LLM -> d_LLM (C.2); without `inp
 whose embedding width is d_feats): RMSNorm on d_feats, then linear d_feats -> d_LLM. The draws use torch's global
 generator, so the run seed fixes them.
 """
+
 from __future__ import annotations
 
 import math
@@ -97,5 +98,7 @@ class RandomTokenSubset(MappingBlock):
     def describe(cls, options: Options) -> str:
         f_eval = options.eval_fraction if options.eval_fraction is not None else options.f_max
         proj = "linear + RMSNorm + linear" if options.input_projection else "RMSNorm + linear"
-        return (f"Random token subset (train f in [{options.f_min:g}, {options.f_max:g}], {options.subset}, "
-                f"eval f={f_eval:g}) + {proj}")
+        return (
+            f"Random token subset (train f in [{options.f_min:g}, {options.f_max:g}], {options.subset}, "
+            f"eval f={f_eval:g}) + {proj}"
+        )

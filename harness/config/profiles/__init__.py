@@ -5,9 +5,10 @@ A profile's lr, grad_clip, train and eval values are the defaults of a study (ha
 command line and `--config` files override; the profile name and every resolved setting enter each run's config
 hash. A file's `train` / `eval` list what differs from the TrainSettings / EvalSettings defaults (the paper's).
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from importlib.resources import files
 from typing import Any
 
@@ -27,6 +28,9 @@ class Profile:
     # seconds per optimiser step assumed by --dry-run before any step time has been measured
     est_step_s: float
     est_eval_item_s: float
+    # the official per-cell lr, clip and batch replace the profile's (the paper-scale profile); a CPU profile keeps
+    # its own budget and lr (harness.config.recipes)
+    official_budget: bool = False
 
 
 def parse_profile(name: str, text: str) -> Profile:
@@ -40,18 +44,24 @@ def parse_profile(name: str, text: str) -> Profile:
         values = data.pop(key, None) or {}
         unknown = sorted(set(values) - set(_keys(cls)))
         if unknown:
-            raise ValueError(f"profile {name}: unknown {key} setting(s) {', '.join(unknown)}; valid: "
-                             f"{', '.join(_keys(cls))}")
+            raise ValueError(
+                f"profile {name}: unknown {key} setting(s) {', '.join(unknown)}; valid: {', '.join(_keys(cls))}"
+            )
         settings[key] = cls(**_tuples(values, cls))
     expected = [k for k in _keys(Profile) if k not in ("name", "train", "eval")]
-    missing, unknown = [k for k in expected if k not in data], sorted(set(data) - set(expected))
+    optional = {f.name for f in fields(Profile) if f.default is not MISSING}
+    missing = [k for k in expected if k not in data and k not in optional]
+    unknown = sorted(set(data) - set(expected))
     if missing or unknown:
-        raise ValueError(f"profile {name}: missing key(s) {', '.join(missing) or '-'}, unknown key(s) "
-                         f"{', '.join(unknown) or '-'}; a profile has {', '.join(expected)}, train and eval")
-    for key in expected:
-        is_text = key == "summary"
-        if not (isinstance(data[key], str) if is_text else type(data[key]) in (int, float)):
-            raise ValueError(f"profile {name}: {key} {data[key]!r} is not a {'string' if is_text else 'number'}")
+        raise ValueError(
+            f"profile {name}: missing key(s) {', '.join(missing) or '-'}, unknown key(s) "
+            f"{', '.join(unknown) or '-'}; a profile has {', '.join(expected)}, train and eval"
+        )
+    kinds = {"summary": ((str,), "string"), "official_budget": ((bool,), "boolean")}
+    for key in (k for k in expected if k in data):
+        types, label = kinds.get(key, ((int, float), "number"))
+        if type(data[key]) not in types:
+            raise ValueError(f"profile {name}: {key} {data[key]!r} is not a {label}")
     return Profile(name=name, **data, **settings)
 
 
@@ -61,8 +71,10 @@ def _keys(cls: type) -> list[str]:
 
 def _shipped() -> dict[str, Profile]:
     found = sorted((p for p in files(__name__).iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name)
-    return {p.name.removesuffix(".yaml"): parse_profile(p.name.removesuffix(".yaml"), p.read_text(encoding="utf-8"))
-            for p in found}
+    return {
+        p.name.removesuffix(".yaml"): parse_profile(p.name.removesuffix(".yaml"), p.read_text(encoding="utf-8"))
+        for p in found
+    }
 
 
 # the registry: the shipped files; a plugin may add a Profile

@@ -4,12 +4,14 @@ An executor runs `harness.runner.cell.execute_cell` for each cell and yields a `
 hangs forever. When a worker dies without writing its result (killed, cancelled, lost), the executor records the
 row itself with `harness.runner.cell.record_status`.
 """
+
 from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 from harness.config import RunConfig
 from harness.errors import UsageError
@@ -45,8 +47,9 @@ class Executor(ABC):
         return cls()
 
     @abstractmethod
-    def run(self, cells: list[RunConfig], runs_dir: Path, results_dir: Path,
-            progress: Progress) -> Iterator[CellOutcome]:
+    def run(
+        self, cells: list[RunConfig], runs_dir: Path, results_dir: Path, progress: Progress
+    ) -> Iterator[CellOutcome]:
         """Execute `cells`, yielding each outcome as its cell finishes."""
 
 

@@ -2,12 +2,14 @@
 the CPU threads split between them. Workers die with the driver (harness.runner.lock.die_with) and train only under
 the cell lock their driver holds; a worker that dies without a result (killed from outside, OOM) leaves its cell
 `interrupted`, which the next plain run re-runs."""
+
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from harness.config import RunConfig
 from harness.config.study import LocalOptions
@@ -20,8 +22,9 @@ JOB_TIMEOUT_MIN = 7 * 24 * 60  # submitit's local default (2 min) would kill rea
 POLL_S = 0.5
 
 
-def run_cell_job(cfg_dict: dict[str, Any], runs_dir: str, results_dir: str, threads: int,
-                 driver: list | None = None) -> CellOutcome:
+def run_cell_job(
+    cfg_dict: dict[str, Any], runs_dir: str, results_dir: str, threads: int, driver: list | None = None
+) -> CellOutcome:
     """Body of one local job (top level, so submitit can pickle it); `driver`: the driving process, whose death
     ends this one and whose cell lock this one joins."""
     import torch
@@ -31,8 +34,12 @@ def run_cell_job(cfg_dict: dict[str, Any], runs_dir: str, results_dir: str, thre
     if driver is not None:
         die_with(driver)
         if not lock.join(driver) and not lock.acquire():  # no lock of its driver's: the worker takes its own
-            return CellOutcome(cfg.run_id, "interrupted", config_hash=cfg.config_hash(),
-                               error=f"another process owns the cell ({lock.describe()}): not run")
+            return CellOutcome(
+                cfg.run_id,
+                "interrupted",
+                config_hash=cfg.config_hash(),
+                error=f"another process owns the cell ({lock.describe()}): not run",
+            )
     torch.set_num_threads(threads)
     try:
         return execute_cell(cfg, Path(runs_dir), Path(results_dir))
@@ -53,19 +60,22 @@ class LocalExecutor(Executor):
     def from_options(cls, options: LocalOptions | None = None) -> LocalExecutor:
         return cls(max_parallel=(options or LocalOptions()).max_parallel)
 
-    def run(self, cells: list[RunConfig], runs_dir: Path, results_dir: Path,
-            progress: Progress) -> Iterator[CellOutcome]:
+    def run(
+        self, cells: list[RunConfig], runs_dir: Path, results_dir: Path, progress: Progress
+    ) -> Iterator[CellOutcome]:
         import submitit
 
         ex = submitit.LocalExecutor(folder=Path(runs_dir) / "_submitit" / "%j")
         ex.update_parameters(timeout_min=JOB_TIMEOUT_MIN)
-        pending, running = list(cells), []
+        pending: list[RunConfig] = list(cells)
+        running: list[Any] = []
         try:
             while pending or running:
                 while pending and len(running) < self.max_parallel:
                     cfg = pending.pop(0)
-                    job = ex.submit(run_cell_job, cfg.to_dict(), str(runs_dir), str(results_dir), self.threads,
-                                    this_process())
+                    job = ex.submit(
+                        run_cell_job, cfg.to_dict(), str(runs_dir), str(results_dir), self.threads, this_process()
+                    )
                     running.append((cfg, job))
                     progress.started(cfg)
                 finished = [(cfg, job) for cfg, job in running if job.done()]
@@ -91,7 +101,9 @@ class LocalExecutor(Executor):
             detail = f"local job {job.job_id} raised: {e}\nlogs: {job.paths.stdout} {job.paths.stderr}"
             return record_status(cfg, results_dir, "failed", detail)
         except UncompletedJobError as e:  # no result at all: the worker was killed (OOM killer, kill -9, ...)
-            detail = (f"local job {job.job_id} was killed before it finished (no result): {e}\nThe next run of the "
-                      f"matrix runs it again (it resumes from its checkpoint). Logs: {job.paths.stdout} "
-                      f"{job.paths.stderr}")
+            detail = (
+                f"local job {job.job_id} was killed before it finished (no result): {e}\nThe next run of the "
+                f"matrix runs it again (it resumes from its checkpoint). Logs: {job.paths.stdout} "
+                f"{job.paths.stderr}"
+            )
             return record_status(cfg, results_dir, "interrupted", detail)
