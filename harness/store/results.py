@@ -178,7 +178,7 @@ def normalize_rows(rows: Iterable[dict], run_id: str) -> pd.DataFrame:
         full.setdefault("created_at", created_at)
         if full["run_id"] != run_id:
             raise ValueError(f"run {run_id}, row {i}: run_id {full['run_id']!r} differs from the file's run id")
-        for col, allowed in (("status", STATUSES), ("source", SOURCES), ("split", SPLITS)):
+        for col, allowed in CATEGORICAL.items():
             if full[col] not in allowed:
                 raise ValueError(f"run {run_id}, row {i}: {col}={full[col]!r}; expected one of {', '.join(allowed)}")
         if full["status"] == "ok" and _missing(full["value"]):
