@@ -455,13 +455,17 @@ class SlurmExecutor(Executor):
     @staticmethod
     def _stale(record: JobRecord, results_dir: Path) -> bool:
         """A registered job that has already ended with a result is not worth re-attaching to when the matrix asks
-        for its cell again: its row was recorded (and the cell is being re-run, e.g. --retry-failed) or it was a
-        success whose row has since been deleted. Only an uncollected failure is collected; the rest resubmit."""
+        for its cell again: its row records a failure (and the cell is being re-run, e.g. --retry-failed) or it was
+        a success whose row has since been deleted. A recorded success and an uncollected failure are collected;
+        the rest resubmit."""
         job = record.job()
         if not job.paths.result_pickle.exists():
             return False  # pending, running, or ended without a result: collecting it tells which
-        if (Path(results_dir) / f"{record.run_id}.parquet").exists():
-            return True
+        row = Path(results_dir) / f"{record.run_id}.parquet"
+        if row.exists():
+            from harness.store.results import read_results
+
+            return set(read_results([row]).status) != {"ok"}
         try:
             return job.exception() is None
         except Exception:  # noqa: BLE001 - an unreadable result pickle: nothing to collect from it
