@@ -144,16 +144,16 @@ def test_plugin_forms_register_in_both_variants(isolated_registry):
     register_preset(plugin_config("test-config"))
 
     @register_preset
-    def test_zero_args() -> MethodConfig:
+    def zero_args() -> MethodConfig:
         return plugin_config("test-zero-args")
 
     @register_preset
-    def test_per_variant(variant: str) -> MethodConfig:
+    def per_variant(variant: str) -> MethodConfig:
         return get_preset("depalm", variant).with_options(
             mapping={"n_queries": 4}, id="test-per-variant", display_name="QP4"
         )
 
-    assert callable(test_zero_args) and callable(test_per_variant)  # the decorator returns the function
+    assert callable(zero_args) and callable(per_variant)  # the decorator returns the function
     for method_id in ("test-config", "test-zero-args"):
         official, paper = get_preset(method_id, "official"), get_preset(method_id, "paper")
         assert (official.variant, paper.variant) == ("official", "paper")

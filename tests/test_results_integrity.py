@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_results import _row as base_row
 
 from harness.cli import main
 from harness.store.results import (
@@ -22,25 +23,7 @@ from harness.store.results import (
 
 
 def _row(**kw):
-    row = dict(
-        method="depalm",
-        dataset="syn-coco",
-        seed=0,
-        lr=8e-4,
-        grad_clip=0.8,
-        llm="smollm2-135m",
-        encoder="clip-b16-embedded",
-        profile="smoke",
-        split="test",
-        metric="CIDEr",
-        value=0.0,
-        train_time_s=30.0,
-        config_hash="abc",
-        code_version="deadbeef",
-        mean_step_s=0.5,
-    )
-    row.update(kw)
-    return row
+    return base_row(**{"value": 0.0, "mean_step_s": 0.5, **kw})
 
 
 def _read(directory):
