@@ -120,6 +120,4 @@ class FileSource:
             if sampling == "segments":  # a random frame of each segment in training, the middle one otherwise
                 train_loader = lambda rng: load_video(path, n_frames, sampling, rng)  # noqa: E731
         key = f"{spec.data_key}/{path.relative_to(folder).as_posix()}"
-        return Item(
-            s.id, key, loader, spec.format_prompt(s.question), list(s.targets), train_loader, s.question_type
-        )
+        return Item(s.id, key, loader, spec.format_prompt(s.question), list(s.targets), train_loader, s.question_type)
