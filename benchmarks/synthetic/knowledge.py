@@ -83,7 +83,6 @@ OBJECT_FACTS: dict[str, dict[str, tuple[str, list[str]]]] = {
         **{o: _YES for o in ("car", "house", "tree", "sun", "moon")},
         **{o: _NO for o in ("apple", "banana", "clock", "umbrella")},
     },
-    "is it hot or cold when you see this?": {"snowman": ("cold", ["freezing"]), "sun": ("hot", ["warm"])},
     "at what time of day do you see this in the sky?": {
         "sun": ("day", ["daytime", "noon"]),
         "moon": ("night", ["nighttime"]),
