@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from typing import cast
 
-from benchmarks.synthetic.language import human_answers
+from benchmarks.synthetic.language import article, human_answers
 from benchmarks.synthetic.scenes import BACKGROUNDS, COLORS, draw_shape
 
 _C = {**COLORS, "gold": (250, 200, 0), "light blue": (120, 180, 230), "brown": (120, 75, 35), "gray": (140, 140, 140)}
@@ -62,7 +62,7 @@ _NATURAL, _MAN_MADE = ("natural", ["nature"]), ("man made", ["manmade", "made by
 # question -> {object: (answer, equivalent variants)}: world knowledge the drawing does not show; each question is
 # asked of several objects, most with answers shared by two or more of them
 OBJECT_FACTS: dict[str, dict[str, tuple[str, list[str]]]] = {
-    "what is shown in this picture?": {o: (o, [f"a {o}"]) for o in OBJECTS},
+    "what is shown in this picture?": {o: (o, [article(o)]) for o in OBJECTS},
     "can you eat this?": {
         **{o: _YES for o in ("apple", "banana", "fish")},
         **{o: _NO for o in ("snowman", "sun", "moon", "umbrella", "tree", "house", "car", "clock")},

@@ -181,9 +181,8 @@ def _build(rng: random.Random, target: dict[str, object]) -> tuple[Scene, _Slots
         put(named_shape, cast(str, named_color))
     for _ in range(cast(int, target.get(COUNT, 0))):
         put(counted, any_color())
-    reserved = {counted if COUNT in target else "", colored if COLOR_OF in target else "", named_shape}
-    reserved.add(located if WHERE in target else "")
-    fillers = [s for s in SHAPES if s not in reserved]
+    asked = ((COUNT, counted), (COLOR_OF, colored), (WHERE, located), (SHAPE_OF, named_shape))
+    fillers = [s for s in SHAPES if s not in {shape for qtype, shape in asked if qtype in target}]
     wanted = max(rng.randint(0, 2), 2 - len(shapes) if ALL_SAME in target else 1 - len(shapes))
     if len(shapes) + wanted > len(cells):
         return None
