@@ -21,9 +21,12 @@ import slurm_cells
 from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.runner.executors.slurm import (
+    CODE_DIR,
     JOBS_FILE,
     RUN_DIR_LOG_LINK,
     START_HINT,
+    JobRecord,
+    JobRegistry,
     SlurmExecutor,
     SlurmOptions,
     job_states,
@@ -116,10 +119,9 @@ def cell(seed: int, method: str = "depalm") -> RunConfig:
 
 def registered_jobs(runs_dir: Path) -> dict[str, str]:
     """run id -> SLURM job id, from the driver's registry."""
-    try:
-        return {rid: r["job_id"] for rid, r in json.loads((runs_dir / JOBS_FILE).read_text())["jobs"].items()}
-    except (OSError, ValueError, KeyError):
+    if not (runs_dir / JOBS_FILE).exists():
         return {}
+    return {rid: r.job_id for rid, r in JobRegistry(runs_dir).load().items()}
 
 
 def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
@@ -224,7 +226,7 @@ def test_detach_returns_at_once_and_rerun_collects(slurm, tmp_path):
     assert outcomes == {ok.run_id: "ok"}
     assert registered_jobs(runs) == {}, "finished jobs leave the registry"
     assert set(rows_by_run(results)[failing.run_id]["status"]) == {"failed"}
-    arrays = {p.name.split("_")[0] for p in (runs / "_slurm").iterdir() if p.is_dir()}
+    arrays = {p.name.split("_")[0] for p in (runs / "_slurm").iterdir() if p.is_dir() and p.name != CODE_DIR}
     assert len(arrays) == 1, "re-running must collect, not resubmit"
 
 
@@ -238,20 +240,8 @@ def test_sbatch_refusal_is_a_usage_error_and_registers_nothing(slurm, tmp_path):
 def test_job_unknown_to_slurm_is_recorded_not_waited_for(slurm, tmp_path):
     runs, results = tmp_path / "runs", tmp_path / "results"
     c = cell(0)
-    runs.mkdir()
-    (runs / JOBS_FILE).write_text(
-        json.dumps(
-            {
-                "jobs": {
-                    c.run_id: {
-                        "job_id": "987654_3",
-                        "config_hash": c.config_hash(),
-                        "folder": str(runs / "_slurm" / "%j"),
-                        "submitted_at": time.time() - 3600,
-                    }
-                }
-            }
-        )
+    JobRegistry(runs).add(
+        [JobRecord(c.run_id, "987654_3", c.config_hash(), str(runs / "_slurm" / "%j"), time.time() - 3600)]
     )
     ex = SlurmExecutor(SlurmOptions(gpus_per_node=0), cell_fn=slurm_cells.ok_cell)
     ex.lost_grace_s = 2.0

@@ -177,13 +177,13 @@ def test_registry_round_trip_and_removal(tmp_path):
     assert {k: v.job_id for k, v in reg.load().items()} == {"a": "12_0", "b": "12_1"}
     reg.remove(["a"])
     assert list(reg.load()) == ["b"]
-    assert json.loads(reg.path.read_text())["jobs"]["b"]["config_hash"] == "h2"
+    assert [json.loads(line) for line in reg.path.read_text().splitlines()][-1] == {"remove": ["a"]}
 
 
 def test_unreadable_registry_names_the_file_and_the_fix(tmp_path):
     reg = JobRegistry(tmp_path)
-    reg.path.write_text("{not json")
-    with pytest.raises(RuntimeError, match="slurm_jobs.json: unreadable job registry.*move the file away"):
+    reg.path.write_text('{not json\n{"remove": []}\n')  # a damaged line that is not the last one
+    with pytest.raises(RuntimeError, match="slurm_jobs.jsonl: unreadable job registry.*line 1.*move the file away"):
         reg.load()
 
 
@@ -252,7 +252,9 @@ def collect(monkeypatch, tmp_path, states, **executor_attrs):
     ex = slurm.SlurmExecutor(SlurmOptions(gpus_per_node=0))
     for k, v in executor_attrs.items():
         setattr(ex, k, v)
-    return list(ex._collect(tracked, registry, tmp_path / "results", NoProgress())), registry
+    waves = slurm._Waves([], slurm.SlurmLimits(), ex.options.array_parallelism)  # nothing left to submit
+    outcomes = ex._collect(tracked, waves, registry, tmp_path / "runs", tmp_path / "results", None, NoProgress())
+    return list(outcomes), registry
 
 
 def test_job_ending_without_result_is_interrupted_with_its_state_and_log_tail(monkeypatch, tmp_path):
@@ -300,7 +302,7 @@ def _run_with_fake_submission(monkeypatch, tmp_path, cfg):
 
     submitted = []
 
-    def fake_submit(self, cells, runs_dir, results_dir):
+    def fake_submit(self, cells, runs_dir, results_dir, throttle=None, code=None):
         records = []
         for c in cells:
             record = JobRecord(

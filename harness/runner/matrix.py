@@ -378,7 +378,8 @@ def plan(study: StudyConfig) -> Plan:
     rows = read_stored(results_dir)
     stored = cached_status(rows)
     rerun = {"cancelled", "interrupted"} | ({"failed", "unstable"} if study.retry_failed else set())
-    todo, cached = [], []
+    todo: list[RunConfig] = []
+    cached: list[RunConfig] = []
     for c in cells:  # each hash computed once; a dict lookup per cell keeps planning linear in the cells
         h = c.config_hash()
         (todo if h not in stored or stored[h] in rerun else cached).append(c)
