@@ -345,6 +345,20 @@ def cached_status(rows: pd.DataFrame | None) -> dict[str, str]:
     return status
 
 
+def split_cached(
+    cells: list[RunConfig], stored: dict[str, str], retry_failed: bool
+) -> tuple[list[RunConfig], list[RunConfig]]:
+    """(to run, cached): a cell runs unless a row with its config hash holds a final status. Each hash is computed
+    once and looked up in a dict, so planning is linear in the cells."""
+    rerun = {"cancelled", "interrupted"} | ({"failed", "unstable"} if retry_failed else set())
+    todo: list[RunConfig] = []
+    cached: list[RunConfig] = []
+    for c in cells:
+        h = c.config_hash()
+        (todo if h not in stored or stored[h] in rerun else cached).append(c)
+    return todo, cached
+
+
 def plan(study: StudyConfig) -> Plan:
     """Validate the study and resolve its cells; creates nothing on disk."""
     check_executor_name(study.executor)
@@ -377,12 +391,7 @@ def plan(study: StudyConfig) -> Plan:
             ) from None
     rows = read_stored(results_dir)
     stored = cached_status(rows)
-    rerun = {"cancelled", "interrupted"} | ({"failed", "unstable"} if study.retry_failed else set())
-    todo: list[RunConfig] = []
-    cached: list[RunConfig] = []
-    for c in cells:  # each hash computed once; a dict lookup per cell keeps planning linear in the cells
-        h = c.config_hash()
-        (todo if h not in stored or stored[h] in rerun else cached).append(c)
+    todo, cached = split_cached(cells, stored, study.retry_failed)
     return Plan(cells, todo, cached, stored, skipped, profile, results_dir, runs_dir, out_dir, rows)
 
 
