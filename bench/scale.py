@@ -142,7 +142,7 @@ def time_driver_loop(cells: list[Any], root: Path) -> float:
         raise _OneLoop
 
     real_cmd, real_sleep = slurm._slurm_cmd, slurm.time.sleep
-    slurm._slurm_cmd, slurm.time.sleep = fake_cmd, stop  # type: ignore[assignment]
+    slurm._slurm_cmd, slurm.time.sleep = fake_cmd, stop
     try:
         t0 = time.perf_counter()
         with contextlib.suppress(_OneLoop):
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="550,1650,16650", help="cell counts, comma separated (default: %(default)s)")
     args = p.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
-    results = []
+    results: list[dict[str, Any]] = []
     for n in sizes:
         cells = synthetic_cells(n)
         with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:

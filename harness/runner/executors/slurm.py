@@ -543,6 +543,11 @@ class _Tracked:
     unknown_since: float | None = None
     ended_at: float | None = None
     state: str = "PENDING"
+    result_pickle: Path = field(init=False)  # looked up once: submitit builds its paths anew on every access
+    has_result: bool = False  # the result pickle was there at the last look
+
+    def __post_init__(self) -> None:
+        self.result_pickle = self.job.paths.result_pickle
 
 
 @dataclass
@@ -821,7 +826,9 @@ class SlurmExecutor(Executor):
         try:
             while tracked or waves.queue:
                 states = None
-                pending = [t.record.job_id for t in tracked.values() if not t.job.paths.result_pickle.exists()]
+                for t in tracked.values():  # one stat per job and look
+                    t.has_result = t.result_pickle.exists()
+                pending = [t.record.job_id for t in tracked.values() if not t.has_result]
                 try:
                     states = job_states(pending)
                     unreachable_since = None
@@ -878,7 +885,7 @@ class SlurmExecutor(Executor):
     ) -> CellOutcome | None:
         """The outcome of a job that has ended, else None (and updates what is known of it)."""
         job_id, now = t.record.job_id, time.time()
-        if t.job.paths.result_pickle.exists():
+        if t.has_result:
             return self._outcome_from_result(t, results_dir)
         if states is None:
             return None
