@@ -138,7 +138,7 @@ def time_driver_loop(cells: list[Any], root: Path) -> float:
     def fake_cmd(cmd: list[str], timeout_s: float = 60) -> str:
         return squeue if cmd[0] == "squeue" else "JobID|State\n"
 
-    def stop(_seconds: float) -> None:
+    def stop(_seconds: Any) -> None:
         raise _OneLoop
 
     real_cmd, real_sleep = slurm._slurm_cmd, slurm.time.sleep
@@ -149,7 +149,7 @@ def time_driver_loop(cells: list[Any], root: Path) -> float:
             list(ex._collect(tracked, waves, registry, runs_dir, root / "results", None, _NoProgress()))
         return time.perf_counter() - t0
     finally:
-        slurm._slurm_cmd, slurm.time.sleep = real_cmd, real_sleep  # type: ignore[assignment]
+        slurm._slurm_cmd, slurm.time.sleep = real_cmd, real_sleep
 
 
 def per_10x(sizes: list[int], times: list[float]) -> list[float | None]:
