@@ -383,3 +383,14 @@ def test_a_snapshot_is_not_changed_by_later_edits_to_the_checkout(tmp_path, monk
     assert status.stdout.split() == ["M", "mod.py"]  # dirty as the checkout was: its code_version says -dirty
     assert code_snapshot(repo / "runs") != snap  # other code: another snapshot
     assert not any(p.name == "runs" for p in snap.iterdir())
+
+
+def test_gc_leaves_the_run_directory_of_a_job_in_the_appended_registry(tmp_path):
+    from harness.runner.gc import collect
+
+    runs = tmp_path / "runs"
+    (runs / "run0").mkdir(parents=True)
+    (runs / "run1").mkdir()
+    JobRegistry(runs).add(records(1))  # run0 has a job in flight; run1 nothing
+    garbage, _ = collect(tmp_path / "results", runs, tmp_path / "features")
+    assert [p.name for p, _ in garbage] == ["run1"]
