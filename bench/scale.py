@@ -114,7 +114,7 @@ class _NoProgress:
 
 
 class _OneLoop(Exception):
-    """Raised from the driver's sleep: one pass of the loop is done."""
+    """Raised from the driver's wait: one pass of the loop is done."""
 
 
 def time_driver_loop(cells: list[Any], root: Path) -> float:
@@ -138,18 +138,19 @@ def time_driver_loop(cells: list[Any], root: Path) -> float:
     def fake_cmd(cmd: list[str], timeout_s: float = 60) -> str:
         return squeue if cmd[0] == "squeue" else "JobID|State\n"
 
-    def stop(_seconds: Any) -> None:
+    def stop(_seconds: float) -> None:
         raise _OneLoop
 
-    real_cmd, real_sleep = slurm._slurm_cmd, slurm.time.sleep
-    slurm._slurm_cmd, slurm.time.sleep = fake_cmd, stop
+    ex._wait = stop  # type: ignore[method-assign]
+    real_cmd = slurm._slurm_cmd
+    slurm._slurm_cmd = fake_cmd
     try:
         t0 = time.perf_counter()
         with contextlib.suppress(_OneLoop):
             list(ex._collect(tracked, waves, registry, runs_dir, root / "results", None, _NoProgress()))
         return time.perf_counter() - t0
     finally:
-        slurm._slurm_cmd, slurm.time.sleep = real_cmd, real_sleep
+        slurm._slurm_cmd = real_cmd
 
 
 def per_10x(sizes: list[int], times: list[float]) -> list[float | None]:

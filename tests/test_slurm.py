@@ -252,6 +252,45 @@ def test_job_unknown_to_slurm_is_recorded_not_waited_for(slurm, tmp_path):
     assert "SLURM no longer knows job 987654_3" in outcomes[0].error
 
 
+def test_more_cells_than_max_submit_jobs_go_in_waves_under_one_global_running_limit(slurm, tmp_path, monkeypatch):
+    """Limits as a small cluster would set them (arrays of 2, 4 queued jobs per user): 7 cells go in waves, and
+    never more than --array-parallelism (3) of them run at once across the arrays, a later array's throttle raised
+    as an earlier one drains."""
+    from harness.runner.executors import slurm as executor
+
+    monkeypatch.setattr(executor, "read_limits", lambda: executor.SlurmLimits(max_array_size=2, max_submit_jobs=4))
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    cells = [cell(s) for s in range(7)]
+    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, time="10", array_parallelism=3), cell_fn=slurm_cells.ok_cell)
+    ex.poll_max_s = 2.0
+    peaks = {"running": 0, "queued": 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            ids = set(registered_jobs(runs).values())
+            out = subprocess.run(
+                ["squeue", "--me", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True, timeout=60
+            ).stdout
+            states = [state for job, _, state in (line.partition("|") for line in out.splitlines()) if job in ids]
+            peaks["running"] = max(peaks["running"], states.count("RUNNING"))
+            peaks["queued"] = max(peaks["queued"], len(states))
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        outcomes = {o.run_id: o.status for o in ex.run(cells, runs, results, NoProgress())}
+    finally:
+        done.set()
+        thread.join(timeout=60)
+    assert outcomes == {c.run_id: "ok" for c in cells}
+    assert registered_jobs(runs) == {}
+    arrays = {p.name.split("_")[0] for p in (runs / "_slurm").iterdir() if p.is_dir() and p.name != CODE_DIR}
+    assert len(arrays) >= 4, arrays  # 7 cells in arrays of at most 2
+    assert 1 <= peaks["running"] <= 3 and peaks["queued"] <= 4, peaks
+
+
 # ---- the real thing through run_matrix.py: smoke-profile cells ------------------------------------------------
 
 

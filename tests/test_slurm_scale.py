@@ -109,6 +109,7 @@ class FakeCluster:
         self.waves: list[tuple[int, int]] = []
         self.peak_running = self.peak_queued = 0
         self.next_base = 100
+        self.raised: list[tuple[str, int]] = []  # (array, throttle) updates the driver asked for
 
     def submit(self, cells, runs_dir, results_dir, throttle=None, code=None):
         queued = sum(1 for a in self.arrays.values() for t in a["tasks"].values() if t[0] != "COMPLETED")
@@ -125,7 +126,7 @@ class FakeCluster:
         JobRegistry(runs_dir).add(records)
         return records
 
-    def step(self, _seconds=None):
+    def step(self):
         for array in self.arrays.values():
             for state in array["tasks"].values():
                 if state[0] == "RUNNING":
@@ -152,6 +153,7 @@ class FakeCluster:
         if cmd[:2] == ["scontrol", "update"]:
             base = cmd[2].split("=")[1]
             self.arrays[base]["throttle"] = int(cmd[3].split("=")[1])
+            self.raised.append((base, self.arrays[base]["throttle"]))
             return ""
         raise AssertionError(f"unexpected SLURM command {cmd}")
 
@@ -163,7 +165,7 @@ def run_on_fake_cluster(monkeypatch, tmp_path, n_cells, limits, parallel, detach
     monkeypatch.setattr(slurm.SlurmExecutor, "submit", cluster.submit)  # a bound method: no executor self
     monkeypatch.setattr(slurm, "job_states", cluster.states)
     monkeypatch.setattr(slurm, "_slurm_cmd", cluster.command)
-    monkeypatch.setattr(slurm.time, "sleep", cluster.step)
+    monkeypatch.setattr(SlurmExecutor, "_wait", lambda self, seconds: (self.sleeps.append(seconds), cluster.step()))
     ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, array_parallelism=parallel, detach=detach))
     cells = [cell(s) for s in range(n_cells)]
     outcomes = list(ex.run(cells, tmp_path / "runs", tmp_path / "results", NoProgress()))
@@ -187,6 +189,7 @@ def test_throttles_of_arrays_sum_to_the_global_limit_and_are_raised_as_earlier_a
     assert len(outcomes) == 12 and cluster.peak_running == 4
     assert cluster.waves[0] == (5, 4)  # the first array takes the whole share; later ones what is left of it
     assert all(throttle <= 4 for _, throttle in cluster.waves)
+    assert cluster.raised and all(throttle <= 4 for _, throttle in cluster.raised)  # shares moved to later arrays
 
 
 def test_detach_submits_what_fits_and_says_the_rest_waits(monkeypatch, tmp_path, capsys):

@@ -864,11 +864,15 @@ class SlurmExecutor(Executor):
                     return
                 if tracked or waves.queue:
                     progress.tick()
-                    self.sleeps.append(interval)
-                    time.sleep(interval)
+                    self._wait(interval)
                     interval = min(self.poll_max_s, interval * 2)
         except KeyboardInterrupt:
             self._report_left(tracked, registry, "interrupted", waves)
+
+    def _wait(self, seconds: float) -> None:
+        """The pause between two looks at the jobs."""
+        self.sleeps.append(seconds)
+        time.sleep(seconds)
 
     @staticmethod
     def _raise_throttles(waves: _Waves) -> None:
