@@ -141,7 +141,7 @@ def time_driver_loop(cells: list[Any], root: Path) -> float:
     def stop(_seconds: float) -> None:
         raise _OneLoop
 
-    ex._wait = stop  # type: ignore[method-assign]
+    ex._wait = stop  # type: ignore[method-assign,assignment]
     real_cmd = slurm._slurm_cmd
     slurm._slurm_cmd = fake_cmd
     try:
