@@ -397,3 +397,22 @@ def test_gc_leaves_the_run_directory_of_a_job_in_the_appended_registry(tmp_path)
     JobRegistry(runs).add(records(1))  # run0 has a job in flight; run1 nothing
     garbage, _ = collect(tmp_path / "results", runs, tmp_path / "features")
     assert [p.name for p, _ in garbage] == ["run1"]
+
+
+def test_arrays_of_an_earlier_driver_count_with_the_throttle_slurm_shows(monkeypatch):
+    asked = []
+
+    def scontrol(cmd, timeout_s=60):
+        asked.append(cmd[-1])
+        if cmd[-1] == "12":
+            return "JobId=12 ArrayJobId=12 ArrayTaskId=2-9%3 ArrayTaskThrottle=3\n"
+        raise slurm.SlurmUnreachable("scontrol: Invalid job id specified")
+
+    monkeypatch.setattr(slurm, "_slurm_cmd", scontrol)
+    waves = slurm._Waves([cell(0)], SlurmLimits(), parallel=8)
+    attached = [JobRecord(f"a{i}", f"12_{i}", "h", "/f/%j", 0.0) for i in range(8)]
+    attached += [JobRecord(f"b{i}", f"13_{i}", "h", "/f/%j", 0.0) for i in range(2)]
+    waves.track(attached)
+    assert sorted(asked) == ["12", "13"]  # one id per call: scontrol takes no lists
+    # array 12 may run 3 at once; array 13's throttle is unknown: both its tasks count as running
+    assert waves.free() == 8 - 3 - 2 and waves.next_wave() == (1, 1)

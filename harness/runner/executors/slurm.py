@@ -587,10 +587,14 @@ class _Waves:
 
     @staticmethod
     def _read_throttles(bases: list[str]) -> dict[str, int]:
-        try:
-            return array_throttles(_slurm_cmd(["scontrol", "show", "job", "-o", ",".join(bases)]))
-        except SlurmUnreachable:
-            return {}
+        """One `scontrol show job` per array (it takes one id); an array SLURM no longer shows is left out."""
+        throttles: dict[str, int] = {}
+        for base in bases:
+            try:
+                throttles.update(array_throttles(_slurm_cmd(["scontrol", "show", "job", "-o", base])))
+            except SlurmUnreachable:
+                continue
+        return throttles
 
     def finished(self, run_id: str) -> None:
         base = self.array_of.pop(run_id, None)
@@ -661,10 +665,12 @@ class SlurmExecutor(Executor):
 
     def _job_setup(self, code: Path) -> list[str]:
         """Shell lines run before each job: same working directory; the code snapshot first on the import path,
-        then the driver's directory and PYTHONPATH (where plugins live), with the working directory kept off
-        sys.path (PYTHONSAFEPATH) so a job started from the checkout does not import the live copy; offline hubs
-        unless the driver says otherwise."""
-        paths = list(dict.fromkeys([str(code), os.getcwd()]))
+        then the driver's directory (unless it is the checkout) and PYTHONPATH (where plugins live), with the working
+        directory kept off sys.path (PYTHONSAFEPATH) so a job started from the checkout does not import the live
+        copy; offline hubs unless the driver says otherwise."""
+        cwd = Path.cwd()
+        # the checkout itself stays off the path: a module added to it later must not reach a pending job
+        paths = [str(code)] + ([str(cwd)] if cwd.resolve() != REPO_ROOT.resolve() else [])
         return [
             f"cd {shlex.quote(os.getcwd())}",
             "export PYTHONSAFEPATH=1",
