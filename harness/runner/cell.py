@@ -98,12 +98,13 @@ class Backbones:
         self._llms: dict[tuple, Any] = {}
         self._encoders: dict[tuple, Any] = {}
 
-    def llm(self, llm_id: str, device: Any):
+    def llm(self, llm_id: str, device: Any, dtype: Any = None):
+        """`dtype`: a torch dtype (None: the device's default, `harness.backbones.base.default_dtype`)."""
         from harness.backbones import load_llm
 
-        key = (llm_id, str(device))
+        key = (llm_id, str(device), str(dtype))
         if key not in self._llms:
-            self._llms[key] = load_llm(llm_id, device=device)
+            self._llms[key] = load_llm(llm_id, device=device, dtype=dtype)
         return self._llms[key]
 
     def encoder(
@@ -113,6 +114,7 @@ class Backbones:
         image_size: int | None,
         shared: bool = True,
         inputs: dict[str, Any] | None = None,
+        dtype: Any = None,
     ):
         """`inputs`: `PerceptualEncoder.configure_input` settings (resize mode, frames, pixel statistics)."""
         from harness.backbones import load_encoder
@@ -120,12 +122,12 @@ class Backbones:
         opts = {"image_size": image_size} if image_size else {}
 
         def load():
-            enc = load_encoder(encoder_id, device=device, **opts)
+            enc = load_encoder(encoder_id, device=device, dtype=dtype, **opts)
             return enc.configure_input(**inputs) if inputs else enc
 
         if not shared:
             return load()
-        key = (encoder_id, str(device), image_size, tuple(sorted((inputs or {}).items())))
+        key = (encoder_id, str(device), str(dtype), image_size, tuple(sorted((inputs or {}).items())))
         if key not in self._encoders:
             self._encoders[key] = load()
         return self._encoders[key]
@@ -232,6 +234,11 @@ class CellRun:
         # the method is the one the config (and so its hash) holds, never re-read from the preset registry
         self.preset = MethodConfig.from_dict(cfg.method_config)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        from harness.runner.precision import resolve_backbone_dtype, torch_dtype
+
+        # a config from before the dtype was resolved by the matrix ("auto") runs as it then did
+        self.dtype_name = resolve_backbone_dtype(cfg.train.backbone_dtype, self.device.type == "cuda")
+        self.backbone_dtype = torch_dtype(self.dtype_name)
         self.n_levels = self.preset.extraction.n_levels
         self.tune_encoder = bool(getattr(self.preset.finetune, "encoder_bias", False))
         self._items: dict[str, list[Any]] = {}
@@ -279,6 +286,7 @@ class CellRun:
             self.cfg.train.image_size,
             shared=not self.tune_encoder,
             inputs=self.encoder_inputs(),
+            dtype=self.backbone_dtype,
         )
         if self.augmenter is not None and self.cfg.variant == "official" and "image_size" in enc.meta.preprocess:
             self.augmenter.config = dataclasses.replace(
@@ -337,7 +345,7 @@ class CellRun:
 
         from methods import FeatureSpec, build_model
 
-        llm = self.backbones.llm(self.cfg.llm, self.device)
+        llm = self.backbones.llm(self.cfg.llm, self.device, self.backbone_dtype)
         m = encoder.meta
         spec = FeatureSpec(d_feats=m.d_feats, grid=tuple(m.grid), has_cls=m.has_cls, n_levels=m.n_levels)
         torch.manual_seed(self.cfg.seed)
@@ -378,6 +386,7 @@ class CellRun:
             world_size=world_size,
             on_step=self.on_step,
             rng_streams={"augment": self.augmenter.rng} if self.augmenter else None,
+            dtype_name=self.dtype_name,
         )
         return trainer.train()
 
@@ -403,6 +412,7 @@ class CellRun:
                 self.cfg.eval,
                 postprocess,
                 self.device,
+                dtype_name=self.dtype_name,
             )
             _write_jsonl(self.run_dir / f"predictions_{role}.jsonl", records)
             # DePALM's own VQA accuracy scores the stripped decode, whatever the variant's post-processing
@@ -482,10 +492,53 @@ def _train(cfg: RunConfig, run_dir: Path, cell: CellRun, encoder) -> tuple[Any, 
     return llm, model, state, result, world
 
 
+def _evaluate_prior(cfg: RunConfig, run_dir: Path) -> tuple[dict, dict]:
+    """The `prior` control: predictions from the training split alone (`benchmarks.prior`), no model, no torch; its
+    predictions and metrics are written like a trained cell's."""
+    from benchmarks import get_benchmark
+    from benchmarks.prior import prior_predictions
+
+    bench = get_benchmark(cfg.dataset)
+    roles = [r for r in cfg.eval.splits if getattr(bench.spec.splits, r, None) is not None]
+
+    def load(role: str, size: int | None) -> list[Any]:
+        subset_seed = cfg.seed if cfg.train.subset_seed is None else cfg.train.subset_seed
+        return bench.load(
+            role, data_root=cfg.data_root, size=size, seed=0, subset_seed=subset_seed, variant=cfg.variant
+        )
+
+    train = load("train", cfg.train.train_size)
+    metrics = {}
+    for role in roles:
+        items = load(role, cfg.eval.size)
+        predictions = prior_predictions(bench, train, items)
+        _write_jsonl(
+            run_dir / f"predictions_{role}.jsonl",
+            [
+                {"id": it.id, "prompt": it.prompt, "raw": predictions[it.id], "prediction": predictions[it.id]}
+                for it in items
+            ],
+        )
+        metrics[role] = bench.evaluate(predictions, items, metrics=cfg.eval.metrics)
+    info = {
+        "train_time_s": 0.0,
+        "mean_step_s": float("nan"),
+        "steps": 0,
+        "trainable_params": 0,
+        "n_injected_tokens": 0,
+        "n_train": len(train),
+        "primary": (bench.spec.eval_split, bench.spec.primary_metric),
+    }
+    return metrics, info
+
+
 def _train_and_evaluate(
     cfg: RunConfig, run_dir: Path, backbones: Backbones, on_step: Callable[[dict[str, Any]], None] | None
 ) -> tuple[dict, dict]:
     from harness.runner.checkpoint import save_tensors
+
+    if cfg.method_config.get("control") == "prior":
+        return _evaluate_prior(cfg, run_dir)
 
     launched = launched_rank()
     device = None
