@@ -41,7 +41,7 @@ from harness.store.results import AGGREGATE_DATASET, read_results
 PAPER_RESULTS = REPO_ROOT / "results" / "paper"  # the paper's numbers (scripts/build_paper_results.py)
 TABLE3_METHODS = ("limber-all", "mapl", "epalm")
 TABLE3_COLUMNS = ("coco", "coco-1pct", "vqav2", "vqav2-1pct", "okvqa")
-_CSV_HEAD = ("method", "control", "origin", "note")
+_CSV_HEAD = ("method", "origin", "note")
 _CSV_TAIL = (
     "train_time",
     "rank",
@@ -53,6 +53,7 @@ _CSV_TAIL = (
     "score_hi",
     "score_pos",
     "tied",
+    "control",
     "section",
 )
 S_TABLE_OF_MODALITY = {"image": "tableS2", "audio": "tableS3", "video": "tableS4"}
@@ -340,7 +341,7 @@ def table4_part(
     stub, seeds = _seed_counts(t.seeds) if t.seeds is not None else ("Method", None)
     heads += [("Seeds",)] if seeds is not None else []
     heads += [("Train time ↓",)] if show_train else []
-    ci = (" [95% CI]",) if intervals else ()
+    ci = ("[95% CI]",) if intervals else ()
     heads += [("Avg. rank ↓", *ci), ("Avg. score ↑", *ci)]
     if runs:
         text = pd.DataFrame(
@@ -393,7 +394,7 @@ def table4_part(
     csv = pd.concat([c.mean, s[_AGGREGATES]], axis=1)
     if u is not None:
         csv = pd.concat([csv, bounds[uncertainty.COLUMNS]], axis=1)
-        csv.insert(0, "control", [section.controls.get(m, "") for m in section.methods])
+        csv["control"] = [section.controls.get(m, "") for m in section.methods]
     csv.insert(0, "method", section.methods)
     csv["section"] = section.key
     return part, csv.reset_index(drop=True)
