@@ -286,7 +286,9 @@ def _uncertainty_notes(section: Section, u: Uncertainty) -> list[Text]:
         f"benchmark's evaluation items, the same resampled items for every method (paired)."
     ]
     if u.cells_with_items == 0:
-        notes.append("No per-item scores in the results: the intervals resample seeds only (they understate item noise).")
+        notes.append(
+            "No per-item scores in the results: the intervals resample seeds only (they understate item noise)."
+        )
     elif u.cells_with_items < u.cells:
         notes.append(
             f"{u.cells - u.cells_with_items} of {u.cells} cells have no per-item scores (older runs, or a metric that "

@@ -70,9 +70,7 @@ def write_item_scores(scores: ItemScores, results_dir: Path, run_id: str) -> Pat
     if not records:
         raise ValueError(f"run {run_id}: no per-item scores to write")
     split, metric, item, value = zip(*records, strict=True)
-    table = pa.table(
-        [[run_id] * len(records), list(split), list(metric), list(item), list(value)], schema=ITEM_SCHEMA
-    )
+    table = pa.table([[run_id] * len(records), list(split), list(metric), list(item), list(value)], schema=ITEM_SCHEMA)
     with (
         atomic_path(path) as tmp,
         pq.ParquetWriter(tmp, table.schema, store_schema=False, write_statistics=False) as writer,
