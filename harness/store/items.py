@@ -22,7 +22,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.store.atomic import atomic_path
 from harness.store.results import (
     CHECKSUM_KEY,
     ITEMS_SUFFIX,
@@ -30,6 +29,8 @@ from harness.store.results import (
     ResultsWarning,
     check_run_id,
     content_digest,
+    visible_files,
+    write_checksummed,
 )
 
 ITEM_SCHEMA = pa.schema(
@@ -71,13 +72,7 @@ def write_item_scores(scores: ItemScores, results_dir: Path, run_id: str) -> Pat
         raise ValueError(f"run {run_id}: no per-item scores to write")
     split, metric, item, value = zip(*records, strict=True)
     table = pa.table([[run_id] * len(records), list(split), list(metric), list(item), list(value)], schema=ITEM_SCHEMA)
-    with (
-        atomic_path(path) as tmp,
-        pq.ParquetWriter(tmp, table.schema, store_schema=False, write_statistics=False) as writer,
-    ):
-        writer.write_table(table)
-        writer.add_key_value_metadata({CHECKSUM_KEY: content_digest(table).encode()})
-    return path
+    return write_checksummed(table, path)
 
 
 def item_files(paths: Iterable[Path]) -> list[Path]:
@@ -88,9 +83,7 @@ def item_files(paths: Iterable[Path]) -> list[Path]:
             if path.name.endswith(ITEMS_SUFFIX):
                 found[path.resolve()] = None
         elif path.is_dir():
-            for p in sorted(path.rglob(f"*{ITEMS_SUFFIX}")):
-                if not any(part.startswith(".") for part in p.relative_to(path).parts):
-                    found[p.resolve()] = None
+            found.update((p.resolve(), None) for p in visible_files(path, f"*{ITEMS_SUFFIX}"))
     return list(found)
 
 

@@ -234,14 +234,28 @@ def write_result(rows: list[dict], results_dir: Path, run_id: str) -> Path:
     final = results_dir / f"{run_id}.parquet"
     # the reader restores the dtypes from SCHEMA: pandas' metadata, the arrow schema and column statistics would
     # only repeat what the columns say, so the file's key-value metadata holds the checksum alone
-    table = pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
+    return write_checksummed(pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None), final)
+
+
+def write_checksummed(table: pa.Table, path: Path) -> Path:
+    """Write `table` to `path` atomically with its content checksum (`CHECKSUM_KEY`) as the only metadata."""
     with (
-        atomic_path(final) as tmp,
+        atomic_path(path) as tmp,
         pq.ParquetWriter(tmp, table.schema, store_schema=False, write_statistics=False) as writer,
     ):
         writer.write_table(table)
         writer.add_key_value_metadata({CHECKSUM_KEY: content_digest(table).encode()})
-    return final
+    return path
+
+
+def visible_files(directory: Path, pattern: str) -> list[Path]:
+    """The files matching `pattern` under `directory` (recursive), sorted, except hidden ones and those under a
+    hidden folder (a writer's temp files)."""
+    return [
+        p
+        for p in sorted(directory.rglob(pattern))
+        if not any(s.startswith(".") for s in p.relative_to(directory).parts)
+    ]
 
 
 def result_files(paths: Iterable[Path]) -> list[Path]:
@@ -252,11 +266,9 @@ def result_files(paths: Iterable[Path]) -> list[Path]:
         if path.is_file():
             found[path.resolve()] = None
         elif path.is_dir():
-            for p in sorted(path.rglob("*.parquet")):
-                if not p.name.endswith(ITEMS_SUFFIX) and not any(
-                    part.startswith(".") for part in p.relative_to(path).parts
-                ):
-                    found[p.resolve()] = None
+            found.update(
+                (p.resolve(), None) for p in visible_files(path, "*.parquet") if not p.name.endswith(ITEMS_SUFFIX)
+            )
         else:
             raise FileNotFoundError(
                 f"results path {path}: no such file or directory (pass a results directory "
