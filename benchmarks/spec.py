@@ -129,6 +129,8 @@ class Item:
 
     Training draws one target per epoch (C.3, duplicate inputs); `load_input()` returns the raw input:
     PIL.Image (image), (float32 waveform, sample_rate) (audio) or list[PIL.Image] frames (video).
+    `question_type` (VQA) is data for the blind prior (`benchmarks.prior`): the question's template as its generator
+    or annotation names it; None lets the prior fall back on the question's first words.
     """
 
     id: str
@@ -138,3 +140,4 @@ class Item:
     targets: list[str]
     # training draw of an input whose use in training is random (video: a random frame per segment); None: load_input
     load_train_input: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)
+    question_type: str | None = None

@@ -194,6 +194,64 @@ def test_vqa_answers_have_a_clear_majority_and_human_variants():
     assert any(any(not t.isdigit() for t in it.targets) for it in counts)  # number words appear
 
 
+def _truth(scene, qtype: str, question: str) -> str:
+    """The answer of a shapes question read off the scene, independently of the generator."""
+    from benchmarks.synthetic import shape_tasks as st
+    from benchmarks.synthetic.language import article, plural
+
+    shapes = scene.shapes
+    named = [s for s in shapes if f"the {s.shape}?" in question]
+    if qtype in (st.COLOR_OF, st.WHERE):
+        assert len(named) == 1, (question, scene)  # the shape asked about is unique
+        return named[0].color if qtype == st.COLOR_OF else named[0].position
+    if qtype == st.SHAPE_OF:
+        colored = [s for s in shapes if question == f"what shape is the {s.color} object?"]
+        assert len({s.shape for s in colored}) == 1, (question, scene)
+        return colored[0].shape
+    if qtype == st.COUNT:
+        return str(sum(question == f"how many {plural(s.shape)} are there?" for s in shapes))
+    if qtype == st.BACKGROUND:
+        return scene.background
+    if qtype == st.IS_THERE:
+        return "yes" if any(question == f"is there {article(s.color + ' ' + s.shape)}?" for s in shapes) else "no"
+    assert qtype == st.ALL_SAME and len(shapes) >= 2
+    return "yes" if len({s.color for s in shapes}) == 1 else "no"
+
+
+def test_shape_vqa_answers_are_true_of_the_scene():
+    import random
+
+    from benchmarks.synthetic.scenes import object_colors
+    from benchmarks.synthetic.shape_tasks import ANSWERS, shape_vqa
+
+    seen: set[str] = set()
+    for i in range(1500):
+        scene, questions = shape_vqa(random.Random(f"truth/{i}"), 3)
+        assert len({t for _, _, t in questions}) == 3 and scene.shapes
+        assert all(s.color in object_colors(scene.background) for s in scene.shapes)
+        assert len({(s.row, s.col) for s in scene.shapes}) == len(scene.shapes)
+        for question, answers, qtype in questions:
+            majority = max(set(answers), key=answers.count)
+            assert majority == _truth(scene, qtype, question), (question, answers, scene)
+            seen.add(qtype)
+    assert seen == set(ANSWERS)
+
+
+def test_sign_letter_colors_are_true_of_the_sign():
+    import random
+
+    from benchmarks.synthetic.text_scenes import LETTERS, letter_color, text_vqa
+
+    asked = 0
+    for i in range(300):
+        sign, questions = text_vqa(random.Random(i), 3)
+        for _, answers, qtype in questions:
+            if qtype == LETTERS:
+                asked += 1
+                assert max(set(answers), key=answers.count) == sign.text_color == letter_color(sign.sign_color)
+    assert asked > 100
+
+
 def test_text_benchmarks_mention_the_written_word():
     from benchmarks.synthetic.text_scenes import WORDS
 

@@ -103,6 +103,7 @@ def test_vqav2_on_karpathy_images_groups_training_duplicates(data_root):
     assert len(train) == 5  # restval image 318219 (a val2014 image) is trained on
     (val,) = bench.load("val", data_root=data_root)
     assert val.id == "5224180" and val.targets.count("cake") == 9
+    assert val.question_type == "what is the"  # the annotation's, for the blind prior (benchmarks.prior)
     (test,) = bench.load("test", data_root=data_root)
     assert test.id == "3918950" and test.input_key == "vqav2/val2014/COCO_val2014_000000391895.jpg"
     scores = bench.evaluate({"5224180": "Cake."}, [val])
@@ -121,6 +122,8 @@ def test_okvqa_textvqa_aokvqa(data_root):
         ok.load("test", data_root=data_root)
     tv_train = get_benchmark("textvqa").load("train", data_root=data_root)
     assert len(tv_train) == 2 and sorted(len(it.targets) for it in tv_train) == [10, 20]
+    assert {it.question_type for it in ok.load("val", data_root=data_root)} == {"eight"}  # knowledge category
+    assert {it.question_type for it in tv_train} == {None}  # TextVQA has none: the prior uses the question prefix
     tv_val = get_benchmark("textvqa").load("val", data_root=data_root)
     assert tv_val[0].input_key == "textvqa/train_images/003a8ae2ef43b901.jpg"
     (ao,) = get_benchmark("aokvqa").load("val", data_root=data_root)

@@ -23,12 +23,14 @@ from benchmarks.subsets import draw_subset
 
 @dataclass(frozen=True)
 class Sample:
-    """One annotation row: an id, the media file, the question (VQA) and its target(s)."""
+    """One annotation row: an id, the media file, the question (VQA) and its target(s), the annotation's question
+    type where it has one (VQAv2: the question's prefix type; OK-VQA: its knowledge category)."""
 
     id: str
     media: Path
     targets: list[str]
     question: str | None = None
+    question_type: str | None = None
 
 
 Reader = Callable[[Path, str, BenchmarkSpec], list[Sample]]  # (dataset folder, split name, spec) -> samples
@@ -118,4 +120,4 @@ class FileSource:
             if sampling == "segments":  # a random frame of each segment in training, the middle one otherwise
                 train_loader = lambda rng: load_video(path, n_frames, sampling, rng)  # noqa: E731
         key = f"{spec.data_key}/{path.relative_to(folder).as_posix()}"
-        return Item(s.id, key, loader, spec.format_prompt(s.question), list(s.targets), train_loader)
+        return Item(s.id, key, loader, spec.format_prompt(s.question), list(s.targets), train_loader, s.question_type)

@@ -32,6 +32,7 @@ def _vqa_sample(folder: Path, coco_split: str, q: dict, a: dict, answer_field: s
         _coco_image(folder, coco_split, q["image_id"]),
         [x[answer_field] for x in a["answers"]],
         q["question"],
+        a.get("question_type"),
     )
 
 

@@ -7,9 +7,9 @@ import random
 from benchmarks.spec import BenchmarkSpec, Item
 from benchmarks.synthetic.knowledge import render_knowledge_scene, sample_question
 from benchmarks.synthetic.scenes import render_scene, sample_scene
-from benchmarks.synthetic.shape_tasks import scene_captions, scene_questions
+from benchmarks.synthetic.shape_tasks import scene_captions, shape_vqa
 from benchmarks.synthetic.source import item_id
-from benchmarks.synthetic.text_scenes import render_text_scene, sample_text_scene, text_captions, text_questions
+from benchmarks.synthetic.text_scenes import render_text_scene, sample_text_scene, text_captions, text_vqa
 
 
 def _key(spec: BenchmarkSpec, seed: int, role: str, index: int) -> str:
@@ -32,24 +32,30 @@ def text_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> 
     return _caption_item(spec, role, seed, index, sample_text_scene, text_captions, render_text_scene)
 
 
-def _vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int, sample, ask, render) -> Item:
-    """Question `index` asks about image index // q_per_image (several questions share an image, as in VQAv2)."""
+def _vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int, draw, render) -> Item:
+    """Question `index` asks about image index // q_per_image (several questions share an image, as in VQAv2);
+    `draw(rng, k)` returns the image's scene and its k (question, answers, question type)."""
     per_image = spec.options["questions_per_image"]
     key = _key(spec, seed, role, index // per_image)
-    rng = random.Random(key)
-    scene = sample(rng)
-    questions = ask(rng, scene, per_image)
-    question, answers = questions[index % per_image % len(questions)]
+    scene, questions = draw(random.Random(key), per_image)
+    question, answers, qtype = questions[index % per_image % len(questions)]
     size = spec.options["image_size"]
-    return Item(item_id(role, index), key, lambda: render(scene, size, key), spec.format_prompt(question), answers)
+    return Item(
+        item_id(role, index),
+        key,
+        lambda: render(scene, size, key),
+        spec.format_prompt(question),
+        answers,
+        question_type=qtype,
+    )
 
 
 def shape_vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
-    return _vqa_item(spec, role, seed, index, sample_scene, scene_questions, render_scene)
+    return _vqa_item(spec, role, seed, index, shape_vqa, render_scene)
 
 
 def text_vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
-    return _vqa_item(spec, role, seed, index, sample_text_scene, text_questions, render_text_scene)
+    return _vqa_item(spec, role, seed, index, text_vqa, render_text_scene)
 
 
 def knowledge_vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
@@ -58,5 +64,10 @@ def knowledge_vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int) ->
     scene, question, answers = sample_question(random.Random(key), spec.options["family"], role)
     size = spec.options["image_size"]
     return Item(
-        item_id(role, index), key, lambda: render_knowledge_scene(scene, size), spec.format_prompt(question), answers
+        item_id(role, index),
+        key,
+        lambda: render_knowledge_scene(scene, size),
+        spec.format_prompt(question),
+        answers,
+        question_type=question,  # the questions have no slots: each is its own template
     )

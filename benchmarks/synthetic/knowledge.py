@@ -1,20 +1,22 @@
 """Knowledge VQA (mirrors of OK-VQA and A-OKVQA): the image shows a simply drawn flag or everyday object; the
 question asks a fact the picture does not show (capital, language, season, use...) and the LLM must supply.
 
-Each (subject, question kind) pair is assigned to train or to evaluation, never both, so evaluation asks facts
+Each (question, subject) pair is assigned to train or to evaluation, never both, so evaluation asks facts
 about subjects seen in training only under other questions: identifying the subject is learnt from the image,
-the fact itself has to come from the language model's knowledge.
+the fact itself has to come from the language model's knowledge. Answers are balanced per question (drawn first,
+uniformly), so the question alone does not give its answer away.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
 from dataclasses import dataclass
 from typing import cast
 
-from benchmarks.synthetic.language import human_answers
+from benchmarks.synthetic.language import article, human_answers
 from benchmarks.synthetic.scenes import BACKGROUNDS, COLORS, draw_shape
 
 _C = {**COLORS, "gold": (250, 200, 0), "light blue": (120, 180, 230), "brown": (120, 75, 35), "gray": (140, 140, 140)}
@@ -47,115 +49,107 @@ FLAGS = {
     "china": (("star", "red", "yellow", False), "beijing", "chinese", "asia"),
     "vietnam": (("star", "red", "yellow", True), "hanoi", "vietnamese", "asia"),
 }
-FLAG_QUESTIONS = {
-    "country": ("which country does this flag belong to?", None),
-    "capital": ("what is the capital of the country with this flag?", 1),
-    "language": ("what language is spoken in the country of this flag?", 2),
-    "continent": ("on which continent is the country with this flag?", 3),
+FLAG_QUESTIONS = {  # question -> FLAGS field it asks (None: the country itself)
+    "which country does this flag belong to?": None,
+    "what is the capital of the country with this flag?": 1,
+    "what language is spoken in the country of this flag?": 2,
+    "on which continent is the country with this flag?": 3,
 }
-# object: (drawing parts, {question kind: (question, answer, variants)})
-OBJECTS = {
-    "snowman": (
-        "snowman",
-        {
-            "season": ("in which season would you see this?", "winter", ["in winter"]),
-            "made": ("what is this made of?", "snow", ["ice"]),
-            "temperature": ("is it hot or cold when you see this?", "cold", ["freezing"]),
-        },
-    ),
-    "sun": (
-        "sun",
-        {
-            "time": ("at what time of day do you see this in the sky?", "day", ["daytime", "noon"]),
-            "temperature": ("does this make the weather hot or cold?", "hot", ["warm"]),
-            "made": ("what is this star mostly made of?", "hydrogen", ["gas"]),
-        },
-    ),
-    "moon": (
-        "moon",
-        {
-            "time": ("at what time of day do you see this in the sky?", "night", ["nighttime"]),
-            "orbit": ("which planet does this orbit?", "earth", ["the earth"]),
-            "landing": ("which country first landed people on this?", "usa", ["america", "united states"]),
-        },
-    ),
-    "umbrella": (
-        "umbrella",
-        {
-            "use": ("what is this used for?", "rain", ["keeping dry", "staying dry"]),
-            "weather": ("in what weather would you open this?", "rainy", ["rain"]),
-        },
-    ),
-    "apple": (
-        "apple",
-        {
-            "grow": ("where does this fruit grow?", "tree", ["trees", "on trees"]),
-            "category": ("is this a fruit or a vegetable?", "fruit", []),
-            "use": ("what dessert is often made from this?", "pie", ["apple pie"]),
-        },
-    ),
-    "banana": (
-        "banana",
-        {
-            "animal": ("which animal is famous for eating this?", "monkey", ["monkeys"]),
-            "category": ("is this a fruit or a vegetable?", "fruit", []),
-            "grow": ("in what kind of climate does this grow?", "tropical", ["hot"]),
-        },
-    ),
-    "fish": (
-        "fish",
-        {
-            "live": ("where does this animal live?", "water", ["sea", "ocean"]),
-            "breathe": ("what does this animal use to breathe?", "gills", []),
-            "use": ("what do people use to catch this?", "net", ["fishing rod", "rod"]),
-        },
-    ),
-    "tree": (
-        "tree",
-        {
-            "made": ("what material do we get from this?", "wood", ["lumber"]),
-            "grow": ("what gas does this take in from the air?", "carbon dioxide", ["co2"]),
-            "season": ("in which season does this lose its leaves?", "autumn", ["fall"]),
-        },
-    ),
-    "house": (
-        "house",
-        {
-            "use": ("what do people do in this?", "live", ["living", "sleep"]),
-            "made": ("what is this usually made of?", "bricks", ["brick", "wood"]),
-        },
-    ),
-    "car": (
-        "car",
-        {
-            "use": ("what is this used for?", "driving", ["transportation", "travel"]),
-            "made": ("what fuel does this often use?", "gas", ["gasoline", "petrol"]),
-            "grow": ("how many wheels does this have?", "4", ["four"]),
-        },
-    ),
-    "clock": (
-        "clock",
-        {
-            "use": ("what is this used for?", "telling time", ["time"]),
-            "made": ("how many hours are shown on its face?", "12", ["twelve"]),
-        },
-    ),
-    "heart": (
-        "heart",
-        {
-            "use": ("what feeling does this symbol stand for?", "love", []),
-            "time": ("on which holiday do people send this?", "valentines day", ["valentine's day"]),
-        },
-    ),
+FLAG_VARIANTS = {"kyiv": ["kiev"], "chinese": ["mandarin"]}
+OBJECTS = ("snowman", "sun", "moon", "umbrella", "apple", "banana", "fish", "tree", "house", "car", "clock", "heart")
+_YES, _NO = ("yes", ["yeah"]), ("no", ["nope"])
+_NATURAL, _MAN_MADE = ("natural", ["nature"]), ("man made", ["manmade", "made by people"])
+# question -> {object: (answer, equivalent variants)}: world knowledge the drawing does not show; each question is
+# asked of several objects, most with answers shared by two or more of them
+OBJECT_FACTS: dict[str, dict[str, tuple[str, list[str]]]] = {
+    "what is shown in this picture?": {o: (o, [article(o)]) for o in OBJECTS},
+    "can you eat this?": {
+        **{o: _YES for o in ("apple", "banana", "fish")},
+        **{o: _NO for o in ("snowman", "sun", "moon", "umbrella", "tree", "house", "car", "clock")},
+    },
+    "would you see this in the sky?": {
+        **{o: _YES for o in ("sun", "moon")},
+        **{o: _NO for o in ("apple", "banana", "fish", "house", "car", "clock", "umbrella", "snowman")},
+    },
+    "is this alive?": {
+        **{o: _YES for o in ("fish", "tree")},
+        **{o: _NO for o in ("car", "clock", "house", "umbrella", "snowman", "sun", "moon")},
+    },
+    "is this natural or man made?": {
+        **{o: _NATURAL for o in ("sun", "moon", "tree", "apple", "banana", "fish")},
+        **{o: _MAN_MADE for o in ("umbrella", "house", "car", "clock", "snowman")},
+    },
+    "is this bigger than a person?": {
+        **{o: _YES for o in ("car", "house", "tree", "sun", "moon")},
+        **{o: _NO for o in ("apple", "banana", "clock", "umbrella")},
+    },
+    "at what time of day do you see this in the sky?": {
+        "sun": ("day", ["daytime", "noon"]),
+        "moon": ("night", ["nighttime"]),
+    },
+    "what is this used for?": {
+        "umbrella": ("rain", ["keeping dry", "staying dry"]),
+        "car": ("driving", ["transportation", "travel"]),
+        "clock": ("telling time", ["time"]),
+        "house": ("living", ["living in", "shelter"]),
+    },
+    "what is this made of?": {
+        "snowman": ("snow", ["ice"]),
+        "house": ("bricks", ["brick"]),
+        "tree": ("wood", []),
+        "car": ("metal", ["steel"]),
+    },
+    "on which holiday do people send or build this?": {
+        "heart": ("valentines day", ["valentine's day"]),
+        "snowman": ("christmas", ["winter holidays"]),
+    },
 }
+FLAG_FACTS: dict[str, dict[str, tuple[str, list[str]]]] = {
+    q: {c: (a, FLAG_VARIANTS.get(a, [])) for c in FLAGS for a in [c if f is None else cast(str, FLAGS[c][f])]}
+    for q, f in FLAG_QUESTIONS.items()
+}
+RECOGNITION = ("which country does this flag belong to?", "what is shown in this picture?")
 
 
-def split_of(subject: str, kind: str, recognition: bool) -> str:
-    """'train' or 'eval' for a (subject, question kind) pair; recognition questions always train."""
-    if recognition:
-        return "train"
-    h = int(hashlib.sha256(f"{subject}/{kind}".encode()).hexdigest(), 16)
-    return "eval" if h % 3 == 0 else "train"
+def _hash(*parts: str) -> int:
+    return int(hashlib.sha256("/".join(parts).encode()).hexdigest(), 16)
+
+
+def held_out(question: str, table: dict[str, tuple[str, list[str]]]) -> set[str]:
+    """Subjects whose fact `question` is asked only in evaluation. Recognition is always trained; of the subjects
+    sharing an answer, a third (at least one, never all) are held out, so an evaluated answer of a shared kind
+    (continent, language, yes/no) is one training gave other subjects; an answer of one subject alone (a capital)
+    is held out for 1 subject in 3."""
+    if question in RECOGNITION:
+        return set()
+    by_answer: dict[str, list[str]] = {}
+    for subject, (answer, _) in table.items():
+        by_answer.setdefault(answer, []).append(subject)
+    out: set[str] = set()
+    for subjects in by_answer.values():
+        ranked = sorted(subjects, key=lambda s: _hash(s, question))
+        if len(ranked) > 1:
+            out.update(ranked[: max(1, len(ranked) // 3)])
+        elif _hash(ranked[0], question) % 3 == 0:
+            out.add(ranked[0])
+    return out
+
+
+def split_of(family: str, question: str, subject: str) -> str:
+    """'train' or 'eval' for a (question, subject) pair of `family` ('flags' or 'objects')."""
+    table = (FLAG_FACTS if family == "flags" else OBJECT_FACTS)[question]
+    return "eval" if subject in held_out(question, table) else "train"
+
+
+@functools.cache
+def _asked(family: str, split: str) -> dict[str, dict[str, list[str]]]:
+    """question -> answer -> subjects, of the pairs in `split` ('train' or 'eval')."""
+    asked: dict[str, dict[str, list[str]]] = {}
+    for question, table in (FLAG_FACTS if family == "flags" else OBJECT_FACTS).items():
+        for subject, (answer, _) in table.items():
+            if split_of(family, question, subject) == split:
+                asked.setdefault(question, {}).setdefault(answer, []).append(subject)
+    return asked
 
 
 @dataclass(frozen=True)
@@ -168,13 +162,15 @@ class KnowledgeScene:
 
 
 def sample_question(rng: random.Random, family: str, role: str) -> tuple[KnowledgeScene, str, list[str]]:
-    """A (scene, question, 10 answers) of `family` ('flags' or 'objects') for split role train|val|test."""
-    want = "train" if role == "train" else "eval"
-    if family == "flags":
-        pairs = [(c, k) for c in FLAGS for k in FLAG_QUESTIONS if split_of(c, k, k == "country") == want]
-    else:
-        pairs = [(o, k) for o in OBJECTS for k in ["what", *OBJECTS[o][1]] if split_of(o, k, k == "what") == want]
-    subject, kind = rng.choice(pairs)
+    """A (scene, question, 10 answers) of `family` ('flags' or 'objects') for split role train|val|test.
+
+    Balanced per question: the question is drawn uniformly among those the split asks, then its answer uniformly
+    among the split's answers to it, then a subject with that answer."""
+    facts = FLAG_FACTS if family == "flags" else OBJECT_FACTS
+    asked = _asked(family, "train" if role == "train" else "eval")
+    question = rng.choice(list(asked))
+    answer = rng.choice(list(asked[question]))
+    subject = rng.choice(asked[question][answer])
     scene = KnowledgeScene(
         subject,
         rng.choice(["white", "gray", "light blue"]),
@@ -182,16 +178,9 @@ def sample_question(rng: random.Random, family: str, role: str) -> tuple[Knowled
         rng.uniform(-0.08, 0.08),
         rng.uniform(-0.08, 0.08),
     )
-    if family == "flags":
-        question, field = FLAG_QUESTIONS[kind]
-        answer = subject if field is None else cast(str, FLAGS[subject][field])  # fields 1-3 are names
-        variants = {"usa": ["america"], "kyiv": ["kiev"], "chinese": ["mandarin"]}.get(answer, [])
-        distractors = sorted({cast(str, FLAGS[c][field]) if field else c for c in FLAGS} - {answer})
-        return scene, question, human_answers(rng, answer, variants, distractors)
-    if kind == "what":
-        return scene, "what is shown in this picture?", human_answers(rng, subject, [f"a {subject}"], list(OBJECTS))
-    question, answer, variants = OBJECTS[subject][1][kind]
-    return scene, question, human_answers(rng, answer, variants, [])
+    variants = facts[question][subject][1]
+    distractors = sorted({a for a, _ in facts[question].values()} - {answer})
+    return scene, question, human_answers(rng, answer, variants, distractors)
 
 
 def _draw_flag(draw, spec, box) -> None:

@@ -49,7 +49,7 @@ class Shape:
 class Scene:
     background: str
     shapes: tuple[Shape, ...]
-    kind: str  # single | pair | group
+    kind: str  # single | pair | group (captions); mixed (VQA: built for its questions)
 
 
 def object_colors(background: str) -> list[str]:

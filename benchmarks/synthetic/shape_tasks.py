@@ -1,11 +1,27 @@
-"""Captions and questions about shape scenes (mirrors of COCO captions and VQAv2 questions)."""
+"""Captions and questions about shape scenes (mirrors of COCO captions and VQAv2 questions).
+
+VQA scenes are built for their questions: answers are drawn first, uniformly per question type, so that no
+question type can be answered from priors better than chance (VQAv2's balancing, Goyal et al. 2017).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from dataclasses import dataclass
+from typing import cast
 
 from benchmarks.synthetic.language import NUMBER_WORDS, article, human_answers, pick_refs, plural
-from benchmarks.synthetic.scenes import COLOR_SYNONYMS, SHAPE_SYNONYMS, SHAPES, Scene, Shape, object_colors
+from benchmarks.synthetic.scenes import (
+    BACKGROUNDS,
+    COLOR_SYNONYMS,
+    COLORS,
+    SHAPE_SYNONYMS,
+    SHAPES,
+    Scene,
+    Shape,
+    object_colors,
+)
 
 
 def _shape_word(rng: random.Random, shape: str) -> str:
@@ -99,54 +115,133 @@ def _count_answers(rng: random.Random, n: int) -> list[str]:
     return human_answers(rng, str(n), variants, [str(n + 1), str(max(n - 1, 0))])
 
 
-def scene_questions(rng: random.Random, scene: Scene, k: int) -> list[tuple[str, list[str]]]:
-    """k (question, 10 answers) pairs of distinct kinds about the scene (colour, shape, count, yes/no, position)."""
-    shapes = scene.shapes
-    present = {s.shape for s in shapes}
+# Question templates of the shapes VQA mirror; each is the `question_type` of its items.
+COLOR_OF = "what color is the <shape>?"
+WHERE = "where is the <shape>?"
+SHAPE_OF = "what shape is the <color> object?"
+COUNT = "how many <shapes> are there?"
+BACKGROUND = "what color is the background?"
+IS_THERE = "is there a <color> <shape>?"
+ALL_SAME = "are all the shapes the same color?"
+POSITIONS = tuple(Shape("circle", "red", False, r, c).position for r in range(3) for c in range(3))
+ANSWERS: dict[str, tuple] = {  # each type's answer set, drawn uniformly before the scene is built
+    COLOR_OF: tuple(COLORS),
+    WHERE: POSITIONS,
+    SHAPE_OF: SHAPES,
+    COUNT: (0, 1, 2, 3, 4),
+    BACKGROUND: tuple(BACKGROUNDS),
+    IS_THERE: ("yes", "no"),
+    ALL_SAME: ("yes", "no"),
+}
+# Asked of one image these two would contradict each other ("the red object" is ambiguous when all are red).
+_EXCLUSIVE = frozenset({SHAPE_OF, ALL_SAME})
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """What the scene was built for: the shape each question names (counted, colour-asked, position-asked) and
+    the colour the shape question names."""
+
+    counted: str
+    colored: str
+    located: str
+    named_color: str | None
+
+
+def _build(rng: random.Random, target: dict[str, object]) -> tuple[Scene, _Slots] | None:
+    """A scene in which every drawn answer of `target` (type -> answer) is true, or None when they conflict."""
+    color_of = cast("str | None", target.get(COLOR_OF))
+    background = cast("str | None", target.get(BACKGROUND)) or rng.choice(
+        [b for b in BACKGROUNDS if color_of is None or color_of in object_colors(b)]
+    )
+    colors = object_colors(background)
+    if color_of is not None and color_of not in colors:
+        return None
+    same = target.get(ALL_SAME)
+    base = color_of or rng.choice(colors)  # the colour of every shape when all are asked to be the same
+    named_shape = cast("str | None", target.get(SHAPE_OF))
+    counted, colored, located = rng.sample([s for s in SHAPES if s != named_shape], 3)
+    named_color = rng.choice([c for c in colors if c != color_of]) if named_shape else None
+    free = [c for c in colors if c != named_color]  # the named colour belongs to one shape only
+    cells = rng.sample([(r, c) for r in range(3) for c in range(3)], 9)
+    shapes: list[Shape] = []
+
+    def put(shape: str, color: str, cell: tuple[int, int] | None = None) -> None:
+        cell = cell or next(c for c in cells if all((s.row, s.col) != c for s in shapes))
+        shapes.append(Shape(shape, color, False, *cell))
+
+    def any_color() -> str:
+        return base if same == "yes" else rng.choice(free)
+
+    if WHERE in target:
+        put(located, any_color(), divmod(POSITIONS.index(cast(str, target[WHERE])), 3))
+    if color_of is not None:
+        put(colored, color_of)
+    if named_shape is not None:
+        put(named_shape, cast(str, named_color))
+    for _ in range(cast(int, target.get(COUNT, 0))):
+        put(counted, any_color())
+    asked = ((COUNT, counted), (COLOR_OF, colored), (WHERE, located), (SHAPE_OF, named_shape))
+    fillers = [s for s in SHAPES if s not in {shape for qtype, shape in asked if qtype in target}]
+    wanted = max(rng.randint(0, 2), 2 - len(shapes) if ALL_SAME in target else 1 - len(shapes))
+    if len(shapes) + wanted > len(cells):
+        return None
+    for _ in range(wanted):
+        put(rng.choice(fillers), any_color())
+    if same == "no" and len({s.color for s in shapes}) == 1:  # recolour a shape whose colour no answer names
+        i = next(i for i, s in enumerate(shapes) if s.shape not in (named_shape, colored if color_of else None))
+        shapes[i] = dataclasses.replace(shapes[i], color=rng.choice([c for c in free if c != shapes[i].color]))
+    return Scene(background, tuple(shapes), "mixed"), _Slots(counted, colored, located, named_color)
+
+
+def _ask(rng: random.Random, scene: Scene, slots: _Slots, qtype: str, answer: object) -> tuple[str, list[str]]:
     colors = object_colors(scene.background)
-    pool: list[tuple[str, list[str]]] = []
-    unique = [s for s in shapes if sum(t.shape == s.shape for t in shapes) == 1]
-    if unique:
-        s = rng.choice(unique)
-        pool.append(
-            (
-                f"what color is the {s.shape}?",
-                human_answers(rng, s.color, COLOR_SYNONYMS.get(s.color, []) + [f"{s.color} color"], colors),
-            )
+    if qtype == COLOR_OF:
+        c = cast(str, answer)
+        return f"what color is the {slots.colored}?", human_answers(
+            rng, c, COLOR_SYNONYMS.get(c, []) + [f"{c} color"], colors
         )
-        pool.append(
-            (
-                f"where is the {s.shape}?",
-                human_answers(
-                    rng, s.position, [f"on the {s.position}", f"{s.position} side"], ["center", "left", "right"]
-                ),
-            )
+    if qtype == WHERE:
+        p = cast(str, answer)
+        return f"where is the {slots.located}?", human_answers(
+            rng, p, [position_phrase(p)], [q for q in ("center", "left", "right") if q != p]
         )
-    s = rng.choice(shapes)
-    pool.append(
-        (
-            f"what shape is the {s.color} object?",
-            human_answers(rng, s.shape, SHAPE_SYNONYMS.get(s.shape, []), list(SHAPES)),
+    if qtype == SHAPE_OF:
+        s = cast(str, answer)
+        return f"what shape is the {slots.named_color} object?", human_answers(
+            rng, s, SHAPE_SYNONYMS.get(s, []), [t for t in SHAPES if t != s]
         )
-    )
-    counted = rng.choice([s.shape, rng.choice(SHAPES)])
-    n = sum(t.shape == counted for t in shapes)
-    pool.append((f"how many {plural(counted)} are there?", _count_answers(rng, n)))
-    pool.append(
-        (
-            "what color is the background?",
-            human_answers(rng, scene.background, COLOR_SYNONYMS.get(scene.background, []), ["white", "gray"]),
+    if qtype == COUNT:
+        return f"how many {plural(slots.counted)} are there?", _count_answers(rng, cast(int, answer))
+    if qtype == BACKGROUND:
+        b = cast(str, answer)
+        return "what color is the background?", human_answers(
+            rng, b, COLOR_SYNONYMS.get(b, []), [x for x in ("white", "gray") if x != b]
         )
-    )
-    ask_shape = rng.choice(SHAPES)
-    ask_color = rng.choice([c for c in colors] + [s.color for s in shapes])
-    yes = any(t.shape == ask_shape and t.color == ask_color for t in shapes)
-    pool.append(
-        (
-            f"is there {article(ask_color + ' ' + ask_shape)}?",
-            human_answers(rng, "yes" if yes else "no", ["yeah"] if yes else ["nope"], ["no" if yes else "yes"]),
+    if qtype == IS_THERE:
+        present = {(s.color, s.shape) for s in scene.shapes}
+        if answer == "yes":
+            color, shape = rng.choice(sorted(present))
+        else:
+            color, shape = rng.choice(sorted({(c, s) for c in colors for s in SHAPES} - present))
+        yes = answer == "yes"
+        return f"is there {article(color + ' ' + shape)}?", human_answers(
+            rng, cast(str, answer), ["yeah"] if yes else ["nope"], ["no" if yes else "yes"]
         )
-    )
-    if len(present) == 1 and len(shapes) > 1:
-        pool.append(("are all the shapes the same color?", human_answers(rng, "yes", ["yeah"], ["no"])))
-    return rng.sample(pool, min(k, len(pool)))
+    yes = answer == "yes"
+    return ALL_SAME, human_answers(rng, cast(str, answer), ["yeah"] if yes else ["nope"], ["no" if yes else "yes"])
+
+
+def shape_vqa(rng: random.Random, k: int) -> tuple[Scene, list[tuple[str, list[str], str]]]:
+    """A scene and k (question, 10 answers, question type) of distinct types about it, balanced as VQAv2 balanced
+    its pairs: each type's answer is drawn uniformly from its answer set first (yes/no 50/50, counts 0-4, every
+    colour, cell, shape and background) and the scene is built to make the drawn answers true."""
+    while True:
+        types = rng.sample(list(ANSWERS), k)
+        if set(types) >= _EXCLUSIVE:
+            continue
+        target = {t: rng.choice(ANSWERS[t]) for t in types}
+        built = _build(rng, target)
+        if built is not None:
+            scene, slots = built
+            return scene, [(*_ask(rng, scene, slots, t, target[t]), t) for t in types]

@@ -73,9 +73,14 @@ class TextScene:
     row: int  # 0 top, 1 middle, 2 bottom
 
 
-def sample_text_scene(rng: random.Random) -> TextScene:
-    sign = rng.choice(SIGN_COLORS)
-    text = "white" if sign in ("red", "green", "blue", "black") else "black"
+def letter_color(sign: str) -> str:
+    """Letters are white on dark signs, black on light ones."""
+    return "white" if sign in ("red", "green", "blue", "black") else "black"
+
+
+def sample_text_scene(rng: random.Random, sign: str | None = None) -> TextScene:
+    sign = sign or rng.choice(SIGN_COLORS)
+    text = letter_color(sign)
     background = rng.choice([b for b in BACKGROUNDS if b != sign])
     return TextScene(rng.choice(WORDS), sign, text, rng.choice(BOARDS), background, rng.randrange(3))
 
@@ -121,8 +126,24 @@ def text_captions(rng: random.Random, s: TextScene, k: int = 5) -> list[str]:
     )
 
 
-def text_questions(rng: random.Random, s: TextScene, k: int) -> list[tuple[str, list[str]]]:
-    """Mostly reading questions (answer = the written word), plus a few about the sign itself."""
+# Question templates of the TextVQA mirror; each is the `question_type` of its items.
+SAYS = "what does the <board> say?"
+WRITTEN = "what word is written in the image?"
+WRITTEN_ON = "what is written on the <color> <board>?"
+BOARD_COLOR = "what color is the <board>?"
+LETTERS = "what color are the letters?"
+
+
+def text_vqa(rng: random.Random, k: int) -> tuple[TextScene, list[tuple[str, list[str], str]]]:
+    """A sign and k (question, 10 answers, question type): two reading questions (the answer is the written word,
+    uniform over WORDS) and one about the sign itself, whose answer is drawn first (sign colours uniform, letters
+    white or black 50/50), then the sign built to fit."""
+    other = rng.choice([BOARD_COLOR, LETTERS])
+    if other == LETTERS:
+        letters = rng.choice(["white", "black"])
+        s = sample_text_scene(rng, rng.choice([c for c in SIGN_COLORS if letter_color(c) == letters]))
+    else:
+        s = sample_text_scene(rng)
     others = [x for x in WORDS if x != s.word]
     reading = [
         (f"what does the {s.board} say?", human_answers(rng, s.word, [s.word.upper(), f"{s.word} {s.board}"], others)),
@@ -132,9 +153,9 @@ def text_questions(rng: random.Random, s: TextScene, k: int) -> list[tuple[str, 
             human_answers(rng, s.word, [s.word.capitalize()], others),
         ),
     ]
-    other = [
-        (f"what color is the {s.board}?", human_answers(rng, s.sign_color, [], list(SIGN_COLORS))),
-        ("what color are the letters?", human_answers(rng, s.text_color, [], ["white", "black"])),
-    ]
-    chosen = rng.sample(reading, min(k, 2)) + rng.sample(other, 1)
-    return chosen[:k]
+    chosen = [(q, a, t) for (q, a), t in rng.sample(list(zip(reading, (SAYS, WRITTEN, WRITTEN_ON))), min(k, 2))]
+    if other == BOARD_COLOR:
+        chosen.append((f"what color is the {s.board}?", human_answers(rng, s.sign_color, [], list(SIGN_COLORS)), other))
+    else:
+        chosen.append(("what color are the letters?", human_answers(rng, s.text_color, [], ["white", "black"]), other))
+    return s, chosen[:k]
