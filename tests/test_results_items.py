@@ -113,3 +113,20 @@ def test_item_scores_of_a_benchmark_come_with_its_corpus_scores():
     assert set(per_item.index) == {it.id for it in items}
     assert per_item.mean() == pytest.approx(scores.corpus["VQA_acc"], abs=1e-9)
     assert bench.item_scores(preds, items) == scores.items
+
+
+def test_runner_rows_carry_the_method_configs_control(tmp_path):
+    import dataclasses
+
+    from harness.cli import parse_study
+    from harness.runner.cell import CellOutcome, result_rows
+    from harness.runner.matrix import plan
+
+    study = parse_study(["--methods", "mapl", "--datasets", "syn-coco", "--results", str(tmp_path)])
+    (cfg,) = plan(study).cells
+    outcome = CellOutcome(run_id=cfg.run_id, status="ok", metrics={"test": {"CIDEr": 1.0}})
+    assert {r["control"] for r in result_rows(cfg, outcome, {}, ("test", "CIDEr"))} == {""}
+    blind = dataclasses.replace(cfg, method_config={**cfg.method_config, "control": "blind"})
+    rows = result_rows(blind, outcome, {}, ("test", "CIDEr"))
+    write_result(rows, tmp_path, cfg.run_id)
+    assert read_results([tmp_path]).control.tolist() == ["blind"]

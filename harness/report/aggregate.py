@@ -206,5 +206,5 @@ def table4(section: Section, items: pd.DataFrame | None = None) -> Table4:
             index=section.methods,
             columns=section.datasets,
         )
-        t4.uncertainty = bootstrap(runs, section.ranked, section.datasets)
+        t4.uncertainty = bootstrap(runs, section.ranked, section.datasets) if section.ranked else None
     return t4
