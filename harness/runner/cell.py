@@ -1,5 +1,6 @@
 """One matrix cell end to end (Figure 1): benchmark items -> frozen encoder or feature cache -> connector -> frozen
-LLM -> training (Appendix C.3) -> generation -> metrics -> its run directory and its results parquet file.
+LLM -> training (Appendix C.3) -> generation -> metrics -> its run directory, its results parquet file and, beside
+it, its per-item scores (harness/store/items.py).
 
 The run directory (harness.runner.rundir) holds config.json, train_log.jsonl, checkpoint.safetensors (full state,
 written every `checkpoint_every` steps, so calling `execute_cell` again after a kill resumes; removed once the run
@@ -162,6 +163,7 @@ def _row_base(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any]) -> di
         "max_new_tokens": cfg.eval.max_new_tokens,
         "mean_step_s": outcome.mean_step_s,
         "method_display": cfg.method_config.get("display_name", cfg.method),
+        "control": cfg.method_config.get("control", "") or "",
         **extra,
     }
 
@@ -243,6 +245,7 @@ class CellRun:
         self.tune_encoder = bool(getattr(self.preset.finetune, "encoder_bias", False))
         self._items: dict[str, list[Any]] = {}
         self.feature_entries: set[str] = set()  # feature-cache entries this cell read (for --gc)
+        self.item_scores: dict[str, dict[str, dict[str, float]]] = {}  # split -> metric -> item id -> score
         self.augmenter = None
         if cfg.train.augment:
             from benchmarks.augment import AugmentConfig, get_augmenter
@@ -416,12 +419,15 @@ class CellRun:
             )
             _write_jsonl(self.run_dir / f"predictions_{role}.jsonl", records)
             # DePALM's own VQA accuracy scores the stripped decode, whatever the variant's post-processing
-            metrics[role] = self.bench.evaluate(
+            scores = self.bench.score(
                 {r["id"]: r["prediction"] for r in records},
                 items,
                 metrics=self.cfg.eval.metrics,
                 raw={r["id"]: r["raw"] for r in records},
             )
+            metrics[role] = scores.corpus
+            if scores.items:
+                self.item_scores[role] = scores.items  # execute_cell stores them beside the results file
         return metrics
 
 
@@ -568,7 +574,9 @@ def _train_and_evaluate(
     save_tensors(
         {k: v.detach().cpu().contiguous() for k, v in state.trainable_state_dict().items()}, run_dir / WEIGHTS_NAME
     )
-    return cell.evaluate(encoder, llm, model), info
+    metrics = cell.evaluate(encoder, llm, model)
+    info["item_scores"] = cell.item_scores
+    return metrics, info
 
 
 def primary_of(cfg: RunConfig) -> tuple[str, str]:
@@ -594,6 +602,7 @@ def execute_cell(
 
     from harness.runner.checkpoint import CHECKPOINT_NAME
     from harness.runner.train import TRAIN_LOG_NAME, UnstableTraining
+    from harness.store.items import items_path, write_item_scores
     from harness.store.results import write_result
 
     runs_dir, results_dir = Path(runs_dir), Path(results_dir)
@@ -627,6 +636,7 @@ def execute_cell(
     if not writes:
         return outcome
     primary = info.pop("primary", None) or primary_of(cfg)
+    item_scores = info.pop("item_scores", None) if outcome.status == "ok" else None
     extra = {k: info.get(k) for k in ("trainable_params", "n_injected_tokens", "n_train")}
     extra["torch_threads"] = torch.get_num_threads()  # the numbers may depend on it (CPU reductions)
     try:
@@ -646,6 +656,11 @@ def execute_cell(
                 "wall_s": time.perf_counter() - t0,
             },
         )
+        items_file = items_path(results_dir, cfg.run_id)
+        if item_scores:  # written first: a results row never points at per-item scores of an earlier attempt
+            write_item_scores(item_scores, results_dir, cfg.run_id)
+        else:
+            items_file.unlink(missing_ok=True)
         write_result(result_rows(cfg, outcome, extra, primary), results_dir, cfg.run_id)
     except OSError as e:
         outcome.status = "failed"
