@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,15 @@ class Source(Protocol):
     ) -> list[Item]: ...  # `spec` carries the variant's data rules
 
     def availability(self, spec: BenchmarkSpec, data_root: str | Path | None) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A benchmark's scores of one set of predictions: `corpus` (metric -> value x100) and `items` (metric -> item
+    id -> score x100, for the metrics that decompose per item; their mean is the corpus value)."""
+
+    corpus: dict[str, float]
+    items: dict[str, dict[str, float]]
 
 
 _ECHOED_PREFIX = re.compile(r"^\s*(answer|a)\s*:\s*", re.IGNORECASE)
@@ -92,6 +102,27 @@ class Benchmark:
         raw: the generations before post-processing (default `predictions`); `VQA_acc_depalm` scores these, as the
         official DePALM code scores its stripped decode.
         """
+        return self.score(predictions, items, metrics, raw).corpus
+
+    def item_scores(
+        self,
+        predictions: dict[str, str],
+        items: list[Item],
+        metrics: tuple[str, ...] | None = None,
+        raw: dict[str, str] | None = None,
+    ) -> dict[str, dict[str, float]]:
+        """Per-item scores (metric -> item id -> score x100) of the metrics that decompose per item (VQA_acc,
+        VQA_acc_depalm, CIDEr): each corpus value of `evaluate` is their mean."""
+        return self.score(predictions, items, metrics, raw).items
+
+    def score(
+        self,
+        predictions: dict[str, str],
+        items: list[Item],
+        metrics: tuple[str, ...] | None = None,
+        raw: dict[str, str] | None = None,
+    ) -> Scores:
+        """`evaluate` and `item_scores` from one computation (arguments as `evaluate`'s)."""
         ids = [it.id for it in items]
         missing = [i for i in ids if i not in predictions]
         if missing:
@@ -103,21 +134,25 @@ class Benchmark:
         if extra:
             warnings.warn(
                 f"{self.id}: {len(extra)} predictions match no item and are ignored (first: {sorted(extra)[:5]})",
-                stacklevel=2,
+                stacklevel=3,
             )
         if self.spec.task == "caption":
-            from benchmarks.metrics.caption import CAPTION_METRICS, score_captions
+            from benchmarks.metrics.caption import CAPTION_METRICS, score_captions_items
 
             wanted = tuple(metrics) if metrics else CAPTION_METRICS
             if self.spec.primary_metric not in wanted:
                 wanted += (self.spec.primary_metric,)
-            scores = score_captions({i: predictions[i] for i in ids}, {it.id: it.targets for it in items}, wanted)
-            if self.spec.primary_metric not in scores:
-                scores[self.spec.primary_metric] = float("nan")  # skipped metric: the scorer has warned why
-            return scores
-        from benchmarks.metrics.vqa import vqa_scores
+            corpus, per_item = score_captions_items(
+                {i: predictions[i] for i in ids}, {it.id: it.targets for it in items}, wanted
+            )
+            if self.spec.primary_metric not in corpus:
+                corpus[self.spec.primary_metric] = float("nan")  # skipped metric: the scorer has warned why
+            return Scores(corpus, per_item)
+        from benchmarks.metrics.vqa import vqa_item_scores
 
         raw = predictions if raw is None else raw
-        return vqa_scores(
-            {i: predictions[i] for i in ids}, {it.id: it.targets for it in items}, raw={i: raw[i] for i in ids}
+        return Scores(
+            *vqa_item_scores(
+                {i: predictions[i] for i in ids}, {it.id: it.targets for it in items}, raw={i: raw[i] for i in ids}
+            )
         )

@@ -6,6 +6,7 @@ in two recipe variants (`methods.variants`: "official", the default, and "paper"
                         FeatureSpec(d_feats=768, grid=(14, 14), has_cls=True, n_levels=12), llm)
 """
 
+from methods import controls as _controls  # noqa: F401  (registers the blind controls, after the 11)
 from methods import injection as _injection  # noqa: F401  (registers the injection blocks)
 from methods import mapping as _mapping  # noqa: F401  (registers the mapping blocks)
 from methods import presets as _presets  # noqa: F401  (registers the 11 paper methods)

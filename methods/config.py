@@ -73,6 +73,7 @@ class LLMDims:
 
 
 TIME_POOLS = ("none", "mean", "official")
+CONTROL_KINDS = ("", "blind", "prior")
 CLS_TOKENS = ("encoder", "patch-mean")
 
 
@@ -157,9 +158,14 @@ class MethodConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     variant: str = DEFAULT_VARIANT
     recipe: RecipeOverrides = field(default_factory=RecipeOverrides)
+    control: str = ""
+    """"" for a connector; a blind control's kind (`methods.controls`): "blind" (trained, no perceptual input) or
+    "prior" (no model); controls are reference rows of the tables, never ranked"""
 
     def __post_init__(self) -> None:
         check_variant(self.variant)
+        if self.control not in CONTROL_KINDS:
+            raise ValueError(f"control must be one of {CONTROL_KINDS}, got {self.control!r}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MethodConfig:
@@ -174,6 +180,7 @@ class MethodConfig:
             finetune=FinetuneConfig(**d.get("finetune", {})),
             variant=d.get("variant", "paper"),
             recipe=RecipeOverrides(**d.get("recipe", {})),
+            control=d.get("control", ""),
         )
 
     def with_options(

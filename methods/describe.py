@@ -78,7 +78,7 @@ def describe_methods(
             f"llm_layers={llm_layers}, n_tokens={n_tokens})"
         )
     check_variant(variant)
-    presets = [get_preset(m, variant) for m in list_presets()]
+    presets = [p for p in (get_preset(m, variant) for m in list_presets()) if not p.control]  # connectors only
     n_levels = max(p.extraction.n_levels for p in presets)
     spec = FeatureSpec(d_feats=d_feats, grid=token_grid(n_tokens), has_cls=True, n_levels=n_levels)
     dims = LLMDims(d_input=d_llm, d_hidden=d_llm, n_layers=llm_layers)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import methods.injection
+import methods.mapping  # noqa: F401  (these register the blocks the presets name)
 from methods.config import BlockConfig, ExtractionConfig, FinetuneConfig, MethodConfig, RecipeOverrides
 from methods.modules import OFFICIAL_NORM_EPS
 from methods.registry import register_preset

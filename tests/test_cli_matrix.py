@@ -63,8 +63,9 @@ def test_dry_run_lists_cells_with_eta_and_writes_nothing(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert rc == 0
-    assert "4 cells: 4 to run" in out and "ETA" in out
+    assert "8 cells: 8 to run" in out and "ETA" in out  # 2 methods + the 2 blind controls, 2 seeds
     assert out.count("limber-1__syn-coco__s") == 2 and "depalm__syn-coco__s1" in out
+    assert out.count("blind__syn-coco__s") == 2 and out.count("prior__syn-coco__s") == 2
     _nothing_written(tmp_path)
 
 
@@ -92,6 +93,9 @@ def test_lr_grid_makes_one_cell_per_lr_and_evaluates_val(tmp_path, capsys):
         ]
     )
     p = plan(study)
+    assert [c.method for c in p.todo].count("prior") == 1  # the prior trains nothing: one cell for the grid
+    assert sorted(c.lr for c in p.todo if c.method == "blind") == [4e-4, 8e-4, 1e-3]
+    p.todo = [c for c in p.todo if c.method == "depalm"]
     assert sorted(c.lr for c in p.todo) == [4e-4, 8e-4, 1e-3]
     assert {c.recipe_source["lr"] for c in p.todo} == {"user"}  # R4: a grid leaves the official per-cell lr
     assert all(c.eval.splits[0] == "val" for c in p.todo)
@@ -125,13 +129,14 @@ def test_variants_are_a_matrix_axis_in_the_config_hash():
 
     study = parse_study(
         ["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke", "--variant", "official,paper"]
+        + ["--no-controls"]
     )
     cells = plan(study).cells
     assert [c.variant for c in cells] == ["official", "paper"]
     assert [c.method_config["variant"] for c in cells] == ["official", "paper"]
     assert cells[0].config_hash() != cells[1].config_hash()
     default = plan(parse_study(["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke"]))
-    assert [c.variant for c in default.cells] == ["official"]
+    assert [c.variant for c in default.cells] == ["official"] * 3  # depalm, prior, blind
     old = cells[1].to_dict()
     del old["variant"]  # a run config written before the variant axis
     assert RunConfig.from_dict(old).variant == "paper"
@@ -139,7 +144,7 @@ def test_variants_are_a_matrix_axis_in_the_config_hash():
 
 # ---- the study config: dotted options, YAML files, profiles as defaults, shorthands -----------------------------
 
-SMOKE_CELL = ["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke"]
+SMOKE_CELL = ["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke", "--no-controls"]
 
 
 @pytest.mark.parametrize(
@@ -330,7 +335,21 @@ def test_lists_in_yaml_and_comma_lists_resolve_alike(tmp_path):
     commas = plan(
         parse_study(["--methods", "depalm,limber-1", "--seeds", "0,2", "--datasets", "syn-coco", "--profile", "smoke"])
     ).cells
-    assert [c.run_id for c in listed] == [c.run_id for c in commas] and len(listed) == 4
+    assert [c.run_id for c in listed] == [c.run_id for c in commas] and len(listed) == 8  # + prior, blind
+
+
+def test_every_study_gets_the_blind_controls_unless_told_not_to():
+    from harness.cli import parse_study
+    from harness.runner.matrix import plan
+
+    base = ["--datasets", "syn-coco", "--profile", "smoke"]
+    cells = plan(parse_study(["--methods", "depalm", *base])).cells
+    assert [c.method for c in cells] == ["depalm", "prior", "blind"]
+    assert [c.method_config["control"] for c in cells] == ["", "prior", "blind"]
+    assert [c.method for c in plan(parse_study(["--methods", "depalm", "--no-controls", *base])).cells] == ["depalm"]
+    everything = [c.method for c in plan(parse_study(["--methods", "all", *base])).cells]
+    assert everything[-2:] == ["prior", "blind"] and len(everything) == 13
+    assert "blind" not in [c.method for c in plan(parse_study(["--methods", "all", "--no-controls", *base])).cells]
 
 
 def test_executors_are_built_from_their_typed_options():

@@ -54,6 +54,20 @@ def test_rerun_trains_nothing_and_renders_the_same_tables(finished, monkeypatch,
     assert _tables(root / "reports") == before
 
 
+def test_each_run_stores_its_per_item_scores_beside_its_results(finished):
+    from harness.store.items import read_item_scores
+    from harness.store.results import read_results
+
+    root, _, _ = finished
+    rows = read_results([root / "results"])
+    items = read_item_scores([root / "results"])
+    assert set(items.run_id) == set(rows.run_id) and set(items.metric) == {"CIDEr"}
+    for (run_id, split, metric), scores in items.groupby(["run_id", "split", "metric"]):
+        value = rows[(rows.run_id == run_id) & (rows.split == split) & (rows.metric == metric)].value.item()
+        assert scores.score.mean() == pytest.approx(value, abs=1e-9)  # the corpus CIDEr is their mean
+    assert (rows.control == "").all()  # connectors
+
+
 def test_plugin_connector_runs_and_is_ranked_beside_cached_results(finished, capsys, isolated_registry):
     from harness.store.results import read_results
 

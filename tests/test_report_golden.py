@@ -4,7 +4,8 @@
 - tests/fixtures/golden/runs: rendered from `write_run_results`, a deterministic folder of run results that takes
   every path of the runs sections (lr grid chosen on val, on test, or on nothing; failed, unstable and superseded
   runs; two profiles, two variants, a backbone override; a plugin method; VQA with both accuracies; an audio, a
-  video and an unregistered benchmark).
+  video and an unregistered benchmark); and a profile with 3 seeds and per-item scores everywhere (bootstrap
+  intervals, a tie with the best, a blind and a prior control).
 
 A deliberate change of the report regenerates both with `PYTHONPATH=. python tests/test_report_golden.py` (from the
 repository root; the path makes this checkout's code render them).
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from test_report import _run
+from test_report_stats import write_study
 
 from harness.cli import main as cli_main
 from harness.report import render_reports
@@ -119,6 +121,14 @@ def write_run_results(root: Path) -> Path:
             run_id=f"appendix-mapl-s{seed}",
         )
     run("depalm", "syn-coco", (0,), 8e-4, {"val": 12.0, "test": 13.0}, profile="cpu")
+    # enough seeds to rank, per-item scores, a method within the noise of the best and two controls
+    write_study(
+        root,
+        {"depalm": 0.6, "mapl": 0.58, "epalm": 0.3, "blind": 0.45, "prior": 0.1},
+        controls={"blind": "blind", "prior": "prior"},
+        n_items=120,
+        profile="stats",
+    )
     return root
 
 

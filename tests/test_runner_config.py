@@ -155,6 +155,7 @@ PYTHON_PROFILES = {
             checkpoint_every=2,
             log_every=1,
             feature_batch_size=16,
+            backbone_dtype="float32",
         ),
         eval=EvalSettings(
             num_beams=1, max_new_tokens=6, batch_size=8, splits=(REPORTED_SPLIT,), size=8, metrics=("CIDEr", "BLEU_4")

@@ -72,6 +72,10 @@ def test_two_launched_ranks_train_one_cell(tmp_path):
     run_dir = next(runs.iterdir())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["info"]["world_size"] == 2
-    assert len(list(results.glob("*.parquet"))) == 1
+    # one results file, and beside it the per-item scores rank 0 wrote
+    assert sorted(p.name for p in results.glob("*.parquet")) == [
+        f"{run_dir.name}.items.parquet",
+        f"{run_dir.name}.parquet",
+    ]
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(1, log[-1]["total_steps"] + 1))

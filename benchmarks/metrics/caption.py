@@ -171,6 +171,15 @@ def score_captions(
 
     Skipped metrics (missing Java / CoreNLP jars) are absent from the result and a warning says why.
     """
+    return score_captions_items(predictions, references, metrics)[0]
+
+
+def score_captions_items(
+    predictions: dict[str, str], references: dict[str, list[str]], metrics: tuple[str, ...] = CAPTION_METRICS
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """`score_captions` and, from the same scorer calls, the per-item scores of the metrics that decompose per item
+    (CIDEr: pycocoevalcap's per-image CIDEr-D x100, whose mean is the corpus CIDEr; its IDF comes from the whole
+    reference set): (metric -> corpus value, metric -> item id -> score)."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -193,6 +202,7 @@ def score_captions(
 
     status = metric_status()
     out: dict[str, float] = {}
+    per_item: dict[str, dict[str, float]] = {}
     if any(m.startswith("BLEU") for m in metrics):
         bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
         out.update({f"BLEU_{n + 1}": 100.0 * float(b) for n, b in enumerate(bleu) if f"BLEU_{n + 1}" in metrics})
@@ -210,9 +220,11 @@ def score_captions(
     if "ROUGE_L" in metrics:
         out["ROUGE_L"] = 100.0 * float(Rouge().compute_score(gts, res)[0])
     if {"CIDEr", "SPIDEr"} & set(metrics):
-        cider = 100.0 * float(Cider().compute_score(gts, res)[0])
+        corpus, per_image = Cider().compute_score(gts, res)  # per_image follows gts' key order
+        cider = 100.0 * float(corpus)
         if "CIDEr" in metrics:
             out["CIDEr"] = cider
+            per_item["CIDEr"] = {i: 100.0 * float(v) for i, v in zip(gts, per_image, strict=True)}
     if {"SPICE", "SPIDEr"} & set(metrics):
         if status["SPICE"]:
             warnings.warn(status["SPICE"], stacklevel=2)
@@ -224,4 +236,4 @@ def score_captions(
                 out["SPICE"] = spice
             if "SPIDEr" in metrics:
                 out["SPIDEr"] = (cider + spice) / 2.0
-    return out
+    return out, per_item

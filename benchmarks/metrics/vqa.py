@@ -102,14 +102,12 @@ def _check(predictions: dict[str, str], answers: dict[str, list[str]]) -> None:
         raise ValueError(f"VQA accuracy needs at least one human answer per question (none for {empty[:5]})")
 
 
-def vqa_accuracy(predictions: dict[str, str], answers: dict[str, list[str]]) -> float:
-    """`VQA_acc`: mean official accuracy x100 over the questions in `answers`; every question needs a prediction."""
+def _accuracies(predictions: dict[str, str], answers: dict[str, list[str]]) -> dict[str, float]:
     _check(predictions, answers)
-    return 100.0 * sum(answer_accuracy(predictions[q], a) for q, a in answers.items()) / len(answers)
+    return {q: answer_accuracy(predictions[q], a) for q, a in answers.items()}
 
 
-def depalm_vqa_accuracy(predictions: dict[str, str], answers: dict[str, list[str]]) -> float:
-    """`VQA_acc_depalm`: mean DePALM accuracy x100; one PTB tokenizer call for all texts."""
+def _depalm_accuracies(predictions: dict[str, str], answers: dict[str, list[str]]) -> dict[str, float]:
     from benchmarks.metrics.caption import tokenize
 
     _check(predictions, answers)
@@ -118,23 +116,43 @@ def depalm_vqa_accuracy(predictions: dict[str, str], answers: dict[str, list[str
             **{("answers", q): list(a) for q, a in answers.items()},
             **{("prediction", q): [predictions[q]] for q in answers},
         }
-    )
-    return (
-        100.0
-        * sum(depalm_answer_accuracy(tokens[("prediction", q)][0], tokens[("answers", q)]) for q in answers)
-        / len(answers)
-    )
+    )  # one PTB tokenizer call for all texts
+    return {q: depalm_answer_accuracy(tokens[("prediction", q)][0], tokens[("answers", q)]) for q in answers}
+
+
+def _mean100(accuracies: dict[str, float]) -> float:
+    return 100.0 * sum(accuracies.values()) / len(accuracies)
+
+
+def vqa_accuracy(predictions: dict[str, str], answers: dict[str, list[str]]) -> float:
+    """`VQA_acc`: mean official accuracy x100 over the questions in `answers`; every question needs a prediction."""
+    return _mean100(_accuracies(predictions, answers))
+
+
+def depalm_vqa_accuracy(predictions: dict[str, str], answers: dict[str, list[str]]) -> float:
+    """`VQA_acc_depalm`: mean DePALM accuracy x100; one PTB tokenizer call for all texts."""
+    return _mean100(_depalm_accuracies(predictions, answers))
+
+
+def vqa_item_scores(
+    predictions: dict[str, str], answers: dict[str, list[str]], raw: dict[str, str] | None = None
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Both VQA accuracies x100 (metric -> corpus value) and their per-question values (metric -> question id ->
+    accuracy x100; the corpus value is their mean), from one pass; `VQA_acc_depalm` on `raw` (the generations
+    before any post-processing, DePALM's input) when given."""
+    per_question = {
+        VQA_ACC: _accuracies(predictions, answers),
+        VQA_ACC_DEPALM: _depalm_accuracies(predictions if raw is None else raw, answers),
+    }
+    corpus = {metric: _mean100(acc) for metric, acc in per_question.items()}
+    return corpus, {metric: {q: 100.0 * a for q, a in acc.items()} for metric, acc in per_question.items()}
 
 
 def vqa_scores(
     predictions: dict[str, str], answers: dict[str, list[str]], raw: dict[str, str] | None = None
 ) -> dict[str, float]:
-    """Both VQA accuracies (x100), keyed by metric name; `VQA_acc_depalm` on `raw` (the generations before any
-    post-processing, DePALM's input) when given."""
-    return {
-        VQA_ACC: vqa_accuracy(predictions, answers),
-        VQA_ACC_DEPALM: depalm_vqa_accuracy(predictions if raw is None else raw, answers),
-    }
+    """Both VQA accuracies (x100), keyed by metric name; `VQA_acc_depalm` on `raw` when given."""
+    return vqa_item_scores(predictions, answers, raw)[0]
 
 
 def multiple_choice_accuracy(predictions: dict[str, str], correct: dict[str, str]) -> float:

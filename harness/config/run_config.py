@@ -65,6 +65,10 @@ class TrainSettings:
     """optimiser steps between train_log.jsonl records"""
     feature_batch_size: int = 32
     """items per encoder pass when the frozen features are cached"""
+    backbone_dtype: str = "auto"
+    """dtype of the frozen LLM and encoder: float32 | bfloat16 | float16 | auto (float16 on a GPU, as the paper
+    loads them; on a CPU bfloat16 where it is native (AVX512-BF16, AMX), else float32; resolved before hashing);
+    the trainable weights stay float32"""
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,9 @@ class StudyConfig:
     """with --mode gc: remove what it lists (else a dry run)"""
     methods: str | tuple[str, ...] = "all"
     """method ids (a list or comma separated) or 'all'"""
+    controls: bool = True
+    """add the blind controls to the methods (methods.controls: `prior`, the training answers' prior, and `blind`,
+    prompt tuning without perceptual input): reference rows of every table, never ranked"""
     datasets: str | tuple[str, ...] = "offline"
     """dataset ids (a list or comma separated) or all | paper | offline"""
     seeds: int | str | tuple[int, ...] = 1
@@ -164,6 +167,7 @@ SHORTHANDS: dict[str, Shorthand] = {
     "--doctor": Shorthand("mode", "doctor"),
     "--gc": Shorthand("mode", "gc"),
     "--yes": Shorthand("yes", "true"),
+    "--no-controls": Shorthand("controls", "false"),
     "--keep-checkpoints": Shorthand("train.keep_checkpoint", "true"),
     "--variant": Shorthand("variants"),
     "--lr-grid": Shorthand("lr_grid", "true"),

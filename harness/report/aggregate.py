@@ -1,6 +1,6 @@
 """From a section's rows to the numbers its tables print, as DataFrames (no text): each cell's mean ± std over seeds,
 worst run status, marks and footnotes (Sec. 4.1), and Table 4's per-benchmark ranks, average rank and normalized
-score (Sec. 4.2, harness/report/ranking.py).
+score (Sec. 4.2, harness/report/ranking.py) with their bootstrap intervals (harness/report/uncertainty.py).
 
 A cell is one (method, dataset, metric, split) of a section. Its run status is its (method, dataset)'s: how many
 runs it has, how many did not finish ok, the worst status. Marks: ♦ unstable, ✗ failed or cancelled (the paper's
@@ -18,6 +18,7 @@ import pandas as pd
 from harness.report import ranking
 from harness.report.labels import PAPER_COMPUTATION, benchmark_spec
 from harness.report.select import STATUS_SEVERITY, Section
+from harness.report.uncertainty import Uncertainty, bootstrap, section_cells
 
 STATUS_MARKS = {"unstable": "♦", "failed": "✗", "cancelled": "✗", "interrupted": "✗"}
 NOTE_MARKS = ("•", "†", "‡", "§", "¶", "#")
@@ -174,17 +175,36 @@ def train_times(section: Section) -> tuple[pd.Series, list[str]]:
 class Table4:
     """Table 4 of a section: its primary-metric `cells` (columns: dataset ids), each column's competition `ranks`
     (the highlight places) and per method `summary`: train_time (NaN when unknown), rank, rank_pos, score,
-    score_pos and the worst status over its cells; `timed`: the datasets the train times cover."""
+    score_pos (NA for a control) and the worst status over its cells; `timed`: the datasets the train times cover.
+    Run sections add `seeds` (finished runs per cell) and `uncertainty` (bootstrap intervals and ties of the ranked
+    methods, harness/report/uncertainty.py); None for the paper's numbers."""
 
     cells: Cells
     ranks: pd.DataFrame
     summary: pd.DataFrame
     timed: list[str]
+    seeds: pd.DataFrame | None = None
+    uncertainty: Uncertainty | None = None
 
 
-def table4(section: Section) -> Table4:
-    c = cells(section, primary_columns(section), section.datasets)
+def table4(section: Section, items: pd.DataFrame | None = None) -> Table4:
+    """Table 4 of a section; `items`: per-item scores (harness/store/items.py) for the bootstrap of run sections.
+    Controls are shown but take no part in ranks, scores or the column best that normalizes the scores."""
+    columns = primary_columns(section)
+    c = cells(section, columns, section.datasets)
     train, timed = train_times(section)
-    summary = pd.concat([train.reindex(section.methods).rename("train_time"), ranking.aggregate(c.mean)], axis=1)
+    ranked = c.mean.loc[section.ranked]
+    summary = ranking.aggregate(ranked).reindex(section.methods)
+    summary = summary.astype({"rank_pos": "Int64", "score_pos": "Int64"})
+    summary = pd.concat([train.reindex(section.methods).rename("train_time"), summary], axis=1)
     summary["status"] = c.status.apply(lambda s: max(s, key=STATUS_SEVERITY.__getitem__, default="ok"), axis=1)
-    return Table4(c, ranking.column_ranks(c.mean), summary, timed)
+    t4 = Table4(c, ranking.column_ranks(ranked).reindex(section.methods), summary, timed)
+    if section.source == "run":
+        runs = section_cells(section.rows, columns, items)
+        t4.seeds = pd.DataFrame(
+            [[len(runs.get((m, d), ())) for d in section.datasets] for m in section.methods],
+            index=section.methods,
+            columns=section.datasets,
+        )
+        t4.uncertainty = bootstrap(runs, section.ranked, section.datasets) if section.ranked else None
+    return t4

@@ -39,7 +39,8 @@ def header(columns: Sequence[tuple[str, ...]]) -> pd.MultiIndex:
 @dataclass
 class Table:
     """One tabular: `text` (rows: display names; columns: `header`) and optional aligned `place` (1, 2, 3 or NA) and
-    `marks` frames; `rules`: positions of the rows preceded by a horizontal rule."""
+    `marks` frames; `rules`: positions of the rows preceded by a horizontal rule; `controls`: position -> kind of
+    the reference rows (printed in italics with a "(control: kind)" tag)."""
 
     caption: str
     text: pd.DataFrame
@@ -47,6 +48,7 @@ class Table:
     marks: pd.DataFrame | None = None
     stub: str = "Method"
     rules: tuple[int, ...] = ()
+    controls: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass

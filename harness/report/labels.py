@@ -151,6 +151,7 @@ _LATEX_SPECIAL = {
     "↑": r"\ensuremath{\uparrow}",
     "↓": r"\ensuremath{\downarrow}",
     "±": r"\ensuremath{\pm}",
+    "≈": r"\ensuremath{\approx}",
     "×": r"\ensuremath{\times}",
     "†": r"\dag{}",
     "‡": r"\ddag{}",

@@ -9,6 +9,7 @@ average. Values equal to 9 decimals tie, so that summation noise never breaks a 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 RULES = (
@@ -30,13 +31,27 @@ def positions(averages: pd.Series, lower_is_better: bool) -> pd.Series:
     return averages.round(_DECIMALS).rank(method="min", ascending=lower_is_better).astype(int)
 
 
+def average_rank_score(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average rank and average normalized score per method under `RULES`, over the last two axes of `values`
+    (..., methods, benchmarks; NaN = missing), so that a stack of bootstrap replicates is ranked in one call."""
+    values = np.asarray(values, dtype=float)
+    n_methods = values.shape[-2]
+    rounded = values.round(_DECIMALS)
+    # rank = 1 + the number of methods strictly better in the column (NaN compares False: never better)
+    ranks = 1.0 + (rounded[..., None, :, :] > rounded[..., :, None, :]).sum(axis=-2)
+    ranks = np.where(np.isnan(values), float(n_methods), ranks)
+    best = np.fmax.reduce(values, axis=-2, keepdims=True)  # NaN only where the whole column is missing
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.nan_to_num(100.0 * values / best, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    return ranks.mean(axis=-1), scores.mean(axis=-1)
+
+
 def aggregate(values: pd.DataFrame) -> pd.DataFrame:
     """values: methods x benchmarks (NaN = missing) -> DataFrame[rank, rank_pos, score, score_pos] per method."""
     if values.empty:
         return pd.DataFrame(columns=["rank", "rank_pos", "score", "score_pos"], index=values.index)
-    ranks = column_ranks(values).fillna(float(len(values.index)))
-    scores = (100.0 * values / values.max(axis=0)).fillna(0.0)
-    out = pd.DataFrame({"rank": ranks.mean(axis=1), "score": scores.mean(axis=1)}, index=values.index)
+    rank, score = average_rank_score(values.to_numpy(dtype=float))
+    out = pd.DataFrame({"rank": rank, "score": score}, index=values.index)
     out["rank_pos"] = positions(out["rank"], lower_is_better=True)
     out["score_pos"] = positions(out["score"], lower_is_better=False)
     return out[["rank", "rank_pos", "score", "score_pos"]]

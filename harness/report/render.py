@@ -24,11 +24,13 @@ TEMPLATES = REPO_ROOT / "reports" / "templates"
 
 @dataclass(frozen=True)
 class Format:
-    """How one output format prints plain text, display names and first / second / third-best highlights."""
+    """How one output format prints plain text, display names, first / second / third-best highlights and the
+    label of a control row."""
 
     escape: Callable[[str], str]
     name: Callable[[str], str]
     places: dict[int, str]  # place -> pattern around the highlighted text
+    control: str  # pattern of a control row's label: {name} (printed) and {kind}
 
     def highlight(self, text: str, place: int) -> str:
         return self.places[place].format(text) if place in self.places else text
@@ -66,12 +68,22 @@ def _md_escape(text: str) -> str:
     return text.replace("|", r"\|")
 
 
-MARKDOWN = Format(_md_escape, _md_escape, {1: "**{}**", 2: "<ins>{}</ins>", 3: "*{}*"})  # <ins>: GitHub keeps it
-LATEX = Format(latex_escape, name_tex, {1: r"\textbf{{{}}}", 2: r"\underline{{{}}}", 3: r"\textit{{{}}}"})
+MARKDOWN = Format(
+    _md_escape, _md_escape, {1: "**{}**", 2: "<ins>{}</ins>", 3: "*{}*"}, "*{name}* (control: {kind})"
+)  # <ins>: GitHub keeps it
+LATEX = Format(
+    latex_escape,
+    name_tex,
+    {1: r"\textbf{{{}}}", 2: r"\underline{{{}}}", 3: r"\textit{{{}}}"},
+    r"\textit{{{name}}} (control: {kind})",
+)
 
 
 def _labels(table: Table, fmt: Format) -> list[str]:
-    return [fmt.name(str(label)) for label in table.text.index]
+    labels = [fmt.name(str(label)) for label in table.text.index]
+    for i, kind in table.controls.items():
+        labels[i] = fmt.control.format(name=labels[i], kind=fmt.escape(kind))
+    return labels
 
 
 def _md_table(table: Table) -> dict:

@@ -4,7 +4,8 @@ A `Section` is one comparable set of results: one source, one profile, and for e
 pair. Run results are split into as many sections as needed so that no table silently mixes backbones or profiles.
 Within a section each (method, dataset) cell uses one hyper-parameter setting (lr, grad_clip): the one with the best
 mean primary metric on the val split (the paper's per-experiment grid search), reported on the test split where the
-section has one, else on val.
+section has one, else on val. Reference rows (a `control` other than "": a prior computed without a model, a
+blind model without perceptual input) come after the methods, in `Section.controls`; the tables never rank them.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Section:
     backbones: dict[str, tuple[str, str]]  # dataset -> (llm, encoder)
     choices: pd.DataFrame = field(default_factory=pd.DataFrame)  # method, dataset, lr, grad_clip, n_candidates, ...
     superseded: int = 0  # older runs of the same cell and seed, replaced by a rerun
+    controls: dict[str, str] = field(default_factory=dict)  # method id -> kind of reference row (prior, blind)
     names: dict[str, str] = field(init=False, repr=False)  # method id -> display name, from the rows
 
     def __post_init__(self) -> None:
@@ -54,6 +56,11 @@ class Section:
     def method(self, method_id: str) -> str:
         """The method's display name."""
         return display_of(self.names, method_id)
+
+    @property
+    def ranked(self) -> list[str]:
+        """The methods that are ranked: every method but the controls, in table order."""
+        return [m for m in self.methods if m not in self.controls]
 
 
 def primary_metric(dataset: str, metrics: set[str]) -> str:
@@ -146,7 +153,8 @@ def make_section(rows: pd.DataFrame, key: str, title: str, *, choose: bool) -> S
     if choose:
         rows, choices = choose_hparams(rows, primary)
     datasets = sorted(primary, key=dataset_sort_key)
-    methods = sorted(set(rows.method), key=method_sort_key)
+    controls = control_kinds(rows)
+    methods = sorted(set(rows.method) - set(controls), key=method_sort_key) + sorted(controls, key=method_sort_key)
     source = str(rows.source.iloc[0]) if len(rows) else ""
     profile = str(rows.profile.iloc[0]) if len(rows) else ""
     variant = str(rows.variant.iloc[0]) if len(rows) and source == "run" else ""
@@ -163,7 +171,16 @@ def make_section(rows: pd.DataFrame, key: str, title: str, *, choose: bool) -> S
         _report_splits(rows, primary),
         _backbones(rows),
         choices,
+        controls=controls,
     )
+
+
+def control_kinds(rows: pd.DataFrame) -> dict[str, str]:
+    """Method id -> the kind of reference row its rows say it is (their `control`), for the control methods only."""
+    if "control" not in rows.columns:
+        return {}
+    marked = rows[rows.control.fillna("") != ""]
+    return {str(m): str(k) for m, k in marked.groupby("method").control.first().items()}
 
 
 _CELL_SEED = ["method", "dataset", "seed", "lr", "grad_clip", "llm", "encoder", "profile", "variant"]

@@ -16,7 +16,7 @@ import pandas as pd
 
 from harness import REPO_ROOT
 from harness.errors import UsageError
-from harness.report import aggregate, ranking
+from harness.report import aggregate, ranking, uncertainty
 from harness.report.aggregate import STATUS_MARKS, footnote_text
 from harness.report.document import Name, Part, Ranked, Report, Table, Text, header
 from harness.report.labels import (
@@ -34,13 +34,28 @@ from harness.report.paper_numbers import PAPER_LABEL
 from harness.report.paper_tables import paper_only_reports
 from harness.report.render import write_report
 from harness.report.select import Section, make_section, run_sections
+from harness.report.uncertainty import Uncertainty
+from harness.store.items import read_item_scores
 from harness.store.results import AGGREGATE_DATASET, read_results
 
 PAPER_RESULTS = REPO_ROOT / "results" / "paper"  # the paper's numbers (scripts/build_paper_results.py)
 TABLE3_METHODS = ("limber-all", "mapl", "epalm")
 TABLE3_COLUMNS = ("coco", "coco-1pct", "vqav2", "vqav2-1pct", "okvqa")
 _CSV_HEAD = ("method", "origin", "note")
-_CSV_TAIL = ("train_time", "rank", "rank_pos", "score", "score_pos", "section")
+_CSV_TAIL = (
+    "train_time",
+    "rank",
+    "rank_lo",
+    "rank_hi",
+    "rank_pos",
+    "score",
+    "score_lo",
+    "score_hi",
+    "score_pos",
+    "tied",
+    "control",
+    "section",
+)
 S_TABLE_OF_MODALITY = {"image": "tableS2", "audio": "tableS3", "video": "tableS4"}
 S_TABLES = {
     "tableS2": "Table S2: image benchmarks, mean ± std over seeds, with extra metrics",
@@ -81,15 +96,21 @@ def _table(
     text: pd.DataFrame,
     place: pd.DataFrame | None = None,
     marks: pd.DataFrame | None = None,
+    stub: str = "Method",
 ) -> Table:
-    """A table whose rows are the methods of `text`'s index (ids), printed with their display names."""
+    """A table whose rows are the methods of `text`'s index (ids), printed with their display names; control rows
+    in italics with their kind, after a rule."""
     labels = [section.method(m) for m in text.index]
     columns = header(heads)
+    controls = {i: section.controls[m] for i, m in enumerate(text.index) if m in section.controls}
     return Table(
         caption,
         text.set_axis(labels).set_axis(columns, axis=1),
         None if place is None else place.set_axis(labels).set_axis(columns, axis=1),
         None if marks is None else marks.set_axis(labels).set_axis(columns, axis=1),
+        stub=stub,
+        rules=(min(controls),) if controls and min(controls) > 0 else (),  # a rule between methods and controls
+        controls=controls,
     )
 
 
@@ -119,6 +140,26 @@ def _status_legend(flagged: pd.DataFrame, section: Section) -> list[Text]:
     return lines
 
 
+CONTROL_KINDS = {
+    "prior": "a baseline computed without a model",
+    "blind": "a trained model with no perceptual input",
+}
+
+
+def _control_legend(section: Section, ranked_table: bool) -> list[Text]:
+    """What the control rows are, and that they are not ranked."""
+    kinds = sorted(set(section.controls.values()))
+    if not kinds:
+        return []
+    said = "; ".join(f"{k}: {CONTROL_KINDS.get(k, 'a reference row')}" for k in kinds)
+    rule = (
+        " A control gets no rank and no score and does not enter the column best that normalizes the scores."
+        if ranked_table
+        else " Controls are not ranked."
+    )
+    return [f"Control rows (in italics, after the methods): reference rows, not connectors ({said}).{rule}"]
+
+
 def _note_legend(footnotes: dict[str, str]) -> list[Text]:
     return [f"{mark} {footnote_text(note)}." for note, mark in footnotes.items()]
 
@@ -140,7 +181,7 @@ def _section_intro(section: Section) -> list[Text]:
         lines = [
             f"Source: runs (source=run), profile {section.profile}, recipe variant {section.variant} "
             f"(docs/FIDELITY.md: official = as the official code ran it, paper = as the appendix writes it); "
-            f"seeds per cell: {seeds} (mean over seeds)."
+            f"seeds per cell: {seeds} (mean ± sample std over seeds)."
         ]
         if section.superseded:
             lines.append(
@@ -231,23 +272,111 @@ HIGHLIGHTS = (
 _AGGREGATES = ["train_time", "rank", "rank_pos", "score", "score_pos"]
 
 
-def table4_part(section: Section, printed: pd.DataFrame) -> tuple[Part, pd.DataFrame]:
-    t = aggregate.table4(section)
-    c, s = t.cells, t.summary
+def _uncertainty_notes(section: Section, u: Uncertainty) -> list[Text]:
+    """How the intervals and ties were computed, what they say, and when the table cannot rank."""
+    if not u.computed:
+        return [
+            f"Fewer than {uncertainty.MIN_SEEDS} seeds in some cell (fewest: {u.min_seeds}): this table cannot rank "
+            f"the methods. Seed-to-seed noise cannot be estimated from so few runs, so no intervals or ties are "
+            f"given; ranks and scores are point values only."
+        ]
+    notes: list[Text] = [
+        f"[lo, hi]: 95% percentile-bootstrap interval of the average rank and the average score "
+        f"({u.n_boot} replicates, fixed RNG seed {uncertainty.RNG_SEED}), resampling each cell's seeds and each "
+        f"benchmark's evaluation items, the same resampled items for every method (paired)."
+    ]
+    if u.cells_with_items == 0:
+        notes.append(
+            "No per-item scores in the results: the intervals resample seeds only (they understate item noise)."
+        )
+    elif u.cells_with_items < u.cells:
+        notes.append(
+            f"{u.cells - u.cells_with_items} of {u.cells} cells have no per-item scores (older runs, or a metric that "
+            f"does not decompose per item): those cells resample seeds only."
+        )
+    notes.append(
+        (
+            "≈: tied with the best average score (",
+            Name(section.method(u.best)),
+            "): the 95% interval of the best's paired bootstrap advantage in average score over the method (both "
+            "scores from the same replicates) contains 0.",
+        )
+    )
+    if not u.separable:
+        notes.append(
+            f"{u.n_tied} of {len(u.frame)} ranked methods are tied with the best: this budget (seeds × items) cannot "
+            f"separate the methods, so their ranks are not an ordering."
+        )
+    return notes
+
+
+def _seed_counts(seeds: pd.DataFrame) -> tuple[str, pd.Series | None]:
+    """The stub when every cell has the same number of seeds ("Method (n=3)"), else a per-method seeds column."""
+    filled = seeds[seeds > 0]
+    counts = {int(n) for n in seeds.to_numpy().ravel() if n > 0}
+    if len(counts) <= 1:
+        n = counts.pop() if counts else 0
+        return (f"Method (n={n} seed{'s' if n > 1 else ''})" if n else "Method"), None
+    lo, hi = filled.min(axis=1), filled.max(axis=1)
+    return "Method", pd.Series(
+        ["—" if pd.isna(a) else f"{int(a)}" if a == b else f"{int(a)}–{int(b)}" for a, b in zip(lo, hi)],
+        index=seeds.index,
+    )
+
+
+def _aggregate_text(value: float, pos, lo: float, hi: float) -> str:
+    if pd.isna(pos):
+        return "—"  # a control
+    interval = "" if math.isnan(lo) else f" [{lo:.1f}, {hi:.1f}]"
+    return f"{value:.1f} ({pos}){interval}"
+
+
+def table4_part(
+    section: Section, printed: pd.DataFrame, items: pd.DataFrame | None = None
+) -> tuple[Part, pd.DataFrame]:
+    t = aggregate.table4(section, items)
+    c, s, u = t.cells, t.summary, t.uncertainty
+    runs = section.source == "run"
     show_train = bool(s.train_time.notna().any())
+    intervals = u is not None and u.computed
     heads: list[tuple[str, ...]] = [_column_head(*col) for col in aggregate.primary_columns(section)]
-    heads += ([("Train time ↓",)] if show_train else []) + [("Avg. rank ↓",), ("Avg. score ↑",)]
-    text = c.mean.map(_num)
+    stub, seeds = _seed_counts(t.seeds) if t.seeds is not None else ("Method", None)
+    heads += [("Seeds",)] if seeds is not None else []
+    heads += [("Train time ↓",)] if show_train else []
+    ci = ("[95% CI]",) if intervals else ()
+    heads += [("Avg. rank ↓", *ci), ("Avg. score ↑", *ci)]
+    if runs:
+        text = pd.DataFrame(
+            [[_mean_std(m, sd) for m, sd in zip(ms, ss)] for ms, ss in zip(c.mean.values, c.std.values)],
+            index=c.mean.index,
+            columns=c.mean.columns,
+        )
+    else:
+        text = c.mean.map(_num)
     place, marks = t.ranks.copy(), c.marks.copy()
+    if seeds is not None:
+        text["seeds"], place["seeds"], marks["seeds"] = seeds, math.nan, ""
     if show_train:
         text["train_time"] = s.train_time.map(lambda x: "—" if pd.isna(x) else format_duration(x))
         place["train_time"], marks["train_time"] = math.nan, ""
-    text["rank"] = [f"{r:.1f} ({p})" for r, p in zip(s["rank"], s.rank_pos)]
-    text["score"] = [f"{r:.1f} ({p})" for r, p in zip(s.score, s.score_pos)]
-    place["rank"], place["score"] = s.rank_pos, s.score_pos
-    marks["rank"], marks["score"] = "", s.status.map(lambda x: STATUS_MARKS.get(x, ""))
+    bounds = (
+        u.frame.reindex(section.methods)
+        if u is not None
+        else pd.DataFrame(math.nan, index=section.methods, columns=uncertainty.COLUMNS[:-1])
+    )
+    text["rank"] = [_aggregate_text(*v) for v in zip(s["rank"], s.rank_pos, bounds.rank_lo, bounds.rank_hi)]
+    text["score"] = [_aggregate_text(*v) for v in zip(s.score, s.score_pos, bounds.score_lo, bounds.score_hi)]
+    place["rank"], place["score"] = s.rank_pos.astype(float), s.score_pos.astype(float)
+    tied = bounds.tied.fillna(False).astype(bool) if u is not None else pd.Series(False, index=section.methods)
+    marks["rank"] = ""
+    marks["score"] = s.status.map(lambda x: STATUS_MARKS.get(x, "")) + tied.map({True: "≈", False: ""})
     notes: list[Text] = [ranking.RULES, HIGHLIGHTS]
-    notes += _printed_comparison(section, s, printed)
+    if runs:
+        notes.append("Each cell: mean ± sample standard deviation over its finished seeds.")
+    notes += _control_legend(section, ranked_table=True)
+    if u is not None:
+        notes += _uncertainty_notes(section, u)
+    notes += _printed_comparison(section, s.loc[section.ranked], printed)
     notes += metric_lines((section.primary[d] for d in section.datasets), paper=section.source == "paper")
     specs = {d: benchmark_spec(d) for d in section.datasets}
     substitutes = [
@@ -262,9 +391,12 @@ def table4_part(section: Section, printed: pd.DataFrame) -> tuple[Part, pd.DataF
         notes.append(f"Train time: mean training wall-clock time per run on {where}.")
     notes += _status_legend(c.flagged, section) + _note_legend(c.footnotes)
     hp_notes, hp_tables = _hparam_notes(section)
-    main = _table(section.title, section, heads, text, place, marks)
+    main = _table(section.title, section, heads, text, place, marks, stub=stub)
     part = Part(section.key, section.title, _section_intro(section), [main] + hp_tables, notes + hp_notes)
     csv = pd.concat([c.mean, s[_AGGREGATES]], axis=1)
+    if u is not None:
+        csv = pd.concat([csv, bounds[uncertainty.COLUMNS]], axis=1)
+        csv["control"] = [section.controls.get(m, "") for m in section.methods]
     csv.insert(0, "method", section.methods)
     csv["section"] = section.key
     return part, csv.reset_index(drop=True)
@@ -293,6 +425,7 @@ def s_part(section: Section, table: str) -> tuple[Part, pd.DataFrame] | None:
     )
     heads = [(dataset_title(d), f"{metric_label(m)} {SPLIT_LABELS.get(s, s)}") for d, m, s in cols]
     notes: list[Text] = ["Mean ± sample standard deviation over seeds (a published row: as printed)."]
+    notes += _control_legend(section, ranked_table=False)
     notes += metric_lines((m for _, m, _ in cols), paper=section.source == "paper")
     notes += _status_legend(c.flagged, section) + _note_legend(c.footnotes)
     part = Part(
@@ -460,8 +593,8 @@ def _report(name: str, title: str, parts: list[tuple[Part, pd.DataFrame]], empty
     return Report(name, title, [p for p, _ in parts], csv[head + middle + tail])
 
 
-def build_reports(df: pd.DataFrame) -> list[Report]:
-    """All reports for a results frame (read_results output)."""
+def build_reports(df: pd.DataFrame, items: pd.DataFrame | None = None) -> list[Report]:
+    """All reports for a results frame (read_results output) and the runs' per-item scores (read_item_scores)."""
     paper, runs = df[df.source == "paper"], df[df.source == "run"]
     sections = run_sections(runs) if len(runs) else []
     reports = []
@@ -469,7 +602,7 @@ def build_reports(df: pd.DataFrame) -> list[Report]:
     t4_paper = _paper_section(paper, "table4", "DePALM paper, Table 4 (published numbers, 5 seeds)")
     printed = paper[(paper.table_ref == "table4") & (paper.dataset == AGGREGATE_DATASET)]
     parts = [table4_part(t4_paper, printed)] if t4_paper else []
-    parts += [table4_part(s, printed.iloc[0:0]) for s in sections]
+    parts += [table4_part(s, printed.iloc[0:0], items) for s in sections]
     t4 = _report(
         "table4",
         "Table 4: methods × benchmarks, average rank and normalized score",
@@ -516,6 +649,7 @@ def render_reports(results_dirs: list[Path], out_dir: Path) -> list[Path]:
             f"no results found under {', '.join(map(str, results_dirs))}: run the matrix first "
             f"(python run_matrix.py ...) or pass --results results/paper for the paper's numbers"
         )
+    items = read_item_scores(list(results_dirs), run_ids=set(df.run_id[df.source == "run"]))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [p for report in build_reports(df) for p in write_report(report, out_dir)]
+    return [p for report in build_reports(df, items) for p in write_report(report, out_dir)]

@@ -1,5 +1,6 @@
 """One matrix cell end to end (Figure 1): benchmark items -> frozen encoder or feature cache -> connector -> frozen
-LLM -> training (Appendix C.3) -> generation -> metrics -> its run directory and its results parquet file.
+LLM -> training (Appendix C.3) -> generation -> metrics -> its run directory, its results parquet file and, beside
+it, its per-item scores (harness/store/items.py).
 
 The run directory (harness.runner.rundir) holds config.json, train_log.jsonl, checkpoint.safetensors (full state,
 written every `checkpoint_every` steps, so calling `execute_cell` again after a kill resumes; removed once the run
@@ -98,12 +99,13 @@ class Backbones:
         self._llms: dict[tuple, Any] = {}
         self._encoders: dict[tuple, Any] = {}
 
-    def llm(self, llm_id: str, device: Any):
+    def llm(self, llm_id: str, device: Any, dtype: Any = None):
+        """`dtype`: a torch dtype (None: the device's default, `harness.backbones.base.default_dtype`)."""
         from harness.backbones import load_llm
 
-        key = (llm_id, str(device))
+        key = (llm_id, str(device), str(dtype))
         if key not in self._llms:
-            self._llms[key] = load_llm(llm_id, device=device)
+            self._llms[key] = load_llm(llm_id, device=device, dtype=dtype)
         return self._llms[key]
 
     def encoder(
@@ -113,6 +115,7 @@ class Backbones:
         image_size: int | None,
         shared: bool = True,
         inputs: dict[str, Any] | None = None,
+        dtype: Any = None,
     ):
         """`inputs`: `PerceptualEncoder.configure_input` settings (resize mode, frames, pixel statistics)."""
         from harness.backbones import load_encoder
@@ -120,12 +123,12 @@ class Backbones:
         opts = {"image_size": image_size} if image_size else {}
 
         def load():
-            enc = load_encoder(encoder_id, device=device, **opts)
+            enc = load_encoder(encoder_id, device=device, dtype=dtype, **opts)
             return enc.configure_input(**inputs) if inputs else enc
 
         if not shared:
             return load()
-        key = (encoder_id, str(device), image_size, tuple(sorted((inputs or {}).items())))
+        key = (encoder_id, str(device), str(dtype), image_size, tuple(sorted((inputs or {}).items())))
         if key not in self._encoders:
             self._encoders[key] = load()
         return self._encoders[key]
@@ -160,6 +163,7 @@ def _row_base(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any]) -> di
         "max_new_tokens": cfg.eval.max_new_tokens,
         "mean_step_s": outcome.mean_step_s,
         "method_display": cfg.method_config.get("display_name", cfg.method),
+        "control": cfg.method_config.get("control", "") or "",
         **extra,
     }
 
@@ -232,10 +236,16 @@ class CellRun:
         # the method is the one the config (and so its hash) holds, never re-read from the preset registry
         self.preset = MethodConfig.from_dict(cfg.method_config)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        from harness.runner.precision import resolve_backbone_dtype, torch_dtype
+
+        # a config from before the dtype was resolved by the matrix ("auto") runs as it then did
+        self.dtype_name = resolve_backbone_dtype(cfg.train.backbone_dtype, self.device.type == "cuda")
+        self.backbone_dtype = torch_dtype(self.dtype_name)
         self.n_levels = self.preset.extraction.n_levels
         self.tune_encoder = bool(getattr(self.preset.finetune, "encoder_bias", False))
         self._items: dict[str, list[Any]] = {}
         self.feature_entries: set[str] = set()  # feature-cache entries this cell read (for --gc)
+        self.item_scores: dict[str, dict[str, dict[str, float]]] = {}  # split -> metric -> item id -> score
         self.augmenter = None
         if cfg.train.augment:
             from benchmarks.augment import AugmentConfig, get_augmenter
@@ -279,6 +289,7 @@ class CellRun:
             self.cfg.train.image_size,
             shared=not self.tune_encoder,
             inputs=self.encoder_inputs(),
+            dtype=self.backbone_dtype,
         )
         if self.augmenter is not None and self.cfg.variant == "official" and "image_size" in enc.meta.preprocess:
             self.augmenter.config = dataclasses.replace(
@@ -337,7 +348,7 @@ class CellRun:
 
         from methods import FeatureSpec, build_model
 
-        llm = self.backbones.llm(self.cfg.llm, self.device)
+        llm = self.backbones.llm(self.cfg.llm, self.device, self.backbone_dtype)
         m = encoder.meta
         spec = FeatureSpec(d_feats=m.d_feats, grid=tuple(m.grid), has_cls=m.has_cls, n_levels=m.n_levels)
         torch.manual_seed(self.cfg.seed)
@@ -378,6 +389,7 @@ class CellRun:
             world_size=world_size,
             on_step=self.on_step,
             rng_streams={"augment": self.augmenter.rng} if self.augmenter else None,
+            dtype_name=self.dtype_name,
         )
         return trainer.train()
 
@@ -403,15 +415,19 @@ class CellRun:
                 self.cfg.eval,
                 postprocess,
                 self.device,
+                dtype_name=self.dtype_name,
             )
             _write_jsonl(self.run_dir / f"predictions_{role}.jsonl", records)
             # DePALM's own VQA accuracy scores the stripped decode, whatever the variant's post-processing
-            metrics[role] = self.bench.evaluate(
+            scores = self.bench.score(
                 {r["id"]: r["prediction"] for r in records},
                 items,
                 metrics=self.cfg.eval.metrics,
                 raw={r["id"]: r["raw"] for r in records},
             )
+            metrics[role] = scores.corpus
+            if scores.items:
+                self.item_scores[role] = scores.items  # execute_cell stores them beside the results file
         return metrics
 
 
@@ -482,10 +498,53 @@ def _train(cfg: RunConfig, run_dir: Path, cell: CellRun, encoder) -> tuple[Any, 
     return llm, model, state, result, world
 
 
+def _evaluate_prior(cfg: RunConfig, run_dir: Path) -> tuple[dict, dict]:
+    """The `prior` control: predictions from the training split alone (`benchmarks.prior`), no model, no torch; its
+    predictions and metrics are written like a trained cell's."""
+    from benchmarks import get_benchmark
+    from benchmarks.prior import prior_predictions
+
+    bench = get_benchmark(cfg.dataset)
+    roles = [r for r in cfg.eval.splits if getattr(bench.spec.splits, r, None) is not None]
+
+    def load(role: str, size: int | None) -> list[Any]:
+        subset_seed = cfg.seed if cfg.train.subset_seed is None else cfg.train.subset_seed
+        return bench.load(
+            role, data_root=cfg.data_root, size=size, seed=0, subset_seed=subset_seed, variant=cfg.variant
+        )
+
+    train = load("train", cfg.train.train_size)
+    metrics = {}
+    for role in roles:
+        items = load(role, cfg.eval.size)
+        predictions = prior_predictions(bench, train, items)
+        _write_jsonl(
+            run_dir / f"predictions_{role}.jsonl",
+            [
+                {"id": it.id, "prompt": it.prompt, "raw": predictions[it.id], "prediction": predictions[it.id]}
+                for it in items
+            ],
+        )
+        metrics[role] = bench.evaluate(predictions, items, metrics=cfg.eval.metrics)
+    info = {
+        "train_time_s": 0.0,
+        "mean_step_s": float("nan"),
+        "steps": 0,
+        "trainable_params": 0,
+        "n_injected_tokens": 0,
+        "n_train": len(train),
+        "primary": (bench.spec.eval_split, bench.spec.primary_metric),
+    }
+    return metrics, info
+
+
 def _train_and_evaluate(
     cfg: RunConfig, run_dir: Path, backbones: Backbones, on_step: Callable[[dict[str, Any]], None] | None
 ) -> tuple[dict, dict]:
     from harness.runner.checkpoint import save_tensors
+
+    if cfg.method_config.get("control") == "prior":
+        return _evaluate_prior(cfg, run_dir)
 
     launched = launched_rank()
     device = None
@@ -515,7 +574,9 @@ def _train_and_evaluate(
     save_tensors(
         {k: v.detach().cpu().contiguous() for k, v in state.trainable_state_dict().items()}, run_dir / WEIGHTS_NAME
     )
-    return cell.evaluate(encoder, llm, model), info
+    metrics = cell.evaluate(encoder, llm, model)
+    info["item_scores"] = cell.item_scores
+    return metrics, info
 
 
 def primary_of(cfg: RunConfig) -> tuple[str, str]:
@@ -541,6 +602,7 @@ def execute_cell(
 
     from harness.runner.checkpoint import CHECKPOINT_NAME
     from harness.runner.train import TRAIN_LOG_NAME, UnstableTraining
+    from harness.store.items import items_path, write_item_scores
     from harness.store.results import write_result
 
     runs_dir, results_dir = Path(runs_dir), Path(results_dir)
@@ -574,6 +636,7 @@ def execute_cell(
     if not writes:
         return outcome
     primary = info.pop("primary", None) or primary_of(cfg)
+    item_scores = info.pop("item_scores", None) if outcome.status == "ok" else None
     extra = {k: info.get(k) for k in ("trainable_params", "n_injected_tokens", "n_train")}
     extra["torch_threads"] = torch.get_num_threads()  # the numbers may depend on it (CPU reductions)
     try:
@@ -593,6 +656,11 @@ def execute_cell(
                 "wall_s": time.perf_counter() - t0,
             },
         )
+        items_file = items_path(results_dir, cfg.run_id)
+        if item_scores:  # written first: a results row never points at per-item scores of an earlier attempt
+            write_item_scores(item_scores, results_dir, cfg.run_id)
+        else:
+            items_file.unlink(missing_ok=True)
         write_result(result_rows(cfg, outcome, extra, primary), results_dir, cfg.run_id)
     except OSError as e:
         outcome.status = "failed"

@@ -5,13 +5,13 @@ predictions kept per item with their prompt and raw text.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from harness.config import EvalSettings
+from harness.runner.precision import autocast, resolve_backbone_dtype
 from harness.runner.text import decode_new_tokens, encode_prompts
 from harness.runner.train import FeaturesFn
 
@@ -46,16 +46,18 @@ def generate_predictions(
     postprocess: Callable[[str], str],
     device: torch.device,
     on_batch: Callable[[int], None] | None = None,
+    dtype_name: str = "auto",
 ) -> list[dict[str, str]]:
-    """One record per item: id, the prompt as given to the LLM, raw generation (stripped decode), scored prediction."""
+    """One record per item: id, the prompt as given to the LLM, raw generation (stripped decode), scored prediction.
+    `dtype_name`: the frozen backbones' dtype, autocast to when half (`harness.runner.precision`)."""
     model.eval()
     records = []
-    amp_ctx = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
+    dtype_name = resolve_backbone_dtype(dtype_name, device.type == "cuda")
     search = generation_kwargs(settings, tokenizer)
     for start in range(0, len(items), settings.batch_size):
         batch = list(items[start : start + settings.batch_size])
         prompt = encode_prompts(tokenizer, [it.prompt for it in batch], device)
-        with amp_ctx:
+        with autocast(device, dtype_name):
             new = model.generate(features_fn(batch), prompt["input_ids"], prompt["attention_mask"], **search)
         for it, raw in zip(batch, decode_new_tokens(tokenizer, new)):
             records.append({"id": it.id, "prompt": it.prompt, "raw": raw, "prediction": postprocess(raw)})

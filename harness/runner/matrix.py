@@ -21,6 +21,7 @@ from harness.config.recipes import resolve_recipe
 from harness.config.study import StudyConfig, flag_names
 from harness.errors import UsageError
 from harness.runner.executors.base import check_executor_name, get_executor
+from harness.runner.precision import resolve_backbone_dtype
 from harness.store.results import check_run_id
 
 if TYPE_CHECKING:
@@ -53,14 +54,19 @@ def _split_ids(value: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def resolve_methods(value: str | Sequence[str]) -> list[str]:
-    """Ids of registered presets; `<id>+bias-ft` variants (Table S6) resolve through get_preset too."""
+def resolve_methods(value: str | Sequence[str], controls: bool = True) -> list[str]:
+    """Ids of registered presets; `<id>+bias-ft` variants (Table S6) resolve through get_preset too. With `controls`
+    the blind controls (methods.controls) are added, so every study shows whether its connectors use their input;
+    without, `all` leaves them out too."""
     from methods import UnknownMethodError, get_preset, list_presets
+    from methods.controls import CONTROLS
 
     valid = list(list_presets())
     if isinstance(value, str) and value.strip() == "all":
-        return valid
+        return [m for m in valid if controls or m not in CONTROLS]
     ids = _split_ids(value)
+    if controls:
+        ids += [c for c in CONTROLS if c not in ids]
     unknown = []
     for m in ids:
         try:
@@ -278,11 +284,16 @@ def build_cells(
     user_batch = any(getattr(study.train, f) != getattr(profile.train, f) for f in batch_fields)
     user_lr = study.lr_grid or study.lr not in (None, profile.lr)
     user_clip = study.grad_clip not in (None, profile.grad_clip)
+    try:
+        dtype = resolve_backbone_dtype(study.train.backbone_dtype, cells_on_gpu(study))
+    except ValueError as e:
+        raise UsageError(f"--train.backbone_dtype: {e}") from None
     cells = []
     for dataset in datasets:
         spec = get_benchmark(dataset).spec
         train = dataclasses.replace(
             study.train,
+            backbone_dtype=dtype,
             epochs=study.train.epochs or spec.epochs,
             image_size=study.train.image_size if spec.modality in ("image", "video") else None,
         )
@@ -290,7 +301,8 @@ def build_cells(
         encoder = study.encoder or spec.default_encoder
         for (method, variant), preset in presets.items():
             for seed in seeds:
-                for lr in lrs:
+                # the prior trains nothing: one cell, whatever the lr grid
+                for lr in lrs[:1] if preset.control == "prior" else lrs:
                     recipe = resolve_recipe(
                         preset,
                         dataset,
@@ -322,6 +334,15 @@ def build_cells(
                         )
                     )
     return cells
+
+
+def cells_on_gpu(study: StudyConfig) -> bool:
+    """Whether the cells will run on GPUs: SLURM jobs that ask for them, else this machine's."""
+    if study.executor == "slurm":
+        return study.slurm.gpus_per_node > 0
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def read_stored(results_dir: Path) -> pd.DataFrame | None:
@@ -369,7 +390,7 @@ def plan(study: StudyConfig) -> Plan:
     grad_clip = _positive("--grad-clip", study.grad_clip if study.grad_clip is not None else profile.grad_clip)
     check_settings(study.train, study.eval)
     seeds = resolve_seeds(study.seeds)
-    methods = resolve_methods(study.methods)
+    methods = resolve_methods(study.methods, study.controls)
     variants = resolve_variants(study.variants)
     datasets, skipped = resolve_datasets(study.datasets, study.data_root)
     check_backbone("llm", study.llm)

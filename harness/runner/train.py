@@ -27,6 +27,7 @@ from harness.runner.checkpoint import (
     save_checkpoint,
     truncate_log,
 )
+from harness.runner.precision import autocast, needs_loss_scaling, resolve_backbone_dtype
 from harness.runner.text import encode_for_training
 
 TRAIN_LOG_NAME = "train_log.jsonl"
@@ -161,7 +162,10 @@ class Trainer:
         world_size: int = 1,
         on_step: Callable[[dict[str, Any]], None] | None = None,
         rng_streams: dict[str, random.Random] | None = None,
+        dtype_name: str = "auto",
     ) -> None:
+        """`dtype_name`: the frozen backbones' dtype (`harness.runner.precision`): the forward passes autocast to it
+        when it is a half dtype; "auto" is float16 on a GPU, float32 on a CPU."""
         self.model, self.trainable, self.items = model, trainable, list(items)
         self.rng_streams = rng_streams or {}  # private random streams (e.g. the augmenter's), checkpointed too
         self.state_owner = state_owner  # has trainable_state_dict() / load_trainable_state_dict()
@@ -175,7 +179,8 @@ class Trainer:
         self.opt = build_optimizer(trainable, lr, settings)
         self.sched = build_scheduler(self.opt, self.total, settings)
         self.checkpoints = CheckpointSchedule(settings, self.total, world_size, device)
-        self.use_amp = device.type == "cuda"
+        self.dtype_name = resolve_backbone_dtype(dtype_name, device.type == "cuda")
+        self.use_amp = needs_loss_scaling(device, self.dtype_name)  # float16: a scaler skips overflowing steps
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self._plans: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -254,8 +259,7 @@ class Trainer:
             self.tokenizer, [it.prompt for it in items], [t for _, t in chunk], self.s.max_target_tokens, self.device
         )
         feats = self.features_fn(items)
-        amp = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else contextlib.nullcontext()
-        with amp:
+        with autocast(self.device, self.dtype_name):
             out = self.model(
                 feats,
                 text["input_ids"],

@@ -5,6 +5,9 @@ all its rows to `<results_dir>/<run_id>.parquet` in one atomic step (`harness.st
 so a crash mid-write never leaves a partial file visible and never touches earlier runs. The paper's published
 numbers use the same schema with `source="paper"` (results/paper/, built by scripts/build_paper_results.py).
 
+Per-item scores (harness/store/items.py) lie beside a run's results file as `<run_id>.items.parquet`
+(`ITEMS_SUFFIX`); the results reader never takes them for results files.
+
 Integrity: each file carries the SHA-256 of its content (column names and every value, exactly) in its parquet
 key-value metadata (`CHECKSUM_KEY`). A reader skips, with a `ResultsWarning` naming it, any file that cannot be
 read, does not match its checksum, lacks a required column or holds an unknown value in a categorical column
@@ -15,6 +18,9 @@ Columns (`SCHEMA`; extra columns are kept as they are):
   method            method id (the presets' ids, e.g. `depalm`; plugins register their own)
   method_display    the method's display name in the tables (its `MethodConfig.display_name`, e.g.
                     "DePALM^{QP,inner}"; the paper's cited works: their names); "" prints the id
+  control           "" for a connector, else the kind of reference row it is: prior (a baseline computed without
+                    a model) | blind (a trained model with no perceptual input); the report shows such rows but
+                    never ranks them (the run's `MethodConfig.control`)
   dataset           benchmark id (paper ids like `coco`, offline mirrors like `syn-coco`, plugins); the paper's
                     Table 4 aggregates use dataset `average` (metrics rank, rank_pos, score, score_pos)
   seed              training seed; null for numbers that average several seeds (paper rows)
@@ -77,6 +83,7 @@ AGGREGATE_DATASET = "average"  # dataset id of the paper's printed Table 4 aggre
 SCHEMA: dict[str, tuple[pa.DataType, Any]] = {
     "method": (pa.string(), None),
     "method_display": (pa.string(), ""),
+    "control": (pa.string(), ""),
     "dataset": (pa.string(), None),
     "seed": (pa.int64(), pd.NA),
     "n_seeds": (pa.int64(), 1),
@@ -111,6 +118,7 @@ REQUIRED: tuple[str, ...] = tuple(
 )
 CATEGORICAL: dict[str, tuple[str, ...]] = {"status": STATUSES, "source": SOURCES, "split": SPLITS}
 CHECKSUM_KEY = b"depalm_bench.content_sha256"
+ITEMS_SUFFIX = ".items.parquet"  # a run's per-item scores file, beside its results file
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
 _PANDAS_DTYPES = {pa.string(): "string", pa.int64(): "Int64", pa.float64(): "float64"}
 _ARROW_TO_PANDAS = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(), pa.int64(): pd.Int64Dtype()}
@@ -128,6 +136,8 @@ def check_run_id(run_id: str) -> None:
     """A run id becomes a file and a directory name: letters, digits and . _ = + - only, not starting with a dot."""
     if not _RUN_ID.match(run_id):
         raise ValueError(f"run_id {run_id!r}: use letters, digits and . _ = + - only (it becomes a file name)")
+    if f"{run_id}.parquet".endswith(ITEMS_SUFFIX):  # its results file would read as a per-item scores file
+        raise ValueError(f"run_id {run_id!r}: a run id may not end with {ITEMS_SUFFIX.removesuffix('.parquet')!r}")
 
 
 def content_digest(table: pa.Table) -> str:
@@ -224,26 +234,41 @@ def write_result(rows: list[dict], results_dir: Path, run_id: str) -> Path:
     final = results_dir / f"{run_id}.parquet"
     # the reader restores the dtypes from SCHEMA: pandas' metadata, the arrow schema and column statistics would
     # only repeat what the columns say, so the file's key-value metadata holds the checksum alone
-    table = pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
+    return write_checksummed(pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None), final)
+
+
+def write_checksummed(table: pa.Table, path: Path) -> Path:
+    """Write `table` to `path` atomically with its content checksum (`CHECKSUM_KEY`) as the only metadata."""
     with (
-        atomic_path(final) as tmp,
+        atomic_path(path) as tmp,
         pq.ParquetWriter(tmp, table.schema, store_schema=False, write_statistics=False) as writer,
     ):
         writer.write_table(table)
         writer.add_key_value_metadata({CHECKSUM_KEY: content_digest(table).encode()})
-    return final
+    return path
+
+
+def visible_files(directory: Path, pattern: str) -> list[Path]:
+    """The files matching `pattern` under `directory` (recursive), sorted, except hidden ones and those under a
+    hidden folder (a writer's temp files)."""
+    return [
+        p
+        for p in sorted(directory.rglob(pattern))
+        if not any(s.startswith(".") for s in p.relative_to(directory).parts)
+    ]
 
 
 def result_files(paths: Iterable[Path]) -> list[Path]:
-    """Every visible `*.parquet` under the given files / directories (recursive), each once, sorted."""
+    """Every visible `*.parquet` under the given files / directories (recursive), each once, sorted; per-item
+    scores files (`ITEMS_SUFFIX`) found in a directory are not results files and are left out."""
     found: dict[Path, None] = {}
     for path in map(Path, paths):
         if path.is_file():
             found[path.resolve()] = None
         elif path.is_dir():
-            for p in sorted(path.rglob("*.parquet")):
-                if not any(part.startswith(".") for part in p.relative_to(path).parts):
-                    found[p.resolve()] = None
+            found.update(
+                (p.resolve(), None) for p in visible_files(path, "*.parquet") if not p.name.endswith(ITEMS_SUFFIX)
+            )
         else:
             raise FileNotFoundError(
                 f"results path {path}: no such file or directory (pass a results directory "
