@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import slurm_cells
 
-from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.runner.executors.slurm import (
     CODE_DIR,
@@ -90,31 +89,8 @@ def slurm():
         os.environ["PYTHONPATH"] = old
 
 
-class NoProgress:
-    def started(self, cfg):
-        pass
-
-    def step(self, cfg, record):
-        pass
-
-    def finished(self, cfg, outcome):
-        pass
-
-    def tick(self):
-        pass
-
-
-def cell(seed: int, method: str = "depalm") -> RunConfig:
-    return RunConfig(
-        method=method,
-        dataset="syn-vqav2",
-        seed=seed,
-        lr=1e-3,
-        grad_clip=0.8,
-        llm="smollm2-135m",
-        encoder="clip-b16-embedded",
-        profile="smoke",
-    )
+cell = slurm_cells.smoke_cell
+NoProgress = slurm_cells.NoProgress
 
 
 def registered_jobs(runs_dir: Path) -> dict[str, str]:

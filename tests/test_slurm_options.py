@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import slurm_cells
 
 from harness.cli import main, parse_study
 from harness.errors import UsageError
@@ -209,34 +210,10 @@ def test_cli_without_slurm_exits_2(monkeypatch, capsys, tmp_path):
 # ---- collection logic with SLURM's answers simulated ----------------------------------------------------------
 
 
-class NoProgress:
-    def started(self, cfg):
-        pass
-
-    def step(self, cfg, record):
-        pass
-
-    def finished(self, cfg, outcome):
-        pass
-
-    def tick(self):
-        pass
-
-
 def tracked_job(tmp_path, job_id: str = "77_0"):
-    from harness.config import RunConfig
     from harness.runner.executors.slurm import _Tracked
 
-    cfg = RunConfig(
-        method="depalm",
-        dataset="syn-vqav2",
-        seed=0,
-        lr=1e-3,
-        grad_clip=0.8,
-        llm="smollm2-135m",
-        encoder="clip-b16-embedded",
-        profile="smoke",
-    )
+    cfg = slurm_cells.smoke_cell(0)
     record = JobRecord(cfg.run_id, job_id, cfg.config_hash(), str(tmp_path / "runs" / "_slurm" / "%j"), 0.0)
     registry = JobRegistry(tmp_path / "runs")
     registry.add([record])
@@ -253,7 +230,9 @@ def collect(monkeypatch, tmp_path, states, **executor_attrs):
     for k, v in executor_attrs.items():
         setattr(ex, k, v)
     waves = slurm._Waves([], slurm.SlurmLimits(), ex.options.array_parallelism)  # nothing left to submit
-    outcomes = ex._collect(tracked, waves, registry, tmp_path / "runs", tmp_path / "results", None, NoProgress())
+    outcomes = ex._collect(
+        tracked, waves, registry, tmp_path / "runs", tmp_path / "results", None, slurm_cells.NoProgress()
+    )
     return list(outcomes), registry
 
 
@@ -320,7 +299,7 @@ def _run_with_fake_submission(monkeypatch, tmp_path, cfg):
     monkeypatch.setattr(slurm, "job_states", lambda ids: {})
     monkeypatch.setattr(slurm.time, "sleep", lambda s: None)
     ex = slurm.SlurmExecutor(SlurmOptions(gpus_per_node=0))
-    outcomes = list(ex.run([cfg], tmp_path / "runs", tmp_path / "results", NoProgress()))
+    outcomes = list(ex.run([cfg], tmp_path / "runs", tmp_path / "results", slurm_cells.NoProgress()))
     return outcomes, submitted
 
 

@@ -13,7 +13,6 @@ import slurm_cells
 from submitit.core.utils import cloudpickle_dump
 
 from harness import REPO_ROOT
-from harness.config import RunConfig
 from harness.runner.executors import slurm
 from harness.runner.executors.slurm import (
     JobRecord,
@@ -29,32 +28,8 @@ from harness.runner.executors.slurm import (
 )
 from harness.runner.logtail import read_tail, tail_lines
 
-
-class NoProgress:
-    def started(self, cfg):
-        pass
-
-    def step(self, cfg, record):
-        pass
-
-    def finished(self, cfg, outcome):
-        pass
-
-    def tick(self):
-        pass
-
-
-def cell(seed: int) -> RunConfig:
-    return RunConfig(
-        method="depalm",
-        dataset="syn-vqav2",
-        seed=seed,
-        lr=1e-3,
-        grad_clip=0.8,
-        llm="smollm2-135m",
-        encoder="clip-b16-embedded",
-        profile="smoke",
-    )
+cell = slurm_cells.smoke_cell
+NoProgress = slurm_cells.NoProgress
 
 
 # ---- limits ------------------------------------------------------------------------------------------------
