@@ -653,7 +653,7 @@ class SlurmExecutor(Executor):
         check_options(self.options)
         self.cell_fn = cell_fn
         self.max_parallel = self.options.array_parallelism
-        self.sleeps: list[float] = []  # the intervals waited, in order (what the live display and tests see)
+        self.sleeps: list[float] = []  # the intervals waited, in order
 
     @classmethod
     def from_options(cls, options: SlurmOptions | None = None) -> SlurmExecutor:
