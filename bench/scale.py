@@ -11,8 +11,10 @@ directory holding a row file for 90% of them, written with `harness.store.result
   printing N jobs (no SLURM needed): the state query and its parsing, each job's result-file check and state
   update, the throttle and wave bookkeeping.
 
-Each figure is printed with its growth ratio per 10x cells ((t_big / t_small) ** (1 / log10(N_big / N_small)));
-1.0 is flat, 10 linear, 100 quadratic. Writing the row files of 16,650 cells takes minutes: pass `--sizes` to choose.
+Figures are process CPU seconds (`time.process_time`: the machine's other load barely moves them, unlike wall
+time; the simulated squeue costs no CPU here, a real one's is SLURM's). Each is printed with its growth ratio per 10x
+cells, (t_big / t_small) ** (1 / log10(N_big / N_small)): 1.0 is flat, 10 linear, 100 quadratic. Writing the row
+files of 16,650 cells takes minutes: pass `--sizes` to choose.
 
 Usage: python -m bench.scale [--sizes 550,1650,16650]
 """
@@ -94,13 +96,13 @@ def write_results(cells: list[Any], results_dir: Path) -> None:
 def time_planning(cells: list[Any], results_dir: Path) -> dict[str, float]:
     from harness.runner.matrix import cached_status, read_stored, split_cached
 
-    t0 = time.perf_counter()
+    c0 = time.process_time()
     rows = read_stored(results_dir)
-    t1 = time.perf_counter()
+    c1 = time.process_time()
     todo, cached = split_cached(cells, cached_status(rows), retry_failed=False)
-    t2 = time.perf_counter()
+    c2 = time.process_time()
     assert len(cached) == int(len(cells) * CACHED_FRACTION) and len(todo) + len(cached) == len(cells)
-    return {"read_results_s": t1 - t0, "split_s": t2 - t1}
+    return {"read_results_s": c1 - c0, "split_s": c2 - c1}
 
 
 class _NoProgress:
@@ -118,7 +120,7 @@ class _OneLoop(Exception):
 
 
 def time_driver_loop(cells: list[Any], root: Path) -> float:
-    """Seconds of one pass of the SLURM driver's loop over len(cells) jobs, all pending or running."""
+    """Process CPU seconds of one pass of the SLURM driver's loop over len(cells) jobs, all pending or running."""
     from harness.runner.executors import slurm
 
     runs_dir = root / "runs"
@@ -145,10 +147,10 @@ def time_driver_loop(cells: list[Any], root: Path) -> float:
     real_cmd = slurm._slurm_cmd
     slurm._slurm_cmd = fake_cmd
     try:
-        t0 = time.perf_counter()
+        c0 = time.process_time()
         with contextlib.suppress(_OneLoop):
             list(ex._collect(tracked, waves, registry, runs_dir, root / "results", None, _NoProgress()))
-        return time.perf_counter() - t0
+        return time.process_time() - c0
     finally:
         slurm._slurm_cmd = real_cmd
 
