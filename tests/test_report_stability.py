@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from test_report_stats import write_study
 
 from harness.report.stability import kendall_tau_b, main, stability
-from test_report_stats import write_study
 
 
 def test_kendall_tau_b_known_values():

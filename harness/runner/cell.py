@@ -236,7 +236,7 @@ class CellRun:
         # the method is the one the config (and so its hash) holds, never re-read from the preset registry
         self.preset = MethodConfig.from_dict(cfg.method_config)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        from harness.runner.precision import resolve_backbone_dtype, torch_dtype
+        from harness.backbones.precision import resolve_backbone_dtype, torch_dtype
 
         # a config from before the dtype was resolved by the matrix ("auto") runs as it then did
         self.dtype_name = resolve_backbone_dtype(cfg.train.backbone_dtype, self.device.type == "cuda")

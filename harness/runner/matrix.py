@@ -21,7 +21,7 @@ from harness.config.recipes import resolve_recipe
 from harness.config.study import StudyConfig, flag_names
 from harness.errors import UsageError
 from harness.runner.executors.base import check_executor_name, get_executor
-from harness.runner.precision import resolve_backbone_dtype
+from harness.backbones.precision import resolve_backbone_dtype
 from harness.store.results import check_run_id
 
 
