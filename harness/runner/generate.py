@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from harness.config import EvalSettings
 from harness.backbones.precision import autocast, resolve_backbone_dtype
+from harness.config import EvalSettings
 from harness.runner.text import decode_new_tokens, encode_prompts
 from harness.runner.train import FeaturesFn
 

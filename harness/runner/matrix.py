@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO_ROOT
+from harness.backbones.precision import resolve_backbone_dtype
 from harness.config import PAPER_LR_GRID, REPORTED_SPLIT, EvalSettings, RunConfig, TrainSettings
 from harness.config.profiles import PROFILES, Profile, default_profile_name, get_profile
 from harness.config.recipes import resolve_recipe
 from harness.config.study import StudyConfig, flag_names
 from harness.errors import UsageError
 from harness.runner.executors.base import check_executor_name, get_executor
-from harness.backbones.precision import resolve_backbone_dtype
 from harness.store.results import check_run_id
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from harness.backbones.precision import autocast, needs_loss_scaling, resolve_backbone_dtype
 from harness.config import TrainSettings
 from harness.runner.checkpoint import (
     CHECKPOINT_NAME,
@@ -27,7 +28,6 @@ from harness.runner.checkpoint import (
     save_checkpoint,
     truncate_log,
 )
-from harness.backbones.precision import autocast, needs_loss_scaling, resolve_backbone_dtype
 from harness.runner.text import encode_for_training
 
 TRAIN_LOG_NAME = "train_log.jsonl"
