@@ -400,6 +400,8 @@ def estimate_cell_s(cfg: RunConfig, profile: Profile, step_s: dict[tuple[str, st
     """Seconds one cell takes: its steps x the stored (else the profile's) step time, plus generation."""
     from benchmarks import get_benchmark
 
+    if cfg.method_config.get("control") == "prior":
+        return 1.0  # no model: it reads the items and scores them
     spec = get_benchmark(cfg.dataset).spec
     n_train = cfg.train.train_size or spec.default_sizes.get("train") or cfg.train.batch_size
     per_epoch = max(1, n_train // min(cfg.train.batch_size, n_train))
