@@ -88,7 +88,7 @@ class StudyConfig:
     variants: str | tuple[str, ...] | None = None
     """recipe variant(s): official (as the official code ran it; the default) | paper (as the appendix writes it)"""
     profile: str | None = None
-    """smoke | cpu | paper (default: paper with a GPU, else cpu); its values are the defaults of lr, grad_clip,
+    """smoke | quick | cpu | paper (default: paper with a GPU, else cpu); its values are the defaults of lr, grad_clip,
     train and eval"""
     lr: float | None = None
     """peak learning rate (default: the profile's; 8e-4 in the paper)"""

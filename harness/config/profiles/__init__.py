@@ -1,5 +1,6 @@
-"""Run profiles, one named YAML file each beside this module: `paper` (Appendix C.3 recipe), `cpu` (the whole study
-on a 2-core laptop in minutes) and `smoke` (seconds per run, for tests and CI).
+"""Run profiles, one named YAML file each beside this module: `paper` (Appendix C.3 recipe), `cpu` (the laptop study:
+every method x 3 seeds on one offline benchmark in about 30 min on 2 cores), `quick` (a first look in under 5 min,
+which cannot rank) and `smoke` (seconds per run, for tests and CI).
 
 A profile's lr, grad_clip, train and eval values are the defaults of a study (harness.config.study), which the
 command line and `--config` files override; the profile name and every resolved setting enter each run's config
