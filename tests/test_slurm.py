@@ -36,7 +36,6 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 DRIVER_TIMEOUT_S = 1500  # a driver that hangs fails its test instead of stalling CI
 SMOKE_MATRIX = [
-    "--no-controls",
     "--datasets",
     "syn-vqav2",
     "--profile",
