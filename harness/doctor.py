@@ -438,7 +438,7 @@ def check_gpus() -> CheckResult:
 
 def check_cpu_bf16() -> CheckResult:
     """What `--train.backbone_dtype auto` (the cpu profile's) resolves to on this CPU."""
-    from harness.runner.precision import cpu_has_native_bf16
+    from harness.backbones.precision import cpu_has_native_bf16
 
     if cpu_has_native_bf16():
         return CheckResult("CPU bfloat16", True, "native (AVX512-BF16/AMX): auto runs CPU backbones in bfloat16")

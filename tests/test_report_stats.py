@@ -161,3 +161,47 @@ def test_fewer_than_three_seeds_cannot_rank(tmp_path):
     assert "Fewer than 3 seeds in some cell (fewest: 2): this table cannot rank the methods" in md
     assert "[95% CI]" not in md and csv.rank_lo.isna().all() and csv.tied.isna().all()
     assert "Method (n=2 seeds)" in md and "±" in md
+
+
+def test_the_input_check_names_connectors_not_above_the_blind_control(tmp_path):
+    root = write_study(
+        tmp_path / "r", {"strong": 0.9, "weak": 0.3, "blind": 0.3}, controls={"blind": "blind"}, n_items=200
+    )
+    md, _, _ = _render(root, tmp_path / "out")
+    note = next(line for line in md.splitlines() if "Input check" in line)
+    assert "1 of 2 connectors score above the blind control's seed mean + 2 std" in note
+    assert note.endswith("not shown to use their input: Weak.")
+
+
+def test_the_input_check_is_silent_without_a_blind_control_and_whole_when_all_beat_it(tmp_path):
+    md, _, _ = _render(write_study(tmp_path / "a", {"alpha": 0.8, "beta": 0.6}), tmp_path / "oa")
+    assert "Input check" not in md
+    root = write_study(tmp_path / "b", {"alpha": 0.8, "blind": 0.1}, controls={"blind": "blind"})
+    md, _, _ = _render(root, tmp_path / "ob")
+    assert (
+        "- Input check: 1 of 1 connectors score above the blind control's seed mean + 2 std on at least one benchmark."
+        in md
+    )
+
+
+def test_runs_whose_loss_did_not_go_down_are_named(tmp_path):
+    root = tmp_path / "r"
+    for seed, (first, final) in enumerate([(5.0, 2.0), (5.0, 6.0), (4.0, 1.0)]):
+        for method in ("good", "spiky"):
+            end = final if method == "spiky" else 1.0
+            row = dict(
+                method=method,
+                dataset="syn-coco",
+                seed=seed,
+                profile="smoke",
+                variant="official",
+                split="test",
+                metric="CIDEr",
+                value=10.0 + seed,
+                first_loss=first,
+                final_loss=end,
+                created_at="2026-01-01T00:00:00+00:00",
+            )
+            write_result([row], root, f"{method}-s{seed}")
+    md, _, _ = _render(root, tmp_path / "out")
+    assert "- Training did not lower the loss (last step above the first) in 1 run(s): spiky (1)." in md

@@ -310,6 +310,46 @@ def _uncertainty_notes(section: Section, u: Uncertainty) -> list[Text]:
     return notes
 
 
+def _blind_check_notes(section: Section, c: aggregate.Cells) -> list[Text]:
+    """Whether each connector beats the trained blind control: its seed mean above the control's seed mean + 2 std on
+    at least one benchmark (with at least 2 seeds of the control, else nothing can be said)."""
+    blind = [m for m, kind in section.controls.items() if kind == "blind"]
+    if not blind or section.source != "run":
+        return []
+    b = blind[0]
+    bar = c.mean.loc[b] + 2 * c.std.loc[b]
+    if bar.isna().all():
+        return []
+    beats = [m for m in section.ranked if bool((c.mean.loc[m] > bar).any())]
+    below = [m for m in section.ranked if m not in beats]
+    head = (
+        f"Input check: {len(beats)} of {len(section.ranked)} connectors score above the blind control's seed mean "
+        f"+ 2 std on at least one benchmark"
+    )
+    if not below:
+        return [head + "."]
+    names: list[str | Name] = []
+    for i, m in enumerate(below):
+        names += ([", "] if i else []) + [Name(section.method(m))]
+    return [(head + "; not on any, so not shown to use their input: ", *names, ".")]
+
+
+def _loss_check_notes(section: Section) -> list[Text]:
+    """Runs whose last training loss is above their first step's: they did not learn in this budget."""
+    rows = section.rows
+    if section.source != "run" or "final_loss" not in rows:
+        return []
+    runs = rows.drop_duplicates("run_id")
+    bad = runs[runs.final_loss > runs.first_loss]
+    if bad.empty:
+        return []
+    counts = bad.groupby("method", sort=False).size()
+    names: list[str | Name] = []
+    for i, (m, n) in enumerate(counts.items()):
+        names += ([", "] if i else []) + [Name(section.method(str(m))), f" ({n})"]
+    return [(f"Training did not lower the loss (last step above the first) in {len(bad)} run(s): ", *names, ".")]
+
+
 def _seed_counts(seeds: pd.DataFrame) -> tuple[str, pd.Series | None]:
     """The stub when every cell has the same number of seeds ("Method (n=3)"), else a per-method seeds column."""
     filled = seeds[seeds > 0]
@@ -376,6 +416,7 @@ def table4_part(
     notes += _control_legend(section, ranked_table=True)
     if u is not None:
         notes += _uncertainty_notes(section, u)
+    notes += _blind_check_notes(section, c) + _loss_check_notes(section)
     notes += _printed_comparison(section, s.loc[section.ranked], printed)
     notes += metric_lines((section.primary[d] for d in section.datasets), paper=section.source == "paper")
     specs = {d: benchmark_spec(d) for d in section.datasets}

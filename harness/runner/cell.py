@@ -236,7 +236,7 @@ class CellRun:
         # the method is the one the config (and so its hash) holds, never re-read from the preset registry
         self.preset = MethodConfig.from_dict(cfg.method_config)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        from harness.runner.precision import resolve_backbone_dtype, torch_dtype
+        from harness.backbones.precision import resolve_backbone_dtype, torch_dtype
 
         # a config from before the dtype was resolved by the matrix ("auto") runs as it then did
         self.dtype_name = resolve_backbone_dtype(cfg.train.backbone_dtype, self.device.type == "cuda")
@@ -542,6 +542,7 @@ def _train_and_evaluate(
     cfg: RunConfig, run_dir: Path, backbones: Backbones, on_step: Callable[[dict[str, Any]], None] | None
 ) -> tuple[dict, dict]:
     from harness.runner.checkpoint import save_tensors
+    from harness.runner.train import TRAIN_LOG_NAME
 
     if cfg.method_config.get("control") == "prior":
         return _evaluate_prior(cfg, run_dir)
@@ -561,6 +562,7 @@ def _train_and_evaluate(
         "mean_step_s": result.mean_step_s,
         "steps": result.steps,
         "resumed_from": result.resumed_from,
+        "first_loss": _first_logged_loss(run_dir / TRAIN_LOG_NAME),
         "final_loss": result.final_loss,
         "trainable_params": sum(p.numel() for p in state.parameters()),
         "n_injected_tokens": int(getattr(model, "n_injected_tokens", -1)),
@@ -577,6 +579,15 @@ def _train_and_evaluate(
     metrics = cell.evaluate(encoder, llm, model)
     info["item_scores"] = cell.item_scores
     return metrics, info
+
+
+def _first_logged_loss(log: Path) -> float:
+    """The loss of the first optimiser step (the train log always records it; a resume keeps it)."""
+    try:
+        with log.open() as f:
+            return float(json.loads(f.readline())["loss"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return float("nan")
 
 
 def primary_of(cfg: RunConfig) -> tuple[str, str]:
@@ -637,7 +648,7 @@ def execute_cell(
         return outcome
     primary = info.pop("primary", None) or primary_of(cfg)
     item_scores = info.pop("item_scores", None) if outcome.status == "ok" else None
-    extra = {k: info.get(k) for k in ("trainable_params", "n_injected_tokens", "n_train")}
+    extra = {k: info.get(k) for k in ("trainable_params", "n_injected_tokens", "n_train", "first_loss", "final_loss")}
     extra["torch_threads"] = torch.get_num_threads()  # the numbers may depend on it (CPU reductions)
     try:
         files = manifest(

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
+from harness.backbones.precision import autocast, resolve_backbone_dtype
 from harness.config import EvalSettings
-from harness.runner.precision import autocast, resolve_backbone_dtype
 from harness.runner.text import decode_new_tokens, encode_prompts
 from harness.runner.train import FeaturesFn
 
@@ -49,7 +49,7 @@ def generate_predictions(
     dtype_name: str = "auto",
 ) -> list[dict[str, str]]:
     """One record per item: id, the prompt as given to the LLM, raw generation (stripped decode), scored prediction.
-    `dtype_name`: the frozen backbones' dtype, autocast to when half (`harness.runner.precision`)."""
+    `dtype_name`: the frozen backbones' dtype, autocast to when half (`harness.backbones.precision`)."""
     model.eval()
     records = []
     dtype_name = resolve_backbone_dtype(dtype_name, device.type == "cuda")

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import REPO_ROOT
+from harness.backbones.precision import resolve_backbone_dtype
 from harness.config import PAPER_LR_GRID, REPORTED_SPLIT, EvalSettings, RunConfig, TrainSettings
 from harness.config.profiles import PROFILES, Profile, default_profile_name, get_profile
 from harness.config.recipes import resolve_recipe
 from harness.config.study import StudyConfig, flag_names
 from harness.errors import UsageError
 from harness.runner.executors.base import check_executor_name, get_executor
-from harness.runner.precision import resolve_backbone_dtype
 from harness.store.results import check_run_id
 
 
@@ -400,6 +400,8 @@ def estimate_cell_s(cfg: RunConfig, profile: Profile, step_s: dict[tuple[str, st
     """Seconds one cell takes: its steps x the stored (else the profile's) step time, plus generation."""
     from benchmarks import get_benchmark
 
+    if cfg.method_config.get("control") == "prior":
+        return 1.0  # no model: it reads the items and scores them
     spec = get_benchmark(cfg.dataset).spec
     n_train = cfg.train.train_size or spec.default_sizes.get("train") or cfg.train.batch_size
     per_epoch = max(1, n_train // min(cfg.train.batch_size, n_train))

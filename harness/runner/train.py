@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from harness.backbones.precision import autocast, needs_loss_scaling, resolve_backbone_dtype
 from harness.config import TrainSettings
 from harness.runner.checkpoint import (
     CHECKPOINT_NAME,
@@ -27,7 +28,6 @@ from harness.runner.checkpoint import (
     save_checkpoint,
     truncate_log,
 )
-from harness.runner.precision import autocast, needs_loss_scaling, resolve_backbone_dtype
 from harness.runner.text import encode_for_training
 
 TRAIN_LOG_NAME = "train_log.jsonl"
@@ -164,7 +164,7 @@ class Trainer:
         rng_streams: dict[str, random.Random] | None = None,
         dtype_name: str = "auto",
     ) -> None:
-        """`dtype_name`: the frozen backbones' dtype (`harness.runner.precision`): the forward passes autocast to it
+        """`dtype_name`: the frozen backbones' dtype (`harness.backbones.precision`): the forward passes autocast to it
         when it is a half dtype; "auto" is float16 on a GPU, float32 on a CPU."""
         self.model, self.trainable, self.items = model, trainable, list(items)
         self.rng_streams = rng_streams or {}  # private random streams (e.g. the augmenter's), checkpointed too

@@ -44,6 +44,8 @@ Columns (`SCHEMA`; extra columns are kept as they are):
   trainable_params  number of trained parameters (null when unknown)
   n_train           number of training items seen per epoch (null when unknown)
   n_injected_tokens perceptual tokens injected into the LLM (null when unknown)
+  first_loss        training loss of the run's first optimiser step (NaN when not trained / unknown)
+  final_loss        training loss of its last step: above first_loss, the run did not learn (the report says so)
   config_hash       hash of the resolved run config (the cache key); "" for paper rows
   run_id            unique id of the run (also the file name); paper rows: `paper-<table>`
   code_version      git commit (or package version) that produced the row
@@ -103,6 +105,8 @@ SCHEMA: dict[str, tuple[pa.DataType, Any]] = {
     "trainable_params": (pa.int64(), pd.NA),
     "n_train": (pa.int64(), pd.NA),
     "n_injected_tokens": (pa.int64(), pd.NA),
+    "first_loss": (pa.float64(), math.nan),
+    "final_loss": (pa.float64(), math.nan),
     "config_hash": (pa.string(), ""),
     "run_id": (pa.string(), None),
     "code_version": (pa.string(), ""),

@@ -7,8 +7,8 @@ import pytest
 import torch
 from runner_fakes import CharTokenizer, PrefixLM, fake_features, fake_items, tiny_llm
 
+from harness.backbones import precision
 from harness.config import TrainSettings
-from harness.runner import precision
 from harness.runner.train import Trainer
 
 
