@@ -16,7 +16,7 @@ from harness.cli import main
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
-SMOKE = ["--datasets", "syn-coco", "--profile", "smoke", "--executor", "inline"]
+SMOKE = ["--datasets", "syn-coco", "--profile", "smoke", "--executor", "inline", "--no-controls"]
 
 
 def _dirs(root: Path) -> list[str]:

@@ -135,6 +135,7 @@ def test_matrix_cells_carry_the_resolved_recipe(tmp_path):
     base = [
         "--methods",
         "depalm-c-attn,depalm-r-qpmapper",
+        "--no-controls",
         "--datasets",
         "vqav2-1pct",
         "--profile",
@@ -169,6 +170,7 @@ def test_cells_configure_the_encoder_input_by_variant(tmp_path):
         [
             "--methods",
             "limber-all",
+            "--no-controls",
             "--datasets",
             "msrvtt,coco,audiocaps",
             "--profile",

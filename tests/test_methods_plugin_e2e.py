@@ -27,6 +27,7 @@ def test_plugin_method_trains_and_is_ranked(tmp_path, isolated_registry):
                 "methods.contrib.qpmapper8",
                 "--methods",
                 "depalm-qp8",
+                "--no-controls",
                 "--datasets",
                 "syn-coco",
                 "--profile",

@@ -71,6 +71,7 @@ def test_a_plugin_presets_display_name_appears_in_table4(tmp_path):
             "methods.contrib.qpmapper8",
             "--methods",
             "depalm,depalm-qp8",
+            "--no-controls",
             "--datasets",
             "syn-coco",
             "--profile",

@@ -122,7 +122,7 @@ def test_runner_rows_carry_the_method_configs_control(tmp_path):
     from harness.runner.cell import CellOutcome, result_rows
     from harness.runner.matrix import plan
 
-    study = parse_study(["--methods", "mapl", "--datasets", "syn-coco", "--results", str(tmp_path)])
+    study = parse_study(["--methods", "mapl", "--no-controls", "--datasets", "syn-coco", "--results", str(tmp_path)])
     (cfg,) = plan(study).cells
     outcome = CellOutcome(run_id=cfg.run_id, status="ok", metrics={"test": {"CIDEr": 1.0}})
     assert {r["control"] for r in result_rows(cfg, outcome, {}, ("test", "CIDEr"))} == {""}

@@ -228,7 +228,17 @@ def test_a_cell_builds_its_method_from_the_run_config_not_from_the_registry(tmp_
     from harness.runner.matrix import plan
 
     study = parse_study(
-        ["--methods", "depalm", "--datasets", "syn-coco", "--profile", "smoke", "--results", str(tmp_path / "results")]
+        [
+            "--methods",
+            "depalm",
+            "--no-controls",
+            "--datasets",
+            "syn-coco",
+            "--profile",
+            "smoke",
+            "--results",
+            str(tmp_path / "results"),
+        ]
     )
     cfg = plan(study).cells[0]
     method_config = json.loads(json.dumps(cfg.method_config))
@@ -252,6 +262,7 @@ def test_low_data_subset_follows_the_run_seed_unless_fixed(tmp_path):
         [
             "--methods",
             "limber-1",
+            "--no-controls",
             "--datasets",
             "syn-coco-1pct",
             "--profile",
@@ -278,6 +289,7 @@ def test_the_subset_seed_is_a_study_setting(tmp_path):
     base = [
         "--methods",
         "limber-1",
+        "--no-controls",
         "--datasets",
         "syn-coco-1pct",
         "--profile",

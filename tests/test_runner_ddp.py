@@ -24,7 +24,7 @@ from harness.cli import parse_study
 from harness.runner.cell import execute_cell
 from harness.runner.matrix import plan
 torch.set_num_threads(1)
-args = parse_study(["--methods", "limber-1", "--datasets", "syn-coco", "--profile", "smoke",
+args = parse_study(["--methods", "limber-1", "--no-controls", "--datasets", "syn-coco", "--profile", "smoke",
                                   "--results", sys.argv[1]])
 cell = plan(args).todo[0]
 out = execute_cell(cell, Path(sys.argv[2]), Path(sys.argv[1]))

@@ -20,7 +20,17 @@ from harness.runner.checkpoint import CHECKPOINT_NAME
 from harness.store import atomic
 from harness.store.results import read_results
 
-MATRIX = ["--methods", "limber-1,mapl,depalm", "--datasets", "syn-coco", "--profile", "smoke", "--executor", "inline"]
+MATRIX = [
+    "--methods",
+    "limber-1,mapl,depalm",
+    "--datasets",
+    "syn-coco",
+    "--profile",
+    "smoke",
+    "--executor",
+    "inline",
+    "--no-controls",
+]
 BIG = "mapl"  # its stand-in writes a checkpoint larger than the small disk
 
 

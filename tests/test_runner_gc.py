@@ -12,7 +12,17 @@ from harness.runner import cell
 from harness.runner.lock import CellLock
 from harness.runner.rundir import METRICS_NAME, read_json, write_json
 
-MATRIX = ["--methods", "limber-1,mapl", "--datasets", "syn-coco", "--profile", "smoke", "--executor", "inline"]
+MATRIX = [
+    "--methods",
+    "limber-1,mapl",
+    "--datasets",
+    "syn-coco",
+    "--profile",
+    "smoke",
+    "--executor",
+    "inline",
+    "--no-controls",
+]
 
 
 def test_gc_lists_then_removes_only_what_no_result_refers_to(tmp_path, monkeypatch, capsys):

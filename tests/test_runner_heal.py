@@ -21,6 +21,7 @@ def _plan(tmp_path, *extra):
             [
                 "--methods",
                 "limber-1,mapl",
+                "--no-controls",
                 "--datasets",
                 "syn-coco",
                 "--profile",

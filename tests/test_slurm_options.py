@@ -200,7 +200,18 @@ def test_cli_without_slurm_exits_2(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert (
         main(
-            ["--executor", "slurm", "--methods", "depalm", "--datasets", "syn-vqav2", "--profile", "smoke", "--dry-run"]
+            [
+                "--executor",
+                "slurm",
+                "--methods",
+                "depalm",
+                "--datasets",
+                "syn-vqav2",
+                "--profile",
+                "smoke",
+                "--dry-run",
+                "--no-controls",
+            ]
         )
         == 2
     )
