@@ -39,7 +39,61 @@ CAPTION_COLORS = {
     "magenta": (230, 0, 230),
     "olive": (110, 120, 20),
 }
-CAPTION_SHAPES = (*SHAPES, "hexagon", "pentagon", "octagon", "cross", "arrow", "heart", "rectangle", "oval", "ring", "semicircle", "trapezoid", "kite")
+# What captions call each colour and shape: references pick among these, as annotators word things differently.
+CAPTION_COLOR_WORDS = {
+    "red": ("red", "scarlet"),
+    "green": ("green", "emerald"),
+    "blue": ("blue", "cobalt"),
+    "yellow": ("yellow", "canary yellow"),
+    "purple": ("purple", "violet"),
+    "orange": ("orange", "tangerine"),
+    "black": ("black", "jet-black"),
+    "white": ("white", "snow-white"),
+    "pink": ("pink", "rose"),
+    "brown": ("brown", "chocolate"),
+    "cyan": ("cyan", "aqua", "turquoise"),
+    "gray": ("gray", "grey"),
+    "lime": ("lime", "chartreuse"),
+    "navy": ("navy", "navy-blue"),
+    "teal": ("teal", "blue-green"),
+    "maroon": ("maroon", "burgundy"),
+    "magenta": ("magenta", "fuchsia"),
+    "olive": ("olive", "olive-green"),
+}
+CAPTION_SHAPE_WORDS = {
+    "circle": ("circle", "disc", "dot"),
+    "square": ("square", "box"),
+    "triangle": ("triangle", "three-sided shape"),
+    "star": ("star", "five-pointed star"),
+    "diamond": ("diamond", "rhombus"),
+    "hexagon": ("hexagon", "six-sided shape"),
+    "pentagon": ("pentagon", "five-sided shape"),
+    "octagon": ("octagon", "eight-sided shape"),
+    "cross": ("cross", "plus sign"),
+    "arrow": ("arrow", "pointer"),
+    "heart": ("heart", "love heart"),
+    "rectangle": ("rectangle", "bar"),
+    "oval": ("oval", "ellipse"),
+    "ring": ("ring", "hoop"),
+    "semicircle": ("semicircle", "half circle"),
+    "trapezoid": ("trapezoid", "trapezium"),
+    "kite": ("kite", "kite shape"),
+}
+CAPTION_SHAPES = (
+    *SHAPES,
+    "hexagon",
+    "pentagon",
+    "octagon",
+    "cross",
+    "arrow",
+    "heart",
+    "rectangle",
+    "oval",
+    "ring",
+    "semicircle",
+    "trapezoid",
+    "kite",
+)
 ROWS = ("top", "middle", "bottom")
 COLS = ("left", "center", "right")
 
@@ -68,7 +122,19 @@ class Scene:
     kind: str  # single | pair | group (captions); mixed (VQA: built for its questions)
 
 
-_CLASHES = {"light blue": ("blue", "cyan"), "gray": ("gray", "olive"), "black": ("navy", "maroon")}  # too close to the background
+_CLASHES = {
+    "light blue": ("blue", "cyan"),
+    "gray": ("gray", "olive"),
+    "black": ("navy", "maroon"),
+}  # too close to the background
+
+
+def color_word(rng: random.Random, color: str) -> str:
+    return rng.choice(CAPTION_COLOR_WORDS.get(color, (color,)))
+
+
+def shape_word(rng: random.Random, shape: str) -> str:
+    return rng.choice(CAPTION_SHAPE_WORDS.get(shape, (shape,)))
 
 
 def object_colors(background: str, palette: dict[str, tuple[int, int, int]] = COLORS) -> list[str]:
@@ -116,12 +182,30 @@ def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
     if shape == "rectangle":
         return [(cx - r, cy - r * 0.55), (cx + r, cy - r * 0.55), (cx + r, cy + r * 0.55), (cx - r, cy + r * 0.55)]
     if shape == "trapezoid":
-        return [(cx - r * 0.5, cy - r * 0.6), (cx + r * 0.5, cy - r * 0.6), (cx + r, cy + r * 0.6), (cx - r, cy + r * 0.6)]
+        return [
+            (cx - r * 0.5, cy - r * 0.6),
+            (cx + r * 0.5, cy - r * 0.6),
+            (cx + r, cy + r * 0.6),
+            (cx - r, cy + r * 0.6),
+        ]
     if shape == "kite":
         return [(cx, cy - r), (cx + r * 0.6, cy - r * 0.3), (cx, cy + r), (cx - r * 0.6, cy - r * 0.3)]
     if shape == "cross":
         a = r * 0.35
-        pts = [(a, r), (a, a), (r, a), (r, -a), (a, -a), (a, -r), (-a, -r), (-a, -a), (-r, -a), (-r, a), (-a, a), (-a, r)]
+        pts = [
+            (a, r),
+            (a, a),
+            (r, a),
+            (r, -a),
+            (a, -a),
+            (a, -r),
+            (-a, -r),
+            (-a, -a),
+            (-r, -a),
+            (-r, a),
+            (-a, a),
+            (-a, r),
+        ]
         return [(cx + x, cy + y) for x, y in pts]
     if shape == "arrow":  # pointing right
         pts = [(-r, -0.3 * r), (0.1 * r, -0.3 * r), (0.1 * r, -0.8 * r), (r, 0), (0.1 * r, 0.8 * r), (0.1 * r, 0.3 * r)]
@@ -146,8 +230,13 @@ def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def draw_shape(draw, shape: str, color: tuple[int, int, int], cx: float, cy: float, r: float) -> None:
-    """Draw one shape (PIL ImageDraw) centred at (cx, cy) with radius r."""
+ROUND = ("circle", "oval", "ring", "semicircle")  # drawn as ellipses: `angle` does not turn them
+
+
+def draw_shape(
+    draw, shape: str, color: tuple[int, int, int], cx: float, cy: float, r: float, angle: float = 0.0
+) -> None:
+    """Draw one shape (PIL ImageDraw) centred at (cx, cy) with radius r, polygons turned by `angle` degrees."""
     if shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
     elif shape == "oval":
@@ -157,7 +246,11 @@ def draw_shape(draw, shape: str, color: tuple[int, int, int], cx: float, cy: flo
     elif shape == "semicircle":
         draw.chord([cx - r, cy - r * 0.5, cx + r, cy + r * 1.5], 180, 360, fill=color)
     else:
-        draw.polygon(_polygon(shape, cx, cy, r), fill=color)
+        pts = _polygon(shape, cx, cy, r)
+        if angle:  # unturned points stay exactly as computed, so unturned drawings keep their pixels
+            c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+            pts = [(cx + (x - cx) * c - (y - cy) * s, cy + (x - cx) * s + (y - cy) * c) for x, y in pts]
+        draw.polygon(pts, fill=color)
 
 
 def render_scene(scene: Scene, size: int, jitter_seed: str):

@@ -20,16 +20,10 @@ from benchmarks.synthetic.scenes import (
     SHAPES,
     Scene,
     Shape,
+    color_word,
     object_colors,
+    shape_word,
 )
-
-
-def _shape_word(rng: random.Random, shape: str) -> str:
-    return rng.choice([shape, shape, *SHAPE_SYNONYMS.get(shape, [])])
-
-
-def _color_word(rng: random.Random, color: str) -> str:
-    return rng.choice([color, color, *COLOR_SYNONYMS.get(color, [])])
 
 
 def position_phrase(position: str) -> str:
@@ -44,7 +38,7 @@ def position_phrase(position: str) -> str:
 
 
 def _object(rng: random.Random, s: Shape) -> str:
-    return f"{_color_word(rng, s.color)} {_shape_word(rng, s.shape)}"
+    return f"{color_word(rng, s.color)} {shape_word(rng, s.shape)}"
 
 
 def _relation(a: Shape, b: Shape) -> tuple[str, str]:
@@ -65,7 +59,7 @@ def _subjects(rng: random.Random, scene: Scene) -> tuple[str, str]:
         placed = rng.choice([f"{oa} {_relation(a, b)[0]} {ob}", f"{oa} {position_phrase(a.position)} and {ob}"])
         return f"{oa} and {ob}", placed
     s, n = scene.shapes[0], len(scene.shapes)
-    group = f"{rng.choice([NUMBER_WORDS[n], str(n)])} {_color_word(rng, s.color)} {plural(_shape_word(rng, s.shape))}"
+    group = f"{rng.choice([NUMBER_WORDS[n], str(n)])} {color_word(rng, s.color)} {plural(shape_word(rng, s.shape))}"
     return group, group
 
 
@@ -87,7 +81,7 @@ def scene_captions(rng: random.Random, scene: Scene, k: int = 5) -> list[str]:
     refs = []
     for frame in rng.sample(_FRAMES, k):
         subject, placed = _subjects(rng, scene)
-        bg = _color_word(rng, scene.background)
+        bg = color_word(rng, scene.background)
         there = "there are" if scene.kind != "single" else "there is"
         refs.append(frame.format(subject=subject, placed=placed, bg=article(bg), bg_color=bg, there=there))
     return pick_refs(rng, refs, k)

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 
 from benchmarks.synthetic.language import article, human_answers, pick_refs
-from benchmarks.synthetic.scenes import BACKGROUNDS, CAPTION_COLORS, object_colors
+from benchmarks.synthetic.scenes import BACKGROUNDS, CAPTION_COLORS, color_word, object_colors
 
 WORDS = (
     "open",
@@ -62,14 +62,133 @@ WORDS = (
 # Captions read a wider vocabulary on signs of any caption colour, so that a fixed caption rarely names the sign.
 CAPTION_WORDS = (
     *WORDS,
-    *"""bakery pharmacy library airport hospital station theater garage studio gallery bistro grill deli
-    candy florist laundry motel tacos burger noodle bagel donut waffle pasta salad soup juice lemon apple
-    cherry mango honey cheese butter pepper spice tavern lounge arcade casino cinema circus stadium harbor ferry
-    train tram subway rental repair tires paint lumber hardware plants flowers seeds pottery jewelry watches
-    phones camera vinyl guitar piano dance yoga karate boxing tennis soccer golf bowling skate surf kayak camping
-    hiking maps travel tours hostel inn lodge cabin ranch dairy bees eggs tools lamps rugs quilts fabric yarn
-    sewing tailor barber nails spa sauna clinic dental vet kennel bridge tunnel north south east west
-    welcome sorry closed danger quiet slow yield wet push pull free fresh hot cold""".split(),
+    *[
+        "bakery",
+        "pharmacy",
+        "library",
+        "airport",
+        "hospital",
+        "station",
+        "theater",
+        "garage",
+        "studio",
+        "gallery",
+        "bistro",
+        "grill",
+        "deli",
+        "candy",
+        "florist",
+        "laundry",
+        "motel",
+        "tacos",
+        "burger",
+        "noodle",
+        "bagel",
+        "donut",
+        "waffle",
+        "pasta",
+        "salad",
+        "soup",
+        "juice",
+        "lemon",
+        "apple",
+        "cherry",
+        "mango",
+        "honey",
+        "cheese",
+        "butter",
+        "pepper",
+        "spice",
+        "tavern",
+        "lounge",
+        "arcade",
+        "casino",
+        "cinema",
+        "circus",
+        "stadium",
+        "harbor",
+        "ferry",
+        "train",
+        "tram",
+        "subway",
+        "rental",
+        "repair",
+        "tires",
+        "paint",
+        "lumber",
+        "hardware",
+        "plants",
+        "flowers",
+        "seeds",
+        "pottery",
+        "jewelry",
+        "watches",
+        "phones",
+        "camera",
+        "vinyl",
+        "guitar",
+        "piano",
+        "dance",
+        "yoga",
+        "karate",
+        "boxing",
+        "tennis",
+        "soccer",
+        "golf",
+        "bowling",
+        "skate",
+        "surf",
+        "kayak",
+        "camping",
+        "hiking",
+        "maps",
+        "travel",
+        "tours",
+        "hostel",
+        "inn",
+        "lodge",
+        "cabin",
+        "ranch",
+        "dairy",
+        "bees",
+        "eggs",
+        "tools",
+        "lamps",
+        "rugs",
+        "quilts",
+        "fabric",
+        "yarn",
+        "sewing",
+        "tailor",
+        "barber",
+        "nails",
+        "spa",
+        "sauna",
+        "clinic",
+        "dental",
+        "vet",
+        "kennel",
+        "bridge",
+        "tunnel",
+        "north",
+        "south",
+        "east",
+        "west",
+        "welcome",
+        "sorry",
+        "closed",
+        "danger",
+        "quiet",
+        "slow",
+        "yield",
+        "wet",
+        "push",
+        "pull",
+        "free",
+        "fresh",
+        "hot",
+        "cold",
+    ],
 )
 SIGN_COLORS = ("red", "green", "blue", "yellow", "black", "white", "orange")
 BOARDS = ("sign", "board", "banner")
@@ -135,7 +254,9 @@ def sample_caption_sign(rng: random.Random) -> TextScene:
     board, background and row uniform."""
     background = rng.choice(list(BACKGROUNDS))
     sign = rng.choice(object_colors(background, CAPTION_COLORS))
-    return TextScene(rng.choice(CAPTION_WORDS), sign, letter_color(sign), rng.choice(CAPTION_BOARDS), background, rng.randrange(3))
+    return TextScene(
+        rng.choice(CAPTION_WORDS), sign, letter_color(sign), rng.choice(CAPTION_BOARDS), background, rng.randrange(3)
+    )
 
 
 # Frames shared by every sign: the wording varies between references, each reads the word.
@@ -155,7 +276,8 @@ def text_captions(rng: random.Random, s: TextScene, k: int = 5) -> list[str]:
     refs = []
     for frame in rng.sample(_FRAMES, k):
         # "sign" fits every board: named in every item, it tells no board from another
-        a_sign = article(rng.choice([f"{s.sign_color} {s.board}", f"{s.sign_color} sign", s.board]))
+        color = color_word(rng, s.sign_color)
+        a_sign = article(rng.choice([f"{color} {s.board}", f"{color} sign"]))
         refs.append(frame.format(a_sign=a_sign, w=s.word))
     return pick_refs(rng, refs, k)
 
