@@ -69,6 +69,8 @@ def _phrases(rng: random.Random, e: Event) -> list[str]:
                 f"a beep repeated {times}",
                 f"{_count(rng, n)} quick electronic blips",
                 f"a series of {NUMBER_WORDS[n]} bleeps",
+                f"{_count(rng, n)} beeps from a machine",
+                f"an alert sounding {times}",
             ]
         if e.kind == "bell":
             return [
@@ -76,28 +78,55 @@ def _phrases(rng: random.Random, e: Event) -> list[str]:
                 f"{_count(rng, n)} chime{'s' * many}",
                 f"a small bell that rings {times}",
                 f"{NUMBER_WORDS[n]} bright ding{'s' * many}",
+                f"a bell struck {times}",
+                f"{_count(rng, n)} clear metallic ring{'s' * many}",
             ]
         return [
             f"{_count(rng, n)} dull thumps",
             f"{_count(rng, n)} muffled thuds",
             f"a knock repeated {times}",
             f"{NUMBER_WORDS[n]} soft bangs",
+            f"{_count(rng, n)} heavy thumps",
+            f"a drum-like thud heard {times}",
         ]
     if e.kind == "tone":
-        return [f"a steady {v} pitched tone", f"a {v} note held steadily", f"a continuous {v} hum", f"a {v} sine wave"]
+        return [
+            f"a steady {v} pitched tone",
+            f"a {v} note held steadily",
+            f"a continuous {v} hum",
+            f"a {v} sine wave",
+            f"an unchanging {v} pitch",
+            f"a pure {v} frequency",
+        ]
     if e.kind == "chirp":
         up = "upward" if v == "rising" else "downward"
-        return [f"a {v} chirp", f"a sweep going {up} in pitch", f"a whistle gliding {up}", f"a {v} swoop"]
+        return [
+            f"a {v} chirp",
+            f"a sweep going {up} in pitch",
+            f"a whistle gliding {up}",
+            f"a {v} swoop",
+            f"a slide whistle going {up}",
+            f"a {v} glissando",
+        ]
     if e.kind == "clicks":
         return [
             f"a {v} ticking sound",
             f"{v} steady clicks",
             f"a {v} rhythmic tapping",
             f"clock-like ticks at a {v} pace",
+            f"a {v} metronome",
+            f"{v} regular knocking clicks",
         ]
     if e.kind == "scale":
         way = "up" if v == "rising" else "down"
-        return [f"a {v} scale of notes", f"notes stepping {way}", f"a melody walking {way}", f"a {v} run of pitches"]
+        return [
+            f"a {v} scale of notes",
+            f"notes stepping {way}",
+            f"a melody walking {way}",
+            f"a {v} run of pitches",
+            f"six notes going {way} one by one",
+            f"a {v} sequence of musical notes",
+        ]
     return {
         "noise": [
             "a burst of static",

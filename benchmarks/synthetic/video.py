@@ -34,29 +34,29 @@ LINEAR = {
     "down left": ((0.8, 0.2, 1.0), (0.2, 0.8, 1.0)),
 }
 MOTIONS = (*LINEAR, "spin", "bounce", "orbit", "zigzag", "blink")
-_COMPASS = {("up", "right"): "northeast", ("up", "left"): "northwest", ("down", "right"): "southeast"}
-_VERBS = {
-    "right": ["moves to the right", "slides rightward", "travels right", "heads east"],
-    "left": ["moves to the left", "slides leftward", "travels left", "heads west"],
-    "up": ["moves up", "rises", "goes upward", "floats up"],
-    "down": ["moves down", "falls", "drops down", "sinks"],
-    "grow": ["grows bigger", "gets larger", "expands", "swells"],
-    "shrink": ["shrinks", "gets smaller", "becomes tiny", "contracts"],
+_DIAGONAL = {"up right": "soars northeast", "up left": "floats northwest", "down right": "slips southeast"}
+_VERBS = {  # ways to say each motion, sharing as few words as they can
+    "right": ["moves to the right", "slides rightward", "travels right", "heads east", "scoots to the right"],
+    "left": ["moves to the left", "slides leftward", "travels left", "heads west", "scoots to the left"],
+    "up": ["moves up", "rises", "goes upward", "floats up", "ascends"],
+    "down": ["moves down", "falls", "drops down", "sinks", "descends"],
+    "grow": ["grows bigger", "gets larger", "expands", "swells", "inflates"],
+    "shrink": ["shrinks", "dwindles", "becomes tiny", "contracts", "deflates"],
     **{
         f"{v} {h}": [
             f"moves diagonally {v} and to the {h}",
             f"heads for the {'upper' if v == 'up' else 'lower'}-{h} corner",
-            f"drifts {_COMPASS.get((v, h), 'southwest')}",
-            f"{'climbs' if v == 'up' else 'descends'} {h}ward on a slant",
+            _DIAGONAL.get(f"{v} {h}", "drifts southwest"),
+            f"{'climbs' if v == 'up' else 'slides down'} {h}ward on a slant",
         ]
         for v in ("up", "down")
         for h in ("right", "left")
     },
-    "spin": ["spins", "rotates in place", "turns around", "twirls"],
-    "bounce": ["bounces up and down", "hops", "bounces", "jumps repeatedly"],
-    "orbit": ["goes around the middle", "loops around the center", "travels in an arc", "orbits the center"],
-    "zigzag": ["zigzags across", "moves in a zigzag", "zigzags along", "wiggles across"],
-    "blink": ["blinks", "flashes on and off", "keeps disappearing", "flickers"],
+    "spin": ["spins", "rotates in place", "pirouettes", "twirls", "whirls"],
+    "bounce": ["bounces up and down", "hops", "bounces", "jumps repeatedly", "springs up and down"],
+    "orbit": ["loops around the center", "travels in an arc", "orbits the midpoint", "sweeps along a curved path"],
+    "zigzag": ["zigzags across", "moves in a zigzag", "zigzags along", "wiggles across", "weaves sideways"],
+    "blink": ["blinks", "flashes on and off", "keeps disappearing", "flickers", "winks in and out"],
 }
 
 
