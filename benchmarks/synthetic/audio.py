@@ -13,7 +13,7 @@ from typing import cast
 import numpy as np
 
 from benchmarks.spec import BenchmarkSpec, Item
-from benchmarks.synthetic.language import NUMBER_WORDS, pick_refs
+from benchmarks.synthetic.language import NUMBER_WORDS, article, pick_refs
 from benchmarks.synthetic.source import item_id
 
 # kind -> the values of its one attribute (pitch, direction, count, speed; None: no attribute)
@@ -117,15 +117,15 @@ def _phrases(rng: random.Random, e: Event) -> list[str]:
             f"a {v} metronome",
             f"{v} regular knocking clicks",
         ]
-    if e.kind == "scale":
-        way = "up" if v == "rising" else "down"
+    if e.kind == "scale":  # its own direction words: "rising" and "falling" are the chirp's
+        way, ward = ("up", "ascending") if v == "rising" else ("down", "descending")
         return [
-            f"a {v} scale of notes",
+            f"{article(ward)} scale of notes",
             f"notes stepping {way}",
             f"a melody walking {way}",
-            f"a {v} run of pitches",
+            f"{article(ward)} run of pitches",
             f"six notes going {way} one by one",
-            f"a {v} sequence of musical notes",
+            f"{article(ward)} sequence of musical notes",
         ]
     return {
         "noise": [
