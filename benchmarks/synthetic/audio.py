@@ -13,7 +13,7 @@ from typing import cast
 import numpy as np
 
 from benchmarks.spec import BenchmarkSpec, Item
-from benchmarks.synthetic.language import NUMBER_WORDS, article, pick_refs
+from benchmarks.synthetic.language import NUMBER_WORDS, article, framed_refs
 from benchmarks.synthetic.source import item_id
 
 # kind -> the values of its one attribute (pitch, direction, count, speed; None: no attribute)
@@ -212,19 +212,28 @@ def _phrases(rng: random.Random, e: Event) -> list[str]:
 
 
 # Frames shared by every clip: the wording varies between references, while no frame marks the number of events.
-_FRAMES = ("{}", "{} is heard", "there is {}", "you can hear {}", "the sound of {}", "a recording of {}", "{} plays")
+_FRAMES = (
+    "{sound}",
+    "{sound} is heard",
+    "there is {sound}",
+    "you can hear {sound}",
+    "the sound of {sound}",
+    "a recording of {sound}",
+    "{sound} plays",
+)
 _THEN = ("{} followed by {}", "{} and then {}", "first {}, then {}", "{} before {}")
 
 
 def audio_captions(rng: random.Random, events: tuple[Event, ...], k: int = 5) -> list[str]:
     """k references (k of the shared frames), each naming every event in order, some the quiet ones' volume."""
-    refs = []
-    for frame in rng.sample(_FRAMES, k):
+
+    def fill() -> dict[str, str]:
         parts = [rng.choice(_phrases(rng, e)) for e in events]
         if not events[0].loud and rng.random() < 0.5:
             parts[0] = "quietly, " + parts[0]
-        refs.append(frame.format(parts[0] if len(parts) == 1 else rng.choice(_THEN).format(*parts)))
-    return pick_refs(rng, refs, k)
+        return {"sound": parts[0] if len(parts) == 1 else rng.choice(_THEN).format(*parts)}
+
+    return framed_refs(rng, _FRAMES, fill, k)
 
 
 def synthesize(events: tuple[Event, ...], sample_rate: int, seconds: float, noise_seed: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import cast
 
-from benchmarks.synthetic.language import NUMBER_WORDS, article, human_answers, pick_refs, plural
+from benchmarks.synthetic.language import NUMBER_WORDS, article, framed_refs, human_answers, plural
 from benchmarks.synthetic.scenes import (
     BACKGROUNDS,
     COLOR_SYNONYMS,
@@ -78,13 +78,14 @@ _FRAMES = (
 
 def scene_captions(rng: random.Random, scene: Scene, k: int = 5) -> list[str]:
     """k reference captions in varied wording (k of the shared frames), all true of the drawn scene."""
-    refs = []
-    for frame in rng.sample(_FRAMES, k):
+    there = "there are" if scene.kind != "single" else "there is"
+
+    def fill() -> dict[str, str]:
         subject, placed = _subjects(rng, scene)
         bg = color_word(rng, scene.background)
-        there = "there are" if scene.kind != "single" else "there is"
-        refs.append(frame.format(subject=subject, placed=placed, bg=article(bg), bg_color=bg, there=there))
-    return pick_refs(rng, refs, k)
+        return {"subject": subject, "placed": placed, "bg": article(bg), "bg_color": bg, "there": there}
+
+    return framed_refs(rng, _FRAMES, fill, k)
 
 
 def _count_answers(rng: random.Random, n: int) -> list[str]:

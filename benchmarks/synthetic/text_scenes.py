@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from benchmarks.synthetic.language import article, human_answers, pick_refs
+from benchmarks.synthetic.language import article, framed_refs, human_answers
 from benchmarks.synthetic.scenes import BACKGROUNDS, CAPTION_COLORS, color_word, object_colors
 
 WORDS = (
@@ -273,13 +273,13 @@ _FRAMES = (
 
 def text_captions(rng: random.Random, s: TextScene, k: int = 5) -> list[str]:
     """k references (k of the shared frames), each naming the word and the board, most its colour."""
-    refs = []
-    for frame in rng.sample(_FRAMES, k):
-        # "sign" fits every board: named in every item, it tells no board from another
+
+    def fill() -> dict[str, str]:
         color = color_word(rng, s.sign_color)
-        a_sign = article(rng.choice([f"{color} {s.board}", f"{color} sign"]))
-        refs.append(frame.format(a_sign=a_sign, w=s.word))
-    return pick_refs(rng, refs, k)
+        # "sign" fits every board: named in every item, it tells no board from another
+        return {"a_sign": article(rng.choice([f"{color} {s.board}", f"{color} sign"])), "w": s.word}
+
+    return framed_refs(rng, _FRAMES, fill, k)
 
 
 # Question templates of the TextVQA mirror; each is the `question_type` of its items.

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 
 from benchmarks.spec import BenchmarkSpec, Item
-from benchmarks.synthetic.language import article, pick_refs
+from benchmarks.synthetic.language import article, framed_refs
 from benchmarks.synthetic.scenes import (
     BACKGROUNDS,
     CAPTION_COLORS,
@@ -147,13 +147,13 @@ def _noun(rng: random.Random, m: Mover) -> str:
 
 def clip_captions(rng: random.Random, clip: Clip, k: int = 5) -> list[str]:
     """k references (k of the shared frames), each naming every mover's colour, shape and motion."""
-    refs = []
-    for frame in rng.sample(_FRAMES, k):
+
+    def fill() -> dict[str, str]:
         movers = clip.movers if rng.random() < 0.5 else clip.movers[::-1]
         parts = [f"{article(_noun(rng, m))} {rng.choice(_VERBS[m.motion])}" for m in movers]
-        joined = parts[0] if len(parts) == 1 else f" {rng.choice(['while', 'and', 'as'])} ".join(parts)
-        refs.append(frame.format(parts=joined))
-    return pick_refs(rng, refs, k)
+        return {"parts": parts[0] if len(parts) == 1 else f" {rng.choice(['while', 'and', 'as'])} ".join(parts)}
+
+    return framed_refs(rng, _FRAMES, fill, k)
 
 
 def video_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
