@@ -1,5 +1,5 @@
 """Cell functions standing in for `harness.runner.cell.execute_cell` in the SLURM executor's tests (importable on the
-node: tests/ is on the jobs' PYTHONPATH)."""
+node: tests/ is on the jobs' PYTHONPATH), the smoke cell they run and a live display that shows nothing."""
 
 from __future__ import annotations
 
@@ -39,3 +39,35 @@ def scripted_cell(cfg, runs_dir: Path, results_dir: Path):
     """seed 0: ok, 1: raises, 4: records a failed row itself, others: runs until cancelled."""
     behaviour = {0: ok_cell, 1: raising_cell, 4: failed_row_cell}.get(cfg.seed, sleeping_cell)
     return behaviour(cfg, runs_dir, results_dir)
+
+
+def smoke_cell(seed: int, method: str = "depalm"):
+    """A smoke-profile cell of the offline VQA benchmark."""
+    from harness.config import RunConfig
+
+    return RunConfig(
+        method=method,
+        dataset="syn-vqav2",
+        seed=seed,
+        lr=1e-3,
+        grad_clip=0.8,
+        llm="smollm2-135m",
+        encoder="clip-b16-embedded",
+        profile="smoke",
+    )
+
+
+class NoProgress:
+    """The executors' Progress, showing nothing."""
+
+    def started(self, cfg):
+        pass
+
+    def step(self, cfg, record):
+        pass
+
+    def finished(self, cfg, outcome):
+        pass
+
+    def tick(self):
+        pass

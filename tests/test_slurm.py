@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 import slurm_cells
 
-from harness.config import RunConfig
 from harness.errors import UsageError
 from harness.runner.executors.slurm import (
+    CODE_DIR,
     JOBS_FILE,
     RUN_DIR_LOG_LINK,
     START_HINT,
+    JobRecord,
+    JobRegistry,
     SlurmExecutor,
     SlurmOptions,
     job_states,
@@ -87,39 +89,15 @@ def slurm():
         os.environ["PYTHONPATH"] = old
 
 
-class NoProgress:
-    def started(self, cfg):
-        pass
-
-    def step(self, cfg, record):
-        pass
-
-    def finished(self, cfg, outcome):
-        pass
-
-    def tick(self):
-        pass
-
-
-def cell(seed: int, method: str = "depalm") -> RunConfig:
-    return RunConfig(
-        method=method,
-        dataset="syn-vqav2",
-        seed=seed,
-        lr=1e-3,
-        grad_clip=0.8,
-        llm="smollm2-135m",
-        encoder="clip-b16-embedded",
-        profile="smoke",
-    )
+cell = slurm_cells.smoke_cell
+NoProgress = slurm_cells.NoProgress
 
 
 def registered_jobs(runs_dir: Path) -> dict[str, str]:
     """run id -> SLURM job id, from the driver's registry."""
-    try:
-        return {rid: r["job_id"] for rid, r in json.loads((runs_dir / JOBS_FILE).read_text())["jobs"].items()}
-    except (OSError, ValueError, KeyError):
+    if not (runs_dir / JOBS_FILE).exists():
         return {}
+    return {rid: r.job_id for rid, r in JobRegistry(runs_dir).load().items()}
 
 
 def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
@@ -224,7 +202,7 @@ def test_detach_returns_at_once_and_rerun_collects(slurm, tmp_path):
     assert outcomes == {ok.run_id: "ok"}
     assert registered_jobs(runs) == {}, "finished jobs leave the registry"
     assert set(rows_by_run(results)[failing.run_id]["status"]) == {"failed"}
-    arrays = {p.name.split("_")[0] for p in (runs / "_slurm").iterdir() if p.is_dir()}
+    arrays = {p.name.split("_")[0] for p in (runs / "_slurm").iterdir() if p.is_dir() and p.name != CODE_DIR}
     assert len(arrays) == 1, "re-running must collect, not resubmit"
 
 
@@ -238,20 +216,8 @@ def test_sbatch_refusal_is_a_usage_error_and_registers_nothing(slurm, tmp_path):
 def test_job_unknown_to_slurm_is_recorded_not_waited_for(slurm, tmp_path):
     runs, results = tmp_path / "runs", tmp_path / "results"
     c = cell(0)
-    runs.mkdir()
-    (runs / JOBS_FILE).write_text(
-        json.dumps(
-            {
-                "jobs": {
-                    c.run_id: {
-                        "job_id": "987654_3",
-                        "config_hash": c.config_hash(),
-                        "folder": str(runs / "_slurm" / "%j"),
-                        "submitted_at": time.time() - 3600,
-                    }
-                }
-            }
-        )
+    JobRegistry(runs).add(
+        [JobRecord(c.run_id, "987654_3", c.config_hash(), str(runs / "_slurm" / "%j"), time.time() - 3600)]
     )
     ex = SlurmExecutor(SlurmOptions(gpus_per_node=0), cell_fn=slurm_cells.ok_cell)
     ex.lost_grace_s = 2.0
@@ -260,6 +226,45 @@ def test_job_unknown_to_slurm_is_recorded_not_waited_for(slurm, tmp_path):
     assert time.time() - t0 < 60
     assert [o.status for o in outcomes] == ["cancelled"]
     assert "SLURM no longer knows job 987654_3" in outcomes[0].error
+
+
+def test_more_cells_than_max_submit_jobs_go_in_waves_under_one_global_running_limit(slurm, tmp_path, monkeypatch):
+    """Limits as a small cluster would set them (arrays of 2, 4 queued jobs per user): 7 cells go in waves, and
+    never more than --array-parallelism (3) of them run at once across the arrays, a later array's throttle raised
+    as an earlier one drains."""
+    from harness.runner.executors import slurm as executor
+
+    monkeypatch.setattr(executor, "read_limits", lambda: executor.SlurmLimits(max_array_size=2, max_submit_jobs=4))
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    cells = [cell(s) for s in range(7)]
+    ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, time="10", array_parallelism=3), cell_fn=slurm_cells.ok_cell)
+    ex.poll_max_s = 2.0
+    peaks = {"running": 0, "queued": 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            ids = set(registered_jobs(runs).values())
+            out = subprocess.run(
+                ["squeue", "--me", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True, timeout=60
+            ).stdout
+            states = [state for job, _, state in (line.partition("|") for line in out.splitlines()) if job in ids]
+            peaks["running"] = max(peaks["running"], states.count("RUNNING"))
+            peaks["queued"] = max(peaks["queued"], len(states))
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        outcomes = {o.run_id: o.status for o in ex.run(cells, runs, results, NoProgress())}
+    finally:
+        done.set()
+        thread.join(timeout=60)
+    assert outcomes == {c.run_id: "ok" for c in cells}
+    assert registered_jobs(runs) == {}
+    arrays = {p.name.split("_")[0] for p in (runs / "_slurm").iterdir() if p.is_dir() and p.name != CODE_DIR}
+    assert len(arrays) >= 4, arrays  # 7 cells in arrays of at most 2
+    assert 1 <= peaks["running"] <= 3 and peaks["queued"] <= 4, peaks
 
 
 # ---- the real thing through run_matrix.py: smoke-profile cells ------------------------------------------------
@@ -322,13 +327,16 @@ def rows_of(matrix, method: str):
 
 
 def test_matrix_on_slurm_every_cell_lands_in_parquet_ok(matrix):
+    from benchmarks import get_benchmark
+
+    spec = get_benchmark("syn-vqav2").spec
     for method in ("depalm", "limber-1"):
         rows = rows_of(matrix, method)
         assert len(rows) == 2, (method, list(matrix["rows"]), matrix["output"][-3000:])
         for rid, g in rows.items():
             assert set(g["status"]) == {"ok"}, (rid, g["error"].iloc[0][-2000:])
-            val = g[(g["split"] == "val") & (g["metric"] == "VQA_acc")]["value"]
-            assert len(val) == 1 and math.isfinite(val.iloc[0])
+            reported = g[(g["split"] == spec.eval_split) & (g["metric"] == spec.primary_metric)]["value"]
+            assert len(reported) == 1 and math.isfinite(reported.iloc[0])
             assert (matrix["root"] / "runs" / rid / RUN_DIR_LOG_LINK).is_symlink()
 
 
@@ -380,7 +388,7 @@ def test_detach_requeue_and_the_same_command_collects_the_resumed_run(matrix, tm
     """--detach submits and returns; the job is then interrupted the way SLURM does before a time limit (SIGUSR2,
     submitit's --signal=USR2@90, also what submitit uses for preemption): it requeues itself and resumes from its
     checkpoint; the same command, run again, re-attaches and collects metrics equal to an uninterrupted run's."""
-    args = ["--methods", "depalm", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)]
+    args = ["--methods", "depalm", "--seeds", "1", "--no-controls", *SMOKE_MATRIX, *dirs(tmp_path)]  # one job
     t0 = time.time()
     first = run_matrix([*args, "--detach"], timeout_s=300)
     assert first.returncode == 0, first.stdout + first.stderr

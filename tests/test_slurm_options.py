@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import slurm_cells
 
 from harness.cli import main, parse_study
 from harness.errors import UsageError
@@ -177,13 +178,13 @@ def test_registry_round_trip_and_removal(tmp_path):
     assert {k: v.job_id for k, v in reg.load().items()} == {"a": "12_0", "b": "12_1"}
     reg.remove(["a"])
     assert list(reg.load()) == ["b"]
-    assert json.loads(reg.path.read_text())["jobs"]["b"]["config_hash"] == "h2"
+    assert [json.loads(line) for line in reg.path.read_text().splitlines()][-1] == {"remove": ["a"]}
 
 
 def test_unreadable_registry_names_the_file_and_the_fix(tmp_path):
     reg = JobRegistry(tmp_path)
-    reg.path.write_text("{not json")
-    with pytest.raises(RuntimeError, match="slurm_jobs.json: unreadable job registry.*move the file away"):
+    reg.path.write_text('{not json\n{"remove": []}\n')  # a damaged line that is not the last one
+    with pytest.raises(RuntimeError, match="slurm_jobs.jsonl: unreadable job registry.*line 1.*move the file away"):
         reg.load()
 
 
@@ -209,34 +210,10 @@ def test_cli_without_slurm_exits_2(monkeypatch, capsys, tmp_path):
 # ---- collection logic with SLURM's answers simulated ----------------------------------------------------------
 
 
-class NoProgress:
-    def started(self, cfg):
-        pass
-
-    def step(self, cfg, record):
-        pass
-
-    def finished(self, cfg, outcome):
-        pass
-
-    def tick(self):
-        pass
-
-
 def tracked_job(tmp_path, job_id: str = "77_0"):
-    from harness.config import RunConfig
     from harness.runner.executors.slurm import _Tracked
 
-    cfg = RunConfig(
-        method="depalm",
-        dataset="syn-vqav2",
-        seed=0,
-        lr=1e-3,
-        grad_clip=0.8,
-        llm="smollm2-135m",
-        encoder="clip-b16-embedded",
-        profile="smoke",
-    )
+    cfg = slurm_cells.smoke_cell(0)
     record = JobRecord(cfg.run_id, job_id, cfg.config_hash(), str(tmp_path / "runs" / "_slurm" / "%j"), 0.0)
     registry = JobRegistry(tmp_path / "runs")
     registry.add([record])
@@ -252,7 +229,11 @@ def collect(monkeypatch, tmp_path, states, **executor_attrs):
     ex = slurm.SlurmExecutor(SlurmOptions(gpus_per_node=0))
     for k, v in executor_attrs.items():
         setattr(ex, k, v)
-    return list(ex._collect(tracked, registry, tmp_path / "results", NoProgress())), registry
+    waves = slurm._Waves([], slurm.SlurmLimits(), ex.options.array_parallelism)  # nothing left to submit
+    outcomes = ex._collect(
+        tracked, waves, registry, tmp_path / "runs", tmp_path / "results", None, slurm_cells.NoProgress()
+    )
+    return list(outcomes), registry
 
 
 def test_job_ending_without_result_is_interrupted_with_its_state_and_log_tail(monkeypatch, tmp_path):
@@ -300,7 +281,7 @@ def _run_with_fake_submission(monkeypatch, tmp_path, cfg):
 
     submitted = []
 
-    def fake_submit(self, cells, runs_dir, results_dir):
+    def fake_submit(self, cells, runs_dir, results_dir, throttle=None, code=None):
         records = []
         for c in cells:
             record = JobRecord(
@@ -318,7 +299,7 @@ def _run_with_fake_submission(monkeypatch, tmp_path, cfg):
     monkeypatch.setattr(slurm, "job_states", lambda ids: {})
     monkeypatch.setattr(slurm.time, "sleep", lambda s: None)
     ex = slurm.SlurmExecutor(SlurmOptions(gpus_per_node=0))
-    outcomes = list(ex.run([cfg], tmp_path / "runs", tmp_path / "results", NoProgress()))
+    outcomes = list(ex.run([cfg], tmp_path / "runs", tmp_path / "results", slurm_cells.NoProgress()))
     return outcomes, submitted
 
 

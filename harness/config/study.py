@@ -46,11 +46,11 @@ class SlurmOptions:
     cpus_per_task: int | None = None
     mem_gb: int | None = None
     array_parallelism: int = 32
-    """cap on simultaneous array tasks"""
+    """running jobs of the whole study at once, across all its arrays and waves (the arrays' throttles share it)"""
     sbatch_args: tuple[str, ...] = ()
     """extra sbatch options, KEY=VALUE or a bare KEY (e.g. mail-type=END, exclusive)"""
     detach: bool = False
-    """submit and return; the same command, run again, collects the jobs"""
+    """submit the waves that fit now and return; the same command, run again, collects the jobs and submits more"""
 
 
 @dataclass(frozen=True)

@@ -514,7 +514,7 @@ def _evaluate_prior(cfg: RunConfig, run_dir: Path) -> tuple[dict, dict]:
         )
 
     train = load("train", cfg.train.train_size)
-    metrics = {}
+    metrics, item_scores = {}, {}
     for role in roles:
         items = load(role, cfg.eval.size)
         predictions = prior_predictions(bench, train, items)
@@ -525,7 +525,10 @@ def _evaluate_prior(cfg: RunConfig, run_dir: Path) -> tuple[dict, dict]:
                 for it in items
             ],
         )
-        metrics[role] = bench.evaluate(predictions, items, metrics=cfg.eval.metrics)
+        scores = bench.score(predictions, items, metrics=cfg.eval.metrics)
+        metrics[role] = scores.corpus
+        if scores.items:
+            item_scores[role] = scores.items
     info = {
         "train_time_s": 0.0,
         "mean_step_s": float("nan"),
@@ -534,6 +537,7 @@ def _evaluate_prior(cfg: RunConfig, run_dir: Path) -> tuple[dict, dict]:
         "n_injected_tokens": 0,
         "n_train": len(train),
         "primary": (bench.spec.eval_split, bench.spec.primary_metric),
+        "item_scores": item_scores,
     }
     return metrics, info
 

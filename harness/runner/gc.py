@@ -22,8 +22,6 @@ from harness.errors import UsageError
 from harness.runner.lock import CellLock
 from harness.runner.rundir import METRICS_NAME, CorruptRunFile, read_json
 
-SLURM_JOBS_FILE = "slurm_jobs.json"
-
 
 def _size(path: Path) -> int:
     total = 0
@@ -46,11 +44,11 @@ def _fmt_bytes(n: float) -> str:
 def _registered_jobs(runs_dir: Path) -> set[str]:
     from harness.runner.executors.slurm import JobRegistry
 
-    path = runs_dir / SLURM_JOBS_FILE
-    if not path.exists():
+    registry = JobRegistry(runs_dir)
+    if not (registry.path.exists() or registry.legacy_path.exists()):
         return set()
     try:
-        return set(JobRegistry(runs_dir).load())
+        return set(registry.load())
     except RuntimeError as e:
         raise UsageError(f"--gc: {e}") from None
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import REPO_ROOT
 from harness.backbones.precision import resolve_backbone_dtype
@@ -23,6 +23,9 @@ from harness.config.study import StudyConfig, flag_names
 from harness.errors import UsageError
 from harness.runner.executors.base import check_executor_name, get_executor
 from harness.store.results import check_run_id
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Plan:
     results_dir: Path
     runs_dir: Path
     out_dir: Path
+    rows: pd.DataFrame | None = None  # the results directory's rows as read by the plan (None: no directory)
 
 
 # ---- resolution of the study --------------------------------------------------------------------------------
@@ -341,19 +345,39 @@ def cells_on_gpu(study: StudyConfig) -> bool:
     return torch.cuda.is_available()
 
 
-def cached_status(results_dir: Path) -> dict[str, str]:
-    """config_hash -> stored status of the runs already in `results_dir` (an `ok` row wins)."""
+def read_stored(results_dir: Path) -> pd.DataFrame | None:
+    """Every row of `results_dir` (None when it does not exist): read once per invocation, then the cache lookup
+    and the step times of the estimates are computed from it."""
     if not results_dir.exists():
-        return {}
+        return None
     from harness.store.results import read_results
 
-    df = read_results([results_dir])
-    df = df[(df["source"] == "run") & (df["config_hash"] != "")]
-    status: dict[str, str] = {}
-    for h, s in zip(df["config_hash"], df["status"]):
-        if status.get(h) != "ok":
-            status[h] = s
+    return read_results([results_dir])
+
+
+def cached_status(rows: pd.DataFrame | None) -> dict[str, str]:
+    """config_hash -> stored status of the runs in `rows` (an `ok` row wins)."""
+    if rows is None or rows.empty:
+        return {}
+    runs = rows[(rows["source"] == "run") & (rows["config_hash"] != "")]
+    ok = set(runs.loc[runs["status"] == "ok", "config_hash"])
+    status = dict(zip(runs["config_hash"], runs["status"]))  # one status per hash; an `ok` row overrides it
+    status.update(dict.fromkeys(ok, "ok"))
     return status
+
+
+def split_cached(
+    cells: list[RunConfig], stored: dict[str, str], retry_failed: bool
+) -> tuple[list[RunConfig], list[RunConfig]]:
+    """(to run, cached): a cell runs unless a row with its config hash holds a final status. Each hash is computed
+    once and looked up in a dict, so planning is linear in the cells."""
+    rerun = {"cancelled", "interrupted"} | ({"failed", "unstable"} if retry_failed else set())
+    todo: list[RunConfig] = []
+    cached: list[RunConfig] = []
+    for c in cells:
+        h = c.config_hash()
+        (todo if h not in stored or stored[h] in rerun else cached).append(c)
+    return todo, cached
 
 
 def plan(study: StudyConfig) -> Plan:
@@ -386,11 +410,10 @@ def plan(study: StudyConfig) -> Plan:
             raise UsageError(
                 f"{e}: method {c.method!r} x dataset {c.dataset!r} (a plugin's ids must be path-safe)"
             ) from None
-    stored = cached_status(results_dir)
-    rerun = {"cancelled", "interrupted"} | ({"failed", "unstable"} if study.retry_failed else set())
-    todo = [c for c in cells if c.config_hash() not in stored or stored[c.config_hash()] in rerun]
-    cached = [c for c in cells if c not in todo]
-    return Plan(cells, todo, cached, stored, skipped, profile, results_dir, runs_dir, out_dir)
+    rows = read_stored(results_dir)
+    stored = cached_status(rows)
+    todo, cached = split_cached(cells, stored, study.retry_failed)
+    return Plan(cells, todo, cached, stored, skipped, profile, results_dir, runs_dir, out_dir, rows)
 
 
 # ---- estimates ----------------------------------------------------------------------------------------------
@@ -411,16 +434,11 @@ def estimate_cell_s(cfg: RunConfig, profile: Profile, step_s: dict[tuple[str, st
     return steps * per_step + n_eval * profile.est_eval_item_s * cfg.eval.num_beams
 
 
-def stored_step_times(results_dir: Path) -> dict[tuple[str, str, str, str], float]:
+def stored_step_times(rows: pd.DataFrame | None) -> dict[tuple[str, str, str, str], float]:
     """Median measured seconds per optimiser step by (method, profile, llm, encoder), from earlier results."""
-    if not results_dir.exists():
+    if rows is None or "mean_step_s" not in rows.columns:
         return {}
-    from harness.store.results import read_results
-
-    df = read_results([results_dir])
-    if "mean_step_s" not in df.columns:
-        return {}
-    df = df[df["source"] == "run"].dropna(subset=["mean_step_s"])
+    df = rows[rows["source"] == "run"].dropna(subset=["mean_step_s"])
     med = df.groupby(["method", "profile", "llm", "encoder"])["mean_step_s"].median()
     return {k: float(v) for k, v in med.items()}
 
@@ -449,7 +467,7 @@ def main(study: StudyConfig) -> int:
     p = plan(study)
     executor = get_executor(study.executor, study.executor_options)
     parallel = getattr(executor, "max_parallel", 1)
-    step_s = stored_step_times(p.results_dir)
+    step_s = stored_step_times(p.rows)
     estimates = {c.run_id: estimate_cell_s(c, p.profile, step_s) for c in p.todo}
     print_plan(p, estimates, parallel)
     if study.dry_run:

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from harness.config import RunConfig
 from harness.runner.cell import CellOutcome
+from harness.runner.logtail import tail_lines
 from harness.runner.train import TRAIN_LOG_NAME
 
 
@@ -98,11 +99,12 @@ class MatrixProgress:
         bar.set_postfix_str(f"loss {record['loss']:.3f} lr {record['lr']:.1e}", refresh=True)
 
     def tick(self) -> None:
-        """Subprocess executors: follow the train logs of running cells."""
+        """Subprocess executors: follow the train logs of running cells (only their last record, read from the end:
+        a log of a multi-day run is never read whole)."""
         for run_id in list(self.running):
             log = self.runs_dir / run_id / TRAIN_LOG_NAME
             try:
-                lines = log.read_text().splitlines()
+                lines = tail_lines(log, 1)
             except OSError:
                 continue
             if lines:

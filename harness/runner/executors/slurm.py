@@ -1,22 +1,37 @@
-"""SLURM executor: one submitit job per cell, submitted as job arrays.
+"""SLURM executor: one submitit job per cell, submitted as job arrays in waves.
 
 Each job runs `harness.runner.cell.execute_cell` on one node with `--gpus-per-node` GPUs (8 by default, the paper's
 8xV100 nodes) and one SLURM task per GPU: the tasks are the ranks of a data-parallel training (RANK/WORLD_SIZE/MASTER_*
 exported from SLURM's environment; rank 0 evaluates and writes). The job is a
 `submitit.helpers.Checkpointable`: on timeout or preemption submitit calls `checkpoint()`, the job is requeued and
-`execute_cell` resumes from the cell's full-state checkpoint. The driver polls SLURM (squeue, then sacct for jobs
-the controller has forgotten) and turns what it sees into results rows: a job that raised -> `failed` with the
-remote traceback; a cancelled job -> `cancelled`; a job that SLURM no longer knows at all -> `cancelled` after a
-grace period, with a message saying so. Submitted job ids are kept in `<runs_dir>/slurm_jobs.json`, so that
-`--detach` can return at once and the same command, run again, collects the jobs instead of resubmitting them. A job
-that ended without any result (killed: time limit, memory, node failure) leaves its cell `interrupted`, re-run by
-the next plain run. A record whose job already ended is stale when the matrix asks for its cell again (its row was
-recorded and the cell is re-run, or the row of its success was deleted): it is dropped and the cell resubmitted.
+`execute_cell` resumes from the cell's full-state checkpoint.
+
+Size: the cluster's `MaxArraySize`, `MaxJobCount` (`scontrol show config`) and the user's `MaxSubmitJobs`
+(accounting) are read once per run; cells go in waves of arrays that keep this study's queued jobs under them, the
+next wave submitted as earlier jobs finish. `--array-parallelism` is the number of tasks of the whole study that may
+run at once: each array's throttle (`%N`) is its share, the shares sum to at most the limit, and the driver raises
+the throttle of a later array (`scontrol update ... ArrayTaskThrottle`) as earlier ones drain.
+
+Code: each submission runs a snapshot of this checkout (its tracked files as they are, edits included, plus the
+untracked files git does not ignore) taken into `<runs_dir>/_slurm/code/<digest>/` and put first on the jobs'
+PYTHONPATH, so editing the checkout during a multi-day study changes no pending job; the snapshot is a git clone at
+the same commit with the same edits, so the `code_version` each row records is the submission's.
+
+Collection: the driver polls SLURM (squeue, then sacct for jobs the controller has forgotten) at an interval that
+backs off from 2 s to 60 s and stays there, and turns what it sees into results rows: a job that raised -> `failed`
+with the remote traceback; a cancelled job -> `cancelled`; a job that SLURM no longer knows at all -> `cancelled`
+after a grace period, with a message saying so. Submitted job ids are appended to `<runs_dir>/slurm_jobs.jsonl`, so
+that `--detach` can return at once and the same command, run again, collects the jobs instead of resubmitting them
+(and submits the next wave). A job that ended without any result (killed: time limit, memory, node failure) leaves
+its cell `interrupted`, re-run by the next plain run. A record whose job already ended is stale when the matrix asks
+for its cell again (its row was recorded and the cell is re-run, or the row of its success was deleted): it is
+dropped and the cell resubmitted.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -24,8 +39,8 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +52,20 @@ from harness.config.study import SlurmOptions
 from harness.errors import UsageError
 from harness.runner.cell import CellOutcome, execute_cell, record_status
 from harness.runner.executors.base import Executor, Progress
+from harness.runner.logtail import tail_lines
 from harness.store.atomic import write_text
 
-JOBS_FILE = "slurm_jobs.json"
+JOBS_FILE = "slurm_jobs.jsonl"
+LEGACY_JOBS_FILE = "slurm_jobs.json"  # the registry as one JSON document (before it was appended to): migrated
 SUBMITIT_DIR = "_slurm"  # <runs_dir>/_slurm/<job_id>/: submitit's pickles and the job's stdout/stderr
+CODE_DIR = "code"  # <runs_dir>/_slurm/code/<digest>/: the code snapshot the jobs of a submission import
 RUN_DIR_LOG_LINK = "slurm"  # <run_dir>/slurm -> that job folder: the logs of a cell sit in its run directory
 START_HINT = "bash scripts/slurm-local.sh install && bash scripts/slurm-local.sh start"
 
-MAX_ARRAY_SIZE = 1000  # SLURM's default MaxArraySize is 1001 (indices 0..1000)
+# SLURM's defaults, used when `scontrol show config` cannot be read: array indices 0..MaxArraySize-1, at most
+# MaxJobCount jobs in the controller; MaxSubmitJobs is unlimited unless accounting sets it
+DEFAULT_MAX_ARRAY_SIZE = 1001
+DEFAULT_MAX_JOB_COUNT = 10000
 MAX_TIMEOUT_REQUEUES = 20  # a paper-scale cell may need many slots of a short partition; preemptions do not count
 RESERVED_SBATCH_KEYS = ("array", "output", "error", "open-mode", "signal", "ntasks-per-node", "parsable", "wrap")
 
@@ -219,18 +240,16 @@ def parse_sacct(text: str) -> dict[str, str]:
     return {k: v.get("State", "") for k, v in SlurmInfoWatcher().read_info(text).items()}
 
 
-def job_states(job_ids: list[str]) -> dict[str, str]:
+def job_states(job_ids: Iterable[str]) -> dict[str, str]:
     """Current state of each job SLURM knows: the controller's view (squeue, which keeps finished jobs for a few
     minutes) first, then accounting (sacct) for older ones. Raises SlurmUnreachable when squeue fails; a failing
-    sacct only leaves its jobs out."""
-    if not job_ids:
+    sacct only leaves its jobs out. Linear in the jobs: set and dict lookups only."""
+    wanted = set(job_ids)
+    if not wanted:
         return {}
-    states = {
-        k: v
-        for k, v in parse_squeue(_slurm_cmd(["squeue", "--me", "-h", "-r", "-t", "all", "-o", "%i|%T"])).items()
-        if k in job_ids
-    }
-    missing = [j for j in job_ids if j not in states]
+    queue = parse_squeue(_slurm_cmd(["squeue", "--me", "-h", "-r", "-t", "all", "-o", "%i|%T"]))
+    states = {k: v for k, v in queue.items() if k in wanted}
+    missing = wanted - states.keys()
     if missing:
         bases = sorted({j.split("_")[0] for j in missing})
         try:
@@ -241,6 +260,86 @@ def job_states(job_ids: list[str]) -> dict[str, str]:
             accounting = {}
         states.update({j: accounting[j] for j in missing if j in accounting})
     return states
+
+
+def parse_scontrol_config(text: str) -> dict[str, str]:
+    """`scontrol show config` -> key -> value (its "Key = Value" lines; headers and other lines are skipped)."""
+    config = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key.strip()):
+            config[key.strip()] = value.strip()
+    return config
+
+
+def _count(value: str | None) -> int | None:
+    """A limit's leading integer ("1001", "10000 (per user)") -> int; None for an unset one ("", "(null)", "N/A")."""
+    m = re.match(r"\s*(\d+)", value or "")
+    return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class SlurmLimits:
+    """The cluster's size limits a submission must stay under."""
+
+    max_array_size: int = DEFAULT_MAX_ARRAY_SIZE  # tasks in one array (indices 0..max_array_size-1)
+    max_job_count: int = DEFAULT_MAX_JOB_COUNT  # jobs (array tasks count one each) the controller holds
+    max_submit_jobs: int | None = None  # this user's queued jobs (accounting: association or QOS); None: unset
+
+    @property
+    def max_queued(self) -> int:
+        """At most this many of this study's jobs may be in SLURM (pending or running) at once."""
+        return max(1, min(n for n in (self.max_job_count, self.max_submit_jobs) if n is not None))
+
+    @property
+    def array_size(self) -> int:
+        return max(1, self.max_array_size)
+
+
+def parse_limits(config_text: str, max_submit_text: str = "") -> SlurmLimits:
+    """Limits from `scontrol show config` and `sacctmgr -n -P show assoc ... format=MaxSubmit` (one value a line,
+    the smallest set one applies); a key that is absent or unset keeps SLURM's default."""
+    config = parse_scontrol_config(config_text)
+    submit = [n for line in max_submit_text.splitlines() if (n := _count(line)) is not None]
+    if (n := _count(config.get("MaxSubmitJobs"))) is not None:
+        submit.append(n)
+    return SlurmLimits(
+        max_array_size=_count(config.get("MaxArraySize")) or DEFAULT_MAX_ARRAY_SIZE,
+        max_job_count=_count(config.get("MaxJobCount")) or DEFAULT_MAX_JOB_COUNT,
+        max_submit_jobs=min(submit) if submit else None,
+    )
+
+
+def read_limits() -> SlurmLimits:
+    """The cluster's limits; SLURM's defaults (said once, here) when `scontrol show config` cannot be read."""
+    try:
+        config = _slurm_cmd(["scontrol", "show", "config"], timeout_s=30)
+    except SlurmUnreachable as e:
+        limits = SlurmLimits()
+        print(
+            f"slurm: cannot read the cluster's limits ({e}); assuming SLURM's defaults MaxArraySize="
+            f"{limits.max_array_size} MaxJobCount={limits.max_job_count}, no MaxSubmitJobs"
+        )
+        return limits
+    try:  # accounting may be off or restricted: no per-user limit is then known
+        user = os.environ.get("USER") or os.environ.get("LOGNAME") or ""
+        submit = _slurm_cmd(
+            ["sacctmgr", "-n", "-P", "show", "assoc", "where", f"user={user}", "format=MaxSubmit"], timeout_s=30
+        )
+    except SlurmUnreachable:
+        submit = ""
+    return parse_limits(config, submit)
+
+
+def array_throttles(text: str) -> dict[str, int]:
+    """`scontrol show job -o` lines -> array job id -> its ArrayTaskThrottle (0: unlimited)."""
+    throttles = {}
+    for line in text.splitlines():
+        base = re.search(r"\bArrayJobId=(\d+)", line)
+        throttle = re.search(r"\bArrayTaskThrottle=(\d+)", line)
+        if base and throttle:
+            throttles[base.group(1)] = int(throttle.group(1))
+    return throttles
 
 
 def is_active(state: str) -> bool:
@@ -262,7 +361,7 @@ def check_slurm_reachable() -> None:
         ) from None
 
 
-# ---- the job registry: <runs_dir>/slurm_jobs.json ----------------------------------------------------------
+# ---- the job registry: <runs_dir>/slurm_jobs.jsonl ---------------------------------------------------------
 
 
 @dataclass
@@ -280,11 +379,16 @@ class JobRecord:
 
 
 class JobRegistry:
-    """Submitted, not yet collected jobs by run id; read-modify-write under a file lock (two drivers may share a
-    runs directory), written atomically."""
+    """Submitted, not yet collected jobs by run id. A JSON-lines log: `{"add": record}` and `{"remove": [run ids]}`
+    lines appended under a file lock (two drivers may share a runs directory), each line in one write, so recording
+    a job costs the same at 16,000 jobs as at one. Loading replays the log and compacts it (one `add` line per live
+    record, written atomically) once it holds more dead lines than live ones. A last line without its newline is a
+    write cut short (the process died inside it): it is dropped, with a message; any other unreadable line makes the
+    registry unreadable."""
 
     def __init__(self, runs_dir: Path) -> None:
         self.path = Path(runs_dir) / JOBS_FILE
+        self.legacy_path = Path(runs_dir) / LEGACY_JOBS_FILE
 
     def _locked(self) -> Any:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -292,37 +396,139 @@ class JobRegistry:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return lock
 
-    def _read(self) -> dict[str, JobRecord]:
-        if not self.path.exists():
-            return {}
+    def _unreadable(self, path: Path, why: object) -> RuntimeError:
+        return RuntimeError(
+            f"{path}: unreadable job registry ({why}); its jobs cannot be collected. Check "
+            f"them with squeue/sacct, then move the file away to resubmit the cells"
+        )
+
+    def _read_legacy(self) -> dict[str, JobRecord]:
         try:
-            data = json.loads(self.path.read_text())
+            data = json.loads(self.legacy_path.read_text())
             return {rid: JobRecord(run_id=rid, **rec) for rid, rec in data["jobs"].items()}
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise RuntimeError(
-                f"{self.path}: unreadable job registry ({e}); its jobs cannot be collected. Check "
-                f"them with squeue/sacct, then move the file away to resubmit the cells"
-            ) from e
+            raise self._unreadable(self.legacy_path, e) from e
 
-    def _write(self, records: dict[str, JobRecord]) -> None:
-        data = {"jobs": {rid: {k: v for k, v in vars(r).items() if k != "run_id"} for rid, r in records.items()}}
-        write_text(self.path, json.dumps(data, indent=1, sort_keys=True))
+    def _replay(self) -> tuple[dict[str, JobRecord], int, bool]:
+        """(live records, lines in the log, whether its last line was torn)."""
+        records = self._read_legacy() if self.legacy_path.exists() else {}
+        try:
+            data = self.path.read_bytes() if self.path.exists() else b""
+        except OSError as e:
+            raise self._unreadable(self.path, e) from e
+        *lines, rest = data.split(b"\n")
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                if "add" in entry:
+                    record = JobRecord(**entry["add"])
+                    records[record.run_id] = record
+                else:
+                    for rid in entry["remove"]:
+                        records.pop(rid, None)
+            except (ValueError, KeyError, TypeError) as e:
+                raise self._unreadable(self.path, f"line {number}: {e}") from e
+        torn = bool(rest.strip())
+        if torn:
+            print(
+                f"slurm: {self.path}: its last line was cut short (a driver died while writing it) and is dropped: "
+                f"{rest[:120]!r}"
+            )
+        return records, len(lines), torn
+
+    def _rewrite(self, records: dict[str, JobRecord]) -> None:
+        write_text(self.path, "".join(json.dumps({"add": vars(r)}, sort_keys=True) + "\n" for r in records.values()))
+        if self.legacy_path.exists():
+            self.legacy_path.unlink()
+
+    def _append(self, entries: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries).encode()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn last line: drop it, not glue onto it
+                tail = os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20)))
+                cut = tail.rfind(b"\n")
+                os.ftruncate(fd, size - len(tail) + cut + 1 if cut >= 0 else 0)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def load(self) -> dict[str, JobRecord]:
         with self._locked():
-            return self._read()
+            records, n_lines, torn = self._replay()
+            if torn or self.legacy_path.exists() or n_lines > 2 * len(records) + 16:
+                self._rewrite(records)
+            return records
 
     def add(self, records: list[JobRecord]) -> None:
-        with self._locked():
-            current = self._read()
-            current.update({r.run_id: r for r in records})
-            self._write(current)
+        if records:
+            with self._locked():
+                self._append([{"add": vars(r)} for r in records])
 
-    def remove(self, run_ids: list[str]) -> None:
-        with self._locked():
-            current = self._read()
-            if any(rid in current for rid in run_ids):
-                self._write({rid: r for rid, r in current.items() if rid not in run_ids})
+    def remove(self, run_ids: Iterable[str]) -> None:
+        run_ids = list(run_ids)
+        if run_ids:
+            with self._locked():
+                self._append([{"remove": run_ids}])
+
+
+# ---- the code snapshot the jobs import ----------------------------------------------------------------------
+
+
+def _git(*args: str, cwd: Path | None = None) -> bytes:
+    return subprocess.run(["git", *args], cwd=cwd or REPO_ROOT, capture_output=True, check=True, timeout=120).stdout
+
+
+def code_snapshot(runs_dir: Path) -> Path:
+    """A copy of this checkout for the jobs of a submission: a git clone at HEAD with the checkout's edits to
+    tracked files and its untracked, not ignored files copied over (so `code_version` reads the same in it), under
+    `<runs_dir>/_slurm/code/<digest of the files>/`; an identical earlier snapshot is reused."""
+    runs_dir = Path(runs_dir).resolve()
+    head = _git("rev-parse", "HEAD").decode().strip()
+    indexed = set(_git("ls-files", "-z", "--cached").decode().split("\0")) - {""}
+    untracked = set(_git("ls-files", "-z", "--others", "--exclude-standard").decode().split("\0")) - {""}
+    files = sorted(
+        rel
+        for rel in indexed | untracked
+        if (REPO_ROOT / rel).is_file() and runs_dir not in (REPO_ROOT / rel).resolve().parents
+    )
+    digest = hashlib.sha256(head.encode())
+    for rel in files:
+        digest.update(b"\0" + rel.encode() + b"\0" + (REPO_ROOT / rel).read_bytes())
+    dest = runs_dir / SUBMITIT_DIR / CODE_DIR / digest.hexdigest()[:16]
+    if dest.is_dir():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _git("clone", "--quiet", "--no-checkout", str(REPO_ROOT), str(tmp))
+        _git("checkout", "--quiet", "--detach", head, cwd=tmp)
+        tracked_at_head = set(_git("ls-files", "-z", cwd=tmp).decode().split("\0")) - {""}
+        for rel in tracked_at_head - set(files):  # deleted in the checkout
+            (tmp / rel).unlink(missing_ok=True)
+        for rel in files:
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / rel, tmp / rel)
+        staged = sorted(indexed.intersection(files) - tracked_at_head)  # added, not committed: dirty here too
+        if staged:
+            _git("add", "-f", "--", *staged, cwd=tmp)
+        try:
+            tmp.rename(dest)
+        except OSError:  # another driver made the same snapshot meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        detail = e.stderr.decode(errors="replace").strip() if isinstance(e, subprocess.CalledProcessError) else e
+        raise UsageError(
+            f"--executor slurm: cannot take the snapshot of {REPO_ROOT} the jobs run ({detail}); the jobs need "
+            f"a git checkout and room under {dest.parent}"
+        ) from None
+    return dest
 
 
 # ---- the executor -------------------------------------------------------------------------------------------
@@ -337,17 +543,106 @@ class _Tracked:
     unknown_since: float | None = None
     ended_at: float | None = None
     state: str = "PENDING"
+    result_pickle: Path = field(init=False)  # looked up once: submitit builds its paths anew on every access
+    has_result: bool = False  # the result pickle was there at the last look
+
+    def __post_init__(self) -> None:
+        self.result_pickle = self.job.paths.result_pickle
+
+
+@dataclass
+class _Array:
+    """A submitted array's share of the study's concurrency: its throttle (0: none) and its uncollected tasks."""
+
+    throttle: int
+    unfinished: set[str] = field(default_factory=set)
+
+    def share(self) -> int:
+        """Tasks of this array that may run at once."""
+        n = len(self.unfinished)
+        return min(self.throttle, n) if self.throttle else n
+
+
+class _Waves:
+    """The cells not yet submitted and the arrays in flight: how large the next wave may be under the cluster's
+    limits, and its throttle under the study's global limit (the shares of all arrays sum to at most `parallel`)."""
+
+    def __init__(self, queue: list[RunConfig], limits: SlurmLimits, parallel: int) -> None:
+        self.queue, self.limits, self.parallel = list(queue), limits, parallel
+        self.arrays: dict[str, _Array] = {}
+        self.array_of: dict[str, str] = {}  # run id -> array job id
+
+    def track(self, records: list[JobRecord], throttle: int | None = None) -> None:
+        """Arrays of `records`; `throttle` None: an earlier driver's arrays, whose throttles are read from SLURM
+        (unknown: counted as if every uncollected task could run)."""
+        new: dict[str, set[str]] = {}
+        for r in records:
+            base = r.job_id.split("_")[0]
+            new.setdefault(base, set()).add(r.run_id)
+            self.array_of[r.run_id] = base
+        known = {} if throttle is not None or not new else self._read_throttles(list(new))
+        for base, run_ids in new.items():
+            array = self.arrays.setdefault(base, _Array(throttle if throttle is not None else known.get(base, 0)))
+            array.unfinished |= run_ids
+
+    @staticmethod
+    def _read_throttles(bases: list[str]) -> dict[str, int]:
+        """One `scontrol show job` per array (it takes one id); an array SLURM no longer shows is left out."""
+        throttles: dict[str, int] = {}
+        for base in bases:
+            try:
+                throttles.update(array_throttles(_slurm_cmd(["scontrol", "show", "job", "-o", base])))
+            except SlurmUnreachable:
+                continue
+        return throttles
+
+    def finished(self, run_id: str) -> None:
+        base = self.array_of.pop(run_id, None)
+        if base is not None:
+            self.arrays[base].unfinished.discard(run_id)
+            if not self.arrays[base].unfinished:
+                del self.arrays[base]
+
+    def in_flight(self) -> int:
+        return sum(len(a.unfinished) for a in self.arrays.values())
+
+    def free(self) -> int:
+        return self.parallel - sum(a.share() for a in self.arrays.values())
+
+    def next_wave(self) -> tuple[int, int]:
+        """(cells, throttle) of the wave to submit now; (0, 0) when it must wait for running jobs to finish. A wave
+        waits for room for a quarter of the queue limit (or the rest of the cells), so that a long study is not
+        submitted as thousands of one-task arrays."""
+        room = self.limits.max_queued - self.in_flight()
+        n = min(room, self.limits.array_size, len(self.queue))
+        throttle = min(n, self.free())
+        if throttle < 1 or n < min(len(self.queue), self.limits.array_size, max(1, self.limits.max_queued // 4)):
+            return 0, 0
+        return n, throttle
+
+    def raise_throttles(self) -> list[tuple[str, int]]:
+        """(array job id, new throttle) for arrays whose throttle the freed share can raise, oldest first."""
+        free, raised = self.free(), []
+        for base, array in self.arrays.items():
+            if free < 1:
+                break
+            n = len(array.unfinished)
+            if array.throttle and array.throttle < n:
+                new = min(n, array.throttle + free)
+                raised.append((base, new))
+                free -= new - array.throttle
+        return raised
 
 
 class SlurmExecutor(Executor):
     """Submits cells as SLURM job arrays through submitit and collects them (see the module docstring)."""
 
     name = "slurm"
-    poll_s = 2.0  # result files checked this often
-    query_max_s = 60.0  # squeue/sacct at most this far apart
+    poll_s = 2.0  # first interval between looks at the jobs (result files, then squeue/sacct) ...
+    poll_max_s = 60.0  # ... doubling up to this one, where it stays: a long matrix does not flood the controller
     lost_grace_s = 60.0  # a job absent from squeue and sacct this long is gone (sacct lags a few seconds)
     result_grace_s = 30.0  # a finished job's result pickle may appear late on a network filesystem
-    unreachable_s = 600.0  # give up waiting (jobs stay registered) when squeue fails this long
+    unreachable_s = 600.0  # give up waiting (jobs stay registered) when squeue (or sbatch, for a wave) fails this long
 
     def __init__(
         self,
@@ -358,6 +653,7 @@ class SlurmExecutor(Executor):
         check_options(self.options)
         self.cell_fn = cell_fn
         self.max_parallel = self.options.array_parallelism
+        self.sleeps: list[float] = []  # the intervals waited, in order
 
     @classmethod
     def from_options(cls, options: SlurmOptions | None = None) -> SlurmExecutor:
@@ -367,49 +663,59 @@ class SlurmExecutor(Executor):
 
     # -- submission --
 
-    def _job_setup(self) -> list[str]:
-        """Shell lines run before each job: same working directory, same importable code (this checkout and the
-        driver's PYTHONPATH, where plugins live) and offline hubs unless the driver says otherwise."""
-        paths = list(dict.fromkeys([str(REPO_ROOT), os.getcwd()]))
+    def _job_setup(self, code: Path) -> list[str]:
+        """Shell lines run before each job: same working directory; the code snapshot first on the import path,
+        then the driver's directory (unless it is the checkout) and PYTHONPATH (where plugins live), with the working
+        directory kept off sys.path (PYTHONSAFEPATH) so a job started from the checkout does not import the live
+        copy; offline hubs unless the driver says otherwise."""
+        cwd = Path.cwd()
+        # the checkout itself stays off the path: a module added to it later must not reach a pending job
+        paths = [str(code)] + ([str(cwd)] if cwd.resolve() != REPO_ROOT.resolve() else [])
         return [
             f"cd {shlex.quote(os.getcwd())}",
+            "export PYTHONSAFEPATH=1",
             f"export PYTHONPATH={shlex.quote(os.pathsep.join(paths))}${{PYTHONPATH:+:$PYTHONPATH}}",
             "export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TRANSFORMERS_OFFLINE=${TRANSFORMERS_OFFLINE:-1}",
         ]
 
-    def submit(self, cells: list[RunConfig], runs_dir: Path, results_dir: Path) -> list[JobRecord]:
-        """Submit `cells` as job arrays; registers and returns their job records."""
+    def submit(
+        self,
+        cells: list[RunConfig],
+        runs_dir: Path,
+        results_dir: Path,
+        throttle: int | None = None,
+        code: Path | None = None,
+    ) -> list[JobRecord]:
+        """Submit `cells` as one job array of at most `throttle` running tasks (None: --array-parallelism) that
+        imports the snapshot `code` (None: one taken now); registers and returns their job records."""
         import submitit
 
-        folder = Path(runs_dir).resolve() / SUBMITIT_DIR / "%j"
+        runs_dir, results_dir = Path(runs_dir).resolve(), Path(results_dir).resolve()
+        folder = runs_dir / SUBMITIT_DIR / "%j"
         ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=MAX_TIMEOUT_REQUEUES)  # runs sys.executable
-        ex.update_parameters(**submitit_parameters(self.options, self._job_setup()))
-        records: list[JobRecord] = []
-        registry = JobRegistry(runs_dir)
-        for start in range(0, len(cells), MAX_ARRAY_SIZE):
-            chunk = cells[start : start + MAX_ARRAY_SIZE]
-            try:
-                with ex.batch():
-                    jobs = [
-                        ex.submit(SlurmCellJob(c.to_dict(), str(runs_dir), str(results_dir), self.cell_fn))
-                        for c in chunk
-                    ]
-            except (
-                subprocess.CalledProcessError,
-                submitit.core.utils.FailedJobError,
-                submitit.core.utils.FailedSubmissionError,
-            ) as e:
-                raise UsageError(
-                    f"sbatch refused the jobs: {str(e).strip()}\n(check --partition, --time, "
-                    f"--account, --qos, --constraint, --sbatch-arg; on a cluster without GPUs pass "
-                    f"--gpus-per-node 0)"
-                ) from None
-            now = time.time()
-            new = [JobRecord(c.run_id, j.job_id, c.config_hash(), str(folder), now) for c, j in zip(chunk, jobs)]
-            registry.add(new)
-            records += new
+        params = submitit_parameters(self.options, self._job_setup(code or code_snapshot(runs_dir)))
+        params["array_parallelism"] = throttle or self.options.array_parallelism
+        ex.update_parameters(**params)
+        try:
+            with ex.batch():
+                jobs = [
+                    ex.submit(SlurmCellJob(c.to_dict(), str(runs_dir), str(results_dir), self.cell_fn)) for c in cells
+                ]
+        except (
+            subprocess.CalledProcessError,
+            submitit.core.utils.FailedJobError,
+            submitit.core.utils.FailedSubmissionError,
+        ) as e:
+            raise UsageError(
+                f"sbatch refused the jobs: {str(e).strip()}\n(check --partition, --time, "
+                f"--account, --qos, --constraint, --sbatch-arg; on a cluster without GPUs pass "
+                f"--gpus-per-node 0)"
+            ) from None
+        now = time.time()
+        records = [JobRecord(c.run_id, j.job_id, c.config_hash(), str(folder), now) for c, j in zip(cells, jobs)]
+        JobRegistry(runs_dir).add(records)
         for r in records:
-            self._link_logs(Path(runs_dir), r)
+            self._link_logs(runs_dir, r)
         return records
 
     @staticmethod
@@ -430,27 +736,56 @@ class SlurmExecutor(Executor):
         runs_dir, results_dir = Path(runs_dir), Path(results_dir)
         registry = JobRegistry(runs_dir)
         known = registry.load()
+        hashes = {c.run_id: c.config_hash() for c in cells}
         attach = {
             c.run_id: known[c.run_id]
             for c in cells
             if c.run_id in known
-            and known[c.run_id].config_hash == c.config_hash()
+            and known[c.run_id].config_hash == hashes[c.run_id]
             and not self._stale(known[c.run_id], results_dir)
         }
         registry.remove([c.run_id for c in cells if c.run_id in known and c.run_id not in attach])
-        to_submit = [c for c in cells if c.run_id not in attach]
         if attach:
             print(f"slurm: re-attaching to {len(attach)} job(s) submitted earlier (from {registry.path})")
-        submitted = self.submit(to_submit, runs_dir, results_dir) if to_submit else []
-        if submitted:
+        self._forget_finished_elsewhere(known, set(hashes), registry)
+        to_submit = [c for c in cells if c.run_id not in attach]
+        waves = _Waves(to_submit, read_limits() if to_submit else SlurmLimits(), self.options.array_parallelism)
+        waves.track(list(attach.values()))
+        tracked = {rid: _Tracked(c, attach[rid], attach[rid].job()) for c in cells if (rid := c.run_id) in attach}
+        code = code_snapshot(runs_dir) if to_submit else None
+        submitted = self._submit_waves(waves, tracked, runs_dir, results_dir, code)
+        if submitted or waves.queue:
             print(
-                f"slurm: submitted {len(submitted)} job(s): {_summarise_ids([r.job_id for r in submitted])}; "
-                f"logs in {runs_dir}/<run_id>/{RUN_DIR_LOG_LINK}/"
+                f"slurm: submitted {submitted} job(s) now, {len(waves.queue)} in later waves "
+                f"(at most {waves.limits.max_queued} queued, {waves.parallel} running at once; code snapshot "
+                f"{code}); logs in {runs_dir}/<run_id>/{RUN_DIR_LOG_LINK}/"
             )
-        self._forget_finished_elsewhere(known, {c.run_id for c in cells}, registry)
-        by_run = {r.run_id: r for r in [*attach.values(), *submitted]}
-        tracked = {c.run_id: _Tracked(c, by_run[c.run_id], by_run[c.run_id].job()) for c in cells}
-        yield from self._collect(tracked, registry, results_dir, progress)
+        yield from self._collect(tracked, waves, registry, runs_dir, results_dir, code, progress)
+
+    def _submit_waves(
+        self,
+        waves: _Waves,
+        tracked: dict[str, _Tracked],
+        runs_dir: Path,
+        results_dir: Path,
+        code: Path | None,
+    ) -> int:
+        """Submit every wave the limits allow now; the cells submitted. A refusal of the first wave is a usage
+        error (bad options); a later one (a limit reached by other jobs) raises UsageError for the caller to retry."""
+        submitted = 0
+        while (wave := waves.next_wave())[0]:
+            n, throttle = wave
+            cells = waves.queue[:n]
+            records = self.submit(cells, runs_dir, results_dir, throttle=throttle, code=code)
+            del waves.queue[:n]
+            waves.track(records, throttle)
+            for c, r in zip(cells, records):
+                tracked[c.run_id] = _Tracked(c, r, r.job())
+            submitted += n
+            print(
+                f"slurm: wave of {n} job(s) at most {throttle} running: {_summarise_ids([r.job_id for r in records])}"
+            )
+        return submitted
 
     @staticmethod
     def _stale(record: JobRecord, results_dir: Path) -> bool:
@@ -480,53 +815,87 @@ class SlurmExecutor(Executor):
         )
 
     def _collect(
-        self, tracked: dict[str, _Tracked], registry: JobRegistry, results_dir: Path, progress: Progress
+        self,
+        tracked: dict[str, _Tracked],
+        waves: _Waves,
+        registry: JobRegistry,
+        runs_dir: Path,
+        results_dir: Path,
+        code: Path | None,
+        progress: Progress,
     ) -> Iterator[CellOutcome]:
-        """Result files are checked every `poll_s`; SLURM is asked at a backing-off interval (reset whenever a job
-        ends), so a long matrix does not flood a shared controller."""
-        query_every, next_query = self.poll_s, 0.0
+        """Look at the jobs at an interval that doubles from `poll_s` to `poll_max_s` and stays there; each look
+        collects what ended, raises throttles by the freed shares and submits the waves that now fit."""
+        interval = self.poll_s
         unreachable_since: float | None = None
+        refused_since: float | None = None
         try:
-            while tracked:
+            while tracked or waves.queue:
                 states = None
-                if time.time() >= next_query:
-                    try:
-                        states = job_states(
-                            [t.record.job_id for t in tracked.values() if not t.job.paths.result_pickle.exists()]
+                for t in tracked.values():  # one stat per job and look
+                    t.has_result = t.result_pickle.exists()
+                pending = [t.record.job_id for t in tracked.values() if not t.has_result]
+                try:
+                    states = job_states(pending)
+                    unreachable_since = None
+                except SlurmUnreachable as e:
+                    unreachable_since = unreachable_since or time.time()
+                    if time.time() - unreachable_since > self.unreachable_s:
+                        self._report_left(
+                            tracked, registry, f"SLURM has not answered for {self.unreachable_s:.0f} s ({e})", waves
                         )
-                        unreachable_since = None
-                    except SlurmUnreachable as e:
-                        unreachable_since = unreachable_since or time.time()
-                        if time.time() - unreachable_since > self.unreachable_s:
-                            self._report_left(
-                                tracked, registry, f"SLURM has not answered for {self.unreachable_s:.0f} s ({e})"
-                            )
-                            return
-                    next_query = time.time() + query_every
-                    query_every = min(self.query_max_s, query_every * 1.5)
+                        return
                 for run_id, t in list(tracked.items()):
                     outcome = self._poll_one(t, states, results_dir, progress)
                     if outcome is not None:
-                        query_every = self.poll_s
                         del tracked[run_id]
+                        waves.finished(run_id)
                         registry.remove([run_id])
                         progress.finished(t.cfg, outcome)
                         yield outcome
-                if self.options.detach and tracked:
-                    self._report_left(tracked, registry, "--detach")
+                if states is not None:
+                    self._raise_throttles(waves)
+                    try:
+                        self._submit_waves(waves, tracked, runs_dir, results_dir, code)
+                        refused_since = None
+                    except UsageError as e:
+                        if refused_since is None:
+                            print(f"slurm: the next wave waits: {e}".splitlines()[0])
+                        refused_since = refused_since or time.time()
+                        if not tracked and time.time() - refused_since > self.unreachable_s:
+                            self._report_left(tracked, registry, f"sbatch refused the next wave ({e})", waves)
+                            return
+                if self.options.detach and (tracked or waves.queue):
+                    self._report_left(tracked, registry, "--detach", waves)
                     return
-                if tracked:
+                if tracked or waves.queue:
                     progress.tick()
-                    time.sleep(self.poll_s)
+                    self._wait(interval)
+                    interval = min(self.poll_max_s, interval * 2)
         except KeyboardInterrupt:
-            self._report_left(tracked, registry, "interrupted")
+            self._report_left(tracked, registry, "interrupted", waves)
+
+    def _wait(self, seconds: float) -> None:
+        """The pause between two looks at the jobs."""
+        self.sleeps.append(seconds)
+        time.sleep(seconds)
+
+    @staticmethod
+    def _raise_throttles(waves: _Waves) -> None:
+        for base, throttle in waves.raise_throttles():
+            try:
+                _slurm_cmd(["scontrol", "update", f"JobId={base}", f"ArrayTaskThrottle={throttle}"])
+            except SlurmUnreachable as e:  # the array keeps its lower share: the global limit still holds
+                print(f"slurm: could not raise array {base}'s throttle to {throttle} ({e})")
+                continue
+            waves.arrays[base].throttle = throttle
 
     def _poll_one(
         self, t: _Tracked, states: dict[str, str] | None, results_dir: Path, progress: Progress
     ) -> CellOutcome | None:
         """The outcome of a job that has ended, else None (and updates what is known of it)."""
         job_id, now = t.record.job_id, time.time()
-        if t.job.paths.result_pickle.exists():
+        if t.has_result:
             return self._outcome_from_result(t, results_dir)
         if states is None:
             return None
@@ -600,16 +969,20 @@ class SlurmExecutor(Executor):
         return outcome
 
     @staticmethod
-    def _report_left(tracked: dict[str, _Tracked], registry: JobRegistry, why: str) -> None:
+    def _report_left(
+        tracked: dict[str, _Tracked], registry: JobRegistry, why: str, waves: _Waves | None = None
+    ) -> None:
         counts: dict[str, int] = {}
         for t in tracked.values():
             key = t.state.split()[0].lower() if t.state else "unknown"
             counts[key] = counts.get(key, 0) + 1
         ids = _summarise_ids([t.record.job_id for t in tracked.values()])
         status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        unsubmitted = len(waves.queue) if waves else 0
+        later = f" {unsubmitted} cell(s) are not submitted yet: the same command submits them." if unsubmitted else ""
         print(
             f"slurm: {why}: not waiting for {len(tracked)} job(s) ({status}; {ids}). They stay recorded in "
-            f"{registry.path}: run the same command again to collect them, or `scancel` them."
+            f"{registry.path}: run the same command again to collect them, or `scancel` them.{later}"
         )
 
 
@@ -617,7 +990,7 @@ def _log_tail(job: Any, lines: int = 30) -> str:
     parts = []
     for path in (job.paths.stderr, job.paths.stdout):
         try:
-            text = path.read_text(errors="replace").splitlines()[-lines:]
+            text = tail_lines(path, lines)
         except OSError:
             parts.append(f"{path}: (no log)")
             continue
