@@ -286,7 +286,7 @@ def synthesize(events: tuple[Event, ...], sample_rate: int, seconds: float, nois
         elif e.kind == "pulse":  # a tone whose loudness throbs 6 times a second
             sig = np.sin(2 * np.pi * 500.0 * tt) * (0.5 + 0.5 * np.sin(2 * np.pi * 6.0 * tt))
         elif e.kind == "chord":  # C major
-            sig = sum(np.sin(2 * np.pi * f * tt) for f in (262.0, 330.0, 392.0)) / 3
+            sig = np.sin(2 * np.pi * np.array([262.0, 330.0, 392.0])[:, None] * tt).mean(axis=0)
         elif e.kind == "rumble":  # noise through a 10 ms moving average: its energy sits low
             raw = np.convolve(rng.uniform(-1, 1, n), np.ones(160) / 160, mode="same")
             sig = raw / (np.abs(raw).max() + 1e-9) * np.hanning(n)
@@ -304,8 +304,8 @@ def synthesize(events: tuple[Event, ...], sample_rate: int, seconds: float, nois
                 n, 1, np.sin(2 * np.pi * 2000.0 * t(int(0.4 * sample_rate))) * np.exp(-12.0 * t(int(0.4 * sample_rate)))
             )
         else:  # gong: a low tone and its partials, fading over the whole slot
-            sig = sum(a * np.sin(2 * np.pi * f * tt) for a, f in ((1.0, 110.0), (0.6, 253.0), (0.4, 401.0))) / 2.0
-            sig = sig * np.exp(-2.0 * tt)
+            partials = np.array([[1.0, 110.0], [0.6, 253.0], [0.4, 401.0]])
+            sig = (partials[:, :1] * np.sin(2 * np.pi * partials[:, 1:] * tt)).sum(axis=0) / 2.0 * np.exp(-2.0 * tt)
         gain = 0.8 if e.loud else 0.25
         out[i * slot : i * slot + n] = gain * np.asarray(sig, dtype=np.float32)
     return out
