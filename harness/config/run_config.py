@@ -159,8 +159,13 @@ class RunConfig:
         return d
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.hashed_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        # computed once per (frozen) config: planning a large matrix asks each cell for it several times
+        cached = self.__dict__.get("_config_hash")
+        if cached is None:
+            blob = json.dumps(self.hashed_dict(), sort_keys=True, separators=(",", ":"))
+            cached = hashlib.sha256(blob.encode()).hexdigest()
+            object.__setattr__(self, "_config_hash", cached)
+        return cached
 
     @property
     def run_id(self) -> str:
