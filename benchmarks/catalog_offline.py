@@ -57,7 +57,9 @@ def _spec(
     )
 
 
-_SHAPE_CAPS = _image("shapes-cap")
+# A namespace seeds its items and prefixes their input keys (which key the feature cache): the caption mirrors'
+# "-v2" marks their wide-space generators, so no features cached from the earlier items are served for the new ones.
+_SHAPE_CAPS = _image("shapes-cap-v2")
 _SHAPE_VQA = _image("shapes-vqa", questions_per_image=3)
 OFFLINE = [
     (
@@ -85,7 +87,7 @@ OFFLINE = [
             "caption",
             20,
             CAPTION_SIZES,
-            _image("signs-cap"),
+            _image("signs-cap-v2"),
         ),
         image_items.text_caption_item,
     ),
@@ -150,7 +152,7 @@ OFFLINE = [
             "caption",
             12,
             CAPTION_SIZES,
-            {"namespace": "sounds", "sample_rate": 16000, "seconds": 4.0},
+            {"namespace": "sounds-v2", "sample_rate": 16000, "seconds": 4.0},
             modality="audio",
             encoder="whisper-tiny-embedded",
         ),
@@ -164,7 +166,7 @@ OFFLINE = [
             "caption",
             8,
             CAPTION_SIZES,
-            {"namespace": "movers", "image_size": 128, "n_frames": 8},
+            {"namespace": "movers-v2", "image_size": 128, "n_frames": 8},
             modality="video",
             encoder="video-clip-b16-embedded",
         ),

@@ -10,7 +10,7 @@ import pytest
 
 import benchmarks
 from benchmarks import get_benchmark, list_benchmarks
-from benchmarks.synthetic.scenes import BACKGROUNDS, COLORS
+from benchmarks.synthetic.scenes import BACKGROUNDS, CAPTION_COLOR_WORDS, CAPTION_COLORS
 
 OFFLINE = [
     "syn-coco",
@@ -172,11 +172,19 @@ def test_shape_captions_are_grounded_in_pixels():
     for it in get_benchmark("syn-coco").load("val", size=40):
         present = _colors_in(it.load_input())
         for ref in it.targets:
-            for name, rgb in {**COLORS, "violet": COLORS["purple"]}.items():
-                if f" {name} " in f" {ref} " and f"{name} background" not in ref:
-                    assert rgb in present, (ref, name)
+            for color, rgb in CAPTION_COLORS.items():
+                for name in CAPTION_COLOR_WORDS.get(color, (color,)):
+                    named_background = f"{name} background" in ref or ("background is" in ref and ref.endswith(name))
+                    if f" {name} " in f" {ref} " and not named_background:
+                        assert rgb in present, (ref, name)
         words = " ".join(it.targets)
-        bg = [b for b in BACKGROUNDS if f"{b} background" in words or (b == "gray" and "grey background" in words)]
+        bg = [
+            b
+            for b in BACKGROUNDS
+            if any(
+                f"{w} background" in words or f"background is {w}" in words for w in CAPTION_COLOR_WORDS.get(b, (b,))
+            )
+        ]
         assert all(BACKGROUNDS[b] in present for b in bg)
 
 
@@ -252,11 +260,98 @@ def test_sign_letter_colors_are_true_of_the_sign():
     assert asked > 100
 
 
+def _names(table: dict, key: str) -> tuple[str, ...]:
+    return table.get(key, (key,))
+
+
+def test_shape_captions_name_every_drawn_shape_its_colour_and_the_count():
+    import random
+
+    from benchmarks.synthetic.language import NUMBER_WORDS
+    from benchmarks.synthetic.scenes import CAPTION_SHAPE_WORDS, sample_scene
+
+    for it in get_benchmark("syn-coco").load("val"):
+        scene = sample_scene(random.Random(it.input_key))  # the scene the item was drawn from
+        for ref in it.targets:
+            for s in scene.shapes:
+                assert any(c in ref for c in _names(CAPTION_COLOR_WORDS, s.color)), (ref, s)
+                assert any(w in ref for w in _names(CAPTION_SHAPE_WORDS, s.shape)), (ref, s)
+            if scene.kind == "group":
+                n = len(scene.shapes)
+                assert f"{n} " in ref or f"{NUMBER_WORDS[n]} " in ref, (ref, n)
+
+
+def test_sign_captions_read_the_word_and_name_the_sign_colour():
+    import random
+
+    from benchmarks.synthetic.text_scenes import sample_caption_sign
+
+    for it in get_benchmark("syn-textcaps").load("val"):
+        sign = sample_caption_sign(random.Random(it.input_key))
+        assert CAPTION_COLORS[sign.sign_color] in _colors_in(it.load_input())
+        for ref in it.targets:
+            assert f" {sign.word}" in f" {ref}", (ref, sign)
+            assert any(f"{c} " in ref for c in _names(CAPTION_COLOR_WORDS, sign.sign_color)), (ref, sign)
+
+
+def test_clip_captions_name_every_mover_and_its_motion():
+    import random
+
+    from benchmarks.synthetic.scenes import CAPTION_SHAPE_WORDS
+    from benchmarks.synthetic.video import _VERBS, sample_clip
+
+    phrases = [p for verbs in _VERBS.values() for p in verbs]
+    assert len(phrases) == len(set(phrases))  # no wording names two motions
+    for it in get_benchmark("syn-msrvtt").load("val"):
+        clip = sample_clip(random.Random(it.input_key))
+        for ref in it.targets:
+            for m in clip.movers:
+                assert any(f"{c} " in ref for c in _names(CAPTION_COLOR_WORDS, m.color)), (ref, m)
+                assert any(w in ref for w in _names(CAPTION_SHAPE_WORDS, m.shape)), (ref, m)
+                assert any(v in ref for v in _VERBS[m.motion]), (ref, m)
+
+
+def test_sound_captions_name_every_event_in_order():
+    import random
+
+    from benchmarks.synthetic.audio import _phrases, sample_events
+
+    for it in get_benchmark("syn-audiocaps").load("val"):
+        events = sample_events(random.Random(it.input_key))
+        # every wording of each event (counts are written as digits or words: both are drawn over the seeds)
+        wordings = [{p for seed in range(20) for p in _phrases(random.Random(seed), e)} for e in events]
+        for ref in it.targets:
+            where = [max((ref.find(p) for p in ws), default=-1) for ws in wordings]
+            assert all(i >= 0 for i in where), (ref, events)
+            assert where == sorted(where), (ref, events)  # heard first, named first
+
+
+def test_sounds_are_what_their_captions_say():
+    from benchmarks.synthetic.audio import Event, synthesize
+
+    sr = 16000
+
+    def peak_hz(x: np.ndarray) -> float:
+        return float(np.argmax(np.abs(np.fft.rfft(x))) * sr / len(x))
+
+    for pitch, hz in (("low", 220), ("medium", 440), ("high", 880)):
+        assert abs(peak_hz(synthesize((Event("tone", pitch),), sr, 2.0, 0)) - hz) < 5
+    for kind in ("chirp", "scale"):
+        for way in ("rising", "falling"):
+            w = synthesize((Event(kind, way),), sr, 2.0, 0)[: int(1.6 * sr * 0.8)]
+            first, last = peak_hz(w[: len(w) // 4]), peak_hz(w[-len(w) // 4 :])
+            assert (last > first) == (way == "rising"), (kind, way, first, last)
+    for kind, n in (("beeps", 4), ("bell", 3), ("thumps", 5)):
+        loud = np.abs(synthesize((Event(kind, n),), sr, 4.0, 0)) > 0.05
+        onsets = np.flatnonzero(loud[1:] & ~loud[:-1])
+        assert len(np.flatnonzero(np.diff(onsets) > 0.2 * sr)) + 1 == n, kind  # hits at least 0.2 s apart
+
+
 def test_text_benchmarks_mention_the_written_word():
-    from benchmarks.synthetic.text_scenes import WORDS
+    from benchmarks.synthetic.text_scenes import CAPTION_WORDS, WORDS
 
     for it in get_benchmark("syn-textcaps").load("val", size=20):
-        words = [w for w in WORDS if all(f" {w}" in f" {ref}" for ref in it.targets)]
+        words = [w for w in CAPTION_WORDS if all(f" {w}" in f" {ref}" for ref in it.targets)]
         assert words, it.targets
     reading = [it for it in get_benchmark("syn-textvqa").load("val") if "written" in it.prompt or "say" in it.prompt]
     assert reading and all(max(set(it.targets), key=it.targets.count) in WORDS for it in reading)

@@ -9,7 +9,7 @@ from benchmarks.synthetic.knowledge import render_knowledge_scene, sample_questi
 from benchmarks.synthetic.scenes import render_scene, sample_scene
 from benchmarks.synthetic.shape_tasks import scene_captions, shape_vqa
 from benchmarks.synthetic.source import item_id
-from benchmarks.synthetic.text_scenes import render_text_scene, sample_text_scene, text_captions, text_vqa
+from benchmarks.synthetic.text_scenes import render_text_scene, sample_caption_sign, text_captions, text_vqa
 
 
 def _key(spec: BenchmarkSpec, seed: int, role: str, index: int) -> str:
@@ -29,7 +29,7 @@ def shape_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) ->
 
 
 def text_caption_item(spec: BenchmarkSpec, role: str, seed: int, index: int) -> Item:
-    return _caption_item(spec, role, seed, index, sample_text_scene, text_captions, render_text_scene)
+    return _caption_item(spec, role, seed, index, sample_caption_sign, text_captions, render_text_scene)
 
 
 def _vqa_item(spec: BenchmarkSpec, role: str, seed: int, index: int, draw, render) -> Item:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 NUMBER_WORDS = {0: "zero", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight"}
 
@@ -26,6 +26,12 @@ def pick_refs(rng: random.Random, candidates: list[str], k: int = 5) -> list[str
     """k distinct reference captions (COCO-like: several annotators, varied wording)."""
     unique = list(dict.fromkeys(candidates))
     return rng.sample(unique, min(k, len(unique)))
+
+
+def framed_refs(rng: random.Random, frames: Sequence[str], fill: Callable[[], dict[str, str]], k: int = 5) -> list[str]:
+    """k references: k of the frames every item of a mirror shares (no frame marks a kind of item), each filled with
+    slots that `fill()` words afresh, so the references vary in wording."""
+    return pick_refs(rng, [frame.format(**fill()) for frame in rng.sample(list(frames), k)], k)
 
 
 def human_answers(

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import cast
 
-from benchmarks.synthetic.language import NUMBER_WORDS, article, human_answers, pick_refs, plural
+from benchmarks.synthetic.language import NUMBER_WORDS, article, framed_refs, human_answers, plural
 from benchmarks.synthetic.scenes import (
     BACKGROUNDS,
     COLOR_SYNONYMS,
@@ -20,16 +20,10 @@ from benchmarks.synthetic.scenes import (
     SHAPES,
     Scene,
     Shape,
+    color_word,
     object_colors,
+    shape_word,
 )
-
-
-def _shape_word(rng: random.Random, shape: str) -> str:
-    return rng.choice([shape, shape, *SHAPE_SYNONYMS.get(shape, [])])
-
-
-def _color_word(rng: random.Random, color: str) -> str:
-    return rng.choice([color, color, *COLOR_SYNONYMS.get(color, [])])
 
 
 def position_phrase(position: str) -> str:
@@ -43,21 +37,8 @@ def position_phrase(position: str) -> str:
     return f"in the {position} corner"
 
 
-def _single(rng: random.Random, scene: Scene) -> list[str]:
-    s = scene.shapes[0]
-    size = "large" if s.large else "small"
-    bg = _color_word(rng, scene.background)
-    obj = f"{_color_word(rng, s.color)} {_shape_word(rng, s.shape)}"
-    where = position_phrase(s.position)
-    return [
-        f"{article(size + ' ' + obj)} on {article(bg)} background",
-        f"{article(obj)} {where} of the image",
-        f"there is {article(size + ' ' + obj)} {where}",
-        f"a single {obj} on {article(bg)} background",
-        f"{article(bg)} background with {article(obj)} {where}",
-        f"{article(size)} {_shape_word(rng, s.shape)} colored {s.color} {where}",
-        f"an image of one {obj}",
-    ]
+def _object(rng: random.Random, s: Shape) -> str:
+    return f"{color_word(rng, s.color)} {shape_word(rng, s.shape)}"
 
 
 def _relation(a: Shape, b: Shape) -> tuple[str, str]:
@@ -65,49 +46,46 @@ def _relation(a: Shape, b: Shape) -> tuple[str, str]:
     return ("to the left of", "to the right of") if a.col < b.col else ("to the right of", "to the left of")
 
 
-def _pair(rng: random.Random, scene: Scene) -> list[str]:
-    a, b = scene.shapes
-    oa = f"{_color_word(rng, a.color)} {_shape_word(rng, a.shape)}"
-    ob = f"{_color_word(rng, b.color)} {_shape_word(rng, b.shape)}"
-    rel, inv = _relation(a, b)
-    bg = _color_word(rng, scene.background)
-    refs = [
-        f"{article(oa)} {rel} {article(ob)}",
-        f"{article(ob)} {inv} {article(oa)}",
-        f"{article(oa)} and {article(ob)} on {article(bg)} background",
-        f"two shapes, {article(oa)} and {article(ob)}",
-        f"{article(oa)} next to {article(ob)}",
-        f"there is {article(ob)} and {article(oa)}",
-    ]
-    if a.row != b.row:
-        above = (a, b) if a.row < b.row else (b, a)
-        refs.append(
-            f"{article(above[0].color + ' ' + above[0].shape)} above {article(above[1].color + ' ' + above[1].shape)}"
-        )
-    return refs
+def _subjects(rng: random.Random, scene: Scene) -> tuple[str, str]:
+    """(what is drawn, the same placed in the image), worded afresh on each call."""
+    if scene.kind == "single":
+        s = scene.shapes[0]
+        size = rng.choice(["large" if s.large else "small", ""])
+        subject = article(f"{size} {_object(rng, s)}".strip())
+        return subject, f"{subject} {position_phrase(s.position)}"
+    if scene.kind == "pair":
+        a, b = scene.shapes if rng.random() < 0.5 else scene.shapes[::-1]
+        oa, ob = article(_object(rng, a)), article(_object(rng, b))
+        placed = rng.choice([f"{oa} {_relation(a, b)[0]} {ob}", f"{oa} {position_phrase(a.position)} and {ob}"])
+        return f"{oa} and {ob}", placed
+    s, n = scene.shapes[0], len(scene.shapes)
+    group = f"{rng.choice([NUMBER_WORDS[n], str(n)])} {color_word(rng, s.color)} {plural(shape_word(rng, s.shape))}"
+    return group, group
 
 
-def _group(rng: random.Random, scene: Scene) -> list[str]:
-    s = scene.shapes[0]
-    n = len(scene.shapes)
-    word = NUMBER_WORDS[n]
-    shapes = plural(_shape_word(rng, s.shape))
-    color = _color_word(rng, s.color)
-    bg = _color_word(rng, scene.background)
-    return [
-        f"{word} {color} {shapes} on {article(bg)} background",
-        f"{n} {color} {shapes}",
-        f"a group of {word} {color} {shapes}",
-        f"there are {word} {shapes}, all of them {color}",
-        f"{word} small {color} {shapes} scattered on {article(bg)} background",
-        f"several {color} {shapes}, {word} in total",
-    ]
+# Frames shared by every kind of scene: the wording varies between references, while no frame marks a kind.
+_FRAMES = (
+    "{subject}",
+    "{placed}",
+    "a picture of {placed}",
+    "{there} {subject} on {bg} background",
+    "{bg} background with {subject}",
+    "an image showing {placed}",
+    "{subject} drawn on {bg} background",
+    "{placed}, and the background is {bg_color}",
+)
 
 
 def scene_captions(rng: random.Random, scene: Scene, k: int = 5) -> list[str]:
-    """k reference captions in varied wording, all true of the drawn scene."""
-    make = {"single": _single, "pair": _pair, "group": _group}[scene.kind]
-    return pick_refs(rng, make(rng, scene), k)
+    """k reference captions in varied wording (k of the shared frames), all true of the drawn scene."""
+    there = "there are" if scene.kind != "single" else "there is"
+
+    def fill() -> dict[str, str]:
+        subject, placed = _subjects(rng, scene)
+        bg = color_word(rng, scene.background)
+        return {"subject": subject, "placed": placed, "bg": article(bg), "bg_color": bg, "there": there}
+
+    return framed_refs(rng, _FRAMES, fill, k)
 
 
 def _count_answers(rng: random.Random, n: int) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from benchmarks.synthetic.language import article, human_answers, pick_refs
-from benchmarks.synthetic.scenes import BACKGROUNDS, COLORS
+from benchmarks.synthetic.language import article, framed_refs, human_answers
+from benchmarks.synthetic.scenes import BACKGROUNDS, CAPTION_COLORS, color_word, object_colors
 
 WORDS = (
     "open",
@@ -59,8 +59,140 @@ WORDS = (
     "market",
     "museum",
 )
+# Captions read a wider vocabulary on signs of any caption colour, so that a fixed caption rarely names the sign.
+CAPTION_WORDS = (
+    *WORDS,
+    *[
+        "bakery",
+        "pharmacy",
+        "library",
+        "airport",
+        "hospital",
+        "station",
+        "theater",
+        "garage",
+        "studio",
+        "gallery",
+        "bistro",
+        "grill",
+        "deli",
+        "candy",
+        "florist",
+        "laundry",
+        "motel",
+        "tacos",
+        "burger",
+        "noodle",
+        "bagel",
+        "donut",
+        "waffle",
+        "pasta",
+        "salad",
+        "soup",
+        "juice",
+        "lemon",
+        "apple",
+        "cherry",
+        "mango",
+        "honey",
+        "cheese",
+        "butter",
+        "pepper",
+        "spice",
+        "tavern",
+        "lounge",
+        "arcade",
+        "casino",
+        "cinema",
+        "circus",
+        "stadium",
+        "harbor",
+        "ferry",
+        "train",
+        "tram",
+        "subway",
+        "rental",
+        "repair",
+        "tires",
+        "paint",
+        "lumber",
+        "hardware",
+        "plants",
+        "flowers",
+        "seeds",
+        "pottery",
+        "jewelry",
+        "watches",
+        "phones",
+        "camera",
+        "vinyl",
+        "guitar",
+        "piano",
+        "dance",
+        "yoga",
+        "karate",
+        "boxing",
+        "tennis",
+        "soccer",
+        "golf",
+        "bowling",
+        "skate",
+        "surf",
+        "kayak",
+        "camping",
+        "hiking",
+        "maps",
+        "travel",
+        "tours",
+        "hostel",
+        "inn",
+        "lodge",
+        "cabin",
+        "ranch",
+        "dairy",
+        "bees",
+        "eggs",
+        "tools",
+        "lamps",
+        "rugs",
+        "quilts",
+        "fabric",
+        "yarn",
+        "sewing",
+        "tailor",
+        "barber",
+        "nails",
+        "spa",
+        "sauna",
+        "clinic",
+        "dental",
+        "vet",
+        "kennel",
+        "bridge",
+        "tunnel",
+        "north",
+        "south",
+        "east",
+        "west",
+        "welcome",
+        "sorry",
+        "closed",
+        "danger",
+        "quiet",
+        "slow",
+        "yield",
+        "wet",
+        "push",
+        "pull",
+        "free",
+        "fresh",
+        "hot",
+        "cold",
+    ],
+)
 SIGN_COLORS = ("red", "green", "blue", "yellow", "black", "white", "orange")
 BOARDS = ("sign", "board", "banner")
+CAPTION_BOARDS = (*BOARDS, "billboard", "plaque")
 
 
 @dataclass(frozen=True)
@@ -74,8 +206,9 @@ class TextScene:
 
 
 def letter_color(sign: str) -> str:
-    """Letters are white on dark signs, black on light ones."""
-    return "white" if sign in ("red", "green", "blue", "black") else "black"
+    """Letters are white on dark signs, black on light ones (luma below or above 130)."""
+    r, g, b = CAPTION_COLORS[sign]
+    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 130 else "black"
 
 
 def sample_text_scene(rng: random.Random, sign: str | None = None) -> TextScene:
@@ -100,30 +233,53 @@ def render_text_scene(scene: TextScene, size: int, jitter_seed: str):
     cy = (scene.row + 0.5) * size / 3
     box = [cx - tw / 2 - pad, cy - th / 2 - pad, cx + tw / 2 + pad, cy + th / 2 + pad]
     if scene.board == "banner":
-        draw.rounded_rectangle(box, radius=int(pad), fill=COLORS[scene.sign_color])
+        draw.rounded_rectangle(box, radius=int(pad), fill=CAPTION_COLORS[scene.sign_color])
     else:
-        draw.rectangle(box, fill=COLORS[scene.sign_color])
+        draw.rectangle(box, fill=CAPTION_COLORS[scene.sign_color])
+    post = (110, 70, 30)
     if scene.board == "sign":  # a post below the sign
-        draw.rectangle([cx - size * 0.02, box[3], cx + size * 0.02, min(size, box[3] + size * 0.3)], fill=(110, 70, 30))
-    draw.text((cx - tw / 2 - left, cy - th / 2 - top), text, font=font, fill=COLORS[scene.text_color])
+        draw.rectangle([cx - size * 0.02, box[3], cx + size * 0.02, min(size, box[3] + size * 0.3)], fill=post)
+    elif scene.board == "billboard":  # two legs
+        for x in (box[0] + pad, box[2] - pad):
+            draw.rectangle([x - size * 0.015, box[3], x + size * 0.015, min(size, box[3] + size * 0.3)], fill=post)
+    elif scene.board == "plaque":  # a frame inside the edge
+        inset = [box[0] + pad / 3, box[1] + pad / 3, box[2] - pad / 3, box[3] - pad / 3]
+        draw.rectangle(inset, outline=CAPTION_COLORS[scene.text_color], width=max(1, int(pad / 4)))
+    draw.text((cx - tw / 2 - left, cy - th / 2 - top), text, font=font, fill=CAPTION_COLORS[scene.text_color])
     return img
 
 
-def text_captions(rng: random.Random, s: TextScene, k: int = 5) -> list[str]:
-    w, board, color = s.word, s.board, s.sign_color
-    return pick_refs(
-        rng,
-        [
-            f"{article(color + ' ' + board)} that says {w}",
-            f"{article(board)} with the word {w} written on it",
-            f"the word {w} in {s.text_color} letters on {article(color + ' ' + board)}",
-            f"{article(color + ' ' + board)} reading {w}",
-            f"{w} written on {article(color + ' ' + board)}",
-            f"{article(board)} that reads {w} on {article(s.background)} background",
-            f"{article(color + ' ' + board)} with {s.text_color} text saying {w}",
-        ],
-        k,
+def sample_caption_sign(rng: random.Random) -> TextScene:
+    """A captioned sign: word (`CAPTION_WORDS`), sign colour (any caption colour apart from the background's),
+    board, background and row uniform."""
+    background = rng.choice(list(BACKGROUNDS))
+    sign = rng.choice(object_colors(background, CAPTION_COLORS))
+    return TextScene(
+        rng.choice(CAPTION_WORDS), sign, letter_color(sign), rng.choice(CAPTION_BOARDS), background, rng.randrange(3)
     )
+
+
+# Frames shared by every sign: the wording varies between references, each reads the word.
+_FRAMES = (
+    "{a_sign} that says {w}",
+    "{a_sign} with the word {w} written on it",
+    "the word {w} on {a_sign}",
+    "{a_sign} reading {w}",
+    "{w} written on {a_sign}",
+    "{a_sign} with {w} in capital letters",
+    "a picture of {a_sign} that reads {w}",
+)
+
+
+def text_captions(rng: random.Random, s: TextScene, k: int = 5) -> list[str]:
+    """k references (k of the shared frames), each naming the word and the board, most its colour."""
+
+    def fill() -> dict[str, str]:
+        color = color_word(rng, s.sign_color)
+        # "sign" fits every board: named in every item, it tells no board from another
+        return {"a_sign": article(rng.choice([f"{color} {s.board}", f"{color} sign"])), "w": s.word}
+
+    return framed_refs(rng, _FRAMES, fill, k)
 
 
 # Question templates of the TextVQA mirror; each is the `question_type` of its items.
