@@ -205,3 +205,9 @@ def test_runs_whose_loss_did_not_go_down_are_named(tmp_path):
             write_result([row], root, f"{method}-s{seed}")
     md, _, _ = _render(root, tmp_path / "out")
     assert "- Training did not lower the loss (last step above the first) in 1 run(s): spiky (1)." in md
+
+
+def test_connectors_below_the_prior_on_every_benchmark_are_named(tmp_path):
+    root = write_study(tmp_path / "r", {"good": 0.9, "poor": 0.2, "prior": 0.5}, controls={"prior": "prior"})
+    md, _, _ = _render(root, tmp_path / "out")
+    assert "- Below the prior (the training answers, no model) on every benchmark: Poor." in md

@@ -310,28 +310,41 @@ def _uncertainty_notes(section: Section, u: Uncertainty) -> list[Text]:
     return notes
 
 
-def _blind_check_notes(section: Section, c: aggregate.Cells) -> list[Text]:
-    """Whether each connector beats the trained blind control: its seed mean above the control's seed mean + 2 std on
-    at least one benchmark (with at least 2 seeds of the control, else nothing can be said)."""
-    blind = [m for m, kind in section.controls.items() if kind == "blind"]
-    if not blind or section.source != "run":
-        return []
-    b = blind[0]
-    bar = c.mean.loc[b] + 2 * c.std.loc[b]
-    if bar.isna().all():
-        return []
-    beats = [m for m in section.ranked if bool((c.mean.loc[m] > bar).any())]
-    below = [m for m in section.ranked if m not in beats]
-    head = (
-        f"Input check: {len(beats)} of {len(section.ranked)} connectors score above the blind control's seed mean "
-        f"+ 2 std on at least one benchmark"
-    )
-    if not below:
-        return [head + "."]
+def _names(section: Section, methods: list[str]) -> list[str | Name]:
     names: list[str | Name] = []
-    for i, m in enumerate(below):
+    for i, m in enumerate(methods):
         names += ([", "] if i else []) + [Name(section.method(m))]
-    return [(head + "; not on any, so not shown to use their input: ", *names, ".")]
+    return names
+
+
+def _blind_check_notes(section: Section, c: aggregate.Cells) -> list[Text]:
+    """Whether each connector beats the controls: its seed mean above the trained blind control's seed mean + 2 std
+    (with at least 2 seeds of the control, else nothing can be said), and above the prior computed without a model,
+    on at least one benchmark."""
+    if section.source != "run":
+        return []
+    notes: list[Text] = []
+    blind = [m for m, kind in section.controls.items() if kind == "blind"]
+    bar = c.mean.loc[blind[0]] + 2 * c.std.loc[blind[0]] if blind else None
+    if bar is not None and not bar.isna().all():
+        below = [m for m in section.ranked if not bool((c.mean.loc[m] > bar).any())]
+        head = (
+            f"Input check: {len(section.ranked) - len(below)} of {len(section.ranked)} connectors score above the "
+            f"blind control's seed mean + 2 std on at least one benchmark"
+        )
+        notes.append(
+            (head + "; not on any, so not shown to use their input: ", *_names(section, below), ".")
+            if below
+            else head + "."
+        )
+    prior = [m for m, kind in section.controls.items() if kind == "prior"]
+    if prior:
+        below = [m for m in section.ranked if not bool((c.mean.loc[m] > c.mean.loc[prior[0]]).any())]
+        if below:
+            notes.append(
+                ("Below the prior (the training answers, no model) on every benchmark: ", *_names(section, below), ".")
+            )
+    return notes
 
 
 def _loss_check_notes(section: Section) -> list[Text]:
