@@ -372,7 +372,7 @@ def test_one_task_per_rank_trains_a_cell_data_parallel(slurm, tmp_path):
     from harness.cli import parse_study
     from harness.runner.matrix import plan
 
-    args = parse_study(["--methods", "depalm", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)])
+    args = parse_study(["--methods", "depalm", "--no-controls", "--seeds", "1", *SMOKE_MATRIX, *dirs(tmp_path)])
     (cfg,) = plan(args).todo
     ex = SlurmExecutor(SlurmOptions(gpus_per_node=0, tasks_per_node=2, time="60"))
     (outcome,) = ex.run([cfg], tmp_path / "runs", tmp_path / "results", NoProgress())
