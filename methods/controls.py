@@ -15,7 +15,6 @@ import torch
 
 from methods.config import BlockConfig, ExtractionConfig, FinetuneConfig, MethodConfig, TokenLayout
 from methods.mapping.base import MappingBlock
-from methods.presets import OFFICIAL_PROMPT
 from methods.registry import register_block, register_preset
 
 BLIND_PROMPT_TOKENS = 32  # as many as the 32 query tokens DePALM injects: the same sequence budget, no input
@@ -44,14 +43,16 @@ class NoMapping(MappingBlock):
 
 
 def _control(id_: str, display_name: str, control: str, n_prompt: int, variant: str) -> MethodConfig:
-    prompt = OFFICIAL_PROMPT if variant == "official" else {}
+    # prompt tokens start from vocabulary rows in every variant: a control should be as strong as a text-only model
+    # can be, and N(0, 1) tokens (the official connectors' init) swamp a small LLM's embeddings (SmolLM2: 32 of them
+    # kept the blind model's answers empty through 24 steps)
     return MethodConfig(
         id=id_,
         display_name=display_name,
         extraction=ExtractionConfig(n_levels=1, tokens="cls"),
         mapping=BlockConfig("none"),
         injection=BlockConfig("first-layer"),
-        finetune=FinetuneConfig(n_prompt=n_prompt, **prompt),
+        finetune=FinetuneConfig(n_prompt=n_prompt, prompt_init="vocab"),
         variant=variant,
         control=control,
     )
