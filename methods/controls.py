@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-import methods.injection  # noqa: F401  (registers the first-layer block the controls name)
+import methods.presets  # noqa: F401  (the 11 paper methods and their blocks register first, the controls after)
 from methods.config import BlockConfig, ExtractionConfig, FinetuneConfig, MethodConfig, TokenLayout
 from methods.mapping.base import MappingBlock
 from methods.registry import register_block, register_preset
