@@ -208,6 +208,20 @@ class TrainableState:
                     params[k[8:]].data.copy_(v)
 
 
+def load_items(cfg: RunConfig, bench: Any, role: str) -> list[Any]:
+    """The items of a cell's split: train capped at `train.train_size`, the others at `eval.size`."""
+    size = cfg.train.train_size if role == "train" else cfg.eval.size
+    # the offline generator's seed stays fixed (every method and seed sees the same items); a low-data subset is
+    # drawn with the run seed, as the official code does, unless the settings fix its seed
+    subset_seed = cfg.seed if cfg.train.subset_seed is None else cfg.train.subset_seed
+    return bench.load(role, data_root=cfg.data_root, size=size, seed=0, subset_seed=subset_seed, variant=cfg.variant)
+
+
+def eval_roles(cfg: RunConfig, bench: Any) -> list[str]:
+    """The configured evaluation splits the benchmark has."""
+    return [r for r in cfg.eval.splits if getattr(bench.spec.splits, r, None) is not None]
+
+
 class CellRun:
     """The stages of one cell; `execute_cell` drives them and turns exceptions into statuses."""
 
@@ -256,13 +270,7 @@ class CellRun:
 
     def items(self, role: str) -> list[Any]:
         if role not in self._items:
-            size = self.cfg.train.train_size if role == "train" else self.cfg.eval.size
-            # the offline generator's seed stays fixed (every method and seed sees the same items); a low-data
-            # subset is drawn with the run seed, as the official code does, unless the settings fix its seed
-            subset_seed = self.cfg.seed if self.cfg.train.subset_seed is None else self.cfg.train.subset_seed
-            self._items[role] = self.bench.load(
-                role, data_root=self.cfg.data_root, size=size, seed=0, subset_seed=subset_seed, variant=self.cfg.variant
-            )
+            self._items[role] = load_items(self.cfg, self.bench, role)
         return self._items[role]
 
     def encoder_inputs(self) -> dict[str, Any]:
@@ -280,7 +288,7 @@ class CellRun:
         return inputs
 
     def eval_roles(self) -> list[str]:
-        return [r for r in self.cfg.eval.splits if getattr(self.bench.spec.splits, r, None) is not None]
+        return eval_roles(self.cfg, self.bench)
 
     def encoder(self):
         enc = self.backbones.encoder(
@@ -505,18 +513,10 @@ def _evaluate_prior(cfg: RunConfig, run_dir: Path) -> tuple[dict, dict]:
     from benchmarks.prior import prior_predictions
 
     bench = get_benchmark(cfg.dataset)
-    roles = [r for r in cfg.eval.splits if getattr(bench.spec.splits, r, None) is not None]
-
-    def load(role: str, size: int | None) -> list[Any]:
-        subset_seed = cfg.seed if cfg.train.subset_seed is None else cfg.train.subset_seed
-        return bench.load(
-            role, data_root=cfg.data_root, size=size, seed=0, subset_seed=subset_seed, variant=cfg.variant
-        )
-
-    train = load("train", cfg.train.train_size)
+    train = load_items(cfg, bench, "train")
     metrics, item_scores = {}, {}
-    for role in roles:
-        items = load(role, cfg.eval.size)
+    for role in eval_roles(cfg, bench):
+        items = load_items(cfg, bench, role)
         predictions = prior_predictions(bench, train, items)
         _write_jsonl(
             run_dir / f"predictions_{role}.jsonl",
