@@ -3,8 +3,9 @@
 With the cache (what the runner does for a frozen encoder without augmentation), every step reads fp16 features
 from the cache's safetensors shards; without it, every step loads the raw inputs, preprocesses them and runs the
 frozen encoder (the runner's live-encoder path, as used for augmentation or bias tuning, here with neither, so the
-math is the same). Also measured: building the cache from scratch once (a fresh cache directory) and opening a
-warm cache entry (manifest + checksums), which every run pays once. Rounds alternate the two epochs (ABBA order).
+math is the same). Also measured: building the cache from scratch once (a fresh cache directory) and opening the
+warm entries of the method's levels (manifests + sampled digests of their shards), which every run pays once.
+Rounds alternate the two epochs (ABBA order).
 
 Usage: python -m bench.feature_cache [--method depalm] [--image-size 96] [--train-size 96] [--rounds 3]
 """
@@ -42,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_size < 1 or args.rounds < 1:
         p.error("--train-size and --rounds must be >= 1")
     setup(args.threads)
-    from harness.runner.cell import Backbones, CellRun, _feature_cache_root, _items_digest
-    from harness.runner.features import FeatureCache
+    from harness.runner.cell import Backbones, CellRun, _items_digest
+    from harness.runner.features import FeatureCache, features_root
+    from methods.extraction import feature_request
 
     info = machine(args.threads)
     from harness.config.profiles import get_profile
@@ -64,15 +66,15 @@ def main(argv: list[str] | None = None) -> int:
             key,
             "train",
             [(it.input_key, it.load_input) for it in items],
-            probe.n_levels,
+            feature_request(probe.preset.extraction, probe.feature_spec(encoder)),
             cfg.train.feature_batch_size,
         )
         t0, c0 = time.perf_counter(), time.process_time()
         FeatureCache(tmp / "cold").get_or_compute(*args_cache)
         cold_s, cold_cpu = time.perf_counter() - t0, time.process_time() - c0
-        FeatureCache(_feature_cache_root()).get_or_compute(*args_cache)  # the runner's cache, warm from here on
+        FeatureCache(features_root()).get_or_compute(*args_cache)  # the runner's cache, warm from here on
         t0 = time.perf_counter()
-        FeatureCache(_feature_cache_root()).get_or_compute(*args_cache)
+        FeatureCache(features_root()).get_or_compute(*args_cache)
         open_s = time.perf_counter() - t0
 
         def epoch(live: bool) -> dict[str, Any]:

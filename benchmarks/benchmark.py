@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from benchmarks.spec import SPLIT_ROLES, BenchmarkSpec, Item
+from benchmarks.spec import SPLIT_ROLES, BenchmarkSpec, Item, SubsetSpec
 
 
 class Source(Protocol):
@@ -29,11 +30,13 @@ class Source(Protocol):
 
 @dataclass(frozen=True)
 class Scores:
-    """A benchmark's scores of one set of predictions: `corpus` (metric -> value x100) and `items` (metric -> item
-    id -> score x100, for the metrics that decompose per item; their mean is the corpus value)."""
+    """A benchmark's scores of one set of predictions: `corpus` (metric -> value x100), `items` (metric -> item
+    id -> score x100, for the metrics that decompose per item; their mean is the corpus value) and `notes` (metric
+    -> why its corpus value is NaN: a skipped metric and what it needs, recorded in the results row's note)."""
 
     corpus: dict[str, float]
     items: dict[str, dict[str, float]]
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 _ECHOED_PREFIX = re.compile(r"^\s*(answer|a)\s*:\s*", re.IGNORECASE)
@@ -61,6 +64,7 @@ class Benchmark:
         seed: int = 0,
         subset_seed: int | None = None,
         variant: str = "official",
+        train_fraction: float | None = None,
     ) -> list[Item]:
         """Items of split role `split` (train|val|test).
 
@@ -68,6 +72,9 @@ class Benchmark:
         size: cap on the number of items (offline suite: how many to generate; default `spec.default_sizes`).
         subset_seed: seed of the low-data subset (default `spec.subset.seed`); a run passes its run seed.
         variant: recipe variant whose data rules apply (`BenchmarkSpec.for_variant`).
+        train_fraction: train on this fraction of the whole train split (Figure 3 right) in place of the spec's own
+            subset: the official draw (benchmarks.subsets), so for one subset seed a larger fraction contains a
+            smaller one. Only sources that draw subsets (`draws_subsets`) take it.
         """
         if split not in SPLIT_ROLES:
             raise ValueError(f"{self.id}: unknown split {split!r}; expected one of {', '.join(SPLIT_ROLES)}")
@@ -75,7 +82,19 @@ class Benchmark:
             raise ValueError(f"{self.id}: size must be a positive item count, got {size}")
         spec = self.spec.for_variant(variant)
         spec.splits.name(split)
+        if train_fraction is not None and split == "train":
+            spec = dataclasses.replace(spec, subset=self.fraction_subset(train_fraction))
         return self.source.load(spec, split, data_root, size, seed, subset_seed)
+
+    def fraction_subset(self, fraction: float) -> SubsetSpec:
+        """The low-data subset of a `train_fraction`: the spec's own pool and default seed, the new fraction. A
+        ValueError when the fraction is out of (0, 1] or the source draws no subsets."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"{self.id}: train_fraction must be in (0, 1], got {fraction}")
+        if not getattr(self.source, "draws_subsets", False):
+            raise ValueError(f"{self.id}: its item source draws no low-data subsets, so it takes no train_fraction")
+        own = self.spec.subset
+        return SubsetSpec(fraction, own.seed if own else 0, own.pool_size if own else None)
 
     def availability(self, data_root: str | Path | None = None) -> str | None:
         """None when the data can be loaded, else the reason (the DatasetNotFound message)."""
@@ -137,17 +156,18 @@ class Benchmark:
                 stacklevel=3,
             )
         if self.spec.task == "caption":
-            from benchmarks.metrics.caption import CAPTION_METRICS, score_captions_items
+            from benchmarks.metrics.caption import CAPTION_METRICS, caption_scores
 
             wanted = tuple(metrics) if metrics else CAPTION_METRICS
             if self.spec.primary_metric not in wanted:
                 wanted += (self.spec.primary_metric,)
-            corpus, per_item = score_captions_items(
-                {i: predictions[i] for i in ids}, {it.id: it.targets for it in items}, wanted
-            )
-            if self.spec.primary_metric not in corpus:
-                corpus[self.spec.primary_metric] = float("nan")  # skipped metric: the scorer has warned why
-            return Scores(corpus, per_item)
+            scored = caption_scores({i: predictions[i] for i in ids}, {it.id: it.targets for it in items}, wanted)
+            corpus, primary = dict(scored.corpus), self.spec.primary_metric
+            notes = {}
+            if primary not in corpus:  # skipped: a NaN row that says why
+                corpus[primary] = float("nan")
+                notes[primary] = scored.skipped.get(primary, f"{primary} not computed")
+            return Scores(corpus, scored.items, notes)
         from benchmarks.metrics.vqa import vqa_item_scores
 
         raw = predictions if raw is None else raw

@@ -64,6 +64,7 @@ def _spec(
     paper_encoder="",
     official=None,
     official_splits=None,
+    sizes=None,
     **options,
 ) -> BenchmarkSpec:
     return BenchmarkSpec(
@@ -91,6 +92,7 @@ def _spec(
         s_splits=s_splits,
         official_options=official or {},
         official_splits=official_splits,
+        paper_sizes=sizes or {},
     )
 
 
@@ -104,6 +106,14 @@ OKVQA_OFFICIAL = {"answer_field": "raw_answer"}
 AUDIOCAPS_OFFICIAL = {"drop_chars": ',"'}
 MSRVTT_OFFICIAL = {"n_frames": 16, "frame_sampling": "segments", "pixel_stats": "clip", "train_with_validate": True}
 
+
+# Items per split role as the loaders count them (an image with its captions, a question, a clip): train is Table 2's
+# size (before a 1% subset is drawn from it); the eval splits are those of the releases: Karpathy val and test 5,000
+# images each, VQAv2 the questions on those images (about 5.3 per image), TextCaps val 3,166 images, TextVQA val
+# 5,000 questions, OK-VQA val 5,046, A-OKVQA val 1,145, AudioCaps val 495 and test 975 clips, MSR-VTT validate 497
+# and test 2,990 videos.
+COCO_SIZES = {"train": 82_000, "val": 5_000, "test": 5_000}
+VQAV2_SIZES = {"train": 605_000, "val": 26_500, "test": 26_500}
 
 KARPATHY = Splits("train", "val", "test")
 PAPER = [
@@ -126,6 +136,7 @@ PAPER = [
             COCO_LAYOUT,
             COCO_SOURCE,
             CAPTION_S2,
+            sizes=COCO_SIZES,
         ),
         FileSource(coco.read_coco, lambda split: [coco.KARPATHY_JSON]),
     ),
@@ -149,6 +160,7 @@ PAPER = [
             COCO_SOURCE,
             CAPTION_S2,
             subset=ONE_PERCENT,
+            sizes=COCO_SIZES,
         ),
         FileSource(coco.read_coco, lambda split: [coco.KARPATHY_JSON]),
     ),
@@ -171,6 +183,7 @@ PAPER = [
             "textcaps/TextCaps_0.1_{train,val}.json\ntextcaps/train_images/<image_id>.jpg  (train and val images)",
             "https://textvqa.org/textcaps/dataset/ (annotations; images: TextVQA train_val_images.zip)",
             CAPTION_S2,
+            sizes={"train": 21_000, "val": 3_166},
         ),
         FileSource(textcaps.read_textcaps, textcaps.textcaps_required),
     ),
@@ -194,6 +207,7 @@ PAPER = [
             VQAV2_SOURCE,
             VQA_S2,
             VAL_AND_TEST,
+            sizes=VQAV2_SIZES,
         ),
         FileSource(vqa_formats.read_vqav2_karpathy, vqa_formats.vqav2_required),
     ),
@@ -218,6 +232,7 @@ PAPER = [
             VQA_S2,
             VAL_AND_TEST,
             subset=ONE_PERCENT,
+            sizes=VQAV2_SIZES,
         ),
         FileSource(vqa_formats.read_vqav2_karpathy, vqa_formats.vqav2_required),
     ),
@@ -240,6 +255,7 @@ PAPER = [
             "textvqa/TextVQA_0.5.1_{train,val}.json\ntextvqa/train_images/<image_id>.jpg  (train and val images)",
             "https://textvqa.org/dataset/",
             VQA_S2,
+            sizes={"train": 34_000, "val": 5_000},
         ),
         FileSource(vqa_formats.read_textvqa, vqa_formats.textvqa_required),
     ),
@@ -265,6 +281,7 @@ PAPER = [
             "https://okvqa.allenai.org/download.html (+ COCO 2014 images)",
             VQA_S2,
             official=OKVQA_OFFICIAL,
+            sizes={"train": 9_000, "val": 5_046},
         ),
         FileSource(vqa_formats.read_okvqa, vqa_formats.okvqa_required),
     ),
@@ -287,6 +304,7 @@ PAPER = [
             "aokvqa/aokvqa_v1p0_{train,val}.json\naokvqa/train2017/<image_id:012d>.jpg, aokvqa/val2017/<id:012d>.jpg",
             "https://allenai.org/project/a-okvqa (+ COCO 2017 images: https://cocodataset.org/#download)",
             VQA_S2,
+            sizes={"train": 17_000, "val": 1_145},
         ),
         FileSource(vqa_formats.read_aokvqa, vqa_formats.aokvqa_required),
     ),
@@ -312,6 +330,7 @@ PAPER = [
             ("BLEU_1", "BLEU_2", "METEOR", "CIDEr", "SPICE", "SPIDEr"),
             paper_encoder="mavil",
             official=AUDIOCAPS_OFFICIAL,
+            sizes={"train": 49_000, "val": 495, "test": 975},
         ),
         FileSource(audiocaps.read_audiocaps, audiocaps.audiocaps_required),
     ),
@@ -338,6 +357,7 @@ PAPER = [
             official=MSRVTT_OFFICIAL,
             official_splits=Splits("train", "test", "test"),
             n_frames=8,
+            sizes={"train": 7_000, "val": 497, "test": 2_990},
         ),
         FileSource(msrvtt.read_msrvtt, msrvtt.msrvtt_required),
     ),

@@ -1,11 +1,17 @@
 """Score prediction files from anywhere: `python -m benchmarks.score caption|vqa PREDICTIONS REFERENCES`.
 
-caption: PREDICTIONS = JSON list of {"id", "caption"}; REFERENCES = JSON object id -> list of reference captions.
-vqa:     PREDICTIONS = JSON list of {"id", "answer"};  ANNOTATIONS = JSON object id -> list of the 10 human answers.
-Prints one JSON object metric -> value on the paper's scale (x100: BLEU/METEOR/ROUGE-L/CIDEr/SPICE/SPIDEr and
-VQA accuracy in percent: VQA_acc by the official VQA evaluator, VQA_acc_depalm as the DePALM code computes it).
-Ids missing on either side are listed and exit 2, unless --partial scores the ids present on both sides (the
-missing ones are still listed on stderr). Bad input exits 2 with the reason.
+caption: PREDICTIONS = JSON list of {"id", "caption"}; REFERENCES = JSON object id -> list of reference captions;
+         or the COCO formats: results [{"image_id", "caption"}] and a COCO captions annotation file.
+vqa:     PREDICTIONS = JSON list of {"id", "answer"};  ANNOTATIONS = JSON object id -> list of the 10 human answers;
+         or the official VQA formats: results [{"question_id", "answer"}], the annotation file and, optionally
+         (checked as the official loader does), the questions file.
+Each file's format is recognised from its content (`benchmarks.score_formats`). Prints one JSON object metric ->
+value on the paper's scale (x100: BLEU/METEOR/ROUGE-L/CIDEr/SPICE/SPIDEr and VQA accuracy in percent: VQA_acc by the
+official VQA evaluator, VQA_acc_depalm as the DePALM code computes it); with an official VQA annotation file also
+VQA_acc per question type and per answer type, which stderr shows as the official evaluator prints them. Ids
+missing on either side are listed and exit 2, unless --partial scores the ids present on both sides (the missing
+ones are still listed on stderr); a COCO annotation file is scored on the images of the results, as COCO's
+evaluator does. Bad input exits 2 with the reason.
 """
 
 from __future__ import annotations
@@ -13,53 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-
-class InputError(Exception):
-    """Unusable input file: printed without a traceback, exit code 2."""
-
-
-def _read_json(path: str, what: str):
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{what} file {path}: no such file")
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{what} file {path}: not valid JSON ({e})") from e
-
-
-def read_predictions(path: str, field: str) -> dict[str, str]:
-    data = _read_json(path, "PREDICTIONS")
-    if not isinstance(data, list):
-        raise InputError(
-            f'PREDICTIONS file {path}: expected a JSON list of {{"id", "{field}"}} objects, got {type(data).__name__}'
-        )
-    out: dict[str, str] = {}
-    for n, row in enumerate(data):
-        if not isinstance(row, dict) or "id" not in row or not isinstance(row.get(field), str):
-            raise InputError(
-                f'PREDICTIONS file {path}: entry {n} must be {{"id": ..., "{field}": "text"}}, '
-                f"got {json.dumps(row)[:100]}"
-            )
-        key = str(row["id"])
-        if key in out:
-            raise InputError(f"PREDICTIONS file {path}: id {key!r} appears more than once")
-        out[key] = row[field]
-    return out
-
-
-def read_targets(path: str, what: str) -> dict[str, list[str]]:
-    data = _read_json(path, what)
-    if not isinstance(data, dict):
-        raise InputError(f"{what} file {path}: expected a JSON object id -> list of strings, got {type(data).__name__}")
-    for key, value in data.items():
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise InputError(
-                f"{what} file {path}: id {key!r} must map to a non-empty list of strings, got {json.dumps(value)[:100]}"
-            )
-    return {str(k): v for k, v in data.items()}
+from benchmarks.score_formats import (
+    InputError,
+    check_questions,
+    official_printout,
+    per_type,
+    read_annotations,
+    read_predictions,
+    read_references,
+)
 
 
 def _report_missing(preds: dict, targets: dict, what: str, partial: bool) -> list[str]:
@@ -86,35 +55,61 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.score", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="task", required=True)
     c = sub.add_parser("caption", help="BLEU-1..4, METEOR, ROUGE-L, CIDEr(-D), SPICE/SPIDEr if available")
-    c.add_argument("predictions")
-    c.add_argument("references")
+    c.add_argument("predictions", help='[{"id", "caption"}] or COCO results [{"image_id", "caption"}]')
+    c.add_argument("references", help="{id: [captions]} or a COCO captions annotation file")
     c.add_argument("--metrics", default=None, help="comma list (default: all available)")
     v = sub.add_parser("vqa", help="VQA accuracy: official VQA evaluator (VQA_acc) and DePALM's (VQA_acc_depalm)")
-    v.add_argument("predictions")
-    v.add_argument("annotations")
+    v.add_argument("predictions", help='[{"id", "answer"}] or VQA results [{"question_id", "answer"}]')
+    v.add_argument("annotations", help="{id: [answers]} or a VQA annotation file")
+    v.add_argument("questions", nargs="?", default=None, help="the VQA questions file (official annotations only)")
     for s in (c, v):
         s.add_argument("--partial", action="store_true", help="score the ids present in both files")
     return p
 
 
-def run(args: argparse.Namespace) -> dict[str, float]:
-    if args.task == "caption":
-        from benchmarks.metrics.caption import CAPTION_METRICS, score_captions
+def _score_captions(args: argparse.Namespace) -> dict:
+    from benchmarks.metrics.caption import CAPTION_METRICS, score_captions
 
-        preds = read_predictions(args.predictions, "caption")
-        refs = read_targets(args.references, "REFERENCES")
-        ids = _report_missing(preds, refs, "REFERENCES", args.partial)
-        metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else CAPTION_METRICS
-        unknown = set(metrics) - set(CAPTION_METRICS)
-        if unknown:
-            raise InputError(f"--metrics: unknown {sorted(unknown)}; choose from {', '.join(CAPTION_METRICS)}")
-        return score_captions({k: preds[k] for k in ids}, {k: refs[k] for k in ids}, metrics)
-    from benchmarks.metrics.vqa import vqa_scores
+    preds = read_predictions(args.predictions, "caption", "image_id").texts
+    refs = read_references(args.references)
+    metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else CAPTION_METRICS
+    unknown = set(metrics) - set(CAPTION_METRICS)
+    if unknown:
+        raise InputError(f"--metrics: unknown {sorted(unknown)}; choose from {', '.join(CAPTION_METRICS)}")
+    captions = refs.captions
+    if refs.official:  # COCOEvalCap scores the images of the results
+        captions = {k: v for k, v in captions.items() if k in preds}
+        print(
+            f"benchmarks.score: COCO annotation file: scoring the {len(captions)} images with a result "
+            f"(of {len(refs.captions)} annotated), as COCO's evaluator does",
+            file=sys.stderr,
+        )
+    ids = _report_missing(preds, captions, "REFERENCES", args.partial)
+    return score_captions({k: preds[k] for k in ids}, {k: captions[k] for k in ids}, metrics)
 
-    preds = read_predictions(args.predictions, "answer")
-    answers = read_targets(args.annotations, "ANNOTATIONS")
-    ids = _report_missing(preds, answers, "ANNOTATIONS", args.partial)
-    return vqa_scores({k: preds[k] for k in ids}, {k: answers[k] for k in ids})
+
+def _score_vqa(args: argparse.Namespace) -> dict:
+    from benchmarks.metrics.vqa import VQA_ACC, vqa_item_scores
+
+    preds = read_predictions(args.predictions, "answer", "question_id").texts
+    ann = read_annotations(args.annotations)
+    if args.questions is not None:
+        if not ann.official:
+            raise InputError("QUESTIONS: a questions file goes with an official VQA annotation file only")
+        check_questions(args.questions, ann, preds)
+    ids = _report_missing(preds, ann.answers, "ANNOTATIONS", args.partial)
+    corpus, per_question = vqa_item_scores({k: preds[k] for k in ids}, {k: ann.answers[k] for k in ids})
+    out: dict = dict(corpus)
+    if ann.official:
+        by_question = per_type(per_question[VQA_ACC], ann.question_type)
+        by_answer = per_type(per_question[VQA_ACC], ann.answer_type)
+        out[f"{VQA_ACC}_per_question_type"], out[f"{VQA_ACC}_per_answer_type"] = by_question, by_answer
+        print(official_printout(corpus[VQA_ACC], by_question, by_answer), file=sys.stderr)
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    return _score_captions(args) if args.task == "caption" else _score_vqa(args)
 
 
 def main(argv: list[str] | None = None) -> int:

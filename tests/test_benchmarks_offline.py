@@ -393,16 +393,16 @@ def test_caption_evaluate_metric_choice_keeps_primary():
     assert set(scores) == {"BLEU_4", "CIDEr"}
 
 
-def test_skipped_primary_metric_is_nan_not_zero(monkeypatch):
+def test_skipped_primary_metric_is_nan_not_zero(monkeypatch, tmp_path):
     import math
 
-    from benchmarks.metrics import caption
+    from benchmarks.metrics.spice_setup import CORENLP_DIR_ENV
 
-    monkeypatch.setattr(caption, "_pycocoevalcap_dir", lambda: caption.Path("/nonexistent"))
+    monkeypatch.setenv(CORENLP_DIR_ENV, str(tmp_path))  # no jars there: SPICE, and so SPIDEr, cannot run
     spec = get_benchmark("syn-coco").spec
     bench = benchmarks.Benchmark(dataclasses.replace(spec, primary_metric="SPIDEr"), get_benchmark("syn-coco").source)
     items = bench.load("val", size=4)
-    with pytest.warns(UserWarning, match="SPICE/SPIDEr skipped"):
+    with pytest.warns(UserWarning, match="SPIDEr not computed: .*install-corenlp"):
         scores = bench.evaluate({it.id: it.targets[0] for it in items}, items, metrics=("CIDEr", "SPIDEr"))
     assert math.isnan(scores["SPIDEr"]) and scores["CIDEr"] > 0
 

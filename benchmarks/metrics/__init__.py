@@ -4,6 +4,9 @@ METRIC_DESCRIPTIONS: metric name -> one line saying what the metric computes, fo
 (importing it loads no torch).
 """
 
-from benchmarks.metrics.vqa import METRIC_DESCRIPTIONS
+from benchmarks.metrics.caption import METRIC_DESCRIPTIONS as _CAPTION_DESCRIPTIONS
+from benchmarks.metrics.vqa import METRIC_DESCRIPTIONS as _VQA_DESCRIPTIONS
+
+METRIC_DESCRIPTIONS = {**_CAPTION_DESCRIPTIONS, **_VQA_DESCRIPTIONS}
 
 __all__ = ["METRIC_DESCRIPTIONS"]

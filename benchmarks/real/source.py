@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from benchmarks.dataroot import ROOT_ENV, config_path, dataset_env_var, resolve_dataset_dir
 from benchmarks.grouping import group_duplicates
@@ -54,6 +55,7 @@ def not_found(spec: BenchmarkSpec, folder: Path | None, how: str, problem: str) 
 class FileSource:
     read: Reader
     required: Callable[[str], list[str]]  # split name -> annotation files (relative to the dataset folder)
+    draws_subsets: ClassVar[bool] = True  # honours `spec.subset` (a train_fraction, benchmarks.benchmark)
 
     def _folder(self, spec: BenchmarkSpec, split: str, data_root) -> tuple[Path, str]:
         assert spec.data_key is not None  # file-backed datasets name their folder key

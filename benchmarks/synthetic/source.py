@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from benchmarks.grouping import group_duplicates
 from benchmarks.spec import BenchmarkSpec, Item
@@ -22,6 +23,7 @@ class GeneratedSource:
     """Items i = 0..n-1 of a split are generated independently from (namespace, seed, split, i)."""
 
     make_item: MakeItem
+    draws_subsets: ClassVar[bool] = True  # honours `spec.subset` (a train_fraction, benchmarks.benchmark)
 
     def load(
         self,

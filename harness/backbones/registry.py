@@ -17,6 +17,24 @@ from .families import add_answer_token, check_family, family_of_model_type
 
 
 @dataclass(frozen=True)
+class BackboneShape:
+    """A checkpoint's published geometry at its default input size, known without loading it: what the run-time
+    estimate (harness.runner.eta) prices. Encoders: token `grid` and CLS as `EncoderMeta` will report them, `patch`
+    the patch side of an image grid (0: not resizable); LLMs: width and depth only."""
+
+    width: int
+    layers: int
+    grid: tuple[int, ...] = ()
+    has_cls: bool = False
+    patch: int = 0
+
+    @property
+    def params(self) -> float:
+        """Weights of the transformer blocks, 12 x layers x width^2 (attention 4 d^2 + an MLP of 8 d^2)."""
+        return 12.0 * self.layers * self.width**2
+
+
+@dataclass(frozen=True)
 class BackboneEntry:
     id: str
     loader: Callable[..., Any]  # loader(device=..., dtype=..., **opts)
@@ -25,15 +43,18 @@ class BackboneEntry:
     # encoders: every extracted level goes through the encoder's final norm (the official extractor's rule for it)
     final_norm: bool = False
     family: str | None = None  # LLMs: text conventions (families.LLM_FAMILIES); None for encoders
+    shape: BackboneShape | None = None  # None: not declared (the estimate then uses the profile's step time)
 
 
 _ENCODERS: dict[str, BackboneEntry] = {}
 _LLMS: dict[str, BackboneEntry] = {}
 
 
-def register_encoder(id: str, *, embedded: bool, description: str, final_norm: bool = False):
+def register_encoder(
+    id: str, *, embedded: bool, description: str, final_norm: bool = False, shape: BackboneShape | None = None
+):
     def deco(fn):
-        _register(_ENCODERS, BackboneEntry(id, fn, embedded, description, final_norm=final_norm))
+        _register(_ENCODERS, BackboneEntry(id, fn, embedded, description, final_norm=final_norm, shape=shape))
         return fn
 
     return deco
@@ -44,11 +65,11 @@ def encoder_final_norm(id: str) -> bool:
     return id in _ENCODERS and _ENCODERS[id].final_norm
 
 
-def register_llm(id: str, *, embedded: bool, description: str, family: str):
+def register_llm(id: str, *, embedded: bool, description: str, family: str, shape: BackboneShape | None = None):
     """`family`: the official LLM config whose prompt conventions the checkpoint follows (families.LLM_FAMILIES)."""
 
     def deco(fn):
-        _register(_LLMS, BackboneEntry(id, fn, embedded, description, family=check_family(family)))
+        _register(_LLMS, BackboneEntry(id, fn, embedded, description, family=check_family(family), shape=shape))
         return fn
 
     return deco

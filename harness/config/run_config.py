@@ -11,15 +11,21 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 PAPER_LR_GRID = (1e-3, 8e-4, 4e-4)
 REPORTED_SPLIT = "reported"
 
-# Fields of RunConfig that locate inputs or load code but do not change what a run computes.
-_UNHASHED = ("data_root", "plugins", "feature_levels", "recipe_source")
-# Fields of TrainSettings that only decide what is kept on disk (a resumed run computes the same numbers).
-_UNHASHED_TRAIN = ("checkpoint_every_s", "keep_checkpoint")
+# Fields of RunConfig that locate inputs, load code or watch the run but do not change what a run computes.
+_UNHASHED = ("data_root", "plugins", "recipe_source", "tracking", "energy")
+# Fields of TrainSettings that only decide what is kept on disk (a resumed run computes the same numbers) or how the
+# training inputs are loaded (the loader yields the same tensors whatever its workers, prefetch and memory).
+_UNHASHED_TRAIN = ("checkpoint_every_s", "keep_checkpoint", "num_workers", "prefetch_factor", "pin_memory")
+# How training augmentation draws its randomness (harness.runner.loader.draw_rng: one stream per seed, step and slot
+# in the batch), hashed into augmented runs only: it replaced one sequential stream per run, whose results differ.
+AUGMENT_STREAM = "per-draw"
+# Sweep axes hashed only when set: a config without them hashes as it did before they existed.
+_AXES = ("train_fraction", "width")
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,13 @@ class TrainSettings:
     """optimiser steps between train_log.jsonl records"""
     feature_batch_size: int = 32
     """items per encoder pass when the frozen features are cached"""
+    num_workers: int | None = 0
+    """DataLoader processes per rank that decode, augment and preprocess training inputs or read cached features
+    (0: in the training process; null: the CPUs this process may use, less one, at most 8); not hashed"""
+    prefetch_factor: int = 2
+    """micro-batches each worker reads ahead; not hashed"""
+    pin_memory: bool = True
+    """page-locked host batches, copied to the GPU asynchronously (CUDA only); not hashed"""
     backbone_dtype: str = "auto"
     """dtype of the frozen LLM and encoder: float32 | bfloat16 | float16 | auto (float16 on a GPU, as the paper
     loads them; on a CPU bfloat16 where it is native (AVX512-BF16, AMX), else float32; resolved before hashing);
@@ -96,6 +109,36 @@ class EvalSettings:
 
 
 @dataclass(frozen=True)
+class TrackingSettings:
+    """Live tracking of each run's training and final metrics (harness.runner.tracking; not hashed)"""
+
+    tracker: Literal["none", "tensorboard", "wandb"] = "none"
+    """none | tensorboard (event files, extra `track`) | wandb (offline by default, extra `track`)"""
+    dir: str | None = None
+    """where trackers write (null: each run directory); a run writes under <dir>/<run id>"""
+    wandb_project: str = "depalm-bench"
+    """W&B project name"""
+    wandb_mode: Literal["offline", "online"] = "offline"
+    """offline writes a local run `wandb sync` can upload later; online needs the network and a login"""
+
+
+@dataclass(frozen=True)
+class EnergySettings:
+    """Energy and CO2 of each run's training, Table S7 (harness.runner.energy; not hashed)"""
+
+    meter: Literal["auto", "codecarbon", "counters", "off"] = "auto"
+    """auto (codecarbon when installed, else counters) | codecarbon (offline tracker, extra `energy`) | counters
+    (RAPL and NVML energy counters where readable, else the TDP estimate below) | off"""
+    co2_kg_per_kwh: float = 0.385
+    """carbon intensity of the electricity (the paper's Appendix E factor: 0.385 kg CO2 per kWh)"""
+    pue: float = 1.1
+    """power usage effectiveness of the data centre, multiplying the measured energy (the paper's: 1.1)"""
+    cpu_tdp_w: float = 85.0
+    """CPU power at full load when no counter is readable: energy = TDP x the run's share of the CPU cores (85 W:
+    codecarbon's default for a CPU missing from its TDP table)"""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A method x dataset x seed x lr cell with its backbones, profile and fully resolved settings."""
 
@@ -114,12 +157,18 @@ class RunConfig:
     eval: EvalSettings = field(default_factory=EvalSettings)
     data_root: str | None = None
     plugins: tuple[str, ...] = ()
-    # encoder levels to cache (>= the method's n_fl): the matrix asks every method of a dataset for the same count,
-    # so one cached encoder pass serves them all; each method reads its last n_fl levels
-    feature_levels: int | None = None
     # where lr, grad_clip and the batch came from (an official script, the profile, the command line): provenance,
     # written to config.json, not hashed (the values themselves are)
     recipe_source: dict[str, str] = field(default_factory=dict)
+    # how the run is watched (trackers) and measured (energy): not hashed, a cached result stays valid
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    energy: EnergySettings = field(default_factory=EnergySettings)
+    # sweep axes of Figure 3 (harness.runner.sweeps), None when not swept (then left out of the hash, so the cells of
+    # a study without them keep their cached results): the fraction of the benchmark's whole train split trained on
+    # (a nested seeded subset, benchmarks.subsets) and the mapping width written into `method_config`
+    # (methods.width)
+    train_fraction: float | None = None
+    width: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -133,21 +182,30 @@ class RunConfig:
             problems.append("batch sizes and grad_sum_steps must be >= 1")
         if self.eval.num_beams < 1 or self.eval.max_new_tokens < 1:
             problems.append("num_beams and max_new_tokens must be >= 1")
+        if self.train_fraction is not None and not 0 < self.train_fraction <= 1:
+            problems.append(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        if self.width is not None and self.width < 1:
+            problems.append(f"width must be >= 1, got {self.width}")
+        if (self.train.num_workers is not None and self.train.num_workers < 0) or self.train.prefetch_factor < 1:
+            problems.append("num_workers must be >= 0 or None (one per CPU), prefetch_factor >= 1")
         if self.train.max_target_tokens is not None and self.train.max_target_tokens < 2:
             problems.append("max_target_tokens must be >= 2 (an answer token and EOS) or None (no cut)")
         if problems:
             raise ValueError("invalid run config: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(dataclasses.asdict(self))
+        return _jsonable(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         d = dict(d)
         train = TrainSettings(**_tuples(d.pop("train", {}), TrainSettings))
         ev = EvalSettings(**_tuples(d.pop("eval", {}), EvalSettings))
+        d["tracking"] = TrackingSettings(**d.get("tracking", {}))
+        d["energy"] = EnergySettings(**d.get("energy", {}))
         d["plugins"] = tuple(d.get("plugins", ()))
         d.setdefault("variant", "paper")  # run configs written before the variant axis ran the appendix's presets
+        d.pop("feature_levels", None)  # an unhashed hint of the feature cache before it stored levels apart
         return cls(train=train, eval=ev, **d)
 
     def hashed_dict(self) -> dict[str, Any]:
@@ -156,6 +214,11 @@ class RunConfig:
             d.pop(k, None)
         for k in _UNHASHED_TRAIN:
             d["train"].pop(k, None)
+        for k in _AXES:
+            if d.get(k) is None:
+                d.pop(k, None)
+        if self.train.augment:
+            d["train"]["augment_stream"] = AUGMENT_STREAM
         return d
 
     def config_hash(self) -> str:
@@ -169,10 +232,22 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        return f"{self.method}__{self.dataset}__s{self.seed}__lr{self.lr:g}__{self.config_hash()[:10]}"
+        axes = "".join(
+            f"__{tag}{value:g}" for tag, value in (("f", self.train_fraction), ("w", self.width)) if value is not None
+        )
+        return f"{self.method}__{self.dataset}__s{self.seed}__lr{self.lr:g}{axes}__{self.config_hash()[:10]}"
+
+
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def _jsonable(x: Any) -> Any:
+    """`dataclasses.asdict` then JSON's shapes (str keys, lists), in one walk without asdict's deep copies (a
+    matrix of 18,000 cells spent seconds copying their method configs to hash them)."""
+    if type(x) in _SCALARS:
+        return x
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {f.name: _jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)}
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):

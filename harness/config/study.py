@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
-from harness.config.run_config import EvalSettings, TrainSettings, _jsonable
+from harness.config.run_config import EnergySettings, EvalSettings, TrackingSettings, TrainSettings, _jsonable
 
 Mode = Literal["run", "report-only", "describe-methods", "doctor", "gc"]
 
@@ -69,7 +69,8 @@ class DescribeOptions:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Study: the method x dataset x seed (x lr) matrix, where it runs and where its results go"""
+    """Study: the method x dataset x seed (x lr) matrix and its sweep axes (backbones, train fraction, mapping width),
+    where it runs and where its results go"""
 
     mode: Mode = "run"
     """run the matrix | render every table from cached results | write Table 1 | check the environment | list
@@ -96,10 +97,18 @@ class StudyConfig:
     """sweep lr over {1e-3, 8e-4, 4e-4} and pick it on validation"""
     grad_clip: float | None = None
     """gradient clipping value (default: the profile's)"""
-    llm: str | None = None
-    """LLM backbone id (or a local Hugging Face model directory) overriding each benchmark's default"""
-    encoder: str | None = None
-    """perceptual encoder id overriding each benchmark's default"""
+    llm: str | tuple[str, ...] | None = None
+    """LLM backbone id(s) (or local Hugging Face model directories) overriding each benchmark's default; several (a
+    list or comma separated) sweep the LLM axis (Table 5, right)"""
+    encoder: str | tuple[str, ...] | None = None
+    """perceptual encoder id(s) overriding each benchmark's default; several sweep the encoder axis (Table 5, left)"""
+    train_fraction: str | float | tuple[float, ...] | None = None
+    """fractions in (0, 1] of each benchmark's whole train split to train on (Figure 3, right), a list or comma
+    separated, or `paper` (0.0012,0.01,0.1,1); nested seeded subsets: for one seed a larger fraction contains a
+    smaller one (null: the benchmark's own train split, e.g. 1% for a 1% column)"""
+    width: str | int | tuple[int, ...] | None = None
+    """mapping widths (Figure 3, left), a list or comma separated: a QPMapper's d_embed (MAPL, DePALM), the hidden
+    units of an MLP_2 replacing a linear projection (LiMBeR, eP-ALM); the controls run once, without it"""
     data_root: str | None = None
     """root directory of the real datasets (default: $DEPALM_DATA_ROOT)"""
     plugins: tuple[str, ...] = ()
@@ -114,10 +123,15 @@ class StudyConfig:
     """list the cells to run with an ETA; run nothing"""
     retry_failed: bool = False
     """re-run cells whose stored status is failed or unstable"""
+    verify_cache: bool = False
+    """before running, re-hash every shard of the feature cache (opening an entry only checks sizes and samples)
+    and delete those that do not match; the cells that need them recompute their items"""
     executor: str = "local"
     """inline | local | slurm"""
     train: TrainSettings = field(default_factory=TrainSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    energy: EnergySettings = field(default_factory=EnergySettings)
     local: LocalOptions = field(default_factory=LocalOptions)
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
     describe: DescribeOptions = field(default_factory=DescribeOptions)
@@ -171,6 +185,7 @@ SHORTHANDS: dict[str, Shorthand] = {
     "--keep-checkpoints": Shorthand("train.keep_checkpoint", "true"),
     "--variant": Shorthand("variants"),
     "--lr-grid": Shorthand("lr_grid", "true"),
+    "--train-fraction": Shorthand("train_fraction"),
     "--grad-clip": Shorthand("grad_clip"),
     "--data-root": Shorthand("data_root"),
     "--plugin": Shorthand("plugins", repeat=True),
@@ -178,9 +193,11 @@ SHORTHANDS: dict[str, Shorthand] = {
     "--runs-dir": Shorthand("runs_dir"),
     "--dry-run": Shorthand("dry_run", "true"),
     "--retry-failed": Shorthand("retry_failed", "true"),
+    "--verify-cache": Shorthand("verify_cache", "true"),
     "--num-beams": Shorthand("eval.num_beams"),
     "--max-new-tokens": Shorthand("eval.max_new_tokens"),
     "--max-parallel": Shorthand("local.max_parallel"),
+    "--tracker": Shorthand("tracking.tracker"),
     **{"--" + k.replace("_", "-"): Shorthand(f"slurm.{k}") for k in _SLURM_FLAGS},
     "--sbatch-arg": Shorthand("slurm.sbatch_args", repeat=True),
     "--detach": Shorthand("slurm.detach", "true"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -172,3 +173,21 @@ _LATEX_SPECIAL = {
 
 def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+# Sweep axes a section holds one value of (harness.runner.sweeps; null when not swept), and how each prints.
+SWEEP_AXES = ("train_fraction", "width")
+
+
+def fraction_label(fraction: float) -> str:
+    """A train fraction as a percentage: 0.0012 -> 0.12%, 1.0 -> 100%."""
+    return f"{fraction * 100:.4g}%"
+
+
+def axis_label(axis: str, value: Any) -> str:
+    """One sweep axis value as a section header says it ("" when the axis is not swept)."""
+    if value is None or pd.isna(value):
+        return ""
+    if axis == "train_fraction":
+        return f"train fraction {fraction_label(float(value))}"
+    return f"{axis.replace('_', ' ')} {int(value)}"

@@ -1,10 +1,12 @@
 """The paper's published-only tables rendered from results/paper: Table 5 (backbones), Table 6 (state of the art),
-Table S6 (bias tuning), Table S7 (training cost), so that every published number regenerates as a table (no torch).
+Table S6 (bias tuning), Table S7 (training cost), so that every published number regenerates as a table (no torch);
+Table S7 also shows, beside the paper's estimate, the training energy the runs measured.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -22,6 +24,7 @@ from harness.report.labels import (
     paper_columns,
 )
 from harness.report.paper_numbers import BIAS_FT_SUFFIX, TABLE5_HALVES
+from harness.report.select import Section
 
 CSV_COLUMNS = ["method", "citation", "llm", "encoder", "dataset", "metric", "split", "value", "std", "n_seeds", "note"]
 _S7_METRICS = {
@@ -202,7 +205,27 @@ def table_s6(rows: pd.DataFrame) -> Report:
     )
 
 
-def table_s7(rows: pd.DataFrame) -> Report:
+def table_s7(rows: pd.DataFrame, sections: Sequence[Section] = ()) -> Report:
+    """The paper's Table S7 (when its rows are given) and, beside it, the energy measured for the runs of each
+    section that has some (harness.runner.energy)."""
+    parts = [_s7_paper_part(rows)] if len(rows) else []
+    csv = [_csv(rows)]
+    for section in sections:
+        found = _s7_measured(section)
+        if found is not None:
+            parts.append(found[0])
+            csv.append(found[1])
+    published = len(rows) > 0
+    if published and len(parts) == 1:
+        title = "Table S7: training time and carbon footprint of DePALM (published numbers)"
+    elif published:
+        title = "Table S7: training time and carbon footprint, published (DePALM) and measured (this study's runs)"
+    else:
+        title = "Table S7: training time and carbon footprint measured by this study's runs"
+    return Report("tableS7", title, parts, pd.concat(csv, ignore_index=True))
+
+
+def _s7_paper_part(rows: pd.DataFrame) -> Part:
     datasets = [d for d in paper_columns() if d in set(rows.dataset)]
     first = rows.drop_duplicates(["metric", "dataset"]).pivot(index="metric", columns="dataset", values="value")
     first = first.reindex(index=list(_S7_METRICS), columns=datasets)
@@ -222,17 +245,89 @@ def table_s7(rows: pd.DataFrame) -> Report:
         stub="",
     )
     notes = ["T_GPU = 8 × T (one 8-GPU node); K = 250 W × 1.1 PUE × T_GPU / 1000; E = 0.385 kg CO₂ per kWh × K."]
-    return Report(
-        "tableS7",
-        "Table S7: training time and carbon footprint of DePALM (published numbers)",
-        [Part("paper", "DePALM paper, Table S7", [], [table], notes)],
-        _csv(rows),
+    return Part("paper", "DePALM paper, Table S7", [], [table], notes)
+
+
+def _energy_text(kwh: float) -> str:
+    return f"{kwh:.2f}" if kwh >= 0.1 else f"{kwh:.2g}"
+
+
+def _s7_measured(section: Section) -> tuple[Part, pd.DataFrame] | None:
+    """One row per method, (T, kWh, kg CO₂) per dataset: means over the section's runs that measured their energy
+    (one row per run: the long format repeats the numbers on every metric row)."""
+    rows = section.rows
+    runs = rows[(rows.status == "ok") & rows.energy_kwh.notna()].drop_duplicates("run_id")
+    if runs.empty:
+        return None
+    cells = runs.groupby(["method", "dataset"]).agg(
+        train_time_s=("train_time_s", "mean"),
+        energy_kwh=("energy_kwh", "mean"),
+        energy_std=("energy_kwh", "std"),
+        co2_kg=("co2_kg", "mean"),
+        n=("run_id", "size"),
     )
+    methods = [m for m in section.methods if m in cells.index.get_level_values("method")]
+    datasets = [d for d in section.datasets if d in cells.index.get_level_values("dataset")]
+    heads, columns = [], {}
+    for d in datasets:
+        for quantity, fmt in (
+            ("T", lambda c: format_duration(c.train_time_s)),
+            ("kWh", lambda c: _energy_text(c.energy_kwh) + (f" ± {_energy_text(c.energy_std)}" if c.n > 1 else "")),
+            ("kg CO₂", lambda c: _energy_text(c.co2_kg)),
+        ):
+            heads.append((dataset_title(d), quantity))
+            columns[len(heads)] = [fmt(cells.loc[(m, d)]) if (m, d) in cells.index else "—" for m in methods]
+    text = pd.DataFrame(columns, index=[section.method(m) for m in methods])
+    table = Table(f"Measured training cost: {section.title}", text.set_axis(header(heads), axis=1))
+    seeds = sorted(set(cells.n))
+    factors = ", ".join(f"{f:g}" for f in sorted(set(runs.co2_kg_per_kwh.dropna())))
+    pues = ", ".join(f"{p:g}" for p in sorted(set(runs.pue.dropna())))
+    by_method = runs.energy_method.value_counts()
+    intro = [
+        "Energy of each run's training as the harness measured it (harness.runner.energy), beside the paper's "
+        f"estimate: means over the seeds of each cell (n = {'/'.join(map(str, seeds))}), kWh ± their standard "
+        "deviation where n > 1."
+    ]
+    notes = [
+        "T: wall-clock time of the optimiser steps (train_time_s); the energy covers the whole training stage: "
+        "loading the training items and, for a dataset's first run, filling the feature cache it reads.",
+        f"kWh include a PUE of {pues}; kg CO₂ = kWh × {factors} kg CO₂ per kWh (--energy.pue, "
+        "--energy.co2_kg_per_kwh; the paper: 1.1 and 0.385).",
+        "Energy source: " + "; ".join(f"{m} ({n} run{'s' if n > 1 else ''})" for m, n in by_method.items()) + ".",
+    ]
+    if by_method.index.str.contains("estimate").any():
+        notes.append(
+            "tdp-estimate: the CPU power at full load (--energy.cpu_tdp_w, or codecarbon's TDP table) × the run's "
+            "share of the cores, not a measurement; gpu-tdp-estimate: each GPU's power limit × the time; "
+            "ram-estimate: codecarbon's RAM power model. rapl / nvml: the hardware's energy counters."
+        )
+    long = cells.reset_index().melt(
+        id_vars=["method", "dataset", "n"], value_vars=[m for m in _S7_METRICS if m != "gpu_hours"], var_name="metric"
+    )
+    note = f"this study: {section.title}; energy: {', '.join(by_method.index)}"
+    part_csv = long.assign(
+        citation="",
+        llm=long.dataset.map(lambda d: section.backbones[d][0]),
+        encoder=long.dataset.map(lambda d: section.backbones[d][1]),
+        split="train",
+        std=[
+            cells.loc[(m, d)].energy_std if metric == "energy_kwh" else math.nan
+            for m, d, metric in zip(long.method, long.dataset, long.metric)
+        ],
+        n_seeds=long.n,
+        note=note,
+    )[CSV_COLUMNS]
+    return Part(f"{section.key}-energy", f"This study: {section.title}", intro, [table], notes), part_csv
 
 
-BUILDERS = {"table5": table5, "table6": table6, "tableS6": table_s6, "tableS7": table_s7}
+BUILDERS = {"table5": table5, "table6": table6, "tableS6": table_s6}
 
 
-def paper_only_reports(paper: pd.DataFrame) -> list[Report]:
-    """Reports for the published-only tables whose rows are present."""
-    return [build(paper[paper.table_ref == ref]) for ref, build in BUILDERS.items() if (paper.table_ref == ref).any()]
+def paper_only_reports(paper: pd.DataFrame, sections: Sequence[Section] = ()) -> list[Report]:
+    """Reports for the published-only tables whose rows are present; Table S7 also when runs measured their energy
+    (beside the paper's, when present)."""
+    reports = [
+        build(paper[paper.table_ref == ref]) for ref, build in BUILDERS.items() if (paper.table_ref == ref).any()
+    ]
+    s7 = table_s7(paper[paper.table_ref == "tableS7"], sections)
+    return reports + ([s7] if s7.parts else [])

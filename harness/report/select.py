@@ -14,10 +14,13 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from harness.report.labels import (
     PRIMARY_METRIC_PREFERENCE,
+    SWEEP_AXES,
+    axis_label,
     benchmark_spec,
     dataset_sort_key,
     display_of,
@@ -76,47 +79,65 @@ def primary_metric(dataset: str, metrics: set[str]) -> str:
     return min(metrics) if metrics else ""
 
 
-def _hp_key(row) -> tuple:
-    return tuple(None if pd.isna(row[h]) else float(row[h]) for h in _HPARAMS)
-
-
 def choose_hparams(rows: pd.DataFrame, primary: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep, per (method, dataset), the rows of the hyper-parameter setting with the best mean val primary metric.
 
     Returns (selected rows, choices) where choices has method, dataset, lr, grad_clip, n_candidates, selected_on.
-    Settings with no val number are chosen on test (said in `selected_on`); with no number at all, the first.
+    Settings with no val number are chosen on test (said in `selected_on`); with no number at all, the first (the
+    smallest lr, then grad_clip; an unknown value first). Of equal means, the first setting wins. Vectorised: one
+    groupby per split, whatever the number of cells.
     """
-    rows = rows.assign(_hp=rows.apply(_hp_key, axis=1)) if len(rows) else rows.assign(_hp=[])
-    keep, choices = [], []
-    for (method, dataset), cell in rows.groupby(["method", "dataset"], sort=False):
-        metric = primary[dataset]
-        candidates = sorted(cell._hp.unique(), key=lambda k: tuple(-math.inf if v is None else v for v in k))
-        best, selected_on = candidates[0], "only setting"
-        if len(candidates) > 1:
-            for split in ("val", "test"):
-                scored = cell[(cell.metric == metric) & (cell.split == split) & (cell.status == "ok")]
-                means = scored.groupby("_hp").value.mean().dropna()
-                if len(means):
-                    best = max(means.index, key=lambda k: (means[k], -candidates.index(k)))
-                    selected_on = split
-                    break
-            else:
-                selected_on = "no score (first setting)"
-        keep.append(cell[cell._hp == best])
-        choices.append(
-            {
-                "method": method,
-                "dataset": dataset,
-                "lr": best[0],
-                "grad_clip": best[1],
-                "n_candidates": len(candidates),
-                "selected_on": selected_on,
-            }
-        )
-    selected = pd.concat(keep).drop(columns="_hp") if keep else rows.drop(columns="_hp")
-    return selected, pd.DataFrame(
-        choices, columns=["method", "dataset", "lr", "grad_clip", "n_candidates", "selected_on"]
+    columns = ["method", "dataset", "lr", "grad_clip", "n_candidates", "selected_on"]
+    if not len(rows):
+        return rows, pd.DataFrame([], columns=columns)
+    # a setting's key: its lr and grad_clip, an unknown value (NaN) sorting first
+    keys = pd.DataFrame(
+        {
+            "_cell": rows.groupby(["method", "dataset"], sort=False).ngroup().to_numpy(),
+            **{f"_{h}": rows[h].astype(float).fillna(-math.inf).to_numpy() for h in _HPARAMS},
+        },
+        index=rows.index,
     )
+    hp = [f"_{h}" for h in _HPARAMS]
+    settings = keys.drop_duplicates().sort_values(["_cell", *hp])
+    first = settings.groupby("_cell").head(1).set_index("_cell")
+    n_candidates = settings.groupby("_cell").size()
+    best = first.copy()
+    selected_on = pd.Series("only setting", index=first.index, dtype=object)
+    several = n_candidates.index[n_candidates > 1]
+    selected_on[several] = "no score (first setting)"
+    undecided = set(several)
+    primary_of_row = rows.dataset.map(primary)
+    for split in ("val", "test"):
+        if not undecided:
+            break
+        scored = (rows.metric == primary_of_row) & (rows.split == split) & (rows.status == "ok")
+        frame = keys[scored.to_numpy()].assign(_value=rows.value[scored].astype(float))
+        frame = frame[frame._cell.isin(undecided)]
+        means = frame.groupby(["_cell", *hp]).agg(_mean=("_value", "mean")).reset_index().dropna(subset=["_mean"])
+        if means.empty:
+            continue
+        means["_neg"] = -means._mean
+        winners = means.sort_values(["_cell", "_neg", *hp]).groupby("_cell").head(1).set_index("_cell")
+        best.loc[winners.index, hp] = winners[hp]
+        selected_on[winners.index] = split
+        undecided -= set(winners.index)
+    cell_of_row = keys._cell.to_numpy()
+    keep = np.logical_and.reduce([keys[h].to_numpy() == best[h].to_numpy()[cell_of_row] for h in hp])
+    order = np.argsort(cell_of_row[keep], kind="stable")  # cells in order of first appearance
+    selected = rows[keep].iloc[order]
+    cells = rows.drop_duplicates(["method", "dataset"])
+    choices = [
+        {
+            "method": method,
+            "dataset": dataset,
+            **{h: None if b == -math.inf else float(b) for h, b in zip(_HPARAMS, best.loc[i, hp])},
+            "n_candidates": int(n_candidates[i]),
+            "selected_on": selected_on[i],
+        }
+        for i, (method, dataset) in enumerate(zip(cells.method, cells.dataset))
+    ]
+    return selected, pd.DataFrame(choices, columns=columns)
 
 
 def _report_splits(rows: pd.DataFrame, primary: dict[str, str]) -> dict[str, str]:
@@ -183,20 +204,22 @@ def control_kinds(rows: pd.DataFrame) -> dict[str, str]:
     return {str(m): str(k) for m, k in marked.groupby("method").control.first().items()}
 
 
-_CELL_SEED = ["method", "dataset", "seed", "lr", "grad_clip", "llm", "encoder", "profile", "variant"]
+_CELL_SEED = ["method", "dataset", "seed", "lr", "grad_clip", "llm", "encoder", "profile", "variant", *SWEEP_AXES]
 
 
 def latest_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Keep, for each cell, seed and hyper-parameter setting, only the most recently written run (a rerun, e.g. with
     --retry-failed or after a code change, supersedes the older one; within the same second, a finished run wins);
     returns (rows, number of runs dropped)."""
+    runs = runs.assign(**{a: math.nan for a in SWEEP_AXES if a not in runs.columns})  # rows from before the axes
     severity = runs.status.map(STATUS_SEVERITY).rename("severity")
     per_run = (
         pd.concat([runs, severity], axis=1)
         .groupby("run_id")
         .agg({**{c: "first" for c in _CELL_SEED}, "created_at": "max", "severity": "max"})
     )
-    key = per_run[_CELL_SEED].astype("string").fillna("").agg("|".join, axis=1)
+    text = [per_run[c].astype("string").fillna("") for c in _CELL_SEED]
+    key = text[0].str.cat(text[1:], sep="|")  # column-wise: a row-wise join costs seconds at 16,500 runs
     ordered = per_run.assign(_key=key, _ok=per_run.severity == 0).sort_values(["created_at", "_ok"])
     latest = ordered.groupby("_key").tail(1)
     return runs[runs.run_id.isin(latest.index)], len(per_run) - len(latest)
@@ -207,14 +230,16 @@ def _slug(text: str) -> str:
 
 
 def run_sections(runs: pd.DataFrame) -> list[Section]:
-    """Split run rows into sections: per profile and recipe variant (a table never mixes them), then greedily merge
-    (llm, encoder) groups with disjoint datasets.
+    """Split run rows into sections: per profile, recipe variant and sweep-axis value (train fraction, mapping width:
+    a table never mixes them), then greedily merge (llm, encoder) groups with disjoint datasets.
 
     The largest backbone group seeds a table; a group joins the first table that has none of its datasets yet, so a
-    benchmark column never mixes backbones; an override run (e.g. --llm on one dataset) gets its own section.
+    benchmark column never mixes backbones; an override run (e.g. --llm on one dataset) gets its own section, whose
+    title names its backbones.
     """
     sections = []
-    for (profile, variant), sub in runs.groupby(["profile", "variant"], sort=True):
+    runs = runs.assign(**{a: math.nan for a in SWEEP_AXES if a not in runs.columns})
+    for (profile, variant, *axes), sub in runs.groupby(["profile", "variant", *SWEEP_AXES], sort=True, dropna=False):
         groups = []
         for (llm, encoder), g in sub.groupby(["llm", "encoder"]):
             groups.append((set(g.dataset), len(g), str(llm), str(encoder), g))
@@ -228,11 +253,13 @@ def run_sections(runs: pd.DataFrame) -> list[Section]:
                     break
             else:
                 tables.append((set(datasets), [g]))
+        on_axes = "".join(f", {label}" for a, v in zip(SWEEP_AXES, axes) if (label := axis_label(a, v)))
         for i, (_, frames) in enumerate(tables):
-            suffix = f" (backbone set {i + 1} of {len(tables)})" if len(tables) > 1 else ""
-            title = f"Runs, profile {profile}, variant {variant}{suffix}"
+            pairs = "; ".join(f"{g.llm.iloc[0]} + {g.encoder.iloc[0]}" for g in frames)
+            suffix = f" (backbone set {i + 1} of {len(tables)}: {pairs})" if len(tables) > 1 else ""
+            title = f"Runs, profile {profile}, variant {variant}{on_axes}{suffix}"
             rows, superseded = latest_runs(pd.concat(frames))
-            section = make_section(rows, _slug(f"run-{profile}-{variant}-{i + 1}"), title, choose=True)
+            section = make_section(rows, _slug(f"run-{profile}-{variant}{on_axes}-{i + 1}"), title, choose=True)
             section.superseded = superseded
             sections.append(section)
     return sections

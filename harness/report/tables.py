@@ -19,6 +19,7 @@ from harness.errors import UsageError
 from harness.report import aggregate, ranking, uncertainty
 from harness.report.aggregate import STATUS_MARKS, footnote_text
 from harness.report.document import Name, Part, Ranked, Report, Table, Text, header
+from harness.report.figures import write_figures
 from harness.report.labels import (
     SPLIT_LABELS,
     benchmark_spec,
@@ -34,6 +35,7 @@ from harness.report.paper_numbers import PAPER_LABEL
 from harness.report.paper_tables import paper_only_reports
 from harness.report.render import write_report
 from harness.report.select import Section, make_section, run_sections
+from harness.report.sweeps import sweep_points, table5_report, with_runs_table5
 from harness.report.uncertainty import Uncertainty
 from harness.store.items import read_item_scores
 from harness.store.results import AGGREGATE_DATASET, read_results
@@ -440,6 +442,7 @@ def table4_part(
     ]
     if substitutes:
         notes.append("Substitute column metrics: " + "; ".join(substitutes) + ".")
+    notes += _mirror_metric_notes(section, specs)
     if show_train:
         where = dataset_title(t.timed[0]) if len(t.timed) == 1 else "the columns shown"
         notes.append(f"Train time: mean training wall-clock time per run on {where}.")
@@ -454,6 +457,23 @@ def table4_part(
     csv.insert(0, "method", section.methods)
     csv["section"] = section.key
     return part, csv.reset_index(drop=True)
+
+
+def _mirror_metric_notes(section: Section, specs: dict) -> list[Text]:
+    """Columns of mirrors of a SPICE-based paper column (AudioCaps: SPIDEr) that show another metric: which one
+    and why."""
+    lines: list[Text] = []
+    for d, spec in specs.items():
+        column = benchmark_spec(spec.paper_column) if spec is not None and spec.paper_column else None
+        spice_based = column is not None and column.id != d and column.primary_metric in {"SPIDEr", "SPICE"}
+        if column is None or not spice_based or section.primary[d] == column.primary_metric:
+            continue
+        why = "SPICE, half of SPIDEr, needs the CoreNLP 3.6.0 jars and a Java 8-15, which an offline install lacks"
+        lines.append(
+            f"{dataset_title(d)} shows {section.primary[d]} where the paper's {dataset_title(column.id)} column "
+            f"shows {column.primary_metric}: {why}."
+        )
+    return lines
 
 
 # --------------------------------------------------------------------------------------------- Tables S2 – S5
@@ -647,8 +667,11 @@ def _report(name: str, title: str, parts: list[tuple[Part, pd.DataFrame]], empty
     return Report(name, title, [p for p, _ in parts], csv[head + middle + tail])
 
 
-def build_reports(df: pd.DataFrame, items: pd.DataFrame | None = None) -> list[Report]:
-    """All reports for a results frame (read_results output) and the runs' per-item scores (read_item_scores)."""
+def build_reports(
+    df: pd.DataFrame, items: pd.DataFrame | None = None, points: pd.DataFrame | None = None
+) -> list[Report]:
+    """All reports for a results frame (read_results output) and the runs' per-item scores (read_item_scores);
+    `points`: the runs' sweep points (harness.report.sweeps), computed here when not given."""
     paper, runs = df[df.source == "paper"], df[df.source == "run"]
     sections = run_sections(runs) if len(runs) else []
     reports = []
@@ -689,7 +712,7 @@ def build_reports(df: pd.DataFrame, items: pd.DataFrame | None = None) -> list[R
     reports.append(
         _report("table3", "Table 3: our reimplementation of the baselines vs originally published numbers", parts, "")
     )
-    return reports + paper_only_reports(paper)
+    return reports + with_runs_table5(paper_only_reports(paper, sections), table5_report(runs, points))
 
 
 def render_reports(results_dirs: list[Path], out_dir: Path) -> list[Path]:
@@ -706,4 +729,6 @@ def render_reports(results_dirs: list[Path], out_dir: Path) -> list[Path]:
     items = read_item_scores(list(results_dirs), run_ids=set(df.run_id[df.source == "run"]))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [p for report in build_reports(df, items) for p in write_report(report, out_dir)]
+    points = sweep_points(df[df.source == "run"])
+    paths = [p for report in build_reports(df, items, points) for p in write_report(report, out_dir)]
+    return paths + write_figures(points, out_dir)

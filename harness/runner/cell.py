@@ -4,9 +4,10 @@ it, its per-item scores (harness/store/items.py).
 
 The run directory (harness.runner.rundir) holds config.json, train_log.jsonl, checkpoint.safetensors (full state,
 written every `checkpoint_every` steps, so calling `execute_cell` again after a kill resumes; removed once the run
-succeeds unless `keep_checkpoint`), trainable.safetensors, predictions_<split>.jsonl and metrics.json. A failure of
-the cell's own code, a write error included (disk full, read-only directory), is recorded as the cell's status and
-never raised, so the matrix goes on.
+succeeds unless `keep_checkpoint`), trainable.safetensors, predictions_<split>.jsonl, metrics.json and, when a tracker
+is on, its files (harness.runner.tracking); the results row carries the training's energy (harness.runner.energy).
+A failure of the cell's own code, a write error included (disk full, read-only directory), is recorded as the
+cell's status and never raised, so the matrix goes on.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from harness import REPO_ROOT
 from harness.config import RunConfig
+from harness.runner.eta import hardware_label
 from harness.runner.rundir import (
     CONFIG_NAME,
     FILES_FIELD,
@@ -134,12 +136,6 @@ class Backbones:
         return self._encoders[key]
 
 
-def _feature_cache_root() -> Path:
-    from harness.backbones.weights_cache import cache_root
-
-    return cache_root() / "features"
-
-
 def _row_base(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "method": cfg.method,
@@ -151,6 +147,8 @@ def _row_base(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any]) -> di
         "encoder": cfg.encoder,
         "profile": cfg.profile,
         "variant": cfg.variant,
+        "train_fraction": float("nan") if cfg.train_fraction is None else cfg.train_fraction,
+        "width": cfg.width,
         "std": float("nan"),
         "status": outcome.status,
         "error": outcome.error or "",
@@ -169,12 +167,18 @@ def _row_base(cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any]) -> di
 
 
 def result_rows(
-    cfg: RunConfig, outcome: CellOutcome, extra: dict[str, Any], primary: tuple[str, str]
+    cfg: RunConfig,
+    outcome: CellOutcome,
+    extra: dict[str, Any],
+    primary: tuple[str, str],
+    notes: dict[str, dict[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Long-format rows, one per (split, metric); a run without metrics gets one NaN row for its primary metric."""
+    """Long-format rows, one per (split, metric), each with its `notes` entry (split -> metric -> why the value is
+    NaN) as its note; a run without metrics gets one NaN row for its primary metric."""
     base = _row_base(cfg, outcome, extra)
+    notes = notes or {}
     rows = [
-        dict(base, split=split, metric=metric, value=float(value))
+        dict(base, split=split, metric=metric, value=float(value), note=notes.get(split, {}).get(metric, ""))
         for split, metrics in outcome.metrics.items()
         for metric, value in metrics.items()
     ]
@@ -209,12 +213,21 @@ class TrainableState:
 
 
 def load_items(cfg: RunConfig, bench: Any, role: str) -> list[Any]:
-    """The items of a cell's split: train capped at `train.train_size`, the others at `eval.size`."""
+    """The items of a cell's split: train (a `train_fraction` of it when swept) capped at `train.train_size`, the
+    others at `eval.size`."""
     size = cfg.train.train_size if role == "train" else cfg.eval.size
     # the offline generator's seed stays fixed (every method and seed sees the same items); a low-data subset is
     # drawn with the run seed, as the official code does, unless the settings fix its seed
     subset_seed = cfg.seed if cfg.train.subset_seed is None else cfg.train.subset_seed
-    return bench.load(role, data_root=cfg.data_root, size=size, seed=0, subset_seed=subset_seed, variant=cfg.variant)
+    return bench.load(
+        role,
+        data_root=cfg.data_root,
+        size=size,
+        seed=0,
+        subset_seed=subset_seed,
+        variant=cfg.variant,
+        train_fraction=cfg.train_fraction,
+    )
 
 
 def eval_roles(cfg: RunConfig, bench: Any) -> list[str]:
@@ -260,6 +273,7 @@ class CellRun:
         self._items: dict[str, list[Any]] = {}
         self.feature_entries: set[str] = set()  # feature-cache entries this cell read (for --gc)
         self.item_scores: dict[str, dict[str, dict[str, float]]] = {}  # split -> metric -> item id -> score
+        self.metric_notes: dict[str, dict[str, str]] = {}  # split -> metric -> why its value is NaN
         self.augmenter = None
         if cfg.train.augment:
             from benchmarks.augment import AugmentConfig, get_augmenter
@@ -315,38 +329,68 @@ class CellRun:
 
     def features_fn(self, encoder, role: str, train: bool) -> Callable[[Sequence[Any]], Any]:
         """items -> [B, n_fl, T, d] on the device: the feature cache when the encoder is frozen and inputs are not
-        augmented (computed once per dataset split and shared by every method), else the live encoder."""
+        augmented (the levels and tokens the method reads, each computed once per dataset split and shared by the
+        methods that read it; T = 1 for a CLS-only method), else the live encoder."""
         import torch
 
         n = self.n_levels
         if self.uses_cache(train):
-            from harness.runner.features import FeatureCache
+            from harness.runner.features import FeatureCache, features_root
+            from harness.runner.loader import CachedFeatures
+            from methods.extraction import feature_request
 
             items = self.items(role)
-            levels = min(encoder.meta.n_levels, max(n, self.cfg.feature_levels or n))
-            store = FeatureCache(_feature_cache_root()).get_or_compute(
+            store = FeatureCache(features_root()).get_or_compute(
                 encoder,
                 f"{self.cfg.dataset}-{_items_digest(items)}",
                 role,
                 [(it.input_key, it.load_input) for it in items],
-                levels,
+                feature_request(self.preset.extraction, self.feature_spec(encoder)),  # only what the method reads
                 self.cfg.train.feature_batch_size,
             )
-            self.feature_entries.add(store.directory.name)
-            return lambda batch: torch.stack([store[it.input_key][-n:] for it in batch]).to(self.device)
-        augment = self.augmenter if train else None
+            self.feature_entries.update(store.entry_names)
+            return CachedFeatures(store, n, self.device)
+        encode = self.encode_fn(encoder, train)
+        return lambda batch: encode(torch.stack([encoder.preprocess(it.load_input()) for it in batch]))
 
-        def live(batch: Sequence[Any]) -> torch.Tensor:
-            raws = [
-                it.load_train_input(augment.rng) if augment and it.load_train_input else it.load_input() for it in batch
-            ]
-            x = torch.stack([encoder.preprocess(augment.raw(r) if augment else r) for r in raws]).to(self.device)
-            if augment:
-                x = augment.tensor(x)
+    def encode_fn(self, encoder, train: bool) -> Callable[[Any], Any]:
+        """Preprocessed inputs [B, ...] -> features [B, n_fl, T, d] on the device (gradients for tuned biases)."""
+        import torch
+
+        from harness.runner.loader import to_device
+
+        def encode(x: torch.Tensor) -> torch.Tensor:
             with torch.set_grad_enabled(train and self.tune_encoder):
-                return encoder(x, n)
+                return encoder(to_device(x, self.device), self.n_levels)
 
-        return live
+        return encode
+
+    def train_inputs(self, encoder, items: Sequence[Any]) -> Any:
+        """What the training DataLoader reads (`harness.runner.loader.TrainInputs`): the feature cache, or inputs
+        decoded, augmented and preprocessed by the encoder's preprocessing in its workers."""
+        from harness.runner.loader import CachedFeatures, LiveInputs, TrainInputs
+
+        if self.uses_cache(train=True):
+            cached = self.features_fn(encoder, "train", True)
+            assert isinstance(cached, CachedFeatures)  # a cell that uses the cache reads its features from it
+            return cached.train_inputs(items)
+        aug = self.augmenter
+        dataset = LiveInputs(
+            items,
+            encoder.preprocessor,  # the preprocessing alone: the workers never touch the encoder's weights
+            aug.modality if aug else None,
+            aug.config if aug else None,
+            self.cfg.seed,
+        )
+        return TrainInputs(dataset, self.encode_fn(encoder, True))
+
+    @staticmethod
+    def feature_spec(encoder) -> Any:
+        """The encoder's features as methods see them (`methods.FeatureSpec`)."""
+        from methods import FeatureSpec
+
+        m = encoder.meta
+        return FeatureSpec(d_feats=m.d_feats, grid=tuple(m.grid), has_cls=m.has_cls, n_levels=m.n_levels)
 
     def build(self, encoder):
         import random
@@ -354,11 +398,10 @@ class CellRun:
         import numpy as np
         import torch
 
-        from methods import FeatureSpec, build_model
+        from methods import build_model
 
         llm = self.backbones.llm(self.cfg.llm, self.device, self.backbone_dtype)
-        m = encoder.meta
-        spec = FeatureSpec(d_feats=m.d_feats, grid=tuple(m.grid), has_cls=m.has_cls, n_levels=m.n_levels)
+        spec = self.feature_spec(encoder)
         torch.manual_seed(self.cfg.seed)
         random.seed(self.cfg.seed)
         np.random.seed(self.cfg.seed)
@@ -380,11 +423,12 @@ class CellRun:
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True,
             )
+        items = self.llm_items("train", llm)
         trainer = Trainer(
             ddp_model,
             state.parameters(),
-            self.llm_items("train", llm),
-            self.features_fn(encoder, "train", True),
+            items,
+            self.train_inputs(encoder, items),
             llm.tokenizer,
             self.cfg.train,
             self.cfg.lr,
@@ -396,7 +440,6 @@ class CellRun:
             rank=rank,
             world_size=world_size,
             on_step=self.on_step,
-            rng_streams={"augment": self.augmenter.rng} if self.augmenter else None,
             dtype_name=self.dtype_name,
         )
         return trainer.train()
@@ -436,6 +479,8 @@ class CellRun:
             metrics[role] = scores.corpus
             if scores.items:
                 self.item_scores[role] = scores.items  # execute_cell stores them beside the results file
+            if scores.notes:
+                self.metric_notes[role] = scores.notes
         return metrics
 
 
@@ -514,7 +559,7 @@ def _evaluate_prior(cfg: RunConfig, run_dir: Path) -> tuple[dict, dict]:
 
     bench = get_benchmark(cfg.dataset)
     train = load_items(cfg, bench, "train")
-    metrics, item_scores = {}, {}
+    metrics, item_scores, notes = {}, {}, {}
     for role in eval_roles(cfg, bench):
         items = load_items(cfg, bench, role)
         predictions = prior_predictions(bench, train, items)
@@ -529,6 +574,8 @@ def _evaluate_prior(cfg: RunConfig, run_dir: Path) -> tuple[dict, dict]:
         metrics[role] = scores.corpus
         if scores.items:
             item_scores[role] = scores.items
+        if scores.notes:
+            notes[role] = scores.notes
     info = {
         "train_time_s": 0.0,
         "mean_step_s": float("nan"),
@@ -538,6 +585,7 @@ def _evaluate_prior(cfg: RunConfig, run_dir: Path) -> tuple[dict, dict]:
         "n_train": len(train),
         "primary": (bench.spec.eval_split, bench.spec.primary_metric),
         "item_scores": item_scores,
+        "metric_notes": notes,
     }
     return metrics, info
 
@@ -546,6 +594,7 @@ def _train_and_evaluate(
     cfg: RunConfig, run_dir: Path, backbones: Backbones, on_step: Callable[[dict[str, Any]], None] | None
 ) -> tuple[dict, dict]:
     from harness.runner.checkpoint import save_tensors
+    from harness.runner.energy import OFF, TrainingEnergy
     from harness.runner.train import TRAIN_LOG_NAME
 
     if cfg.method_config.get("control") == "prior":
@@ -560,8 +609,16 @@ def _train_and_evaluate(
         device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
     cell = CellRun(cfg, run_dir, backbones, device=device, on_step=on_step)
     encoder = cell.encoder()
-    llm, model, state, result, world = _train(cfg, run_dir, cell, encoder)
+    # Table S7 measures the training (the feature cache it fills included); rank 0 measures the node
+    energy = TrainingEnergy(cfg.energy if not launched or launched[0] == 0 else OFF, cell.device.type == "cuda")
+    energy.start()
+    try:
+        llm, model, state, result, world = _train(cfg, run_dir, cell, encoder)
+    except BaseException:
+        energy.abandon()  # a failed training has no energy row; its meter's thread must not outlive it
+        raise
     info = {
+        "energy": energy.stop(result.steps, result.resumed_from),
         "train_time_s": result.train_time_s,
         "mean_step_s": result.mean_step_s,
         "steps": result.steps,
@@ -572,6 +629,7 @@ def _train_and_evaluate(
         "n_injected_tokens": int(getattr(model, "n_injected_tokens", -1)),
         "n_train": len(cell.items("train")),
         "world_size": world,
+        "hardware": hardware_label(cell.device, world),
         "feature_cache": sorted(cell.feature_entries),
         "primary": (cell.bench.spec.eval_split, cell.bench.spec.primary_metric),
     }
@@ -582,6 +640,7 @@ def _train_and_evaluate(
     )
     metrics = cell.evaluate(encoder, llm, model)
     info["item_scores"] = cell.item_scores
+    info["metric_notes"] = cell.metric_notes
     return metrics, info
 
 
@@ -616,6 +675,7 @@ def execute_cell(
     import torch
 
     from harness.runner.checkpoint import CHECKPOINT_NAME
+    from harness.runner.tracking import Tracker, finish_tracking, open_tracker
     from harness.runner.train import TRAIN_LOG_NAME, UnstableTraining
     from harness.store.items import items_path, write_item_scores
     from harness.store.results import write_result
@@ -627,11 +687,13 @@ def execute_cell(
     writes = not launched or launched[0] == 0  # rank 0 writes the run directory and the results row
     outcome = CellOutcome(run_id=cfg.run_id, status="ok", config_hash=chash)
     info: dict[str, Any] = {}
+    tracker = Tracker()
     t0 = time.perf_counter()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         if writes:
             sweep_temp_files(run_dir)  # this process owns the cell: temp files here are a killed writer's
+            tracker = open_tracker(cfg, run_dir)
             write_json(
                 run_dir / CONFIG_NAME,
                 {
@@ -642,7 +704,7 @@ def execute_cell(
                     "host": socket.gethostname(),
                 },
             )
-        outcome.metrics, info = _train_and_evaluate(cfg, run_dir, backbones or Backbones(), on_step)
+        outcome.metrics, info = _train_and_evaluate(cfg, run_dir, backbones or Backbones(), tracker.chain(on_step))
         outcome.train_time_s, outcome.mean_step_s = info["train_time_s"], info["mean_step_s"]
     except UnstableTraining as e:
         outcome.status, outcome.error = "unstable", str(e)
@@ -652,8 +714,12 @@ def execute_cell(
         return outcome
     primary = info.pop("primary", None) or primary_of(cfg)
     item_scores = info.pop("item_scores", None) if outcome.status == "ok" else None
+    notes = info.get("metric_notes") if outcome.status == "ok" else None
     extra = {k: info.get(k) for k in ("trainable_params", "n_injected_tokens", "n_train", "first_loss", "final_loss")}
+    extra["hardware"] = info.get("hardware", "")  # keys the measured step times of later estimates
     extra["torch_threads"] = torch.get_num_threads()  # the numbers may depend on it (CPU reductions)
+    extra.update(info.get("energy") or {})
+    finish_tracking(tracker, outcome.metrics, {"train_time_s": outcome.train_time_s, **extra})
     try:
         files = manifest(
             run_dir,
@@ -676,7 +742,7 @@ def execute_cell(
             write_item_scores(item_scores, results_dir, cfg.run_id)
         else:
             items_file.unlink(missing_ok=True)
-        write_result(result_rows(cfg, outcome, extra, primary), results_dir, cfg.run_id)
+        write_result(result_rows(cfg, outcome, extra, primary, notes), results_dir, cfg.run_id)
     except OSError as e:
         outcome.status = "failed"
         outcome.error = f"could not write the results of {cfg.run_id}: {e}" + _write_error_hint(e, results_dir)

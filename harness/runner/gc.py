@@ -2,10 +2,11 @@
 
 Lists the run directories under the runs directory whose run has no row in the results directory (a deleted or
 superseded result, a run interrupted for good), and the feature-cache entries (harness.runner.features) that no
-run with a current result read (`feature_cache` in its metrics.json). It is a dry run unless `--yes`; nothing in
-use is listed: a run directory whose cell lock a live owner holds, a cell with a registered SLURM job, a cache
-entry being written. The feature cache may be shared by several results directories (DEPALM_CACHE): entries are
-only listed when every run with a result here says which entries it read and no cell is running.
+run with a current result read (`feature_cache` in its metrics.json) or that are of a format this version never
+reads. It is a dry run unless `--yes`; nothing in use is listed: a run directory whose cell lock a live owner holds,
+a cell with a registered SLURM job, a cache entry being written. The feature cache may be shared by several
+results directories (DEPALM_CACHE): entries are only listed when every run with a result here says which entries it
+read and no cell is running.
 """
 
 from __future__ import annotations
@@ -111,14 +112,21 @@ def collect(results_dir: Path, runs_dir: Path, features_root: Path) -> tuple[lis
         elif not entries_known:
             notes.append("feature cache not examined: some runs predate the record of the entries they read")
         else:
+            from harness.runner.features import FORMAT_VERSION, entry_format
+
             for entry in sorted(p for p in features_root.iterdir() if p.is_dir()):
-                if entry.name not in used_entries and not _entry_busy(entry):
+                if _entry_busy(entry):
+                    continue
+                version = entry_format(entry)
+                if version is not None and version != FORMAT_VERSION:
+                    garbage.append((entry, f"feature-cache entry of format {version}, which this version never reads"))
+                elif entry.name not in used_entries:
                     garbage.append((entry, f"feature-cache entry no run with a result in {results_dir} read"))
     return garbage, notes
 
 
 def main(study: StudyConfig) -> int:
-    from harness.backbones.weights_cache import cache_root
+    from harness.runner.features import features_root
 
     if len(study.results) > 1:
         raise UsageError("--gc: pass one --results directory")
@@ -126,7 +134,7 @@ def main(study: StudyConfig) -> int:
     if not results_dir.is_dir():
         raise UsageError(f"--results {results_dir}: no such directory")
     runs_dir = Path(study.runs_dir) if study.runs_dir else results_dir / "runs"
-    garbage, notes = collect(results_dir, runs_dir, cache_root() / "features")
+    garbage, notes = collect(results_dir, runs_dir, features_root())
     for note in notes:
         print(f"note: {note}")
     sizes = [_size(p) for p, _ in garbage]

@@ -6,6 +6,7 @@ display, then render the reports. Everything is validated before any directory i
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import sys
@@ -21,7 +22,19 @@ from harness.config.profiles import PROFILES, Profile, default_profile_name, get
 from harness.config.recipes import resolve_recipe
 from harness.config.study import StudyConfig, flag_names
 from harness.errors import UsageError
+from harness.runner.energy import check_energy
+from harness.runner.eta import CellEstimate, Estimator, fmt_s, planned_hardware, print_estimates
 from harness.runner.executors.base import check_executor_name, get_executor
+from harness.runner.sweeps import (
+    check_fractions,
+    check_train_size,
+    check_widths,
+    resolve_backbones,
+    resolve_fractions,
+    resolve_widths,
+    widened,
+)
+from harness.runner.tracking import check_tracker
 from harness.store.results import check_run_id
 
 if TYPE_CHECKING:
@@ -206,17 +219,6 @@ def resolve_profile(name: str | None) -> Profile:
     return get_profile(name)
 
 
-def check_backbone(kind: str, value: str | None) -> None:
-    from harness.backbones import list_encoders, list_llms
-
-    if value is None:
-        return
-    valid = list_llms() if kind == "llm" else list_encoders()
-    if value not in valid and not (kind == "llm" and Path(value).is_dir()):
-        extra = " or a local Hugging Face model directory" if kind == "llm" else ""
-        raise UsageError(f"--{kind} {value!r}: unknown {kind} id; valid: {', '.join(valid)}{extra}")
-
-
 def resolve_eval_splits(splits: tuple[str, ...], spec: Any, lr_grid: bool) -> tuple[str, ...]:
     """Concrete split roles: the reported one in place of REPORTED_SPLIT, val first under --lr-grid (the lr is
     chosen on val), only roles the benchmark has."""
@@ -230,14 +232,14 @@ def check_settings(train: TrainSettings, ev: EvalSettings) -> None:
     from benchmarks.spec import SPLIT_ROLES
 
     fractions = ("warmup_frac", "min_lr_ratio", "label_smoothing", "adam_betas")
-    seeds = ("subset_seed",)
+    from_zero = ("subset_seed", "num_workers")  # a seed; 0 workers: loading in the training process
     for group, settings in (("train", train), ("eval", ev)):
         for f in dataclasses.fields(settings):
             value = getattr(settings, f.name)
             numbers = value if isinstance(value, tuple) else (value,)
             if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
                 continue
-            if f.name in seeds:
+            if f.name in from_zero:
                 bad, need = any(not isinstance(v, int) or v < 0 for v in numbers), "an integer >= 0"
             elif all(isinstance(v, int) for v in numbers):
                 bad, need = any(v < 1 for v in numbers), ">= 1"
@@ -272,12 +274,16 @@ def build_cells(
     grad_clip: float,
     variants: list[str],
 ) -> list[RunConfig]:
-    """Every cell, with the study's train and eval settings made concrete for each benchmark."""
+    """Every cell, with the study's train and eval settings made concrete for each benchmark, for each value of the
+    sweep axes (harness.runner.sweeps: llm, encoder, train fraction, mapping width)."""
     from benchmarks import get_benchmark
     from methods import get_preset
 
     presets = {(m, v): get_preset(m, v) for v in variants for m in methods}
-    feature_levels = max(p.extraction.n_levels for p in presets.values())
+    llms, encoders = resolve_backbones("llm", study.llm), resolve_backbones("encoder", study.encoder)
+    fractions, widths = resolve_fractions(study.train_fraction), resolve_widths(study.width)
+    check_widths(presets, widths)
+    check_train_size(study.train.train_size, profile.train.train_size, fractions)
     # the study holds the profile's values unless the user set others (flags, --config): those win over a cell's
     # official recipe (harness.config.recipes); a value equal to the profile's counts as the profile's
     batch_fields = ("batch_size", "micro_batch_size", "grad_sum_steps")
@@ -289,8 +295,20 @@ def build_cells(
     except ValueError as e:
         raise UsageError(f"--train.backbone_dtype: {e}") from None
     cells = []
+    as_dicts: dict[tuple[int, int | None], tuple[Any, dict[str, Any]]] = {}
+
+    def method_dict(config: Any, width: int | None) -> dict[str, Any]:
+        # one dict per recipe object and width, shared by its cells (nothing mutates a cell's method_config):
+        # converting every cell's config costs seconds at tens of thousands of cells. The entry holds the config,
+        # so its id is not reused while the cache lives.
+        key = (id(config), width)
+        if key not in as_dicts:
+            as_dicts[key] = (config, dataclasses.asdict(widened(config, width)))
+        return as_dicts[key][1]
+
     for dataset in datasets:
         spec = get_benchmark(dataset).spec
+        check_fractions(get_benchmark(dataset), fractions)
         train = dataclasses.replace(
             study.train,
             backbone_dtype=dtype,
@@ -298,9 +316,17 @@ def build_cells(
             image_size=study.train.image_size if spec.modality in ("image", "video") else None,
         )
         ev = dataclasses.replace(study.eval, splits=resolve_eval_splits(study.eval.splits, spec, study.lr_grid))
-        encoder = study.encoder or spec.default_encoder
+        axes = [
+            (llm or spec.default_llm, encoder or spec.default_encoder, fraction)
+            for llm in llms
+            for encoder in encoders
+            for fraction in fractions
+        ]
+        for encoder in dict.fromkeys(e for _, e, _ in axes):
+            check_image_size_for(encoder, train.image_size)
         for (method, variant), preset in presets.items():
-            for seed in seeds:
+            cell_widths = [None] if preset.control else widths
+            for (llm, encoder, fraction), width, seed in itertools.product(axes, cell_widths, seeds):
                 # the prior trains nothing: one cell, whatever the lr grid
                 for lr in lrs[:1] if preset.control == "prior" else lrs:
                     recipe = resolve_recipe(
@@ -320,20 +346,40 @@ def build_cells(
                             seed=seed,
                             lr=recipe.lr,
                             grad_clip=recipe.grad_clip,
-                            llm=study.llm or spec.default_llm,
+                            llm=llm,
                             encoder=encoder,
                             profile=profile.name,
                             variant=variant,
-                            method_config=dataclasses.asdict(recipe.method_config),
-                            train=recipe.train,
+                            method_config=method_dict(recipe.method_config, width),
+                            # a train fraction sets the training-set size: the profile's cap on it is dropped
+                            train=recipe.train
+                            if fraction is None
+                            else dataclasses.replace(recipe.train, train_size=None),
                             eval=ev,
                             data_root=study.data_root,
                             plugins=study.plugins,
-                            feature_levels=feature_levels,
                             recipe_source=recipe.source,
+                            tracking=study.tracking,
+                            energy=study.energy,
+                            train_fraction=fraction,
+                            width=width,
                         )
                     )
     return cells
+
+
+def check_image_size_for(encoder: str, image_size: int | None) -> None:
+    """An image size the encoder's patch grid cannot take is a usage error at planning, not a failed cell."""
+    from harness.backbones import encoder_entry
+    from harness.backbones.preprocess import check_image_size
+
+    shape = encoder_entry(encoder).shape
+    if image_size is None or shape is None or not shape.patch:
+        return
+    try:
+        check_image_size(image_size, shape.patch, encoder)
+    except ValueError as e:
+        raise UsageError(f"--train.image_size: {e}") from None
 
 
 def cells_on_gpu(study: StudyConfig) -> bool:
@@ -389,12 +435,12 @@ def plan(study: StudyConfig) -> Plan:
     lrs = resolve_lrs(study, profile)
     grad_clip = _positive("--grad-clip", study.grad_clip if study.grad_clip is not None else profile.grad_clip)
     check_settings(study.train, study.eval)
+    check_tracker(study.tracking)
+    check_energy(study.energy)
     seeds = resolve_seeds(study.seeds)
     methods = resolve_methods(study.methods, study.controls)
     variants = resolve_variants(study.variants)
     datasets, skipped = resolve_datasets(study.datasets, study.data_root)
-    check_backbone("llm", study.llm)
-    check_backbone("encoder", study.encoder)
     results_dir = Path(study.results[0]) if study.results else REPO_ROOT / "results"
     if len(study.results) > 1:
         raise UsageError("--results: a matrix writes to one results directory; repeat it only with --report-only")
@@ -419,45 +465,20 @@ def plan(study: StudyConfig) -> Plan:
 # ---- estimates ----------------------------------------------------------------------------------------------
 
 
-def estimate_cell_s(cfg: RunConfig, profile: Profile, step_s: dict[tuple[str, str, str, str], float]) -> float:
-    """Seconds one cell takes: its steps x the stored (else the profile's) step time, plus generation."""
-    from benchmarks import get_benchmark
-
-    if cfg.method_config.get("control") == "prior":
-        return 1.0  # no model: it reads the items and scores them
-    spec = get_benchmark(cfg.dataset).spec
-    n_train = cfg.train.train_size or spec.default_sizes.get("train") or cfg.train.batch_size
-    per_epoch = max(1, n_train // min(cfg.train.batch_size, n_train))
-    steps = min(s for s in (per_epoch * (cfg.train.epochs or 1), cfg.train.max_steps) if s)
-    n_eval = sum(cfg.eval.size or spec.default_sizes.get(r) or 1000 for r in cfg.eval.splits)
-    per_step = step_s.get((cfg.method, cfg.profile, cfg.llm, cfg.encoder), profile.est_step_s)
-    return steps * per_step + n_eval * profile.est_eval_item_s * cfg.eval.num_beams
+def estimate(p: Plan, study: StudyConfig) -> tuple[Estimator, list[CellEstimate]]:
+    """Estimates of the cells to run (harness.runner.eta), from the rows the plan read."""
+    hardware = planned_hardware(study.executor, study.slurm)
+    estimator = Estimator(p.profile, p.rows, hardware, p.cells)
+    return estimator, [estimator.cell(c) for c in p.todo]
 
 
-def stored_step_times(rows: pd.DataFrame | None) -> dict[tuple[str, str, str, str], float]:
-    """Median measured seconds per optimiser step by (method, profile, llm, encoder), from earlier results."""
-    if rows is None or "mean_step_s" not in rows.columns:
-        return {}
-    df = rows[rows["source"] == "run"].dropna(subset=["mean_step_s"])
-    med = df.groupby(["method", "profile", "llm", "encoder"])["mean_step_s"].median()
-    return {k: float(v) for k, v in med.items()}
-
-
-def _fmt_s(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
-
-
-def print_plan(p: Plan, estimates: dict[str, float], parallel: int, stream: Any = None) -> None:
+def print_plan(p: Plan, estimator: Estimator, estimates: list[CellEstimate], parallel: int, stream: Any = None) -> None:
     stream = stream or sys.stdout
     print(f"profile {p.profile.name}: {p.profile.summary}", file=stream)
     for d, why in p.skipped_datasets:
         print(f"skipped dataset {d}: {why}", file=stream)
     print(f"{len(p.cells)} cells: {len(p.todo)} to run, {len(p.cached)} cached in {p.results_dir}", file=stream)
-    for c in p.todo:
-        print(f"  {c.run_id}  ~{_fmt_s(estimates[c.run_id])}", file=stream)
-    total = sum(estimates.values())
-    print(f"ETA {_fmt_s(total / max(1, parallel))} ({_fmt_s(total)} of compute, {parallel} at a time)", file=stream)
+    print_estimates(estimates, parallel, estimator.hardware, estimator.model(), stream)
 
 
 # ---- main -----------------------------------------------------------------------------------------------------
@@ -467,11 +488,12 @@ def main(study: StudyConfig) -> int:
     p = plan(study)
     executor = get_executor(study.executor, study.executor_options)
     parallel = getattr(executor, "max_parallel", 1)
-    step_s = stored_step_times(p.rows)
-    estimates = {c.run_id: estimate_cell_s(c, p.profile, step_s) for c in p.todo}
-    print_plan(p, estimates, parallel)
+    estimator, cell_estimates = estimate(p, study)
+    print_plan(p, estimator, cell_estimates, parallel)
+    estimates = {e.run_id: e.total_s for e in cell_estimates}
     if study.dry_run:
         return 0
+    _check_feature_cache(study)
     outcomes = []
     if p.todo:
         from harness.runner.claims import run_owned, sigterm_interrupts
@@ -484,7 +506,7 @@ def main(study: StudyConfig) -> int:
                     outcomes.append(outcome)
         finally:
             progress.close()
-        print(f"ran {len(outcomes)} cells in {_fmt_s(progress.elapsed_s())}")
+        print(f"ran {len(outcomes)} cells in {fmt_s(progress.elapsed_s())}")
     bad = [o for o in outcomes if o.status != "ok"]
     for o in bad:
         first = (o.error or "").strip().splitlines()
@@ -497,6 +519,21 @@ def main(study: StudyConfig) -> int:
         s == "failed" for _, s in cached_bad
     )
     return 1 if failed else 0
+
+
+def _check_feature_cache(study: StudyConfig) -> None:
+    """--verify-cache: every shard re-hashed before any cell reads it; and a warning for a cache under the home
+    directory of a cluster (the jobs warn too, where SLURM's variables are set)."""
+    from harness.runner.features import features_root, home_cache_warning, verify_cache
+
+    message = home_cache_warning(features_root(), on_cluster=study.executor == "slurm" or None)
+    if message:
+        print(f"warning: {message}", file=sys.stderr)
+    if study.verify_cache:
+        report = verify_cache(features_root())
+        for entry, shard in report.bad:
+            print(f"feature cache: {entry}/{shard} did not match its SHA-256: deleted", file=sys.stderr)
+        print(report.summary())
 
 
 def render(p: Plan) -> None:

@@ -1,7 +1,7 @@
 """Training loop of Appendix C.3: AdamW (wd 0.1, eps 1e-4), linear warmup over the first 20% of steps from
 alpha_max*1e-4 then cosine back down, gradient clipping, effective batch by accumulation, label smoothing, loss on
 answer tokens + EOS only (token ids: `harness.runner.text`), one target drawn per epoch for grouped items,
-resumable full-state checkpoints.
+resumable full-state checkpoints. Inputs come through a DataLoader (`harness.runner.loader`) that replays the plan.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +28,7 @@ from harness.runner.checkpoint import (
     save_checkpoint,
     truncate_log,
 )
+from harness.runner.loader import Draw, StepBatches, TrainInputs, make_loader, resolve_workers
 from harness.runner.text import encode_for_training
 
 TRAIN_LOG_NAME = "train_log.jsonl"
@@ -142,6 +143,8 @@ class Trainer:
 
     `model` may be wrapped in DistributedDataParallel (`rank`/`world_size` set); only rank 0 writes files.
     `state_owner` saves/loads the trainable weights (the model, plus encoder biases under bias tuning).
+    `features_fn`: the training inputs a DataLoader reads (`TrainInputs`), or a plain items -> features function
+    called in this process.
     """
 
     def __init__(
@@ -149,7 +152,7 @@ class Trainer:
         model: torch.nn.Module,
         trainable: list[torch.nn.Parameter],
         items: Sequence[TrainItem],
-        features_fn: FeaturesFn,
+        features_fn: FeaturesFn | TrainInputs,
         tokenizer,
         settings: TrainSettings,
         lr: float,
@@ -161,15 +164,16 @@ class Trainer:
         rank: int = 0,
         world_size: int = 1,
         on_step: Callable[[dict[str, Any]], None] | None = None,
-        rng_streams: dict[str, random.Random] | None = None,
         dtype_name: str = "auto",
     ) -> None:
         """`dtype_name`: the frozen backbones' dtype (`harness.backbones.precision`): the forward passes autocast to it
         when it is a half dtype; "auto" is float16 on a GPU, float32 on a CPU."""
         self.model, self.trainable, self.items = model, trainable, list(items)
-        self.rng_streams = rng_streams or {}  # private random streams (e.g. the augmenter's), checkpointed too
         self.state_owner = state_owner  # has trainable_state_dict() / load_trainable_state_dict()
-        self.features_fn, self.tokenizer, self.s = features_fn, tokenizer, settings
+        self.inputs = (
+            features_fn if isinstance(features_fn, TrainInputs) else TrainInputs.of_function(self.items, features_fn)
+        )
+        self.tokenizer, self.s = tokenizer, settings
         self.lr, self.grad_clip, self.seed = lr, grad_clip, seed
         self.run_dir, self.device, self.rank, self.world_size = run_dir, device, rank, world_size
         self.on_step = on_step
@@ -194,7 +198,9 @@ class Trainer:
 
     def _plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         if epoch not in self._plans:
-            self._plans = {epoch: epoch_plan(len(self.items), [len(it.targets) for it in self.items], self.seed, epoch)}
+            # two epochs kept: the loader reads the next epoch's first batches while this one ends
+            self._plans = {e: p for e, p in self._plans.items() if e == epoch - 1}
+            self._plans[epoch] = epoch_plan(len(self.items), [len(it.targets) for it in self.items], self.seed, epoch)
         return self._plans[epoch]
 
     def global_batch(self, step: int) -> list[tuple[TrainItem, str]]:
@@ -205,10 +211,34 @@ class Trainer:
         idx = order[pos * g : (pos + 1) * g]
         return [(self.items[i], self.items[i].targets[picks[i]]) for i in idx]
 
-    def _micro_batches(self, step: int) -> list[list[tuple[TrainItem, str]]]:
-        mine = self.global_batch(step)[self.rank :: self.world_size]
+    def _micro_draws(self, step: int) -> list[list[Draw]]:
+        """This rank's micro-batches of step `step` as draws (slot: the position in the global batch)."""
+        epoch, pos = divmod(step, self.per_epoch)
+        order, _ = self._plan(epoch)
+        g = self.batching.global_batch
+        slots = list(enumerate(order[pos * g : (pos + 1) * g].tolist()))[self.rank :: self.world_size]
+        mine = [Draw(step, slot, item) for slot, item in slots]
         m = self.batching.micro_batch
         return [mine[i : i + m] for i in range(0, len(mine), m) if mine[i : i + m]]
+
+    def _micro_batches(self, step: int) -> list[list[tuple[TrainItem, str]]]:
+        _, picks = self._plan(step // self.per_epoch)
+        return [
+            [(self.items[d.item], self.items[d.item].targets[picks[d.item]]) for d in chunk]
+            for chunk in self._micro_draws(step)
+        ]
+
+    def loader(self, start: int) -> torch.utils.data.DataLoader:
+        """The DataLoader of steps [start, total): this rank's micro-batches in the order `train` consumes them."""
+        return make_loader(
+            self.inputs,
+            StepBatches(self._micro_draws, start, self.total),
+            num_workers=resolve_workers(self.s.num_workers, self.world_size),
+            prefetch_factor=self.s.prefetch_factor,
+            pin_memory=self.s.pin_memory,
+            device=self.device,
+            seed=self.seed,
+        )
 
     def state_dict(self, step: int, train_time_s: float, last_loss: float) -> dict[str, Any]:
         epoch, pos = divmod(step, self.per_epoch)
@@ -227,7 +257,7 @@ class Trainer:
 
     def _all_rng_states(self) -> list[dict[str, Any]]:
         """Every rank's RNG states (index = rank), so each rank resumes its own dropout/sampling stream."""
-        mine = {**_rng_state(), "streams": {k: r.getstate() for k, r in self.rng_streams.items()}}
+        mine = _rng_state()
         if self.world_size == 1:
             return [mine]
         states: list[Any] = [None] * self.world_size
@@ -246,19 +276,16 @@ class Trainer:
         self.scaler.load_state_dict(ck["scaler"])
         rng = ck["rng"][self.rank] if len(ck["rng"]) == self.world_size else ck["rng"][0]
         _set_rng_state(rng)
-        for k, state in rng.get("streams", {}).items():
-            if k in self.rng_streams:
-                self.rng_streams[k].setstate(state)
         if self.rank == 0:
             truncate_log(self.log_path, ck["step"])
         return ck["step"], ck["train_time_s"], ck["last_loss"]
 
-    def _forward(self, chunk: list[tuple[TrainItem, str]]) -> tuple[torch.Tensor, int]:
+    def _forward(self, chunk: list[tuple[TrainItem, str]], inputs: Any) -> tuple[torch.Tensor, int]:
         items = [it for it, _ in chunk]
         text = encode_for_training(
             self.tokenizer, [it.prompt for it in items], [t for _, t in chunk], self.s.max_target_tokens, self.device
         )
-        feats = self.features_fn(items)
+        feats = self.inputs.to_features(inputs)
         with autocast(self.device, self.dtype_name):
             out = self.model(
                 feats,
@@ -274,16 +301,20 @@ class Trainer:
         start, elapsed, loss_value = self._resume()
         self.model.train()
         step_times: list[float] = []
+        batches: Iterator[Any] = iter(self.loader(start)) if start < self.total else iter(())
         for step in range(start, self.total):
             t0 = time.perf_counter()
             self.opt.zero_grad(set_to_none=True)
             chunks = self._micro_batches(step)
-            step_loss, tokens = 0.0, 0
+            step_loss, tokens, data_s = 0.0, 0, 0.0
             for i, chunk in enumerate(chunks):
                 sync = i == len(chunks) - 1 or not hasattr(self.model, "no_sync")
                 no_sync: Any = getattr(self.model, "no_sync", None)  # DDP wrapper only
+                t_data = time.perf_counter()
+                inputs = next(batches)
+                data_s += time.perf_counter() - t_data
                 with contextlib.nullcontext() if sync else no_sync():
-                    loss, n_tok = self._forward(chunk)
+                    loss, n_tok = self._forward(chunk, inputs)
                     if not torch.isfinite(loss):
                         raise UnstableTraining(f"loss is {loss.item()} at step {step}")
                     # mean over the step's micro-batches, times grad_sum_steps (R6: the official loop sums its
@@ -312,6 +343,7 @@ class Trainer:
                 "grad_norm": grad_norm,
                 "tokens_per_s": tokens * self.world_size / dt,
                 "step_s": dt,
+                "data_s": data_s,  # of step_s, waiting for the loader
                 "elapsed_s": elapsed,
             }
             if self.rank == 0 and (done % self.s.log_every == 0 or done == self.total or done == start + 1):
@@ -323,6 +355,7 @@ class Trainer:
                     save_checkpoint(state, self.checkpoint_path)
             if self.on_step:
                 self.on_step(record)
+        del batches  # its workers stop here
         self.model.eval()
         return TrainResult(
             steps=self.total,

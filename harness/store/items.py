@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
+from harness.store.index import IndexKind, read_indexed, read_parquet
 from harness.store.results import (
     CHECKSUM_KEY,
     ITEMS_SUFFIX,
@@ -29,7 +30,8 @@ from harness.store.results import (
     ResultsWarning,
     check_run_id,
     content_digest,
-    visible_files,
+    index_directories,
+    resolved_files,
     write_checksummed,
 )
 
@@ -83,13 +85,13 @@ def item_files(paths: Iterable[Path]) -> list[Path]:
             if path.name.endswith(ITEMS_SUFFIX):
                 found[path.resolve()] = None
         elif path.is_dir():
-            found.update((p.resolve(), None) for p in visible_files(path, f"*{ITEMS_SUFFIX}"))
+            found.update((p, None) for p in resolved_files(path, f"*{ITEMS_SUFFIX}"))
     return list(found)
 
 
 def read_verified_items(path: Path) -> pa.Table:
     """One per-item scores file, checked; raises ValueError (or an arrow / OS error) naming what is wrong."""
-    table = pq.read_table(path)
+    table = read_parquet(path)
     stored = (table.schema.metadata or {}).get(CHECKSUM_KEY)
     if stored is None:
         raise ValueError("it carries no checksum")
@@ -103,23 +105,37 @@ def read_verified_items(path: Path) -> pa.Table:
     others = sorted(set(table.column("run_id").to_pylist()) - {run_id})
     if others:
         raise ValueError(f"it holds rows of run(s) {', '.join(others[:3])}, not only of {run_id}")
-    keys = pa.table([table.column(c) for c in ("split", "metric", "item_id")], names=["split", "metric", "item_id"])
-    if keys.group_by(keys.column_names).aggregate([]).num_rows != table.num_rows:
+    # one key per row (the unit separator cannot occur in the ids that matter here: any collision only refuses)
+    keys = pc.binary_join_element_wise(*(table.column(c) for c in ("split", "metric", "item_id")), "\x1f")
+    if pc.count_distinct(keys, mode="all").as_py() != table.num_rows:
         raise ValueError("it repeats an item's score")
     return table
 
 
-def read_item_scores(paths: Iterable[Path], run_ids: Iterable[str] | None = None) -> pd.DataFrame:
+def _warn(message: str) -> None:
+    warnings.warn(message, ResultsWarning, stacklevel=4)
+
+
+ITEMS_INDEX = IndexKind(".items-index.parquet", ITEM_SCHEMA, lambda path: (read_verified_items(path), True), _warn)
+
+
+def read_item_scores(
+    paths: Iterable[Path], run_ids: Iterable[str] | None = None, *, use_index: bool = True
+) -> pd.DataFrame:
     """Every per-item scores file under `paths` (only those of `run_ids` when given) as one DataFrame with
-    `ITEM_COLUMNS`; a damaged file is skipped with a `ResultsWarning` naming it."""
+    `ITEM_COLUMNS`; a damaged file is skipped with a `ResultsWarning` naming it. The files of a directory that its
+    index (harness/store/index.py) holds unchanged come from it in one read; every file is indexed, whatever
+    `run_ids` asks for, so that asking for other runs next time finds them there."""
+    paths = list(map(Path, paths))
     wanted = None if run_ids is None else set(run_ids)
-    tables = []
-    for path in item_files(paths):
-        if wanted is not None and path.name.removesuffix(ITEMS_SUFFIX) not in wanted:
-            continue
-        try:
-            tables.append(read_verified_items(path))
-        except Exception as e:  # noqa: BLE001 - a damaged file is reported and skipped, never fatal
-            warnings.warn(f"skipping unreadable per-item scores file {path}: {e}", ResultsWarning, stacklevel=2)
+
+    def skip(path: Path, e: Exception) -> None:
+        if wanted is None or path.name.removesuffix(ITEMS_SUFFIX) in wanted:
+            warnings.warn(f"skipping unreadable per-item scores file {path}: {e}", ResultsWarning, stacklevel=4)
+
+    pieces = read_indexed(index_directories(paths) if use_index else [], item_files(paths), ITEMS_INDEX, skip)
+    tables = [piece.table.select(list(ITEM_COLUMNS)) for piece in pieces]
     table = pa.concat_tables(tables) if tables else ITEM_SCHEMA.empty_table()
+    if wanted is not None:
+        table = table.filter(pc.is_in(table.column("run_id"), pa.array(sorted(wanted), pa.string())))
     return table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)

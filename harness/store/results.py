@@ -31,11 +31,16 @@ Columns (`SCHEMA`; extra columns are kept as they are):
   variant           recipe variant: official (as the official code ran it) | paper (as the appendix writes it);
                     rows written before the variant axis read as "paper"; the paper's own rows are "official"
                     (the official code produced them)
+  train_fraction    sweep axis of Figure 3 (right): the fraction of the benchmark's whole train split the run trained
+                    on; NaN when not swept (the benchmark's own split), and for the paper's rows
+  width             sweep axis of Figure 3 (left): the mapping width the run set (a QPMapper's d_embed, an MLP_2's
+                    hidden units); null when not swept
   split             split role the metric was measured on: train | val | test; "all" for aggregates over
                     benchmarks
   metric            metric name (CIDEr, VQA_acc, SPIDEr, BLEU_1..BLEU_4, METEOR, ROUGE_L, SPICE, ...); the
                     values use the paper's x100 scale
-  value             the number; NaN for a failed / unstable cell
+  value             the number; NaN for a failed / unstable cell, or for a metric the run could not compute,
+                    whose note then says why (SPIDEr without the CoreNLP jars)
   std               standard deviation over seeds (paper S-tables); NaN for run rows (the report computes it)
   status            ok | failed | unstable | cancelled | interrupted (its worker was killed from outside: the
                     next plain run re-runs it)
@@ -46,6 +51,12 @@ Columns (`SCHEMA`; extra columns are kept as they are):
   n_injected_tokens perceptual tokens injected into the LLM (null when unknown)
   first_loss        training loss of the run's first optimiser step (NaN when not trained / unknown)
   final_loss        training loss of its last step: above first_loss, the run did not learn (the report says so)
+  energy_kwh        energy of the run's training in kWh, the PUE included (Table S7); NaN when not measured
+  co2_kg            energy_kwh x co2_kg_per_kwh: the training's emissions in kg CO2 (NaN when not measured)
+  co2_kg_per_kwh    carbon intensity the run was converted with (the paper's: 0.385)
+  pue               power usage effectiveness the measured energy was multiplied by (the paper's: 1.1)
+  energy_method     how energy_kwh was obtained (harness.runner.energy): rapl | nvml | tdp-estimate |
+                    gpu-tdp-estimate parts joined by "+", or codecarbon:<its sources>; "" when not measured
   config_hash       hash of the resolved run config (the cache key); "" for paper rows
   run_id            unique id of the run (also the file name); paper rows: `paper-<table>`
   code_version      git commit (or package version) that produced the row
@@ -60,10 +71,12 @@ Columns (`SCHEMA`; extra columns are kept as they are):
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
 import functools
 import hashlib
 import json
 import math
+import os
 import re
 import warnings
 from collections.abc import Iterable
@@ -75,6 +88,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.store.atomic import atomic_path
+from harness.store.index import IndexKind, read_indexed, read_parquet
 
 STATUSES = ("ok", "failed", "unstable", "cancelled", "interrupted")
 SOURCES = ("run", "paper")
@@ -95,6 +109,8 @@ SCHEMA: dict[str, tuple[pa.DataType, Any]] = {
     "encoder": (pa.string(), ""),
     "profile": (pa.string(), None),
     "variant": (pa.string(), "paper"),
+    "train_fraction": (pa.float64(), math.nan),
+    "width": (pa.int64(), pd.NA),
     "split": (pa.string(), None),
     "metric": (pa.string(), None),
     "value": (pa.float64(), math.nan),
@@ -107,6 +123,11 @@ SCHEMA: dict[str, tuple[pa.DataType, Any]] = {
     "n_injected_tokens": (pa.int64(), pd.NA),
     "first_loss": (pa.float64(), math.nan),
     "final_loss": (pa.float64(), math.nan),
+    "energy_kwh": (pa.float64(), math.nan),
+    "co2_kg": (pa.float64(), math.nan),
+    "co2_kg_per_kwh": (pa.float64(), math.nan),
+    "pue": (pa.float64(), math.nan),
+    "energy_method": (pa.string(), ""),
     "config_hash": (pa.string(), ""),
     "run_id": (pa.string(), None),
     "code_version": (pa.string(), ""),
@@ -195,10 +216,10 @@ def normalize_rows(rows: Iterable[dict], run_id: str) -> pd.DataFrame:
         for col, allowed in CATEGORICAL.items():
             if full[col] not in allowed:
                 raise ValueError(f"run {run_id}, row {i}: {col}={full[col]!r}; expected one of {', '.join(allowed)}")
-        if full["status"] == "ok" and _missing(full["value"]):
+        if full["status"] == "ok" and _missing(full["value"]) and not full["note"]:  # a skipped metric says why
             raise ValueError(
-                f"run {run_id}, row {i}: metric {full['metric']!r} has no value but status 'ok'; "
-                f"use status 'failed' or 'unstable' for a missing number"
+                f"run {run_id}, row {i}: metric {full['metric']!r} has no value but status 'ok' and no note; "
+                f"use status 'failed' or 'unstable' for a missing number, or a note saying why it was not computed"
             )
         out.append(full)
     return _typed(pd.DataFrame(out))
@@ -252,14 +273,30 @@ def write_checksummed(table: pa.Table, path: Path) -> Path:
     return path
 
 
-def visible_files(directory: Path, pattern: str) -> list[Path]:
-    """The files matching `pattern` under `directory` (recursive), sorted, except hidden ones and those under a
-    hidden folder (a writer's temp files)."""
-    return [
-        p
-        for p in sorted(directory.rglob(pattern))
-        if not any(s.startswith(".") for s in p.relative_to(directory).parts)
-    ]
+def visible_files(directory: Path, pattern: str, *, resolve_links: bool = False) -> list[Path]:
+    """The files matching `pattern` under `directory` (recursive, like `rglob`: links to folders are not followed),
+    sorted, except hidden ones and those under a hidden folder (a writer's temp files, the store's indexes); with
+    `resolve_links`, a link to a file is given as its target."""
+    found: list[Path] = []
+    stack = [Path(directory)]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    stack.append(folder / entry.name)
+                elif fnmatch.fnmatchcase(entry.name, pattern) and entry.is_file():
+                    path = folder / entry.name
+                    found.append(path.resolve() if resolve_links and entry.is_symlink() else path)
+    return sorted(found)
+
+
+def resolved_files(directory: Path, pattern: str) -> list[Path]:
+    """`visible_files` with each path resolved: the folder once, a file only when it is a link (resolving 16,500
+    paths one by one costs seconds)."""
+    return visible_files(Path(directory).resolve(), pattern, resolve_links=True)
 
 
 def result_files(paths: Iterable[Path]) -> list[Path]:
@@ -270,9 +307,7 @@ def result_files(paths: Iterable[Path]) -> list[Path]:
         if path.is_file():
             found[path.resolve()] = None
         elif path.is_dir():
-            found.update(
-                (p.resolve(), None) for p in visible_files(path, "*.parquet") if not p.name.endswith(ITEMS_SUFFIX)
-            )
+            found.update((p, None) for p in resolved_files(path, "*.parquet") if not p.name.endswith(ITEMS_SUFFIX))
         else:
             raise FileNotFoundError(
                 f"results path {path}: no such file or directory (pass a results directory "
@@ -294,7 +329,7 @@ def _empty_frame() -> pd.DataFrame:
 def read_verified(path: Path) -> tuple[pa.Table, bool]:
     """One results file, checked: (table, whether it carried a checksum). Raises ValueError (or an arrow / OS
     error) when it is unreadable, fails its checksum, lacks a required column or has an unknown category."""
-    table = pq.read_table(path)
+    table = read_parquet(path)
     stored = (table.schema.metadata or {}).get(CHECKSUM_KEY)
     if stored is not None and stored.decode("ascii", "replace") != content_digest(table):
         raise ValueError("its content does not match its checksum (the file is damaged or was edited)")
@@ -305,27 +340,46 @@ def read_verified(path: Path) -> tuple[pa.Table, bool]:
     return table, stored is not None
 
 
-def read_results(paths: list[Path]) -> pd.DataFrame:
+def _warn(message: str) -> None:
+    warnings.warn(message, ResultsWarning, stacklevel=4)
+
+
+RESULTS_INDEX = IndexKind(
+    ".results-index.parquet",
+    pa.schema([(c, t) for c, (t, _) in SCHEMA.items()]),
+    read_verified,
+    _warn,
+)
+
+
+def index_directories(paths: Iterable[Path]) -> list[Path]:
+    """The resolved directories among `paths`: each keeps an index of the files read under it."""
+    return list(dict.fromkeys(p.resolve() for p in map(Path, paths) if p.is_dir()))
+
+
+def read_results(paths: list[Path], *, use_index: bool = True) -> pd.DataFrame:
     """Merge every results file under `paths` into one typed DataFrame (schema columns first).
 
     A file that cannot be read, fails its checksum, lacks required columns or holds an unknown status / source /
-    split is skipped with a `ResultsWarning` naming it; files without a checksum are read with one warning.
+    split is skipped with a `ResultsWarning` naming it; files without a checksum are read with one warning. The
+    files of a directory that its index (harness/store/index.py) holds unchanged come from it in one read;
+    `use_index=False` reads every file (and leaves the indexes alone).
     """
+    files = result_files(paths)
+
+    def skip(path: Path, e: Exception) -> None:
+        warnings.warn(f"skipping unreadable results file {path}: {e}", ResultsWarning, stacklevel=4)
+
+    directories = index_directories(paths) if use_index else []
+    pieces = read_indexed(directories, files, RESULTS_INDEX, skip)
     tables, frames = [], []  # files in the schema's types are merged in arrow (fast); others are cast one by one
-    unverified = []
-    for path in result_files(paths):
-        try:
-            table, verified = read_verified(path)
-            if all(
-                _arrow_kind(table.schema.field(c).type) == t for c, (t, _) in SCHEMA.items() if c in table.column_names
-            ):
-                tables.append(table)
-            else:
-                frames.append(_typed(_to_pandas(table)))
-            if not verified:
-                unverified.append(path)
-        except Exception as e:  # noqa: BLE001 - any unreadable file is reported and skipped, never fatal
-            warnings.warn(f"skipping unreadable results file {path}: {e}", ResultsWarning, stacklevel=2)
+    unverified = [p for piece in pieces for p in piece.unverified]
+    for piece in pieces:
+        table = piece.table
+        if all(_arrow_kind(table.schema.field(c).type) == t for c, (t, _) in SCHEMA.items() if c in table.column_names):
+            tables.append(table)
+        else:
+            frames.append(_typed(_to_pandas(table)))
     if unverified:
         warnings.warn(
             f"{len(unverified)} results file(s) carry no checksum (written by an older version), read "

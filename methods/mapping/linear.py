@@ -10,6 +10,7 @@ from torch import nn
 
 from methods.config import TokenLayout
 from methods.mapping.base import MappingBlock
+from methods.modules import ACTIVATIONS, check_activation
 from methods.registry import register_block
 
 
@@ -42,20 +43,27 @@ class LinearMapping(MappingBlock):
 
 @register_block("mapping", "mlp")
 class MLPMapping(LinearMapping):
-    """Two-layer projection with a `hidden`-wide GELU bottleneck: the parameter sweep of Figure 3 (LiMBeR, eP-ALM)."""
+    """Two-layer projection with a `hidden`-wide bottleneck: the parameter sweep of Figure 3 (LiMBeR, eP-ALM). The
+    activation between the layers is GELU, or `identity` (a factorised linear map) as the official LiMBeR and eP-ALM
+    configs set for two layers (experiment/limber.yaml:8, experiment/epalm.yaml:17: `activation: null`)."""
 
     @dataclass
     class Options:
         hidden: int = 1024
+        activation: str = "gelu"
 
         def __post_init__(self) -> None:
             if self.hidden < 1:
                 raise ValueError(f"hidden must be >= 1, got {self.hidden}")
+            check_activation(self.activation)
 
     @staticmethod
     def projection(options: Options, d_in: int, d_out: int) -> nn.Module:
-        return nn.Sequential(nn.Linear(d_in, options.hidden), nn.GELU(), nn.Linear(options.hidden, d_out))
+        return nn.Sequential(
+            nn.Linear(d_in, options.hidden), ACTIVATIONS[options.activation](), nn.Linear(options.hidden, d_out)
+        )
 
     @classmethod
     def describe(cls, options: Options) -> str:
-        return f"MLP (2 layers, hidden {options.hidden})"
+        act = "" if options.activation == "gelu" else f", {options.activation} activation"
+        return f"MLP (2 layers, hidden {options.hidden}{act})"

@@ -39,7 +39,8 @@ class QueryPooler(nn.Module):
     def __init__(self, d: int, n_layers: int, n_queries: int, options: PoolerOptions):
         super().__init__()
         self.queries = nn.Parameter(torch.empty(n_queries, d))
-        nn.init.normal_(self.queries, std=options.query_std)
+        if not self.queries.is_meta:  # a meta tensor has no values to draw, and drawing on it imports torch._dynamo
+            nn.init.normal_(self.queries, std=options.query_std)
         self.layers = nn.ModuleList(
             transformer_layer(d, options.n_heads, options.dropout, options.activation, options.ln_eps)
             for _ in range(n_layers)
@@ -69,6 +70,8 @@ class QPMapper(MappingBlock):
             super().__post_init__()
             if min(self.d_embed, self.n_layers, self.n_queries, self.n_heads) < 1:
                 raise ValueError("d_embed, n_layers, n_queries and n_heads must be >= 1")
+            if self.d_embed % self.n_heads:
+                raise ValueError(f"d_embed {self.d_embed} must be a multiple of n_heads {self.n_heads}")
 
     def __init__(self, options: Options, layout: TokenLayout, d_target: int):
         super().__init__(options, layout, d_target)

@@ -31,6 +31,7 @@ dropped and the cell resubmitted.
 from __future__ import annotations
 
 import fcntl
+import getpass
 import hashlib
 import json
 import os
@@ -322,7 +323,7 @@ def read_limits() -> SlurmLimits:
         )
         return limits
     try:  # accounting may be off or restricted: no per-user limit is then known
-        user = os.environ.get("USER") or os.environ.get("LOGNAME") or ""
+        user = getpass.getuser()  # USER may be unset (containers, cron): the password database knows
         submit = _slurm_cmd(
             ["sacctmgr", "-n", "-P", "show", "assoc", "where", f"user={user}", "format=MaxSubmit"], timeout_s=30
         )
