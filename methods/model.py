@@ -65,7 +65,9 @@ class Connector(nn.Module):
         """[B, n, T, d_feats] encoder features -> mapped tokens [B, n_fl, N, d]."""
         param = next(self.mapping.parameters(), None)
         dtype = param.dtype if param is not None else torch.float32
-        return self.mapping(extract(features, self.cfg.extraction, self.spec).to(dtype))
+        # cast before extracting: the feature cache holds fp16, and under a CPU bf16 autocast torch.cat of fp16
+        # tensors fails ("Unexpected floating ScalarType")
+        return self.mapping(extract(features.to(dtype), self.cfg.extraction, self.spec))
 
 
 class PerceptualLM(nn.Module):

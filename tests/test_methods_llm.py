@@ -377,6 +377,19 @@ def test_half_precision_llm():
     assert all(p.dtype == torch.float32 and p.grad is not None for p in model.trainable_parameters())
 
 
+@pytest.mark.parametrize("method_id", PAPER_IDS)
+def test_cached_fp16_features_under_cpu_bf16_autocast(method_id):
+    """The trainer's path under backbone_dtype bfloat16: a bf16 LLM in autocast, fed the feature cache's fp16."""
+    torch.manual_seed(1)
+    model = build_model(small(method_id), SPEC, tiny_llm("llama").to(torch.bfloat16))
+    feats, ids, mask = batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(feats.half(), ids, mask, labels=ids.masked_fill(mask == 0, -100))
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    assert all(p.dtype == torch.float32 and p.grad is not None for p in model.trainable_parameters())
+
+
 def test_gemma3_soft_tokens_use_its_embedding_scale():
     model = build("depalm", "gemma3")
     assert model.adapter.dims.embed_scale == pytest.approx(math.sqrt(D))
