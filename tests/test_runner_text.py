@@ -211,3 +211,20 @@ def test_decoding_stops_at_the_first_eos_and_skips_special_tokens():
     width = max(map(len, rows))
     padded = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])  # beam search pads after EOS
     assert decode_new_tokens(tok, padded) == ["blue", "bike"]
+
+
+def test_bf16_generation_reads_fp16_cached_features():
+    """As the feature cache serves them: fp16 rows stacked per batch, under backbone_dtype bfloat16."""
+    from test_methods_llm import SPEC, build
+
+    model = build("limber-1", "llama")
+    model.llm.to(torch.bfloat16)
+    tok = CharTokenizer(" abcdefghijklmnopqrstuvwxyz?:.ABCDEFGHIJKLMNOPQRSTUVWXYZ012345")
+    items = [_Item(f"q{i}", "what is it? ") for i in range(3)]
+    rows = torch.randn(len(items), SPEC.n_levels, SPEC.n_tokens, SPEC.d_feats).half()
+    features_fn = lambda batch: torch.stack([rows[int(it.id[1:])] for it in batch])  # noqa: E731
+    settings = EvalSettings(num_beams=1, max_new_tokens=3, batch_size=2)
+    records = generate_predictions(
+        model, items, features_fn, tok, settings, str.strip, torch.device("cpu"), dtype_name="bfloat16"
+    )
+    assert [r["id"] for r in records] == ["q0", "q1", "q2"]

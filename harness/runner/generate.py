@@ -57,8 +57,9 @@ def generate_predictions(
     for start in range(0, len(items), settings.batch_size):
         batch = list(items[start : start + settings.batch_size])
         prompt = encode_prompts(tokenizer, [it.prompt for it in batch], device)
+        feats = features_fn(batch)  # outside autocast, as in training: autocast covers the model's compute only
         with autocast(device, dtype_name):
-            new = model.generate(features_fn(batch), prompt["input_ids"], prompt["attention_mask"], **search)
+            new = model.generate(feats, prompt["input_ids"], prompt["attention_mask"], **search)
         for it, raw in zip(batch, decode_new_tokens(tokenizer, new)):
             records.append({"id": it.id, "prompt": it.prompt, "raw": raw, "prediction": postprocess(raw)})
         if on_batch:
