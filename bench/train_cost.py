@@ -65,7 +65,7 @@ class Bench:
         self.methods, self.batch, self.steps, self.tmp = methods, batch, steps, tmp
         self.backbones = Backbones()
 
-    def cell(self, method: str, size: int, on_step=None, steps: int | None = None):
+    def cell(self, method: str, size: int, on_step=None, steps: int | None = None, **train: Any):
         from harness.runner.cell import CellRun
 
         cfg = cell_configs(
@@ -77,6 +77,7 @@ class Bench:
             max_steps=steps or self.steps,
             checkpoint_every=10**9,
             log_every=1,
+            **train,
         )[method]
         run_dir = self.tmp / f"{method}-{size}"
         shutil.rmtree(run_dir, ignore_errors=True)  # a run dir with a checkpoint would resume instead of training
@@ -86,7 +87,7 @@ class Bench:
         cell = self.cell(method, size)
         cell.features_fn(cell.encoder(), "train", True)
 
-    def block(self, method: str, size: int, memory: bool = False) -> dict[str, Any]:
+    def block(self, method: str, size: int, memory: bool = False, **train: Any) -> dict[str, Any]:
         records: list[dict[str, Any]] = []
         cpu: list[float] = []
 
@@ -94,7 +95,7 @@ class Bench:
             records.append(record)
             cpu.append(time.process_time())
 
-        cell = self.cell(method, size, on_step=on_step, steps=1 if memory else None)  # one step holds the peak
+        cell = self.cell(method, size, on_step=on_step, steps=1 if memory else None, **train)  # 1 step: the peak
         encoder = cell.encoder()
         llm, model, state = cell.build(encoder)
         gc.collect()
