@@ -53,32 +53,37 @@ def resolve_fractions(value: str | float | Sequence[float] | None) -> list[float
         return [None]
     if isinstance(value, str) and value.strip() == "paper":
         return list(FIGURE3_FRACTIONS)
-    try:
-        fractions = [float(p) for p in _parts(value)]
-        if not fractions or any(not (math.isfinite(f) and 0 < f <= 1) for f in fractions):
-            raise ValueError
-    except ValueError:
-        raise UsageError(
-            f"--train_fraction {value!r}: pass fractions in (0, 1] separated by commas (e.g. 0.01,0.1,1) or "
-            f"'paper' for Figure 3's {','.join(f'{f:g}' for f in FIGURE3_FRACTIONS)}"
-        ) from None
-    return [*sorted(set(fractions))]
+    return _sorted_axis(
+        value,
+        float,
+        lambda f: math.isfinite(f) and 0 < f <= 1,
+        f"--train_fraction {value!r}: pass fractions in (0, 1] separated by commas (e.g. 0.01,0.1,1) or "
+        f"'paper' for Figure 3's {','.join(f'{f:g}' for f in FIGURE3_FRACTIONS)}",
+    )
 
 
 def resolve_widths(value: str | int | Sequence[int] | None) -> list[int | None]:
     """The `--width` axis ([None]: each method's own mapping), ascending."""
     if value is None:
         return [None]
+    return _sorted_axis(
+        value,
+        int,
+        lambda w: w >= 1,
+        f"--width {value!r}: pass integer widths >= 1 separated by commas (e.g. 64,256,1024: a QPMapper's "
+        f"d_embed, an MLP_2's hidden units)",
+    )
+
+
+def _sorted_axis(value: Any, convert: Any, valid: Any, usage: str) -> list[Any]:
+    """The distinct values of a numeric sweep axis, ascending; `usage` is the error when one is not `valid`."""
     try:
-        widths = [int(p) for p in _parts(value)]
-        if not widths or any(w < 1 for w in widths):
+        values = [convert(p) for p in _parts(value)]
+        if not values or not all(valid(v) for v in values):
             raise ValueError
     except ValueError:
-        raise UsageError(
-            f"--width {value!r}: pass integer widths >= 1 separated by commas (e.g. 64,256,1024: a QPMapper's "
-            f"d_embed, an MLP_2's hidden units)"
-        ) from None
-    return [*sorted(set(widths))]
+        raise UsageError(usage) from None
+    return sorted(set(values))
 
 
 def widened(preset: Any, width: int | None) -> Any:
