@@ -212,6 +212,9 @@ class InjectionBlock(nn.Module):
     prompt-tuning tokens); `layer_actions` act inside decoder layers (`layer_plan`: layer -> level)."""
 
     Options: ClassVar[type]
+    # scalar gates that start shut (tanh(0)): Adam moves a scalar by about its learning rate per step, so a short
+    # budget may give them their own (`TrainSettings.gate_lr_scale`)
+    GATES: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any, dims: LLMDims, n_levels: int, d_mem: int):
         super().__init__()
@@ -223,6 +226,9 @@ class InjectionBlock(nn.Module):
     def target_dim(cls, options: Any, dims: LLMDims) -> int:
         """Width the mapping block must output."""
         return dims.d_input
+
+    def gate_parameters(self) -> list[nn.Parameter]:
+        return [getattr(self, name) for name in self.GATES]
 
     def layer_plan(self) -> dict[int, int]:
         return {}
@@ -336,6 +342,8 @@ class GatedCrossAttention(InjectionBlock):
     before the projection (the official code). `attn_out_proj`: a standard multi-head attention with its output
     projection (C.2); without it, query/key/value projections only (the official code). `shared_gate`: one h for all
     layers (the official code) instead of one h^{(k)} per layer. `dropout`: attention dropout, in training only."""
+
+    GATES = ("gates",)
 
     @dataclass
     class Options(InnerOptions):

@@ -115,6 +115,10 @@ class PerceptualLM(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.connector.parameters() if p.requires_grad]
 
+    def gate_parameters(self) -> list[nn.Parameter]:
+        """The injection's shut-at-init scalar gates (a subset of `trainable_parameters`)."""
+        return self.connector.injection.gate_parameters()
+
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.connector.state_dict().items()}
 

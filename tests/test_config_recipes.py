@@ -3,6 +3,7 @@ scripts' lr, clip, batch and method overrides per (method, benchmark), and what 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -88,7 +89,16 @@ def test_cpu_profiles_keep_their_budget_but_not_the_methods_clip(profile):
     assert (r.lr, r.grad_clip) == (p.lr, 0.05)  # c-attn's own clipping (mod/cross_attn.yaml:30) is no budget
     assert r.train == p.train
     r = _recipe("mapl", "coco", profile=profile)
-    assert (r.lr, r.grad_clip, r.train) == (p.lr, p.grad_clip, p.train)
+    assert (r.lr, r.grad_clip, r.train) == (p.lr, p.grad_clip, dataclasses.replace(p.train, gate_lr_scale=1.0))
+
+
+def test_the_gate_lr_scale_reaches_gated_methods_only():
+    p = get_profile("cpu")
+    assert p.train.gate_lr_scale > 1  # c-attn's zero-init gate could not open in the cpu budget otherwise
+    assert _recipe("depalm-c-attn", "syn-vqav2", profile="cpu").train.gate_lr_scale == p.train.gate_lr_scale
+    for method in ("mapl", "epalm", "depalm-qp-inner", "limber-1"):
+        # reset to 1, where it is left out of the hash: these methods keep the results they have
+        assert _recipe(method, "syn-vqav2", profile="cpu").train.gate_lr_scale == 1.0
 
 
 @pytest.mark.parametrize("profile", ["paper", "cpu"])

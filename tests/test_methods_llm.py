@@ -390,6 +390,27 @@ def test_cached_fp16_features_under_cpu_bf16_autocast(method_id):
     assert all(p.dtype == torch.float32 and p.grad is not None for p in model.trainable_parameters())
 
 
+def test_c_attn_gate_takes_the_scaled_lr_and_the_rest_does_not():
+    """One AdamW step of c-attn's model: the gate moves by ~its own lr (scaled), every other weight as at scale 1."""
+    from harness.config import TrainSettings
+    from harness.runner.train import build_optimizer
+
+    moved = {}
+    for scale in (1.0, 50.0):
+        torch.manual_seed(0)
+        model = build("depalm-c-attn")
+        params = model.trainable_parameters()
+        before = [p.detach().clone() for p in params]
+        opt = build_optimizer(params, 1e-3, TrainSettings(gate_lr_scale=scale), gates=model.gate_parameters())
+        feats, ids, mask = batch()
+        model(feats, ids, mask, labels=ids.masked_fill(mask == 0, -100)).loss.backward()
+        opt.step()
+        moved[scale] = [(p.detach() - b).abs().max().item() for p, b in zip(params, before)]
+    gate = next(i for i, p in enumerate(model.trainable_parameters()) if p is model.gate_parameters()[0])
+    assert moved[1.0][gate] == pytest.approx(1e-3, rel=0.05) and moved[50.0][gate] == pytest.approx(5e-2, rel=0.05)
+    assert [m for i, m in enumerate(moved[50.0]) if i != gate] == [m for i, m in enumerate(moved[1.0]) if i != gate]
+
+
 def test_gemma3_soft_tokens_use_its_embedding_scale():
     model = build("depalm", "gemma3")
     assert model.adapter.dims.embed_scale == pytest.approx(math.sqrt(D))

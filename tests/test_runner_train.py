@@ -12,7 +12,15 @@ from runner_fakes import CharTokenizer, PrefixLM, fake_features, fake_items, tin
 
 from harness.config import TrainSettings
 from harness.runner.text import encode_for_training
-from harness.runner.train import Trainer, UnstableTraining, derive_batching, epoch_plan, lr_multiplier, total_steps
+from harness.runner.train import (
+    Trainer,
+    UnstableTraining,
+    build_optimizer,
+    derive_batching,
+    epoch_plan,
+    lr_multiplier,
+    total_steps,
+)
 
 
 def test_lr_schedule_warms_up_linearly_over_20_percent_then_cosine_to_min():
@@ -185,3 +193,25 @@ def test_official_gradient_is_summed_over_accumulation_steps_before_clipping(tmp
         trainer.train()
         norms[k] = json.loads((tmp_path / str(k) / "train_log.jsonl").read_text().splitlines()[0])["grad_norm"]
     assert norms[2] == pytest.approx(2 * norms[1], rel=1e-5)
+
+
+def test_gates_take_a_scaled_lr_in_a_group_of_their_own():
+    w, gate = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer([w, gate], 1e-3, TrainSettings(gate_lr_scale=50.0), gates=[gate])
+    assert [(g["lr"], len(g["params"])) for g in opt.param_groups] == [(1e-3, 1), (pytest.approx(0.05), 1)]
+    assert opt.param_groups[1]["params"][0] is gate
+    # at scale 1 (and with no gates) one group, as before the setting: old checkpoints resume into it
+    neutral = build_optimizer([w, gate], 1e-3, TrainSettings(), gates=[gate])
+    no_gates = build_optimizer([w], 1e-3, TrainSettings(gate_lr_scale=50.0))
+    assert len(neutral.param_groups) == len(no_gates.param_groups) == 1
+
+
+def test_only_gated_injection_reports_gates():
+    from methods.config import LLMDims
+    from methods.injection import FirstLayerInjection, GatedCrossAttention, InnerLayerInjection
+
+    dims = LLMDims(d_input=8, d_hidden=8, n_layers=4)
+    xattn = GatedCrossAttention(GatedCrossAttention.Options(n_llm=2, n_left=1, d_embed=8, n_heads=2), dims, 1, 8)
+    assert xattn.gate_parameters() == [xattn.gates]
+    assert InnerLayerInjection(InnerLayerInjection.Options(n_llm=2), dims, 1, 8).gate_parameters() == []
+    assert FirstLayerInjection(FirstLayerInjection.Options(), dims, 1, 8).gate_parameters() == []

@@ -51,6 +51,10 @@ class TrainSettings:
     min_lr_ratio: float = 1e-4
     """alpha_min = alpha_max * min_lr_ratio at the end of the cosine decay"""
     label_smoothing: float = 2e-3
+    gate_lr_scale: float = 1.0
+    """learning rate of the connector's shut-at-init scalar gates (DePALM^{c-attn}'s tanh gate) as a multiple of
+    lr; 1: one lr for every weight, as the official code. Adam moves a scalar by about its lr per step, so at lr 1e-3
+    a gate opens to tanh(h) ~ 0.01 in 24 steps; a short budget scales it (the cpu profile). Not hashed at 1"""
     max_target_tokens: int | None = None
     """answer tokens kept, EOS included (null: no cut, as the official code)"""
     augment: bool = True
@@ -214,6 +218,8 @@ class RunConfig:
             d.pop(k, None)
         for k in _UNHASHED_TRAIN:
             d["train"].pop(k, None)
+        if self.train.gate_lr_scale == 1.0:  # configs from before the setting hash as they did
+            d["train"].pop("gate_lr_scale")
         for k in _AXES:
             if d.get(k) is None:
                 d.pop(k, None)

@@ -441,6 +441,7 @@ class CellRun:
             world_size=world_size,
             on_step=self.on_step,
             dtype_name=self.dtype_name,
+            gates=model.gate_parameters(),
         )
         return trainer.train()
 

@@ -94,8 +94,19 @@ def lr_multiplier(step: int, total: int, warmup_frac: float, min_ratio: float) -
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def build_optimizer(params: list[torch.nn.Parameter], lr: float, s: TrainSettings) -> torch.optim.AdamW:
-    return torch.optim.AdamW(params, lr=lr, weight_decay=s.weight_decay, eps=s.adam_eps, betas=s.adam_betas)
+def build_optimizer(
+    params: list[torch.nn.Parameter], lr: float, s: TrainSettings, gates: Sequence[torch.nn.Parameter] = ()
+) -> torch.optim.AdamW:
+    """AdamW over `params`; the `gates` among them take lr x `s.gate_lr_scale` in a group of their own (only when
+    the scale is not 1, so a checkpoint of a one-group run resumes into one group)."""
+    groups: list[dict[str, Any]] = [{"params": list(params)}]
+    if gates and s.gate_lr_scale != 1.0:
+        gate_ids = {id(p) for p in gates}
+        groups = [
+            {"params": [p for p in params if id(p) not in gate_ids]},
+            {"params": [p for p in params if id(p) in gate_ids], "lr": lr * s.gate_lr_scale},
+        ]
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=s.weight_decay, eps=s.adam_eps, betas=s.adam_betas)
 
 
 def build_scheduler(opt: torch.optim.Optimizer, total: int, s: TrainSettings) -> torch.optim.lr_scheduler.LambdaLR:
@@ -165,9 +176,11 @@ class Trainer:
         world_size: int = 1,
         on_step: Callable[[dict[str, Any]], None] | None = None,
         dtype_name: str = "auto",
+        gates: Sequence[torch.nn.Parameter] = (),
     ) -> None:
         """`dtype_name`: the frozen backbones' dtype (`harness.backbones.precision`): the forward passes autocast to it
-        when it is a half dtype; "auto" is float16 on a GPU, float32 on a CPU."""
+        when it is a half dtype; "auto" is float16 on a GPU, float32 on a CPU. `gates`: the trainable scalar gates
+        (`PerceptualLM.gate_parameters`), whose lr `settings.gate_lr_scale` scales."""
         self.model, self.trainable, self.items = model, trainable, list(items)
         self.state_owner = state_owner  # has trainable_state_dict() / load_trainable_state_dict()
         self.inputs = (
@@ -180,7 +193,7 @@ class Trainer:
         self.batching = derive_batching(settings.batch_size, settings.micro_batch_size, world_size, len(self.items))
         self.per_epoch = steps_per_epoch(len(self.items), self.batching)
         self.total = total_steps(settings, len(self.items), self.batching)
-        self.opt = build_optimizer(trainable, lr, settings)
+        self.opt = build_optimizer(trainable, lr, settings, gates)
         self.sched = build_scheduler(self.opt, self.total, settings)
         self.checkpoints = CheckpointSchedule(settings, self.total, world_size, device)
         self.dtype_name = resolve_backbone_dtype(dtype_name, device.type == "cuda")
