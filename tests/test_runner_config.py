@@ -66,6 +66,14 @@ def test_a_neutral_gate_lr_scale_is_left_out_of_the_hash():
     assert _cfg(train=TrainSettings(max_steps=10, gate_lr_scale=50.0)).hashed_dict()["train"]["gate_lr_scale"] == 50
 
 
+def test_profile_numbers_written_as_integers_read_as_the_fields_floats():
+    # `gate_lr_scale: 50` and `lr: 1` must hash as 50.0 and 1.0 do, as a --flag or --config value would
+    text = "summary: s\nlr: 1\ngrad_clip: 1\nest_step_s: 1\nest_eval_item_s: 1\ntrain: {gate_lr_scale: 50}"
+    p = parse_profile("ints", text)
+    assert [type(v) for v in (p.lr, p.grad_clip, p.est_step_s, p.train.gate_lr_scale)] == [float] * 4
+    assert type(p.train.checkpoint_every) is int
+
+
 def test_run_id_is_deterministic_and_readable():
     cfg = _cfg()
     assert cfg.run_id == _cfg().run_id

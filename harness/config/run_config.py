@@ -203,8 +203,8 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         d = dict(d)
-        train = TrainSettings(**_tuples(d.pop("train", {}), TrainSettings))
-        ev = EvalSettings(**_tuples(d.pop("eval", {}), EvalSettings))
+        train = TrainSettings(**field_values(d.pop("train", {}), TrainSettings))
+        ev = EvalSettings(**field_values(d.pop("eval", {}), EvalSettings))
         d["tracking"] = TrackingSettings(**d.get("tracking", {}))
         d["energy"] = EnergySettings(**d.get("energy", {}))
         d["plugins"] = tuple(d.get("plugins", ()))
@@ -261,7 +261,17 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def _tuples(d: dict[str, Any], cls: type) -> dict[str, Any]:
-    """JSON turns tuples into lists; restore them for the tuple-typed fields of `cls`."""
-    names = {f.name for f in dataclasses.fields(cls) if "tuple" in str(f.type)}
-    return {k: tuple(v) if k in names and isinstance(v, list) else v for k, v in d.items()}
+def field_values(d: dict[str, Any], cls: type) -> dict[str, Any]:
+    """Values read from JSON or YAML in the types of `cls`'s fields: tuples (JSON turns them into lists) and floats
+    (YAML reads `50` as an int, whose hash would differ from 50.0's)."""
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+
+    def typed(k: str, v: Any) -> Any:
+        kind = fields.get(k, "")
+        if "tuple" in kind and isinstance(v, list):
+            return tuple(v)
+        if kind.split(" | ")[0] == "float" and isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        return v
+
+    return {k: typed(k, v) for k, v in d.items()}

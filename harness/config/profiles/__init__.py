@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from harness.config.run_config import EvalSettings, TrainSettings, _tuples
+from harness.config.run_config import EvalSettings, TrainSettings, field_values
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def parse_profile(name: str, text: str) -> Profile:
             raise ValueError(
                 f"profile {name}: unknown {key} setting(s) {', '.join(unknown)}; valid: {', '.join(_keys(cls))}"
             )
-        settings[key] = cls(**_tuples(values, cls))
+        settings[key] = cls(**field_values(values, cls))
     expected = [k for k in _keys(Profile) if k not in ("name", "train", "eval")]
     optional = {f.name for f in fields(Profile) if f.default is not MISSING}
     missing = [k for k in expected if k not in data and k not in optional]
@@ -63,7 +63,7 @@ def parse_profile(name: str, text: str) -> Profile:
         types, label = kinds.get(key, ((int, float), "number"))
         if type(data[key]) not in types:
             raise ValueError(f"profile {name}: {key} {data[key]!r} is not a {label}")
-    return Profile(name=name, **data, **settings)
+    return Profile(name=name, **field_values(data, Profile), **settings)
 
 
 def _keys(cls: type) -> list[str]:
