@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.config.profiles import Profile
 from harness.config.run_config import TrainSettings
@@ -141,9 +141,11 @@ def resolve_recipe(
     if user_batch:
         src["batch"] = "user"
     if train.gate_lr_scale != 1.0:
+        from methods.injection import InjectionBlock
         from methods.registry import get_block
 
-        if not get_block("injection", method_config.injection.name).GATES:
+        block = cast("type[InjectionBlock]", get_block("injection", method_config.injection.name))
+        if not block.GATES:
             # nothing to scale: the setting would only split this method's results from the ones it already has
             train = dataclasses.replace(train, gate_lr_scale=1.0)
     if lr is not None:
