@@ -190,6 +190,18 @@ def test_declared_encoder_shapes_match_the_loaded_encoders(encoder):
     )
 
 
+def test_a_swept_width_takes_its_own_measured_step_not_the_default_widths(paper_cells):
+    profile, cells = paper_cells
+    depalm = next(c for c in cells if c.dataset == "audiocaps" and c.method == "depalm" and c.seed == 0)
+    rows = _measured_rows(cells, PAPER_STEP_S, V100_NODE)
+    assert Estimator(profile, rows, Hardware(8, None), cells).step(depalm) == (PAPER_STEP_S["depalm"], "measured")
+    narrow = dataclasses.replace(depalm, width=64)
+    assert Estimator(profile, rows, Hardware(8, None), [*cells, narrow]).step(narrow)[1] == "modelled"
+    both = pd.concat([rows, _measured_rows([narrow], {"depalm": 0.5}, V100_NODE)])
+    est = Estimator(profile, both, Hardware(8, None), [*cells, narrow])
+    assert est.step(narrow) == (0.5, "measured") and est.step(depalm) == (PAPER_STEP_S["depalm"], "measured")
+
+
 def test_a_swept_train_fraction_counts_its_subset_not_the_whole_split(paper_cells):
     _, cells = paper_cells
     full = next(c for c in cells if c.method == "depalm" and c.dataset == "coco" and c.seed == 0)

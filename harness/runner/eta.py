@@ -154,11 +154,15 @@ def train_steps(cfg: RunConfig, n_items: int, world: int) -> tuple[int, int]:
 
 # ---- step time --------------------------------------------------------------------------------------------------
 
-StepKey = tuple[str, str, str, str, str]  # method, variant, profile, llm, encoder
+StepKey = tuple[str, str, str, str, str, int | None]  # method, variant, profile, llm, encoder, mapping width
 
 
-def step_key(method: str, variant: str, profile: str, llm: str, encoder: str) -> StepKey:
-    return (method, variant, profile, llm, encoder)
+def step_key(method: str, variant: str, profile: str, llm: str, encoder: str, width: int | None) -> StepKey:
+    return (method, variant, profile, llm, encoder, width)
+
+
+def cell_step_key(cfg: RunConfig) -> StepKey:
+    return step_key(cfg.method, cfg.variant, cfg.profile, cfg.llm, cfg.encoder, cfg.width)
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,8 @@ class Measured:
 
 
 def measured_step_times(rows: pd.DataFrame | None) -> list[Measured]:
-    """Median `mean_step_s` of earlier runs by (method, variant, profile, llm, encoder, dataset, hardware)."""
+    """Median `mean_step_s` of earlier runs by (method, variant, profile, llm, encoder, width, dataset, hardware): a
+    width-swept run's step is its own width's, not the default's."""
     if rows is None or rows.empty or "mean_step_s" not in rows.columns:
         return []
     df = rows[rows["source"] == "run"].dropna(subset=["mean_step_s"])
@@ -182,10 +187,15 @@ def measured_step_times(rows: pd.DataFrame | None) -> list[Measured]:
         return []
     df = df.drop_duplicates("run_id")  # one row per (split, metric): count each run once
     hardware = df["hardware"].fillna("").astype(str) if "hardware" in df.columns else ""
-    df = df.assign(hardware=hardware)
-    cols = ["method", "variant", "profile", "llm", "encoder", "dataset", "hardware"]
+    width = df["width"].astype(float).fillna(-1.0) if "width" in df.columns else -1.0  # -1: the default width
+    df = df.assign(hardware=hardware, width=width)
+    cols = ["method", "variant", "profile", "llm", "encoder", "width", "dataset", "hardware"]
     grouped = df.groupby(cols)["mean_step_s"].agg(["median", "size"])
-    return [Measured(step_key(*k[:5]), k[5], k[6], float(r["median"]), int(r["size"])) for k, r in grouped.iterrows()]
+    out = []
+    for (method, variant, profile, llm, encoder, w, dataset, hw), r in grouped.iterrows():
+        key = step_key(method, variant, profile, llm, encoder, None if w < 0 else int(w))
+        out.append(Measured(key, dataset, hw, float(r["median"]), int(r["size"])))
+    return out
 
 
 def _shape(kind: str, id_: str):
@@ -321,7 +331,7 @@ class Estimator:
 
     # measured step time of the same method, backbones and hardware (any dataset: the median over them)
     def measured_step(self, cfg: RunConfig) -> float | None:
-        key = step_key(cfg.method, cfg.variant, cfg.profile, cfg.llm, cfg.encoder)
+        key = cell_step_key(cfg)
         same = [m for m in self.measured if m.key == key and self.hardware.matches(m.hardware)]
         if not same:
             return None
@@ -336,15 +346,13 @@ class Estimator:
     def _fit(self) -> StepModel | None:
         """The calibration points: each measured group priced like a planned cell of the same key and dataset (its
         global batch), else with the profile's batch."""
-        template = {
-            (step_key(c.method, c.variant, c.profile, c.llm, c.encoder), c.dataset): c for c in self.by_cell.values()
-        }
+        template = {(cell_step_key(c), c.dataset): c for c in self.by_cell.values()}
         local: list[tuple[float, float]] = []
         other: list[tuple[float, float]] = []
         for m in self.measured:
             cfg = template.get((m.key, m.dataset))
             if cfg is None:
-                method, variant, profile, llm, encoder = m.key
+                method, variant, profile, llm, encoder, _ = m.key  # the modelled FLOPs are the frozen LLM's
                 cfg = _row_config(method, variant, profile, llm, encoder, m.dataset, self.profile)
                 if cfg is None:
                     continue
