@@ -12,7 +12,14 @@ from methods import mapping as _mapping  # noqa: F401  (registers the mapping bl
 from methods import presets as _presets  # noqa: F401  (registers the 11 paper methods)
 from methods.config import BlockConfig, ExtractionConfig, FeatureSpec, FinetuneConfig, MethodConfig, RecipeOverrides
 from methods.model import Connector, PerceptualLM, build_connector, build_model
-from methods.registry import UnknownMethodError, get_preset, list_presets, register_block, register_preset
+from methods.registry import (
+    UnknownMethodError,
+    get_preset,
+    has_gates,
+    list_presets,
+    register_block,
+    register_preset,
+)
 from methods.variants import DEFAULT_VARIANT, VARIANTS
 
 __all__ = [
@@ -30,6 +37,7 @@ __all__ = [
     "build_connector",
     "build_model",
     "get_preset",
+    "has_gates",
     "list_presets",
     "register_block",
     "register_preset",

@@ -73,6 +73,11 @@ def get_block(kind: str, name: str) -> type:
         ) from None
 
 
+def has_gates(cfg: MethodConfig) -> bool:
+    """Whether the method's injection has shut-at-init scalar gates (`InjectionBlock.GATES`, c-attn's tanh gate)."""
+    return bool(getattr(get_block("injection", cfg.injection.name), "GATES", ()))
+
+
 def list_blocks(kind: str) -> list[str]:
     return list(_BLOCKS[kind])
 

@@ -3,7 +3,6 @@ scripts' lr, clip, batch and method overrides per (method, benchmark), and what 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -89,16 +88,25 @@ def test_cpu_profiles_keep_their_budget_but_not_the_methods_clip(profile):
     assert (r.lr, r.grad_clip) == (p.lr, 0.05)  # c-attn's own clipping (mod/cross_attn.yaml:30) is no budget
     assert r.train == p.train
     r = _recipe("mapl", "coco", profile=profile)
-    assert (r.lr, r.grad_clip, r.train) == (p.lr, p.grad_clip, dataclasses.replace(p.train, gate_lr_scale=1.0))
+    assert (r.lr, r.grad_clip, r.train) == (p.lr, p.grad_clip, p.train)
 
 
-def test_the_gate_lr_scale_reaches_gated_methods_only():
+def test_the_gate_lr_scale_reaches_gated_methods_only(tmp_path):
+    from harness.cli import parse_study
+    from harness.runner.matrix import plan
+
     p = get_profile("cpu")
     assert p.train.gate_lr_scale > 1  # c-attn's zero-init gate could not open in the cpu budget otherwise
-    assert _recipe("depalm-c-attn", "syn-vqav2", profile="cpu").train.gate_lr_scale == p.train.gate_lr_scale
-    for method in ("mapl", "epalm", "depalm-qp-inner", "limber-1"):
-        # reset to 1, where it is left out of the hash: these methods keep the results they have
-        assert _recipe(method, "syn-vqav2", profile="cpu").train.gate_lr_scale == 1.0
+    methods = ["depalm-c-attn", "mapl", "epalm", "depalm-qp-inner", "limber-1"]
+    argv = ["--methods", ",".join(methods), "--datasets", "syn-vqav2", "--profile", "cpu", "--results", str(tmp_path)]
+    scale = {c.method: c.train.gate_lr_scale for c in plan(parse_study(argv)).cells}
+    # reset to 1 where there is no gate, and 1 is left out of the hash: those methods keep the results they have
+    assert scale == {
+        "depalm-c-attn": p.train.gate_lr_scale,
+        **dict.fromkeys(methods[1:], 1.0),
+        "blind": 1.0,
+        "prior": 1.0,
+    }
 
 
 @pytest.mark.parametrize("profile", ["paper", "cpu"])

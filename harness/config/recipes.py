@@ -10,8 +10,6 @@ applies there, since clipping is not a matter of budget. Cell overrides of the m
 extra QPMapper, MSRVTT's time averaging, AudioCaps' patch-mean CLS) apply under every profile.
 `paper`: the profile's lr and clip for every cell (Appendix C.3's alpha_max 8e-4 and g_clip 0.8 under `paper`), and
 the one per-cell rule the text states (C.3: time averaging for LiMBeR^(1) and R-rand on MSRVTT).
-A short profile's gate learning-rate scale (`TrainSettings.gate_lr_scale`) applies to methods with gates and is
-reset to 1 for the others.
 An lr, clip or batch the user sets (flags or --config; one equal to the profile's counts as the profile's) wins;
 `recipe_source` records where each value came from.
 """
@@ -23,7 +21,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from harness.config.profiles import Profile
 from harness.config.run_config import TrainSettings
@@ -140,14 +138,6 @@ def resolve_recipe(
         extraction = PAPER_CELL_EXTRACTION.get((base_id.split("+")[0], dataset), {})
     if user_batch:
         src["batch"] = "user"
-    if train.gate_lr_scale != 1.0:
-        from methods.injection import InjectionBlock
-        from methods.registry import get_block
-
-        block = cast("type[InjectionBlock]", get_block("injection", method_config.injection.name))
-        if not block.GATES:
-            # nothing to scale: the setting would only split this method's results from the ones it already has
-            train = dataclasses.replace(train, gate_lr_scale=1.0)
     if lr is not None:
         cell_lr, src["lr"] = lr, "user"
     if grad_clip is not None:

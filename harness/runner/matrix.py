@@ -277,7 +277,7 @@ def build_cells(
     """Every cell, with the study's train and eval settings made concrete for each benchmark, for each value of the
     sweep axes (harness.runner.sweeps: llm, encoder, train fraction, mapping width)."""
     from benchmarks import get_benchmark
-    from methods import get_preset
+    from methods import get_preset, has_gates
 
     presets = {(m, v): get_preset(m, v) for v in variants for m in methods}
     llms, encoders = resolve_backbones("llm", study.llm), resolve_backbones("encoder", study.encoder)
@@ -326,6 +326,8 @@ def build_cells(
             check_image_size_for(encoder, train.image_size)
         for (method, variant), preset in presets.items():
             cell_widths = [None] if preset.control else widths
+            # a gate lr scale where there is no gate would only split results that are the same (1 is not hashed)
+            method_train = train if has_gates(preset) else dataclasses.replace(train, gate_lr_scale=1.0)
             for (llm, encoder, fraction), width, seed in itertools.product(axes, cell_widths, seeds):
                 # the prior trains nothing: one cell, whatever the lr grid
                 for lr in lrs[:1] if preset.control == "prior" else lrs:
@@ -334,7 +336,7 @@ def build_cells(
                         dataset,
                         encoder,
                         profile,
-                        train,
+                        method_train,
                         lr=lr if user_lr else None,
                         grad_clip=grad_clip if user_clip else None,
                         user_batch=user_batch,
