@@ -263,6 +263,20 @@ def test_official_opt_with_projected_inputs_refuses_first_layer_tokens():
         build_model(small("depalm"), SPEC, llm)(feats, ids, mask)
 
 
+@pytest.mark.parametrize("arch", ["llama", "opt", "gemma3"])
+def test_the_lm_head_reads_only_the_text_positions_contiguously(arch):
+    """A strided view of the hidden states that requires grad makes torch's matmul copy the [V, d] head once per batch
+    row; the head must get a contiguous [B, n_text, d] input (positions, not a count, as logits_to_keep)."""
+    model = build("depalm", arch).train()
+    feats, ids, mask = batch()
+    seen = []
+    head = model.llm.get_output_embeddings()
+    head.register_forward_pre_hook(lambda m, args: seen.append((args[0].shape, args[0].is_contiguous())))
+    out = model(feats, ids, mask, labels=ids.masked_fill(mask == 0, -100))
+    out.loss.backward()
+    assert seen == [((2, ids.shape[1], D), True)]
+
+
 @pytest.mark.parametrize("variant", ["official", "paper"])
 @pytest.mark.parametrize("arch", ["llama", "opt", "gpt2"])
 def test_cross_attention_starts_as_the_frozen_llm(arch, variant):
